@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Sets up everything vouch needs on a fresh machine, idempotently:
+#   - ONNX Runtime's shared library (from the PyPI wheel; no build step downloads binaries),
+#   - the Python packages of the reference scripts (fixtures/gen),
+#   - the models, copied from the shared model directory and verified by sha256.
+# Environment:
+#   VOUCH_SHARED   folder holding models/ and data/ (default: ../shared beside the checkout)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+ORT_VERSION=1.31.1
+ORT_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
+LIB_DIR="$ROOT/.vouch/lib"
+LIB="$LIB_DIR/libonnxruntime.so"
+PYTHON=${PYTHON:-python3}
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 1. ONNX Runtime, from the wheel on PyPI.
+if [ -f "$LIB" ] && echo "$ORT_SHA256  $LIB" | sha256sum --check --status; then
+  say "ONNX Runtime $ORT_VERSION already at $LIB"
+else
+  say "fetching ONNX Runtime $ORT_VERSION from the PyPI wheel"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  "$PYTHON" -m pip download --quiet --no-deps --only-binary=:all: \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    "onnxruntime==$ORT_VERSION" -d "$tmp"
+  wheel=$(ls "$tmp"/onnxruntime-*.whl)
+  "$PYTHON" - "$wheel" "$tmp/lib" "$ORT_VERSION" <<'PY'
+import sys, zipfile
+wheel, out, version = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    z.extract(f"onnxruntime/capi/libonnxruntime.so.{version}", out)
+PY
+  got="$tmp/lib/onnxruntime/capi/libonnxruntime.so.$ORT_VERSION"
+  echo "$ORT_SHA256  $got" | sha256sum --check --status \
+    || { echo "sha256 of the extracted libonnxruntime.so differs from $ORT_SHA256" >&2; exit 1; }
+  mkdir -p "$LIB_DIR"
+  install -m 0644 "$got" "$LIB.tmp"
+  mv "$LIB.tmp" "$LIB"
+  say "ONNX Runtime installed at $LIB"
+fi
+
+# 2. Python packages for the reference scripts and golden values (fixtures/gen).
+if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL' 2>/dev/null; then
+  say "installing Python packages for fixtures/gen"
+  "$PYTHON" -m pip install --quiet -r fixtures/gen/requirements.txt
+fi
+
+# 3. Models: copied from the shared folder into .vouch/models, verified by sha256.
+SHARED=${VOUCH_SHARED:-$ROOT/../shared}
+if [ -d "$SHARED/models" ]; then
+  say "building vouch (release) and copying the models"
+  cargo run --release --quiet -- models fetch --from "$SHARED/models"
+else
+  say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
+fi

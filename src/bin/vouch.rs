@@ -1,0 +1,432 @@
+//! `vouch`: the command-line face of the vouch library. It parses, wires and prints; every
+//! decision is made by the library.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use vouch::eval::face::{PairScores, score_pairs};
+use vouch::models::{FetchOutcome, FetchSource, Manifest, fetch_model};
+use vouch::runtime::{Runtime, SessionPool};
+use vouch::{Config, Engine};
+
+/// Biometric verification for payment flows: face detection, matching and evaluation.
+#[derive(Parser)]
+#[command(name = "vouch", version, about, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory holding the model files [env: VOUCH_MODEL_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Path of libonnxruntime.so [env: VOUCH_ORT_LIB].
+    #[arg(long, global = true, value_name = "FILE")]
+    ort_lib: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List, verify or fetch the models of the manifest.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Detect and compare faces.
+    #[command(subcommand)]
+    Face(FaceCommand),
+    /// Measure accuracy on labelled data.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Enroll identities from real photos and verify genuine and impostor probes.
+    Demo {
+        /// Data folder holding faces-deepface/ [default: $VOUCH_DATA_DIR or ../shared/data].
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Photos enrolled per identity.
+        #[arg(long, default_value_t = 2)]
+        enroll: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Show the models in the manifest and whether their files are present.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every model file's sha256 and its inputs and outputs against the manifest.
+    Verify,
+    /// Copy or download the model files into the model directory, verifying their sha256.
+    Fetch {
+        /// A directory laid out like the model directory, or an http(s) base URL.
+        #[arg(long, value_name = "DIR|URL")]
+        from: String,
+        /// Where to put them [default: the model directory].
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaceCommand {
+    /// Detect faces: boxes, scores and 5 landmarks.
+    Detect {
+        /// Image (JPEG or PNG).
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare the largest faces of two images.
+    Compare {
+        /// First image.
+        a: PathBuf,
+        /// Second image.
+        b: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Score labelled face pairs: AUC, EER, FNMR at FMR 1e-2 … 1e-5.
+    Face {
+        /// Pair lists (CSV with file_x, file_y, decision). Repeat for several.
+        #[arg(long = "pairs", value_name = "CSV", required = true)]
+        pairs: Vec<PathBuf>,
+        /// Folder the image paths are relative to [default: the first list's folder].
+        #[arg(long, value_name = "DIR")]
+        images: Option<PathBuf>,
+        /// Write the full report (summary, every score, failures) as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("VOUCH_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(err) = run(Cli::parse()) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Models(cmd) => models(cmd, &config),
+        Command::Face(cmd) => face(cmd, config),
+        Command::Eval(EvalCommand::Face { pairs, images, json }) => eval_face(config, &pairs, images, json),
+        Command::Demo { data, enroll } => demo(config, data, enroll),
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::from_env()?,
+    };
+    if let Some(dir) = &cli.model_dir {
+        config.models.dir = dir.clone();
+    }
+    if let Some(lib) = &cli.ort_lib {
+        config.runtime.library = Some(lib.clone());
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+fn manifest(config: &Config) -> Result<Manifest> {
+    Ok(match &config.models.manifest {
+        Some(path) => Manifest::load(path)?,
+        None => Manifest::builtin(),
+    })
+}
+
+fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
+    let manifest = manifest(config)?;
+    let dir = &config.models.dir;
+    match cmd {
+        ModelsCommand::List { json } => {
+            if json {
+                let rows: Vec<_> = manifest
+                    .models
+                    .iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "name": m.name, "id": m.id(), "task": format!("{:?}", m.task),
+                            "file": m.file, "sha256": m.sha256, "licence": m.licence,
+                            "source": m.source, "present": m.path_in(dir).is_file(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("model directory: {}", dir.display());
+                println!("{:<16} {:<18} {:<36} {:<8} licence", "name", "task", "file", "present");
+                for m in &manifest.models {
+                    let present = if m.path_in(dir).is_file() { "yes" } else { "no" };
+                    println!(
+                        "{:<16} {:<18} {:<36} {:<8} {}",
+                        m.name,
+                        format!("{:?}", m.task),
+                        m.file.display(),
+                        present,
+                        m.licence
+                    );
+                }
+            }
+        }
+        ModelsCommand::Verify => {
+            let runtime = Runtime::load(&config.runtime)?;
+            let mut failed = 0;
+            for spec in &manifest.models {
+                match SessionPool::new(&runtime, spec, dir) {
+                    Ok(_) => println!("ok      {:<16} sha256 and I/O contract match", spec.name),
+                    Err(e) => {
+                        failed += 1;
+                        println!("FAILED  {:<16} {e}", spec.name);
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} models failed verification", manifest.models.len());
+            }
+        }
+        ModelsCommand::Fetch { from, to } => {
+            let source = FetchSource::parse(&from);
+            let dest = to.unwrap_or_else(|| dir.clone());
+            for spec in &manifest.models {
+                let outcome = fetch_model(spec, &source, &dest)?;
+                let what = match outcome {
+                    FetchOutcome::AlreadyPresent => "already present",
+                    FetchOutcome::Copied => "copied",
+                    FetchOutcome::Downloaded => "downloaded",
+                };
+                println!("{:<16} {what}, sha256 verified ({})", spec.name, spec.path_in(&dest).display());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn face(cmd: FaceCommand, config: Config) -> Result<()> {
+    let engine = Engine::new(config)?;
+    match cmd {
+        FaceCommand::Detect { image, json } => {
+            let bytes = read(&image)?;
+            let decoded = engine.decode_image(&bytes)?;
+            let faces = engine.face().detect(&decoded)?;
+            if json {
+                let out = serde_json::json!({
+                    "image": image, "width": decoded.width(), "height": decoded.height(),
+                    "faces": faces,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("{}: {}x{}, {} face(s)", image.display(), decoded.width(), decoded.height(), faces.len());
+                for (i, f) in faces.iter().enumerate() {
+                    let lm: Vec<String> = f.landmarks.iter().map(|p| format!("({:.1},{:.1})", p[0], p[1])).collect();
+                    println!(
+                        "  #{i} score {:.3}  box [{:.1}, {:.1}, {:.1}, {:.1}]  landmarks {}",
+                        f.score, f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], lm.join(" ")
+                    );
+                }
+            }
+        }
+        FaceCommand::Compare { a, b, json } => {
+            let result = engine.compare_faces(&read(&a)?, &read(&b)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "score {:.4}  threshold {:.2}  → {}  ({} ms)",
+                    result.score,
+                    result.threshold,
+                    if result.is_match { "MATCH" } else { "NO MATCH" },
+                    result.elapsed.as_millis()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn eval_face(config: Config, pair_files: &[PathBuf], images: Option<PathBuf>, json: Option<PathBuf>) -> Result<()> {
+    let image_dir = images.unwrap_or_else(|| {
+        pair_files[0].parent().map(Path::to_path_buf).unwrap_or_default()
+    });
+    let lists: Vec<&Path> = pair_files.iter().map(PathBuf::as_path).collect();
+    let pairs = vouch::eval::read_pair_csv(&lists, &image_dir)?;
+    let engine = Engine::new(config)?;
+    let scores = embed_pairs(&engine, &pairs);
+    print_summary(&scores)?;
+    if let Some(path) = json {
+        let report = serde_json::json!({
+            "summary": scores.summary()?, "detail": scores,
+            "embedder": engine.face().embedder().spec().id(),
+            "detector": engine.face().detector().spec().id(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScores {
+    let distinct: std::collections::BTreeSet<_> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
+    let bar = progress(distinct.len(), "embedding");
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let scores = score_pairs(engine, pairs, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    scores
+}
+
+fn print_summary(scores: &PairScores) -> Result<()> {
+    let summary = scores.summary()?;
+    println!(
+        "pairs scored: {} genuine, {} impostor; {} pair(s) skipped, {} image(s) failed to acquire",
+        summary.genuine,
+        summary.impostor,
+        scores.pairs_skipped,
+        scores.failures.len()
+    );
+    for f in &scores.failures {
+        println!("  failure to acquire: {} ({})", f.image.display(), f.kind);
+    }
+    println!("AUC        {:.4}", summary.auc);
+    println!("EER        {:.2} %  (threshold {:.4})", 100.0 * summary.eer.rate, summary.eer.threshold);
+    for op in &summary.operating_points {
+        let note = if op.measurable { String::new() } else { "  (not measurable: too few impostor pairs)".into() };
+        println!(
+            "FNMR @ FMR {:<7} {:>6.2} %  (threshold {:.4}, {} impostor(s) accepted){note}",
+            format!("{}", op.target_fmr),
+            100.0 * op.fnmr,
+            op.threshold,
+            op.impostors_accepted
+        );
+    }
+    Ok(())
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("VOUCH_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("../shared/data"))
+}
+
+fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
+    let faces_dir = data.unwrap_or_else(default_data_dir).join("faces-deepface");
+    let listing = faces_dir.join("identities_derived.csv");
+    let text = std::fs::read_to_string(&listing).with_context(|| {
+        format!("reading {} (point --data or VOUCH_DATA_DIR at the shared data folder)", listing.display())
+    })?;
+    let mut identities: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        if cells.len() >= 2 {
+            identities.entry(cells[1].to_string()).or_default().push(faces_dir.join(cells[0]));
+        }
+    }
+    identities.retain(|_, files| files.len() > enroll.max(1));
+    if identities.len() < 2 {
+        bail!("the demo needs at least two identities with more than {enroll} photos in {}", listing.display());
+    }
+
+    let started = Instant::now();
+    let engine = Engine::new(config)?;
+    println!(
+        "vouch demo — detector {}, embedder {}, threshold {:.2} (engine ready in {} ms)\n",
+        engine.face().detector().spec().id(),
+        engine.face().embedder().spec().id(),
+        engine.config().face.match_threshold,
+        started.elapsed().as_millis()
+    );
+
+    let mut templates = Vec::new();
+    for (id, files) in &identities {
+        let samples: Vec<Vec<u8>> = files[..enroll].iter().map(|f| read(f)).collect::<Result<_>>()?;
+        let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+        let t0 = Instant::now();
+        let template = engine.enroll_face(id, &refs)?;
+        let names: Vec<String> = files[..enroll].iter().map(|f| file_name(f)).collect();
+        println!("enrolled {id} from {} ({} ms)", names.join(", "), t0.elapsed().as_millis());
+        templates.push((template, files[enroll..].to_vec()));
+    }
+
+    println!("\n{:<6} {:<10} {:<9} {:>7}  {:<9} {:>6}", "claim", "probe", "truth", "score", "decision", "ms");
+    let (mut genuine, mut genuine_ok, mut impostor, mut impostor_ok) = (0, 0, 0, 0);
+    let mut times: Vec<Duration> = Vec::new();
+    for (i, (template, probes)) in templates.iter().enumerate() {
+        let other = &templates[(i + 1) % templates.len()].0;
+        for probe in probes {
+            let bytes = read(probe)?;
+            for (claim, is_genuine) in [(template, true), (other, false)] {
+                let outcome = match engine.verify_face(claim, &bytes) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        println!("{:<6} {:<10} {:<9} {:>7}  {:<9}", claim.subject(), file_name(probe), "-", "-", e.kind());
+                        continue;
+                    }
+                };
+                times.push(outcome.elapsed);
+                let right = outcome.is_match == is_genuine;
+                if is_genuine {
+                    genuine += 1;
+                    genuine_ok += usize::from(right);
+                } else {
+                    impostor += 1;
+                    impostor_ok += usize::from(right);
+                }
+                println!(
+                    "{:<6} {:<10} {:<9} {:>7.3}  {:<9} {:>6}{}",
+                    claim.subject(),
+                    file_name(probe),
+                    if is_genuine { "genuine" } else { "impostor" },
+                    outcome.score,
+                    if outcome.is_match { "ACCEPT" } else { "reject" },
+                    outcome.elapsed.as_millis(),
+                    if right { "" } else { "  ✗" }
+                );
+            }
+        }
+    }
+    times.sort();
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    println!(
+        "\ngenuine accepted {genuine_ok}/{genuine}, impostors rejected {impostor_ok}/{impostor}; median verify time {} ms (decode + detect + align + embed)",
+        median.as_millis()
+    );
+    println!("(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)");
+    Ok(())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}

@@ -1,0 +1,283 @@
+//! Configuration: built-in defaults, then a TOML file, then environment variables, validated once.
+//!
+//! Secrets are never stored in the configuration itself; it refers to them by path.
+//!
+//! ```
+//! let config = vouch::Config::default();
+//! assert_eq!(config.runtime.intra_threads, 1);
+//! config.validate().unwrap();
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Environment variable naming the ONNX Runtime shared library.
+pub const ENV_ORT_LIB: &str = "VOUCH_ORT_LIB";
+/// Environment variable naming the directory that holds the model files.
+pub const ENV_MODEL_DIR: &str = "VOUCH_MODEL_DIR";
+/// Environment variable naming a model manifest to use instead of the built-in one.
+pub const ENV_MANIFEST: &str = "VOUCH_MANIFEST";
+/// Environment variable setting [`RuntimeConfig::intra_threads`].
+pub const ENV_INTRA_THREADS: &str = "VOUCH_INTRA_THREADS";
+
+/// The whole configuration of a vouch engine.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// How ONNX Runtime is loaded and how many threads it uses.
+    pub runtime: RuntimeConfig,
+    /// Where the models and their manifest are.
+    pub models: ModelsConfig,
+    /// Face detection and matching settings.
+    pub face: FaceConfig,
+    /// Limits on inputs from outside.
+    pub limits: LimitsConfig,
+}
+
+/// How ONNX Runtime is loaded and run.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Path of `libonnxruntime.so`. By default, `$VOUCH_ORT_LIB`, then `$ORT_DYLIB_PATH`, then
+    /// `.vouch/lib/libonnxruntime.so` under the working directory (where `scripts/setup.sh`
+    /// puts it).
+    pub library: Option<PathBuf>,
+    /// Intra-op threads per inference session. By default, 1: on small devices several sessions
+    /// run side by side, and ONNX Runtime's spinning pools fight each other when oversubscribed.
+    pub intra_threads: usize,
+    /// The most sessions kept per model, i.e. how many inferences of one model may run at once.
+    /// By default, the number of CPU cores.
+    pub sessions_per_model: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> RuntimeConfig {
+        RuntimeConfig {
+            library: None,
+            intra_threads: 1,
+            sessions_per_model: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Where models are found.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Directory holding the model files named in the manifest. By default, `$VOUCH_MODEL_DIR`,
+    /// else `.vouch/models` under the working directory (where `vouch models fetch` copies them).
+    pub dir: PathBuf,
+    /// A manifest file to use instead of the one built into the library. By default, none.
+    pub manifest: Option<PathBuf>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> ModelsConfig {
+        ModelsConfig {
+            dir: PathBuf::from(".vouch/models"),
+            manifest: None,
+        }
+    }
+}
+
+/// Face detection and matching settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaceConfig {
+    /// Manifest name of the face detector. By default, `yunet_n`.
+    pub detector: String,
+    /// Manifest name of the face embedder. By default, `mobilefacenet`.
+    pub embedder: String,
+    /// Minimum detection score (cls × obj) for a face. By default, 0.6 (YuNet's own default).
+    pub detection_threshold: f32,
+    /// IoU above which overlapping detections are merged. By default, 0.45.
+    pub nms_iou: f32,
+    /// Images whose longer side exceeds this are downscaled before detection (landmarks are
+    /// mapped back to full resolution for alignment). Keeps detection fast on large photos and
+    /// keeps large faces within the sizes YuNet was trained on. By default, 640; 0 disables it.
+    pub detect_max_side: u32,
+    /// Add the embedding of the mirrored crop before normalising (upstream's evaluation
+    /// protocol). Doubles embedding time. By default, off.
+    pub flip_augment: bool,
+    /// Cosine similarity at or above which two faces are declared the same person.
+    /// By default, 0.40: see [`FaceConfig::DEFAULT_MATCH_THRESHOLD`].
+    pub match_threshold: f32,
+}
+
+impl FaceConfig {
+    /// The default match threshold for MobileFaceNet cosine scores.
+    ///
+    /// Chosen on the faces-deepface development pairs (the only labelled face pairs available
+    /// to the project): it sits near the equal-error point of those pairs, so figures reported
+    /// on the same pairs at this threshold are optimistic. Use `vouch calibrate` on your own
+    /// data to choose an operating point.
+    pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.40;
+}
+
+impl Default for FaceConfig {
+    fn default() -> FaceConfig {
+        FaceConfig {
+            detector: "yunet_n".to_string(),
+            embedder: "mobilefacenet".to_string(),
+            detection_threshold: 0.6,
+            nms_iou: 0.45,
+            detect_max_side: 640,
+            flip_augment: false,
+            match_threshold: FaceConfig::DEFAULT_MATCH_THRESHOLD,
+        }
+    }
+}
+
+/// Limits on inputs from outside, enforced before any expensive work.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest encoded image accepted, in bytes. By default, 32 MiB.
+    pub max_image_bytes: usize,
+    /// Largest decoded image accepted, in pixels (width × height), checked from the header
+    /// before any pixel buffer is allocated. By default, 40 million.
+    pub max_image_pixels: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_image_bytes: 32 << 20,
+            max_image_pixels: 40_000_000,
+        }
+    }
+}
+
+impl Config {
+    /// Built-in defaults overridden by environment variables, validated.
+    pub fn from_env() -> Result<Config> {
+        let mut config = Config::default();
+        config.apply_env()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults, then the TOML file at `path`, then environment variables, validated.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io("reading config file", path, e))?;
+        let mut config = Config::from_toml(&text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("in {}: {}", path.display(), e.message()),
+            )
+        })?;
+        config.apply_env()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Defaults overridden by a TOML document (not validated, no environment).
+    pub fn from_toml(text: &str) -> Result<Config> {
+        toml::from_str(text).map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!("invalid configuration: {}", e.message()),
+            )
+        })
+    }
+
+    /// Applies `VOUCH_ORT_LIB`, `VOUCH_MODEL_DIR`, `VOUCH_MANIFEST` and `VOUCH_INTRA_THREADS`.
+    pub fn apply_env(&mut self) -> Result<()> {
+        if let Some(path) = env_path(ENV_ORT_LIB) {
+            self.runtime.library = Some(path);
+        }
+        if let Some(path) = env_path(ENV_MODEL_DIR) {
+            self.models.dir = path;
+        }
+        if let Some(path) = env_path(ENV_MANIFEST) {
+            self.models.manifest = Some(path);
+        }
+        if let Ok(value) = std::env::var(ENV_INTRA_THREADS) {
+            self.runtime.intra_threads = value.trim().parse().map_err(|_| {
+                Error::new(
+                    ErrorKind::Config,
+                    format!("{ENV_INTRA_THREADS} must be a whole number, got {value:?}"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every value once, so that later code can rely on them.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::new(ErrorKind::Config, what.to_string()));
+        if !(1..=64).contains(&self.runtime.intra_threads) {
+            return bad("runtime.intra_threads must be between 1 and 64");
+        }
+        if !(1..=256).contains(&self.runtime.sessions_per_model) {
+            return bad("runtime.sessions_per_model must be between 1 and 256");
+        }
+        let face = &self.face;
+        if !(face.detection_threshold > 0.0 && face.detection_threshold < 1.0) {
+            return bad("face.detection_threshold must be in (0, 1)");
+        }
+        if !(face.nms_iou > 0.0 && face.nms_iou <= 1.0) {
+            return bad("face.nms_iou must be in (0, 1]");
+        }
+        if face.detect_max_side != 0 && face.detect_max_side < 64 {
+            return bad("face.detect_max_side must be 0 (off) or at least 64");
+        }
+        if !(-1.0..=1.0).contains(&face.match_threshold) {
+            return bad("face.match_threshold must be a cosine in [-1, 1]");
+        }
+        if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
+            return bad("limits.max_image_bytes and limits.max_image_pixels must be positive");
+        }
+        Ok(())
+    }
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn toml_overrides_defaults() {
+        let config = Config::from_toml(
+            "[face]\nmatch_threshold = 0.5\n[runtime]\nintra_threads = 2\n",
+        )
+        .unwrap();
+        assert_eq!(config.face.match_threshold, 0.5);
+        assert_eq!(config.runtime.intra_threads, 2);
+        assert_eq!(config.face.detector, "yunet_n");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::from_toml("[face]\nmatch_treshold = 0.5\n").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(err.to_string().contains("match_treshold"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let mut config = Config::default();
+        config.face.detection_threshold = 1.5;
+        assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+        let mut config = Config::default();
+        config.runtime.intra_threads = 0;
+        assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+    }
+}

@@ -1,0 +1,191 @@
+//! The library's one error type.
+//!
+//! Every fallible function in `vouch` returns [`Error`], whose [`ErrorKind`] tells a caller what
+//! class of problem happened (and so what to do about it), and whose message says what was wrong
+//! with the input. Messages never carry template bytes, embeddings, keys or file contents.
+
+use std::fmt;
+use std::path::Path;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What class of problem an [`Error`] is.
+///
+/// New kinds are added as the engine grows, so match with a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Reading or writing a file failed.
+    Io,
+    /// A configuration value is missing or invalid.
+    Config,
+    /// The ONNX Runtime library could not be found or loaded.
+    Runtime,
+    /// A model manifest is malformed or does not name the requested model.
+    Manifest,
+    /// A model file is missing or its sha256 differs from the manifest.
+    ModelIntegrity,
+    /// A model's inputs or outputs differ from what its manifest declares.
+    ModelContract,
+    /// Running a model failed.
+    Inference,
+    /// Image bytes are empty, truncated, corrupt or in an unsupported format.
+    ImageDecode,
+    /// An image is larger than the configured limit (refused before decoding).
+    ImageTooLarge,
+    /// An image is too small to hold a usable face.
+    ImageTooSmall,
+    /// No face was found where one was required.
+    NoFace,
+    /// An argument is outside what the function accepts.
+    InvalidInput,
+    /// A dataset (pair list, directory layout) is malformed.
+    Dataset,
+    /// Downloading or copying a model failed.
+    Fetch,
+    /// A template was made by another model than the one in use: re-enrollment required.
+    TemplateModelMismatch,
+}
+
+impl ErrorKind {
+    /// A short, stable, lowercase name for the kind (used in JSON output and logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Config => "config",
+            ErrorKind::Runtime => "runtime",
+            ErrorKind::Manifest => "manifest",
+            ErrorKind::ModelIntegrity => "model_integrity",
+            ErrorKind::ModelContract => "model_contract",
+            ErrorKind::Inference => "inference",
+            ErrorKind::ImageDecode => "image_decode",
+            ErrorKind::ImageTooLarge => "image_too_large",
+            ErrorKind::ImageTooSmall => "image_too_small",
+            ErrorKind::NoFace => "no_face",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::Dataset => "dataset",
+            ErrorKind::Fetch => "fetch",
+            ErrorKind::TemplateModelMismatch => "template_model_mismatch",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error returned by every fallible function in `vouch`.
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    /// Creates an error of `kind` with a message that says what was wrong and what to do.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// Attaches the underlying cause (shown by `{:#}` and through `source()`).
+    pub fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// An I/O error on `path`, saying what was being done.
+    pub(crate) fn io(doing: &str, path: &Path, err: std::io::Error) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            format!("{doing} {}: {err}", path.display()),
+        )
+        .with_source(err)
+    }
+
+    /// What class of problem this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The human-readable message, without the kind or the source chain.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .field("source", &self.source.as_ref().map(|s| s.to_string()))
+            .finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            if let Some(source) = &self.source {
+                write!(f, ": {source}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|s| s.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_shows_source_only_when_alternate() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = Error::io("reading", Path::new("/x"), io);
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert_eq!(err.to_string(), "reading /x: gone");
+        assert_eq!(format!("{err:#}"), "reading /x: gone: gone");
+    }
+
+    #[test]
+    fn kinds_have_distinct_names() {
+        let kinds = [
+            ErrorKind::Io,
+            ErrorKind::Config,
+            ErrorKind::Runtime,
+            ErrorKind::Manifest,
+            ErrorKind::ModelIntegrity,
+            ErrorKind::ModelContract,
+            ErrorKind::Inference,
+            ErrorKind::ImageDecode,
+            ErrorKind::ImageTooLarge,
+            ErrorKind::ImageTooSmall,
+            ErrorKind::NoFace,
+            ErrorKind::InvalidInput,
+            ErrorKind::Dataset,
+            ErrorKind::Fetch,
+            ErrorKind::TemplateModelMismatch,
+        ];
+        let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), kinds.len());
+    }
+}

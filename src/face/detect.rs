@@ -1,0 +1,335 @@
+//! Face detection with YuNet: boxes, scores and 5 landmarks.
+
+use ndarray::Array4;
+use ort::value::TensorRef;
+use serde::Serialize;
+
+use crate::config::FaceConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::face::image::FaceImage;
+use crate::models::{ModelSpec, ModelTask};
+use crate::runtime::{Runtime, SessionPool};
+
+/// Images with a side shorter than this cannot hold a detectable face.
+pub const MIN_IMAGE_SIDE: u32 = 16;
+
+/// One detected face, in the coordinates of the full-resolution image.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Detection {
+    /// Box corners `[x1, y1, x2, y2]` (may extend past the image edges).
+    pub bbox: [f32; 4],
+    /// Detection confidence in (0, 1): classification × objectness.
+    pub score: f32,
+    /// Left eye, right eye, nose tip, left and right mouth corners (left = smaller x in the
+    /// image), as `[x, y]`.
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Detection {
+    /// Box width.
+    pub fn width(&self) -> f32 {
+        self.bbox[2] - self.bbox[0]
+    }
+
+    /// Box height.
+    pub fn height(&self) -> f32 {
+        self.bbox[3] - self.bbox[1]
+    }
+
+    /// Box area (zero for a degenerate box).
+    pub fn area(&self) -> f32 {
+        self.width().max(0.0) * self.height().max(0.0)
+    }
+
+    fn iou(&self, other: &Detection) -> f32 {
+        let w = (self.bbox[2].min(other.bbox[2]) - self.bbox[0].max(other.bbox[0])).max(0.0);
+        let h = (self.bbox[3].min(other.bbox[3]) - self.bbox[1].max(other.bbox[1])).max(0.0);
+        let inter = w * h;
+        inter / (self.area() + other.area() - inter + 1e-9)
+    }
+}
+
+/// YuNet face detector over a pool of sessions.
+#[derive(Debug)]
+pub struct Detector {
+    pool: SessionPool,
+    strides: Vec<u32>,
+    pad_multiple: u32,
+    threshold: f32,
+    nms_iou: f32,
+    max_side: u32,
+}
+
+impl Detector {
+    /// Loads and verifies the detector named by `config.detector`.
+    pub fn new(
+        runtime: &Runtime,
+        spec: &ModelSpec,
+        model_dir: &std::path::Path,
+        config: &FaceConfig,
+    ) -> Result<Detector> {
+        if spec.task != ModelTask::FaceDetection {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!("model {:?} is not a face detector", spec.name),
+            ));
+        }
+        let strides = spec.preprocess.strides.clone().unwrap_or_else(|| vec![8, 16, 32]);
+        let pad_multiple = spec.preprocess.pad_multiple.unwrap_or(32);
+        if strides.is_empty() || strides.iter().any(|&s| s == 0 || pad_multiple % s != 0) {
+            return Err(Error::new(
+                ErrorKind::Manifest,
+                format!(
+                    "model {:?}: every stride must divide pad_multiple {pad_multiple}",
+                    spec.name
+                ),
+            ));
+        }
+        Ok(Detector {
+            pool: SessionPool::new(runtime, spec, model_dir)?,
+            strides,
+            pad_multiple,
+            threshold: config.detection_threshold,
+            nms_iou: config.nms_iou,
+            max_side: config.detect_max_side,
+        })
+    }
+
+    /// The detector's manifest entry.
+    pub fn spec(&self) -> &ModelSpec {
+        self.pool.spec()
+    }
+
+    /// All faces above the threshold after non-maximum suppression, highest score first.
+    /// An image without a face gives an empty list.
+    pub fn detect(&self, image: &FaceImage) -> Result<Vec<Detection>> {
+        if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
+            return Err(Error::new(
+                ErrorKind::ImageTooSmall,
+                format!(
+                    "the image is {}x{}; a face needs at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels",
+                    image.width(),
+                    image.height()
+                ),
+            ));
+        }
+        let (input, scale) = self.detector_input(image)?;
+        let blob = to_bgr_blob(&input, self.pad_multiple);
+        let mut faces = self.pool.with_session(|session| {
+            let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
+            let outputs = session
+                .run(ort::inputs![tensor])
+                .map_err(inference_error)?;
+            let (height, width) = (blob.shape()[2], blob.shape()[3]);
+            let mut faces = Vec::new();
+            for &stride in &self.strides {
+                let get = |prefix: &str| -> Result<&[f32]> {
+                    let name = format!("{prefix}_{stride}");
+                    let value = outputs.get(&name).ok_or_else(|| {
+                        Error::new(ErrorKind::ModelContract, format!("detector output {name} is missing"))
+                    })?;
+                    value
+                        .try_extract_tensor::<f32>()
+                        .map(|(_, data)| data)
+                        .map_err(inference_error)
+                };
+                decode_stride(
+                    StrideOutputs {
+                        stride,
+                        cols: width / stride as usize,
+                        rows: height / stride as usize,
+                        cls: get("cls")?,
+                        obj: get("obj")?,
+                        bbox: get("bbox")?,
+                        kps: get("kps")?,
+                    },
+                    self.threshold,
+                    &mut faces,
+                )?;
+            }
+            Ok(faces)
+        })?;
+        let mut kept = nms(&mut faces, self.nms_iou);
+        if scale != 1.0 {
+            let (sx, sy) = (
+                image.width() as f32 / input.width() as f32,
+                image.height() as f32 / input.height() as f32,
+            );
+            for face in &mut kept {
+                for i in 0..4 {
+                    face.bbox[i] *= if i % 2 == 0 { sx } else { sy };
+                }
+                for point in &mut face.landmarks {
+                    point[0] *= sx;
+                    point[1] *= sy;
+                }
+            }
+        }
+        Ok(kept)
+    }
+
+    /// The image the detector sees: downscaled when its longer side exceeds the limit.
+    fn detector_input(&self, image: &FaceImage) -> Result<(FaceImage, f32)> {
+        let longer = image.width().max(image.height());
+        if self.max_side == 0 || longer <= self.max_side {
+            return Ok((image.clone(), 1.0));
+        }
+        let scale = self.max_side as f32 / longer as f32;
+        let width = ((image.width() as f32 * scale).round() as u32).max(1);
+        let height = ((image.height() as f32 * scale).round() as u32).max(1);
+        Ok((image.resized(width, height)?, scale))
+    }
+}
+
+struct StrideOutputs<'a> {
+    stride: u32,
+    cols: usize,
+    rows: usize,
+    cls: &'a [f32],
+    obj: &'a [f32],
+    bbox: &'a [f32],
+    kps: &'a [f32],
+}
+
+/// Decodes one stride's maps: anchors are the cell corners in row-major order.
+fn decode_stride(out: StrideOutputs<'_>, threshold: f32, faces: &mut Vec<Detection>) -> Result<()> {
+    let n = out.cols * out.rows;
+    if out.cls.len() < n || out.obj.len() < n || out.bbox.len() < 4 * n || out.kps.len() < 10 * n {
+        return Err(Error::new(
+            ErrorKind::ModelContract,
+            format!("detector outputs for stride {} are shorter than the {n} anchors of the input", out.stride),
+        ));
+    }
+    let s = out.stride as f32;
+    for i in 0..n {
+        let score = out.cls[i] * out.obj[i];
+        if score.partial_cmp(&threshold) != Some(std::cmp::Ordering::Greater) {
+            continue;
+        }
+        let ax = (i % out.cols) as f32 * s;
+        let ay = (i / out.cols) as f32 * s;
+        let reg = &out.bbox[4 * i..4 * i + 4];
+        let cx = reg[0] * s + ax;
+        let cy = reg[1] * s + ay;
+        let w = reg[2].exp() * s;
+        let h = reg[3].exp() * s;
+        let k = &out.kps[10 * i..10 * i + 10];
+        let mut landmarks = [[0.0f32; 2]; 5];
+        for (j, point) in landmarks.iter_mut().enumerate() {
+            *point = [k[2 * j] * s + ax, k[2 * j + 1] * s + ay];
+        }
+        let face = Detection {
+            bbox: [cx - w / 2.0, cy - h / 2.0, cx + w / 2.0, cy + h / 2.0],
+            score,
+            landmarks,
+        };
+        if face.bbox.iter().chain(landmarks.iter().flatten()).all(|v| v.is_finite()) {
+            faces.push(face);
+        }
+    }
+    Ok(())
+}
+
+/// Greedy non-maximum suppression, highest score first.
+fn nms(faces: &mut [Detection], iou_threshold: f32) -> Vec<Detection> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Detection> = Vec::new();
+    for face in faces.iter() {
+        if kept.iter().all(|k| k.iou(face) <= iou_threshold) {
+            kept.push(*face);
+        }
+    }
+    kept
+}
+
+/// BGR, raw 0..255 floats, NCHW, zero-padded bottom/right to a multiple of `pad`.
+fn to_bgr_blob(image: &FaceImage, pad: u32) -> Array4<f32> {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let pad = pad as usize;
+    let (pw, ph) = (w.div_ceil(pad) * pad, h.div_ceil(pad) * pad);
+    let mut blob = Array4::<f32>::zeros((1, 3, ph, pw));
+    let rgb = image.rgb();
+    for y in 0..h {
+        for x in 0..w {
+            let p = 3 * (y * w + x);
+            blob[[0, 0, y, x]] = f32::from(rgb[p + 2]);
+            blob[[0, 1, y, x]] = f32::from(rgb[p + 1]);
+            blob[[0, 2, y, x]] = f32::from(rgb[p]);
+        }
+    }
+    blob
+}
+
+fn inference_error(e: ort::Error) -> Error {
+    Error::new(ErrorKind::Inference, format!("face detection failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn det(x1: f32, y1: f32, x2: f32, y2: f32, score: f32) -> Detection {
+        Detection {
+            bbox: [x1, y1, x2, y2],
+            score,
+            landmarks: [[0.0; 2]; 5],
+        }
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let mut faces = vec![
+            det(0.0, 0.0, 10.0, 10.0, 0.7),
+            det(1.0, 1.0, 11.0, 11.0, 0.9),
+            det(50.0, 50.0, 60.0, 60.0, 0.8),
+        ];
+        let kept = nms(&mut faces, 0.45);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept[0].score, 0.9);
+        assert_eq!(kept[1].score, 0.8);
+    }
+
+    #[test]
+    fn decoding_places_anchors_at_cell_corners() {
+        // 2x2 grid at stride 8; only cell (col 1, row 1) fires, with zero regressions.
+        let cls = [0.0, 0.0, 0.0, 0.9];
+        let obj = [1.0; 4];
+        let bbox = [0.0; 16];
+        let kps = [0.0; 40];
+        let mut faces = Vec::new();
+        decode_stride(
+            StrideOutputs { stride: 8, cols: 2, rows: 2, cls: &cls, obj: &obj, bbox: &bbox, kps: &kps },
+            0.6,
+            &mut faces,
+        )
+        .unwrap();
+        assert_eq!(faces.len(), 1);
+        // centre at the anchor (8, 8), size exp(0) * 8 = 8
+        assert_eq!(faces[0].bbox, [4.0, 4.0, 12.0, 12.0]);
+        assert_eq!(faces[0].landmarks[3], [8.0, 8.0]);
+    }
+
+    #[test]
+    fn short_outputs_are_a_contract_error() {
+        let mut faces = Vec::new();
+        let err = decode_stride(
+            StrideOutputs { stride: 8, cols: 2, rows: 2, cls: &[0.0; 3], obj: &[0.0; 4], bbox: &[0.0; 16], kps: &[0.0; 40] },
+            0.6,
+            &mut faces,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ModelContract);
+    }
+
+    #[test]
+    fn blob_is_bgr_and_padded() {
+        let img = FaceImage::from_rgb(33, 1, [1u8, 2, 3].repeat(33)).unwrap();
+        let blob = to_bgr_blob(&img, 32);
+        assert_eq!(blob.shape(), &[1, 3, 32, 64]);
+        assert_eq!(
+            (blob[[0, 0, 0, 0]], blob[[0, 1, 0, 0]], blob[[0, 2, 0, 0]]),
+            (3.0, 2.0, 1.0)
+        );
+        assert_eq!(blob[[0, 0, 0, 33]], 0.0);
+    }
+}

@@ -1,0 +1,181 @@
+//! Copying or downloading model files into a model directory, verified by sha256.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::models::manifest::{ModelSpec, sha256_hex, verify_file};
+
+/// Model files larger than this are refused while downloading (no model vouch uses is near it).
+const MAX_MODEL_BYTES: u64 = 1 << 30;
+
+/// Where model files are fetched from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchSource {
+    /// A local directory laid out like the model directory.
+    Dir(PathBuf),
+    /// An `http://` or `https://` base URL; each model's relative file path is appended.
+    Url(String),
+}
+
+impl FetchSource {
+    /// Parses a command-line value: a URL when it starts with `http://` or `https://`,
+    /// otherwise a directory.
+    pub fn parse(value: &str) -> FetchSource {
+        if value.starts_with("http://") || value.starts_with("https://") {
+            FetchSource::Url(value.trim_end_matches('/').to_string())
+        } else {
+            FetchSource::Dir(PathBuf::from(value))
+        }
+    }
+}
+
+/// What [`fetch_model`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// The destination already held the right file; nothing was copied.
+    AlreadyPresent,
+    /// The file was copied from a directory.
+    Copied,
+    /// The file was downloaded.
+    Downloaded,
+}
+
+/// Puts `spec`'s file into `dest_dir` from `source`, verifying its sha256 before it becomes
+/// visible: the file is written to a temporary name, synced, and renamed into place, so an
+/// interrupted or corrupt fetch never leaves a half-written model behind.
+pub fn fetch_model(spec: &ModelSpec, source: &FetchSource, dest_dir: &Path) -> Result<FetchOutcome> {
+    let dest = spec.path_in(dest_dir);
+    if dest.exists() && verify_file(spec, &dest).is_ok() {
+        return Ok(FetchOutcome::AlreadyPresent);
+    }
+    let (bytes, outcome) = match source {
+        FetchSource::Dir(dir) => {
+            let from = spec.path_in(dir);
+            let bytes = std::fs::read(&from).map_err(|e| {
+                Error::new(
+                    ErrorKind::Fetch,
+                    format!("model {:?}: cannot read {}: {e}", spec.name, from.display()),
+                )
+                .with_source(e)
+            })?;
+            (bytes, FetchOutcome::Copied)
+        }
+        FetchSource::Url(base) => (download(spec, base)?, FetchOutcome::Downloaded),
+    };
+    let actual = sha256_hex(&bytes);
+    if actual != spec.sha256 {
+        return Err(Error::new(
+            ErrorKind::Fetch,
+            format!(
+                "model {:?}: the fetched file has sha256 {actual}, but the manifest expects {}; nothing was written",
+                spec.name, spec.sha256
+            ),
+        ));
+    }
+    write_atomically(&dest, &bytes)?;
+    Ok(outcome)
+}
+
+fn download(spec: &ModelSpec, base: &str) -> Result<Vec<u8>> {
+    let relative = spec
+        .file
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/");
+    let url = format!("{base}/{relative}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let fail = |what: String| Error::new(ErrorKind::Fetch, format!("model {:?}: {what}", spec.name));
+    let mut response = agent
+        .get(&url)
+        .call()
+        .map_err(|e| fail(format!("downloading {url} failed: {e}")))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_MODEL_BYTES)
+        .read_to_vec()
+        .map_err(|e| fail(format!("reading {url} failed: {e}")))
+}
+
+fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .map_err(|e| Error::io("creating model directory", parent, e))?;
+    let file_name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{file_name}.partial-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dest)?;
+        // Make the rename itself durable.
+        std::fs::File::open(parent)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("writing model", dest, e)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::Manifest;
+
+    fn spec_for(bytes: &[u8]) -> ModelSpec {
+        let text = format!(
+            "format = 1\n[[model]]\nname = \"m\"\ntask = \"face_embedding\"\nfile = \"sub/m.onnx\"\n\
+             sha256 = \"{}\"\nlicence = \"x\"\nsource = \"y\"\n\
+             inputs = [{{ name = \"i\", shape = [1] }}]\noutputs = [{{ name = \"o\", shape = [1] }}]\n",
+            sha256_hex(bytes)
+        );
+        Manifest::parse(&text).unwrap().models.remove(0)
+    }
+
+    #[test]
+    fn copies_from_a_directory_then_finds_it_present() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("sub")).unwrap();
+        std::fs::write(src.path().join("sub/m.onnx"), b"weights").unwrap();
+        let spec = spec_for(b"weights");
+        let source = FetchSource::Dir(src.path().to_path_buf());
+        assert_eq!(fetch_model(&spec, &source, dest.path()).unwrap(), FetchOutcome::Copied);
+        assert_eq!(std::fs::read(dest.path().join("sub/m.onnx")).unwrap(), b"weights");
+        assert_eq!(
+            fetch_model(&spec, &source, dest.path()).unwrap(),
+            FetchOutcome::AlreadyPresent
+        );
+    }
+
+    #[test]
+    fn a_wrong_digest_writes_nothing() {
+        let src = tempfile::tempdir().unwrap();
+        let dest = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("sub")).unwrap();
+        std::fs::write(src.path().join("sub/m.onnx"), b"tampered").unwrap();
+        let spec = spec_for(b"weights");
+        let err = fetch_model(&spec, &FetchSource::Dir(src.path().into()), dest.path()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Fetch);
+        assert!(!dest.path().join("sub/m.onnx").exists());
+        assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn source_parsing() {
+        assert_eq!(
+            FetchSource::parse("http://127.0.0.1:8/models/"),
+            FetchSource::Url("http://127.0.0.1:8/models".into())
+        );
+        assert_eq!(FetchSource::parse("../shared/models"), FetchSource::Dir("../shared/models".into()));
+    }
+}

@@ -1,0 +1,170 @@
+//! ONNX Runtime: loading the shared library and pooling inference sessions.
+//!
+//! ONNX Runtime is loaded at run time from `libonnxruntime.so` (`ort`'s `load-dynamic`), so a
+//! missing or wrong library is an error the caller can show, never a panic or a build-time
+//! download. This module owns every direct use of `ort` sessions; model-specific code asks
+//! a [`SessionPool`] for a session and gets it back without touching the pool's lock while
+//! inference runs.
+
+mod pool;
+
+use std::path::{Path, PathBuf};
+
+pub use pool::SessionPool;
+
+use crate::config::RuntimeConfig;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The ONNX Runtime version vouch is built against (the `api-31` feature).
+pub const ORT_VERSION: &str = "1.31.1";
+
+/// Where `scripts/setup.sh` puts the runtime library, relative to the working directory.
+pub const LOCAL_LIBRARY: &str = ".vouch/lib/libonnxruntime.so";
+
+/// A loaded ONNX Runtime environment, shared by every session the engine creates.
+#[derive(Clone)]
+pub struct Runtime {
+    env: ort::environment::Environment,
+    intra_threads: usize,
+    sessions_per_model: usize,
+    library: PathBuf,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("library", &self.library)
+            .field("intra_threads", &self.intra_threads)
+            .field("sessions_per_model", &self.sessions_per_model)
+            .finish()
+    }
+}
+
+impl Runtime {
+    /// Finds and loads `libonnxruntime.so` and creates the environment.
+    ///
+    /// The library is looked for, in order: `config.library`, `$ORT_DYLIB_PATH`, then
+    /// [`LOCAL_LIBRARY`]. ONNX Runtime can be loaded only once per process: a later call with
+    /// another path keeps using the first library.
+    pub fn load(config: &RuntimeConfig) -> Result<Runtime> {
+        let library = locate_library(config.library.as_deref())?;
+        let builder = ort::init_from(&library).map_err(|e| {
+            Error::new(
+                ErrorKind::Runtime,
+                format!(
+                    "cannot load ONNX Runtime from {}: {e}. {}",
+                    library.display(),
+                    install_hint()
+                ),
+            )
+        })?;
+        let env = builder.with_name("vouch").build().map_err(|e| {
+            Error::new(
+                ErrorKind::Runtime,
+                format!("cannot create the ONNX Runtime environment: {e}"),
+            )
+        })?;
+        Ok(Runtime {
+            env,
+            intra_threads: config.intra_threads,
+            sessions_per_model: config.sessions_per_model,
+            library,
+        })
+    }
+
+    /// The path the runtime library was loaded from.
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    pub(crate) fn env(&self) -> &ort::environment::Environment {
+        &self.env
+    }
+
+    pub(crate) fn intra_threads(&self) -> usize {
+        self.intra_threads
+    }
+
+    pub(crate) fn sessions_per_model(&self) -> usize {
+        self.sessions_per_model
+    }
+}
+
+/// How to get the runtime library, for error messages.
+fn install_hint() -> String {
+    format!(
+        "Install it with `scripts/setup.sh` (it puts it at {LOCAL_LIBRARY}), or by hand: \
+         `python3 -m pip download --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+         --python-version 3.11 onnxruntime=={ORT_VERSION}`, unzip \
+         `onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}` from the wheel, and point \
+         {} (or runtime.library in the config) at it",
+        crate::config::ENV_ORT_LIB
+    )
+}
+
+fn locate_library(configured: Option<&Path>) -> Result<PathBuf> {
+    let candidates: Vec<(PathBuf, &str)> = match configured {
+        // An explicit choice is never silently replaced by another library.
+        Some(path) => vec![(path.to_path_buf(), "runtime.library / VOUCH_ORT_LIB")],
+        None => {
+            let mut c = Vec::new();
+            if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+                c.push((PathBuf::from(p), "ORT_DYLIB_PATH"));
+            }
+            c.push((PathBuf::from(LOCAL_LIBRARY), "the project-local default"));
+            c
+        }
+    };
+    for (path, _) in &candidates {
+        if path.is_file() {
+            return Ok(path.clone());
+        }
+    }
+    let looked: Vec<String> = candidates
+        .iter()
+        .map(|(p, from)| format!("{} ({from})", p.display()))
+        .collect();
+    Err(Error::new(
+        ErrorKind::Runtime,
+        format!(
+            "ONNX Runtime library not found; looked at: {}. {}",
+            looked.join(", "),
+            install_hint()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_says_how_to_install_it() {
+        let config = RuntimeConfig {
+            library: Some(PathBuf::from("/nonexistent/libonnxruntime.so")),
+            ..RuntimeConfig::default()
+        };
+        let err = Runtime::load(&config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Runtime);
+        let msg = err.to_string();
+        assert!(msg.contains("/nonexistent/libonnxruntime.so"), "{msg}");
+        assert!(msg.contains("pip download"), "{msg}");
+        assert!(msg.contains("VOUCH_ORT_LIB"), "{msg}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_library_is_a_runtime_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("libonnxruntime.so");
+        std::fs::write(&fake, b"not an ELF file").unwrap();
+        let config = RuntimeConfig {
+            library: Some(fake),
+            ..RuntimeConfig::default()
+        };
+        // If another test already loaded the real runtime in this process, ort keeps it and
+        // this call succeeds; otherwise it must fail cleanly.
+        if let Err(err) = Runtime::load(&config) {
+            assert_eq!(err.kind(), ErrorKind::Runtime);
+        }
+    }
+}
