@@ -64,6 +64,10 @@ impl FaceImage {
     /// input, more bytes than `limits.max_image_bytes`, a format other than JPEG or PNG, a
     /// header declaring more than `limits.max_image_pixels` pixels (a decompression bomb),
     /// and truncated or corrupt data.
+    ///
+    /// JPEGs are decoded by libjpeg-turbo (default settings: accurate integer IDCT, smooth
+    /// chroma upsampling), the decoder behind Pillow and OpenCV, so vouch sees the same pixels
+    /// as the pipelines its models were trained and evaluated with.
     pub fn decode(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
         if bytes.is_empty() {
             return Err(Error::new(ErrorKind::ImageDecode, "the image is empty (0 bytes)"));
@@ -78,70 +82,18 @@ impl FaceImage {
                 ),
             ));
         }
-        let format = image::guess_format(bytes).map_err(|_| {
-            Error::new(
+        match image::guess_format(bytes) {
+            Ok(ImageFormat::Jpeg) => decode_jpeg(bytes, limits),
+            Ok(ImageFormat::Png) => decode_png(bytes, limits),
+            Ok(other) => Err(Error::new(
+                ErrorKind::ImageDecode,
+                format!("{other:?} images are not accepted; send JPEG or PNG"),
+            )),
+            Err(_) => Err(Error::new(
                 ErrorKind::ImageDecode,
                 "the data is not a JPEG or PNG image (unrecognised signature)",
-            )
-        })?;
-        if !matches!(format, ImageFormat::Jpeg | ImageFormat::Png) {
-            return Err(Error::new(
-                ErrorKind::ImageDecode,
-                format!("{format:?} images are not accepted; send JPEG or PNG"),
-            ));
+            )),
         }
-        if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
-            // The JPEG decoder fills a truncated scan with grey instead of failing; a face
-            // half-replaced by grey must not be matched, so a missing end marker is refused.
-            return Err(Error::new(
-                ErrorKind::ImageDecode,
-                "the JPEG is truncated (no end-of-image marker)",
-            ));
-        }
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-        let mut image_limits = image::Limits::default();
-        // Room for the RGB(A) pixels plus the decoder's working buffers.
-        image_limits.max_alloc = Some(limits.max_image_pixels.saturating_mul(8).max(1 << 20));
-        reader.limits(image_limits);
-        let corrupt = |e: image::ImageError| {
-            Error::new(
-                ErrorKind::ImageDecode,
-                format!("the {format:?} image is corrupt or truncated: {e}"),
-            )
-        };
-        let mut decoder = reader.into_decoder().map_err(corrupt)?;
-        let (width, height) = decoder.dimensions();
-        if width == 0 || height == 0 {
-            return Err(Error::new(
-                ErrorKind::ImageDecode,
-                format!("the image header declares an empty image ({width}x{height})"),
-            ));
-        }
-        let pixels = u64::from(width) * u64::from(height);
-        if pixels > limits.max_image_pixels {
-            return Err(Error::new(
-                ErrorKind::ImageTooLarge,
-                format!(
-                    "the image header declares {width}x{height} = {pixels} pixels, more than the limit of {} (limits.max_image_pixels)",
-                    limits.max_image_pixels
-                ),
-            ));
-        }
-        let orientation = decoder
-            .orientation()
-            .unwrap_or(image::metadata::Orientation::NoTransforms);
-        let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-        image.apply_orientation(orientation);
-        let rgb = match image {
-            DynamicImage::ImageRgb8(buffer) => buffer,
-            mut other => {
-                let converted = other.to_rgb8();
-                wipe(&mut other);
-                converted
-            }
-        };
-        let (width, height) = rgb.dimensions();
-        FaceImage::from_rgb(width, height, rgb.into_raw())
     }
 
     /// Reads and decodes an image file (see [`FaceImage::decode`]).
@@ -167,28 +119,180 @@ impl FaceImage {
         result
     }
 
-    /// The image scaled by `scale` (< 1 shrinks) with a bilinear convolution filter, the same
-    /// filter as Pillow's `resize(..., BILINEAR)`, which averages over the source pixels so a
-    /// large photo is not aliased.
+    /// The image turned upright according to an EXIF orientation code (2–8).
+    fn oriented(self, code: u16) -> FaceImage {
+        use image::metadata::Orientation;
+        let Some(orientation) = Orientation::from_exif(code as u8) else {
+            return self;
+        };
+        let (width, height) = (self.width, self.height);
+        let mut this = self;
+        let pixels = std::mem::take(&mut this.rgb);
+        let Some(buffer) = image::RgbImage::from_raw(width, height, pixels) else {
+            return this;
+        };
+        let mut image = DynamicImage::ImageRgb8(buffer);
+        image.apply_orientation(orientation);
+        let turned = image.into_rgb8();
+        let (w, h) = turned.dimensions();
+        FaceImage {
+            width: w,
+            height: h,
+            rgb: turned.into_raw(),
+        }
+    }
+
+    /// The image resized to `width × height` with a bilinear convolution (bit-exact with
+    /// Pillow's `BILINEAR`), which averages over the source pixels so a large photo is not
+    /// aliased.
     pub fn resized(&self, width: u32, height: u32) -> Result<FaceImage> {
-        use fast_image_resize as fr;
-        let src = fr::images::ImageRef::new(self.width, self.height, &self.rgb, fr::PixelType::U8x3)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot resize: {e}")))?;
-        let mut dst = fr::images::Image::new(width.max(1), height.max(1), fr::PixelType::U8x3);
-        let options = fr::ResizeOptions::new()
-            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::Bilinear));
-        fr::Resizer::new()
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("cannot resize: {e}")))?;
-        FaceImage::from_rgb(width.max(1), height.max(1), dst.into_vec())
+        if width == 0 || height == 0 {
+            return Err(Error::new(ErrorKind::InvalidInput, "cannot resize to an empty image"));
+        }
+        let rgb = crate::face::resample::resize_rgb(
+            &self.rgb,
+            self.width as usize,
+            self.height as usize,
+            width as usize,
+            height as usize,
+        );
+        FaceImage::from_rgb(width, height, rgb)
     }
 }
 
-/// True when the last marker-ish bytes of a JPEG include EOI (`FF D9`). Some cameras append a
-/// few bytes of padding after EOI, so the tail is searched rather than only the last two bytes.
-fn jpeg_has_end_marker(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(1024)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+fn check_dimensions(width: u64, height: u64, limits: &LimitsConfig) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::new(
+            ErrorKind::ImageDecode,
+            format!("the image header declares an empty image ({width}x{height})"),
+        ));
+    }
+    let pixels = width.saturating_mul(height);
+    if pixels > limits.max_image_pixels {
+        return Err(Error::new(
+            ErrorKind::ImageTooLarge,
+            format!(
+                "the image header declares {width}x{height} = {pixels} pixels, more than the limit of {} (limits.max_image_pixels)",
+                limits.max_image_pixels
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Progressive JPEGs with more scans than this are refused: each scan re-walks the whole
+/// image, so thousands of tiny scans turn a small file into minutes of CPU.
+const MAX_JPEG_SCANS: u32 = 100;
+
+fn decode_jpeg(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
+    let corrupt = |e: turbojpeg::Error| {
+        Error::new(ErrorKind::ImageDecode, format!("the JPEG is corrupt or truncated: {e}"))
+    };
+    let mut decompressor = turbojpeg::Decompressor::new().map_err(corrupt)?;
+    let header = decompressor.read_header(bytes).map_err(corrupt)?;
+    check_dimensions(header.width as u64, header.height as u64, limits)?;
+    decompressor.set_scan_limit(MAX_JPEG_SCANS).map_err(corrupt)?;
+    let mut rgb = vec![0u8; header.width * header.height * 3];
+    let output = turbojpeg::Image {
+        pixels: rgb.as_mut_slice(),
+        width: header.width,
+        pitch: header.width * 3,
+        height: header.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    // Warnings (a premature end of data, a corrupt segment) are errors here: a face partly
+    // replaced by grey fill must not be matched.
+    if let Err(e) = decompressor.decompress(bytes, output) {
+        rgb.zeroize();
+        return Err(corrupt(e));
+    }
+    let image = FaceImage::from_rgb(header.width as u32, header.height as u32, rgb)?;
+    Ok(match jpeg_exif_orientation(bytes) {
+        1 => image,
+        code => image.oriented(code),
+    })
+}
+
+fn decode_png(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
+    let mut image_limits = image::Limits::default();
+    // Room for 16-bit RGBA pixels plus the decoder's working buffers.
+    image_limits.max_alloc = Some(limits.max_image_pixels.saturating_mul(10).max(1 << 20));
+    reader.limits(image_limits);
+    let corrupt = |e: image::ImageError| {
+        Error::new(ErrorKind::ImageDecode, format!("the PNG is corrupt or truncated: {e}"))
+    };
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(u64::from(width), u64::from(height), limits)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    let rgb = match image {
+        DynamicImage::ImageRgb8(buffer) => buffer,
+        mut other => {
+            let converted = other.to_rgb8();
+            wipe(&mut other);
+            converted
+        }
+    };
+    let (width, height) = rgb.dimensions();
+    FaceImage::from_rgb(width, height, rgb.into_raw())
+}
+
+/// The EXIF orientation code (1–8) of a JPEG, or 1 when it has none or the EXIF block is
+/// malformed (orientation is a display hint; a broken one is ignored, not fatal).
+fn jpeg_exif_orientation(bytes: &[u8]) -> u16 {
+    exif_orientation(bytes).filter(|c| (1..=8).contains(c)).unwrap_or(1)
+}
+
+fn exif_orientation(bytes: &[u8]) -> Option<u16> {
+    let be16 = |b: &[u8], at: usize| Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]));
+    let mut at = 2; // after SOI
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // start of scan: no EXIF before the image data
+        }
+        let len = usize::from(be16(bytes, at + 2)?);
+        let segment = bytes.get(at + 4..at + 2 + len)?;
+        if marker == 0xE1 && segment.starts_with(b"Exif\0\0") {
+            return tiff_orientation(&segment[6..]);
+        }
+        at += 2 + len;
+    }
+    None
+}
+
+fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
+    let little = match tiff.get(..4)? {
+        [b'I', b'I', 42, 0] => true,
+        [b'M', b'M', 0, 42] => false,
+        _ => return None,
+    };
+    let u16_at = |at: usize| {
+        let b = [*tiff.get(at)?, *tiff.get(at + 1)?];
+        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    };
+    let u32_at = |at: usize| {
+        let b = [*tiff.get(at)?, *tiff.get(at + 1)?, *tiff.get(at + 2)?, *tiff.get(at + 3)?];
+        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    };
+    let ifd = usize::try_from(u32_at(4)?).ok()?;
+    let entries = usize::from(u16_at(ifd)?);
+    for i in 0..entries.min(256) {
+        let entry = ifd.checked_add(2 + 12 * i)?;
+        // tag 0x0112 Orientation, type 3 (SHORT), count 1
+        if u16_at(entry)? == 0x0112 && u16_at(entry + 2)? == 3 {
+            return u16_at(entry + 8);
+        }
+    }
+    None
 }
 
 fn wipe(image: &mut DynamicImage) {
@@ -236,10 +340,47 @@ mod tests {
         }
     }
 
+    /// A JPEG of a smooth gradient, `width × height`, encoded by libjpeg-turbo.
+    pub(crate) fn jpeg(width: usize, height: usize) -> Vec<u8> {
+        let pixels: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i % width * 3) as u8, (i / width * 3) as u8, 7])
+            .collect();
+        let image = turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width,
+            pitch: width * 3,
+            height,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).unwrap().to_vec()
+    }
+
+    #[test]
+    fn jpeg_round_trip() {
+        let img = FaceImage::decode(&jpeg(40, 24), &LimitsConfig::default()).unwrap();
+        assert_eq!((img.width(), img.height()), (40, 24));
+        // lossy, but close to the gradient
+        let p = 3 * (10 * 40 + 20);
+        assert!((i32::from(img.rgb()[p]) - 60).abs() <= 4, "{}", img.rgb()[p]);
+    }
+
+    #[test]
+    fn exif_orientation_codes_are_read_defensively() {
+        let tiff_le = [b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0];
+        assert_eq!(tiff_orientation(&tiff_le), Some(6));
+        let tiff_be = [b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0];
+        assert_eq!(tiff_orientation(&tiff_be), Some(3));
+        // truncated, wrong magic, offsets past the end: ignored, never a panic
+        assert_eq!(tiff_orientation(&tiff_le[..15]), None);
+        assert_eq!(tiff_orientation(b"XX*\0"), None);
+        assert_eq!(tiff_orientation(&[b'I', b'I', 42, 0, 255, 255, 255, 255]), None);
+        assert_eq!(jpeg_exif_orientation(&[0xFF, 0xD8, 0xFF, 0xE1, 0xFF]), 1);
+        assert_eq!(jpeg_exif_orientation(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]), 1);
+    }
+
     #[test]
     fn truncated_jpeg_is_refused() {
-        let rgb = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 3, y as u8 * 3, 7]));
-        let bytes = encode(DynamicImage::ImageRgb8(rgb), ImageFormat::Jpeg);
+        let bytes = jpeg(64, 64);
         let limits = LimitsConfig::default();
         FaceImage::decode(&bytes, &limits).unwrap();
         for cut in [bytes.len() / 2, bytes.len() - 2, 20, 3] {

@@ -7,6 +7,7 @@ pub mod align;
 pub mod detect;
 pub mod embed;
 pub mod image;
+pub mod resample;
 
 use std::time::{Duration, Instant};
 

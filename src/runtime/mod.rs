@@ -9,6 +9,7 @@
 mod pool;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 pub use pool::SessionPool;
 
@@ -48,27 +49,19 @@ impl Runtime {
     /// another path keeps using the first library.
     pub fn load(config: &RuntimeConfig) -> Result<Runtime> {
         let library = locate_library(config.library.as_deref())?;
-        let builder = ort::init_from(&library).map_err(|e| {
-            Error::new(
-                ErrorKind::Runtime,
-                format!(
-                    "cannot load ONNX Runtime from {}: {e}. {}",
-                    library.display(),
-                    install_hint()
-                ),
-            )
-        })?;
-        let env = builder.with_name("vouch").build().map_err(|e| {
-            Error::new(
-                ErrorKind::Runtime,
-                format!("cannot create the ONNX Runtime environment: {e}"),
-            )
-        })?;
+        let (env, loaded_from) = process_environment(&library)?;
+        if loaded_from != library {
+            tracing::warn!(
+                requested = %library.display(),
+                loaded = %loaded_from.display(),
+                "ONNX Runtime is already loaded in this process; keeping the first library"
+            );
+        }
         Ok(Runtime {
             env,
             intra_threads: config.intra_threads,
             sessions_per_model: config.sessions_per_model,
-            library,
+            library: loaded_from,
         })
     }
 
@@ -88,6 +81,35 @@ impl Runtime {
     pub(crate) fn sessions_per_model(&self) -> usize {
         self.sessions_per_model
     }
+}
+
+/// ONNX Runtime allows one environment per process: the first successful load creates it and
+/// every later [`Runtime`] shares it. A failed load is not remembered, so a corrected path can
+/// be tried again.
+fn process_environment(library: &Path) -> Result<(ort::environment::Environment, PathBuf)> {
+    static ENVIRONMENT: Mutex<Option<(ort::environment::Environment, PathBuf)>> = Mutex::new(None);
+    let mut slot = ENVIRONMENT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((env, path)) = slot.as_ref() {
+        return Ok((env.clone(), path.clone()));
+    }
+    let builder = ort::init_from(library).map_err(|e| {
+        Error::new(
+            ErrorKind::Runtime,
+            format!(
+                "cannot load ONNX Runtime from {}: {e}. {}",
+                library.display(),
+                install_hint()
+            ),
+        )
+    })?;
+    let env = builder.with_name("vouch").build().map_err(|e| {
+        Error::new(
+            ErrorKind::Runtime,
+            format!("cannot create the ONNX Runtime environment: {e}"),
+        )
+    })?;
+    *slot = Some((env.clone(), library.to_path_buf()));
+    Ok((env, library.to_path_buf()))
 }
 
 /// How to get the runtime library, for error messages.

@@ -1,0 +1,160 @@
+//! The face pipeline on real photos: agreement with the independent Python reference, the
+//! verification flow, and bad input.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use vouch::ErrorKind;
+use vouch::face::FaceImage;
+
+use crate::util;
+
+#[derive(Deserialize)]
+struct Golden {
+    images: Vec<GoldenImage>,
+}
+
+#[derive(Deserialize)]
+struct GoldenImage {
+    image: String,
+    width: u32,
+    height: u32,
+    faces: Vec<GoldenFace>,
+    largest: Option<usize>,
+    embedding: Option<Vec<f32>>,
+}
+
+#[derive(Deserialize)]
+struct GoldenFace {
+    score: f32,
+    bbox: [f32; 4],
+    landmarks: [[f32; 2]; 5],
+}
+
+fn golden() -> Golden {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/faces.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Landmarks within 1 px and embeddings at cosine >= 0.999 of `fixtures/gen/face_golden.py`,
+/// which implements the same preprocessing independently (Pillow, numpy SVD, float64 warp).
+#[test]
+fn agrees_with_the_python_reference() {
+    let Some(engine) = util::engine() else { return };
+    let golden = golden();
+    assert!(golden.images.len() >= 6);
+    let (mut worst_px, mut worst_cosine) = (0.0f32, 1.0f32);
+    for expected in &golden.images {
+        let Some(path) = util::data_file(&format!("faces-deepface/{}", expected.image)) else { return };
+        let image = FaceImage::open(&path, &engine.config().limits).unwrap();
+        assert_eq!((image.width(), image.height()), (expected.width, expected.height), "{}", expected.image);
+        let faces = engine.face().detect(&image).unwrap();
+        assert_eq!(faces.len(), expected.faces.len(), "{}: face count", expected.image);
+        for (got, want) in faces.iter().zip(&expected.faces) {
+            assert!((got.score - want.score).abs() < 0.02, "{}: score {} vs {}", expected.image, got.score, want.score);
+            for (g, w) in got.landmarks.iter().zip(&want.landmarks) {
+                let dist = ((g[0] - w[0]).powi(2) + (g[1] - w[1]).powi(2)).sqrt();
+                assert!(dist <= 1.0, "{}: landmark {g:?} vs reference {w:?} ({dist:.2} px)", expected.image);
+                worst_px = worst_px.max(dist);
+            }
+            for (g, w) in got.bbox.iter().zip(&want.bbox) {
+                assert!((g - w).abs() <= 2.0, "{}: box {:?} vs {:?}", expected.image, got.bbox, want.bbox);
+            }
+        }
+        let (Some(largest), Some(reference)) = (expected.largest, &expected.embedding) else { continue };
+        let sample = engine.face().analyze(&image).unwrap();
+        assert_eq!(sample.face.bbox, faces[largest].bbox, "{}: largest face", expected.image);
+        let reference = vouch::face::Embedding::from_raw(reference.clone()).unwrap();
+        let cosine = sample.embedding.cosine(&reference).unwrap();
+        assert!(cosine >= 0.999, "{}: embedding cosine with the reference {cosine}", expected.image);
+        worst_cosine = worst_cosine.min(cosine);
+    }
+    eprintln!("reference agreement: worst landmark distance {worst_px:.4} px, worst embedding cosine {worst_cosine:.6}");
+}
+
+#[test]
+fn enroll_then_verify_genuine_and_impostor() {
+    let Some(engine) = util::engine() else { return };
+    let read = |name: &str| util::data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap());
+    // id01 in identities_derived.csv: img1, img2, img4, img5 …; img17 is another person.
+    let (Some(a1), Some(a2), Some(a4), Some(other)) = (read("img1.jpg"), read("img2.jpg"), read("img4.jpg"), read("img17.jpg")) else {
+        return;
+    };
+    let template = engine.enroll_face("alice", &[&a1, &a2]).unwrap();
+    assert_eq!(template.samples(), 2);
+    assert_eq!(template.model_id(), engine.face().embedder().spec().id());
+    let genuine = engine.verify_face(&template, &a4).unwrap();
+    let impostor = engine.verify_face(&template, &other).unwrap();
+    assert!(genuine.is_match, "genuine score {}", genuine.score);
+    assert!(!impostor.is_match, "impostor score {}", impostor.score);
+    assert!(genuine.score > impostor.score + 0.2);
+}
+
+#[test]
+fn the_largest_of_several_faces_is_used_and_counted() {
+    let Some(engine) = util::engine() else { return };
+    let Some(path) = util::data_file("faces-deepface/selfie-many-people.jpg") else { return };
+    let sample = engine.face_sample(&std::fs::read(path).unwrap()).unwrap();
+    assert!(sample.face_count >= 2, "{}", sample.face_count);
+    let faces = engine.detect_faces(&std::fs::read(util::data_file("faces-deepface/selfie-many-people.jpg").unwrap()).unwrap()).unwrap();
+    let largest = faces.iter().map(|f| f.area()).fold(0.0f32, f32::max);
+    assert_eq!(sample.face.area(), largest);
+}
+
+#[test]
+fn bad_images_get_typed_errors() {
+    let Some(engine) = util::engine() else { return };
+    let Some(real) = util::data_file("faces-deepface/img1.jpg") else { return };
+    let real = std::fs::read(real).unwrap();
+    let grey = util::png(640, 480, |_, _| [128, 128, 128]);
+    let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
+        ("empty file", vec![], ErrorKind::ImageDecode),
+        ("truncated JPEG", real[..real.len() / 3].to_vec(), ErrorKind::ImageDecode),
+        ("text named .jpg", b"name,amount\nalice,12.50\n".to_vec(), ErrorKind::ImageDecode),
+        ("PNG claiming 30000x30000", util::png_claiming(30_000, 30_000), ErrorKind::ImageTooLarge),
+        ("PNG with a corrupt body", util::png_claiming(64, 64), ErrorKind::ImageDecode),
+        ("1x1 image", util::png(1, 1, |_, _| [200, 150, 120]), ErrorKind::ImageTooSmall),
+        ("image with no face", grey, ErrorKind::NoFace),
+    ];
+    for (what, bytes, kind) in cases {
+        let err = engine.face_sample(&bytes).expect_err(what);
+        assert_eq!(err.kind(), kind, "{what}: {err}");
+        assert!(!err.to_string().is_empty());
+    }
+    // Detection alone reports "no face" as an empty list, not an error.
+    assert!(engine.detect_faces(&util::png(640, 480, |_, _| [128, 128, 128])).unwrap().is_empty());
+}
+
+#[test]
+fn a_text_file_named_jpg_on_disk_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.jpg");
+    std::fs::write(&path, "this is not a photo").unwrap();
+    let err = FaceImage::open(&path, &vouch::config::LimitsConfig::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ImageDecode);
+    assert!(err.to_string().contains("photo.jpg"), "{err}");
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    // A 4x2 JPEG tagged "rotate 90° clockwise" decodes as 2x4.
+    let jpeg = {
+        let pixels: Vec<u8> = (0..8).flat_map(|i| [(i % 4) as u8 * 60, 0, 0]).collect();
+        let image = turbojpeg::Image { pixels: pixels.as_slice(), width: 4, pitch: 12, height: 2, format: turbojpeg::PixelFormat::RGB };
+        turbojpeg::compress(image, 90, turbojpeg::Subsamp::None).unwrap().to_vec()
+    };
+    // APP1 Exif segment: little-endian TIFF with one IFD entry, Orientation (0x0112) = 6.
+    let tiff: [u8; 26] = [
+        b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let mut app1 = vec![0xFF, 0xE1];
+    let len = (2 + 6 + tiff.len()) as u16;
+    app1.extend_from_slice(&len.to_be_bytes());
+    app1.extend_from_slice(b"Exif\0\0");
+    app1.extend_from_slice(&tiff);
+    let mut tagged = jpeg[..2].to_vec();
+    tagged.extend_from_slice(&app1);
+    tagged.extend_from_slice(&jpeg[2..]);
+    let img = FaceImage::decode(&tagged, &vouch::config::LimitsConfig::default()).unwrap();
+    assert_eq!((img.width(), img.height()), (2, 4));
+}

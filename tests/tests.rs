@@ -1,0 +1,9 @@
+//! vouch's integration tests: one binary, one module per area.
+//!
+//! Tests that need the real models, data or ONNX Runtime find them through `VOUCH_SHARED` and
+//! `VOUCH_ORT_LIB` (or their defaults) and skip with a printed reason when they are absent.
+
+mod util;
+
+mod face;
+mod models;

@@ -1,0 +1,106 @@
+//! Shared helpers for the integration tests: finding the real models and data, one engine per
+//! test binary, and small byte-level builders for bad inputs.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use vouch::{Config, Engine};
+
+/// The folder holding `models/` and `data/`: `$VOUCH_SHARED`, else `../shared` beside the
+/// checkout.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("VOUCH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    dir.join("models").is_dir().then_some(dir)
+}
+
+/// `libonnxruntime.so`: `$VOUCH_ORT_LIB`, else the copy `scripts/setup.sh` makes.
+pub fn ort_library() -> Option<PathBuf> {
+    let lib = std::env::var_os("VOUCH_ORT_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
+    lib.is_file().then_some(lib)
+}
+
+/// A config that uses the shared models and the runtime library, or the reason it cannot.
+pub fn real_config() -> Result<Config, String> {
+    let shared = shared_dir().ok_or("no shared folder (set VOUCH_SHARED)")?;
+    let lib = ort_library().ok_or("no ONNX Runtime library (run scripts/setup.sh or set VOUCH_ORT_LIB)")?;
+    let mut config = Config::default();
+    config.models.dir = shared.join("models");
+    config.runtime.library = Some(lib);
+    Ok(config)
+}
+
+/// One engine on the real models for the whole test binary, or `None` (with the reason
+/// printed) when the models or runtime are absent.
+pub fn engine() -> Option<&'static Engine> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    let engine = ENGINE.get_or_init(|| {
+        let config = real_config()?;
+        Engine::new(config).map_err(|e| format!("engine failed to start: {e:#}"))
+    });
+    match engine {
+        Ok(engine) => Some(engine),
+        Err(reason) => {
+            // A missing model folder or runtime is a skip; an engine that fails to start on
+            // present models is a failure.
+            assert!(!reason.starts_with("engine failed"), "{reason}");
+            eprintln!("skipped: {reason}");
+            None
+        }
+    }
+}
+
+/// A file under `shared/data`, or `None` (reason printed) when absent.
+pub fn data_file(relative: &str) -> Option<PathBuf> {
+    let path = shared_dir()?.join("data").join(relative);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!("skipped: {} is absent", path.display());
+        None
+    }
+}
+
+/// CRC-32 (IEEE) as PNG chunks use it.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG whose header declares `width × height` but whose data is a few bytes: a
+/// decompression-bomb shape that must be refused from the header alone.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = |kind: &[u8], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+    };
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    chunk(b"IHDR", &ihdr);
+    chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    chunk(b"IEND", &[]);
+    out
+}
+
+/// Encodes an RGB image as PNG.
+pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb(pixel(x, y)));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encoding a PNG in memory");
+    out.into_inner()
+}
