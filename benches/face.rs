@@ -1,1 +1,94 @@
-fn main(){}
+//! Face pipeline stages on a 640×480 photo: decode, detect, align, embed, and all together.
+//!
+//! Needs the real models and data (`VOUCH_SHARED`, default `../shared`) and ONNX Runtime
+//! (`VOUCH_ORT_LIB`, default `.vouch/lib/libonnxruntime.so`); prints why and exits otherwise.
+//! Run: `cargo bench --bench face`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use vouch::face::{FaceImage, align};
+use vouch::{Config, Engine};
+
+fn shared() -> PathBuf {
+    std::env::var_os("VOUCH_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"))
+}
+
+fn engine() -> Option<Engine> {
+    let mut config = Config::from_env().ok()?;
+    config.models.dir = shared().join("models");
+    if config.runtime.library.is_none() {
+        config.runtime.library =
+            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
+    }
+    match Engine::new(config) {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            eprintln!("face bench skipped: {e}");
+            None
+        }
+    }
+}
+
+/// A 640×480 JPEG made from a real photo (img2.jpg, 1536×1152, is 4:3 already).
+fn photo_640x480(engine: &Engine) -> Vec<u8> {
+    let original = std::fs::read(shared().join("data/faces-deepface/img2.jpg")).expect("img2.jpg");
+    let image = engine
+        .decode_image(&original)
+        .unwrap()
+        .resized(640, 480)
+        .unwrap();
+    let view = turbojpeg::Image {
+        pixels: image.rgb(),
+        width: 640,
+        pitch: 640 * 3,
+        height: 480,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(view, 92, turbojpeg::Subsamp::Sub2x2)
+        .unwrap()
+        .to_vec()
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(engine) = engine() else { return };
+    let jpeg = photo_640x480(&engine);
+    let image = engine.decode_image(&jpeg).unwrap();
+    let faces = engine.face().detect(&image).unwrap();
+    assert_eq!(faces.len(), 1, "the bench photo should hold one face");
+    let landmarks = faces[0].landmarks;
+    let aligned = align(&image, &landmarks).unwrap();
+
+    let mut group = c.benchmark_group("face_640x480");
+    group.bench_function("decode_jpeg", |b| {
+        b.iter(|| FaceImage::decode(black_box(&jpeg), &engine.config().limits).unwrap())
+    });
+    group.bench_function("detect", |b| {
+        b.iter(|| {
+            let found = engine.face().detect(black_box(&image)).unwrap();
+            assert_eq!(found.len(), 1);
+        })
+    });
+    group.bench_function("align", |b| {
+        b.iter(|| align(black_box(&image), &landmarks).unwrap())
+    });
+    group.bench_function("embed", |b| {
+        b.iter(|| engine.face().embedder().embed(black_box(&aligned)).unwrap())
+    });
+    group.bench_function("end_to_end", |b| {
+        b.iter(|| {
+            let sample = engine.face_sample(black_box(&jpeg)).unwrap();
+            assert_eq!(sample.face_count, 1);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

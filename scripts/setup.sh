@@ -3,9 +3,13 @@
 #   - ONNX Runtime's shared library (from the PyPI wheel; no build step downloads binaries),
 #   - the Python packages of the reference scripts (fixtures/gen),
 #   - the models, copied from the shared model directory and verified by sha256.
+# Usage: scripts/setup.sh [--runtime-only]
+#   --runtime-only   only the system packages and ONNX Runtime (what the tests need)
 # Environment:
 #   VOUCH_SHARED   folder holding models/ and data/ (default: ../shared beside the checkout)
 set -euo pipefail
+RUNTIME_ONLY=0
+[ "${1:-}" = "--runtime-only" ] && RUNTIME_ONLY=1
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -16,6 +20,16 @@ LIB="$LIB_DIR/libonnxruntime.so"
 PYTHON=${PYTHON:-python3}
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+# 0. System packages: cmake and nasm build libjpeg-turbo (bundled in the turbojpeg crate).
+missing=()
+for tool in cmake nasm; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]} from Debian"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 # 1. ONNX Runtime, from the wheel on PyPI.
 if [ -f "$LIB" ] && echo "$ORT_SHA256  $LIB" | sha256sum --check --status; then
@@ -42,6 +56,8 @@ PY
   mv "$LIB.tmp" "$LIB"
   say "ONNX Runtime installed at $LIB"
 fi
+
+[ "$RUNTIME_ONLY" = 1 ] && exit 0
 
 # 2. Python packages for the reference scripts and golden values (fixtures/gen).
 if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL' 2>/dev/null; then

@@ -113,7 +113,7 @@ impl FaceConfig {
     /// The default match threshold for MobileFaceNet cosine scores.
     ///
     /// Chosen on the faces-deepface development pairs (the only labelled face pairs available
-    /// to the project): between their highest impostor score (0.40) and their equal-error
+    /// to the project): between their highest impostor score (0.39) and their equal-error
     /// threshold (0.47), so figures reported on the same pairs at this threshold are
     /// optimistic. Choose an operating point on your own data for production.
     pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.45;
@@ -164,8 +164,8 @@ impl Config {
 
     /// Defaults, then the TOML file at `path`, then environment variables, validated.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io("reading config file", path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("reading config file", path, e))?;
         let mut config = Config::from_toml(&text).map_err(|e| {
             Error::new(
                 ErrorKind::Config,
@@ -255,10 +255,9 @@ mod tests {
 
     #[test]
     fn toml_overrides_defaults() {
-        let config = Config::from_toml(
-            "[face]\nmatch_threshold = 0.5\n[runtime]\nintra_threads = 2\n",
-        )
-        .unwrap();
+        let config =
+            Config::from_toml("[face]\nmatch_threshold = 0.5\n[runtime]\nintra_threads = 2\n")
+                .unwrap();
         assert_eq!(config.face.match_threshold, 0.5);
         assert_eq!(config.runtime.intra_threads, 2);
         assert_eq!(config.face.detector, "yunet_n");

@@ -154,7 +154,10 @@ impl Engine {
             .enumerate()
             .map(|(i, bytes)| {
                 self.face_sample(bytes).map(|s| s.embedding).map_err(|e| {
-                    Error::new(e.kind(), format!("enrollment sample {}: {}", i + 1, e.message()))
+                    Error::new(
+                        e.kind(),
+                        format!("enrollment sample {}: {}", i + 1, e.message()),
+                    )
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -95,21 +95,14 @@ impl Error {
     }
 
     /// Attaches the underlying cause (shown by `{:#}` and through `source()`).
-    pub fn with_source(
-        mut self,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Error {
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
         self.source = Some(Box::new(source));
         self
     }
 
     /// An I/O error on `path`, saying what was being done.
     pub(crate) fn io(doing: &str, path: &Path, err: std::io::Error) -> Error {
-        Error::new(
-            ErrorKind::Io,
-            format!("{doing} {}: {err}", path.display()),
-        )
-        .with_source(err)
+        Error::new(ErrorKind::Io, format!("{doing} {}: {err}", path.display())).with_source(err)
     }
 
     /// What class of problem this is.
@@ -136,10 +129,8 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
-        if f.alternate() {
-            if let Some(source) = &self.source {
-                write!(f, ": {source}")?;
-            }
+        if let (true, Some(source)) = (f.alternate(), &self.source) {
+            write!(f, ": {source}")?;
         }
         Ok(())
     }

@@ -45,39 +45,86 @@ fn agrees_with_the_python_reference() {
     assert!(golden.images.len() >= 6);
     let (mut worst_px, mut worst_cosine) = (0.0f32, 1.0f32);
     for expected in &golden.images {
-        let Some(path) = util::data_file(&format!("faces-deepface/{}", expected.image)) else { return };
+        let Some(path) = util::data_file(&format!("faces-deepface/{}", expected.image)) else {
+            return;
+        };
         let image = FaceImage::open(&path, &engine.config().limits).unwrap();
-        assert_eq!((image.width(), image.height()), (expected.width, expected.height), "{}", expected.image);
+        assert_eq!(
+            (image.width(), image.height()),
+            (expected.width, expected.height),
+            "{}",
+            expected.image
+        );
         let faces = engine.face().detect(&image).unwrap();
-        assert_eq!(faces.len(), expected.faces.len(), "{}: face count", expected.image);
+        assert_eq!(
+            faces.len(),
+            expected.faces.len(),
+            "{}: face count",
+            expected.image
+        );
         for (got, want) in faces.iter().zip(&expected.faces) {
-            assert!((got.score - want.score).abs() < 0.02, "{}: score {} vs {}", expected.image, got.score, want.score);
+            assert!(
+                (got.score - want.score).abs() < 0.02,
+                "{}: score {} vs {}",
+                expected.image,
+                got.score,
+                want.score
+            );
             for (g, w) in got.landmarks.iter().zip(&want.landmarks) {
                 let dist = ((g[0] - w[0]).powi(2) + (g[1] - w[1]).powi(2)).sqrt();
-                assert!(dist <= 1.0, "{}: landmark {g:?} vs reference {w:?} ({dist:.2} px)", expected.image);
+                assert!(
+                    dist <= 1.0,
+                    "{}: landmark {g:?} vs reference {w:?} ({dist:.2} px)",
+                    expected.image
+                );
                 worst_px = worst_px.max(dist);
             }
             for (g, w) in got.bbox.iter().zip(&want.bbox) {
-                assert!((g - w).abs() <= 2.0, "{}: box {:?} vs {:?}", expected.image, got.bbox, want.bbox);
+                assert!(
+                    (g - w).abs() <= 2.0,
+                    "{}: box {:?} vs {:?}",
+                    expected.image,
+                    got.bbox,
+                    want.bbox
+                );
             }
         }
-        let (Some(largest), Some(reference)) = (expected.largest, &expected.embedding) else { continue };
+        let (Some(largest), Some(reference)) = (expected.largest, &expected.embedding) else {
+            continue;
+        };
         let sample = engine.face().analyze(&image).unwrap();
-        assert_eq!(sample.face.bbox, faces[largest].bbox, "{}: largest face", expected.image);
+        assert_eq!(
+            sample.face.bbox, faces[largest].bbox,
+            "{}: largest face",
+            expected.image
+        );
         let reference = vouch::face::Embedding::from_raw(reference.clone()).unwrap();
         let cosine = sample.embedding.cosine(&reference).unwrap();
-        assert!(cosine >= 0.999, "{}: embedding cosine with the reference {cosine}", expected.image);
+        assert!(
+            cosine >= 0.999,
+            "{}: embedding cosine with the reference {cosine}",
+            expected.image
+        );
         worst_cosine = worst_cosine.min(cosine);
     }
-    eprintln!("reference agreement: worst landmark distance {worst_px:.4} px, worst embedding cosine {worst_cosine:.6}");
+    eprintln!(
+        "reference agreement: worst landmark distance {worst_px:.4} px, worst embedding cosine {worst_cosine:.6}"
+    );
 }
 
 #[test]
 fn enroll_then_verify_genuine_and_impostor() {
     let Some(engine) = util::engine() else { return };
-    let read = |name: &str| util::data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap());
+    let read = |name: &str| {
+        util::data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap())
+    };
     // id01 in identities_derived.csv: img1, img2, img4, img5 …; img17 is another person.
-    let (Some(a1), Some(a2), Some(a4), Some(other)) = (read("img1.jpg"), read("img2.jpg"), read("img4.jpg"), read("img17.jpg")) else {
+    let (Some(a1), Some(a2), Some(a4), Some(other)) = (
+        read("img1.jpg"),
+        read("img2.jpg"),
+        read("img4.jpg"),
+        read("img17.jpg"),
+    ) else {
         return;
     };
     let template = engine.enroll_face("alice", &[&a1, &a2]).unwrap();
@@ -93,10 +140,17 @@ fn enroll_then_verify_genuine_and_impostor() {
 #[test]
 fn the_largest_of_several_faces_is_used_and_counted() {
     let Some(engine) = util::engine() else { return };
-    let Some(path) = util::data_file("faces-deepface/selfie-many-people.jpg") else { return };
+    let Some(path) = util::data_file("faces-deepface/selfie-many-people.jpg") else {
+        return;
+    };
     let sample = engine.face_sample(&std::fs::read(path).unwrap()).unwrap();
     assert!(sample.face_count >= 2, "{}", sample.face_count);
-    let faces = engine.detect_faces(&std::fs::read(util::data_file("faces-deepface/selfie-many-people.jpg").unwrap()).unwrap()).unwrap();
+    let faces = engine
+        .detect_faces(
+            &std::fs::read(util::data_file("faces-deepface/selfie-many-people.jpg").unwrap())
+                .unwrap(),
+        )
+        .unwrap();
     let largest = faces.iter().map(|f| f.area()).fold(0.0f32, f32::max);
     assert_eq!(sample.face.area(), largest);
 }
@@ -104,16 +158,38 @@ fn the_largest_of_several_faces_is_used_and_counted() {
 #[test]
 fn bad_images_get_typed_errors() {
     let Some(engine) = util::engine() else { return };
-    let Some(real) = util::data_file("faces-deepface/img1.jpg") else { return };
+    let Some(real) = util::data_file("faces-deepface/img1.jpg") else {
+        return;
+    };
     let real = std::fs::read(real).unwrap();
     let grey = util::png(640, 480, |_, _| [128, 128, 128]);
     let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
         ("empty file", vec![], ErrorKind::ImageDecode),
-        ("truncated JPEG", real[..real.len() / 3].to_vec(), ErrorKind::ImageDecode),
-        ("text named .jpg", b"name,amount\nalice,12.50\n".to_vec(), ErrorKind::ImageDecode),
-        ("PNG claiming 30000x30000", util::png_claiming(30_000, 30_000), ErrorKind::ImageTooLarge),
-        ("PNG with a corrupt body", util::png_claiming(64, 64), ErrorKind::ImageDecode),
-        ("1x1 image", util::png(1, 1, |_, _| [200, 150, 120]), ErrorKind::ImageTooSmall),
+        (
+            "truncated JPEG",
+            real[..real.len() / 3].to_vec(),
+            ErrorKind::ImageDecode,
+        ),
+        (
+            "text named .jpg",
+            b"name,amount\nalice,12.50\n".to_vec(),
+            ErrorKind::ImageDecode,
+        ),
+        (
+            "PNG claiming 30000x30000",
+            util::png_claiming(30_000, 30_000),
+            ErrorKind::ImageTooLarge,
+        ),
+        (
+            "PNG with a corrupt body",
+            util::png_claiming(64, 64),
+            ErrorKind::ImageDecode,
+        ),
+        (
+            "1x1 image",
+            util::png(1, 1, |_, _| [200, 150, 120]),
+            ErrorKind::ImageTooSmall,
+        ),
         ("image with no face", grey, ErrorKind::NoFace),
     ];
     for (what, bytes, kind) in cases {
@@ -122,7 +198,12 @@ fn bad_images_get_typed_errors() {
         assert!(!err.to_string().is_empty());
     }
     // Detection alone reports "no face" as an empty list, not an error.
-    assert!(engine.detect_faces(&util::png(640, 480, |_, _| [128, 128, 128])).unwrap().is_empty());
+    assert!(
+        engine
+            .detect_faces(&util::png(640, 480, |_, _| [128, 128, 128]))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -140,8 +221,16 @@ fn exif_orientation_is_applied() {
     // A 4x2 JPEG tagged "rotate 90° clockwise" decodes as 2x4.
     let jpeg = {
         let pixels: Vec<u8> = (0..8).flat_map(|i| [(i % 4) as u8 * 60, 0, 0]).collect();
-        let image = turbojpeg::Image { pixels: pixels.as_slice(), width: 4, pitch: 12, height: 2, format: turbojpeg::PixelFormat::RGB };
-        turbojpeg::compress(image, 90, turbojpeg::Subsamp::None).unwrap().to_vec()
+        let image = turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width: 4,
+            pitch: 12,
+            height: 2,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 90, turbojpeg::Subsamp::None)
+            .unwrap()
+            .to_vec()
     };
     // APP1 Exif segment: little-endian TIFF with one IFD entry, Orientation (0x0112) = 6.
     let tiff: [u8; 26] = [

@@ -13,7 +13,10 @@ use crate::util;
 /// The built-in manifest with one edit, written to a temp file.
 fn edited_manifest(dir: &std::path::Path, from: &str, to: &str) -> PathBuf {
     let text = vouch::models::DEFAULT_MANIFEST;
-    assert!(text.contains(from), "the manifest no longer contains {from:?}");
+    assert!(
+        text.contains(from),
+        "the manifest no longer contains {from:?}"
+    );
     let path = dir.join("manifest.toml");
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
     path
@@ -21,7 +24,9 @@ fn edited_manifest(dir: &std::path::Path, from: &str, to: &str) -> PathBuf {
 
 #[test]
 fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
-    let Ok(mut config) = util::real_config() else { return eprintln!("skipped: no models or runtime") };
+    let Ok(mut config) = util::real_config() else {
+        return eprintln!("skipped: no models or runtime");
+    };
     let dir = tempfile::tempdir().unwrap();
     config.models.manifest = Some(edited_manifest(
         dir.path(),
@@ -35,7 +40,9 @@ fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
 
 #[test]
 fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
-    let Ok(mut config) = util::real_config() else { return eprintln!("skipped: no models or runtime") };
+    let Ok(mut config) = util::real_config() else {
+        return eprintln!("skipped: no models or runtime");
+    };
     let dir = tempfile::tempdir().unwrap();
     config.models.manifest = Some(edited_manifest(
         dir.path(),
@@ -45,21 +52,32 @@ fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
     let err = Engine::new(config).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelContract);
     let msg = err.to_string();
-    assert!(msg.contains("mobilefacenet") && msg.contains("128"), "{msg}");
+    assert!(
+        msg.contains("mobilefacenet") && msg.contains("128"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_model_with_a_wrong_output_name_is_refused() {
-    let Ok(mut config) = util::real_config() else { return eprintln!("skipped: no models or runtime") };
+    let Ok(mut config) = util::real_config() else {
+        return eprintln!("skipped: no models or runtime");
+    };
     let dir = tempfile::tempdir().unwrap();
-    config.models.manifest = Some(edited_manifest(dir.path(), "{ name = \"kps_32\"", "{ name = \"landmarks_32\""));
+    config.models.manifest = Some(edited_manifest(
+        dir.path(),
+        "{ name = \"kps_32\"",
+        "{ name = \"landmarks_32\"",
+    ));
     let err = Engine::new(config).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelContract, "{err}");
 }
 
 #[test]
 fn a_missing_model_directory_says_how_to_fetch() {
-    let Ok(mut config) = util::real_config() else { return eprintln!("skipped: no models or runtime") };
+    let Ok(mut config) = util::real_config() else {
+        return eprintln!("skipped: no models or runtime");
+    };
     config.models.dir = PathBuf::from("/nonexistent/models");
     let err = Engine::new(config).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelIntegrity);
@@ -91,14 +109,24 @@ fn serve(root: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>
                     break;
                 }
             }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
             let response = match std::fs::read(root.join(&path)) {
                 Ok(body) if !path.contains("..") => {
-                    let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
                     r.extend_from_slice(&body);
                     r
                 }
-                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
             };
             stream.write_all(&response).unwrap();
         }
@@ -108,7 +136,9 @@ fn serve(root: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>
 
 #[test]
 fn fetch_downloads_and_verifies_over_http() {
-    let Some(shared) = util::shared_dir() else { return eprintln!("skipped: no shared folder") };
+    let Some(shared) = util::shared_dir() else {
+        return eprintln!("skipped: no shared folder");
+    };
     let manifest = Manifest::builtin();
     let spec = manifest.get("yunet_s").unwrap();
     let (base, server) = serve(shared.join("models"), 1);
@@ -118,7 +148,12 @@ fn fetch_downloads_and_verifies_over_http() {
     vouch::models::verify_file(spec, &spec.path_in(dest.path())).unwrap();
     server.join().unwrap();
     // Present and intact: nothing is downloaded again (the server is gone).
-    let again = fetch_model(spec, &FetchSource::Url("http://127.0.0.1:9".into()), dest.path()).unwrap();
+    let again = fetch_model(
+        spec,
+        &FetchSource::Url("http://127.0.0.1:9".into()),
+        dest.path(),
+    )
+    .unwrap();
     assert_eq!(again, FetchOutcome::AlreadyPresent);
 }
 
@@ -135,7 +170,10 @@ fn fetch_refuses_a_tampered_download_and_a_404() {
     let err = fetch_model(spec, &FetchSource::Url(base.clone()), dest.path()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fetch);
     assert!(err.to_string().contains("sha256"), "{err}");
-    assert!(!spec.path_in(dest.path()).exists(), "a tampered model was written");
+    assert!(
+        !spec.path_in(dest.path()).exists(),
+        "a tampered model was written"
+    );
     let other = manifest.get("yunet_n").unwrap();
     let err = fetch_model(other, &FetchSource::Url(base), dest.path()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Fetch);

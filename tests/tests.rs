@@ -3,6 +3,9 @@
 //! Tests that need the real models, data or ONNX Runtime find them through `VOUCH_SHARED` and
 //! `VOUCH_ORT_LIB` (or their defaults) and skip with a printed reason when they are absent.
 
+// Test helpers fail loudly: a panic is the right outcome for a broken fixture.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod util;
 
 mod face;

@@ -19,14 +19,17 @@ pub fn shared_dir() -> Option<PathBuf> {
 pub fn ort_library() -> Option<PathBuf> {
     let lib = std::env::var_os("VOUCH_ORT_LIB")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so")
+        });
     lib.is_file().then_some(lib)
 }
 
 /// A config that uses the shared models and the runtime library, or the reason it cannot.
 pub fn real_config() -> Result<Config, String> {
     let shared = shared_dir().ok_or("no shared folder (set VOUCH_SHARED)")?;
-    let lib = ort_library().ok_or("no ONNX Runtime library (run scripts/setup.sh or set VOUCH_ORT_LIB)")?;
+    let lib = ort_library()
+        .ok_or("no ONNX Runtime library (run scripts/setup.sh or set VOUCH_ORT_LIB)")?;
     let mut config = Config::default();
     config.models.dir = shared.join("models");
     config.runtime.library = Some(lib);
@@ -70,7 +73,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -101,6 +108,7 @@ pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 pub fn png(width: u32, height: u32, pixel: impl Fn(u32, u32) -> [u8; 3]) -> Vec<u8> {
     let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb(pixel(x, y)));
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("encoding a PNG in memory");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encoding a PNG in memory");
     out.into_inner()
 }

@@ -126,7 +126,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Models(cmd) => models(cmd, &config),
         Command::Face(cmd) => face(cmd, config),
-        Command::Eval(EvalCommand::Face { pairs, images, json }) => eval_face(config, &pairs, images, json),
+        Command::Eval(EvalCommand::Face {
+            pairs,
+            images,
+            json,
+        }) => eval_face(config, &pairs, images, json),
         Command::Demo { data, enroll } => demo(config, data, enroll),
     }
 }
@@ -173,9 +177,16 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
                 println!("model directory: {}", dir.display());
-                println!("{:<16} {:<18} {:<36} {:<8} licence", "name", "task", "file", "present");
+                println!(
+                    "{:<16} {:<18} {:<36} {:<8} licence",
+                    "name", "task", "file", "present"
+                );
                 for m in &manifest.models {
-                    let present = if m.path_in(dir).is_file() { "yes" } else { "no" };
+                    let present = if m.path_in(dir).is_file() {
+                        "yes"
+                    } else {
+                        "no"
+                    };
                     println!(
                         "{:<16} {:<18} {:<36} {:<8} {}",
                         m.name,
@@ -200,7 +211,10 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                 }
             }
             if failed > 0 {
-                bail!("{failed} of {} models failed verification", manifest.models.len());
+                bail!(
+                    "{failed} of {} models failed verification",
+                    manifest.models.len()
+                );
             }
         }
         ModelsCommand::Fetch { from, to } => {
@@ -213,7 +227,11 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                     FetchOutcome::Copied => "copied",
                     FetchOutcome::Downloaded => "downloaded",
                 };
-                println!("{:<16} {what}, sha256 verified ({})", spec.name, spec.path_in(&dest).display());
+                println!(
+                    "{:<16} {what}, sha256 verified ({})",
+                    spec.name,
+                    spec.path_in(&dest).display()
+                );
             }
         }
     }
@@ -238,12 +256,27 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!("{}: {}x{}, {} face(s)", image.display(), decoded.width(), decoded.height(), faces.len());
+                println!(
+                    "{}: {}x{}, {} face(s)",
+                    image.display(),
+                    decoded.width(),
+                    decoded.height(),
+                    faces.len()
+                );
                 for (i, f) in faces.iter().enumerate() {
-                    let lm: Vec<String> = f.landmarks.iter().map(|p| format!("({:.1},{:.1})", p[0], p[1])).collect();
+                    let lm: Vec<String> = f
+                        .landmarks
+                        .iter()
+                        .map(|p| format!("({:.1},{:.1})", p[0], p[1]))
+                        .collect();
                     println!(
                         "  #{i} score {:.3}  box [{:.1}, {:.1}, {:.1}, {:.1}]  landmarks {}",
-                        f.score, f.bbox[0], f.bbox[1], f.bbox[2], f.bbox[3], lm.join(" ")
+                        f.score,
+                        f.bbox[0],
+                        f.bbox[1],
+                        f.bbox[2],
+                        f.bbox[3],
+                        lm.join(" ")
                     );
                 }
             }
@@ -277,9 +310,17 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn eval_face(config: Config, pair_files: &[PathBuf], images: Option<PathBuf>, json: Option<PathBuf>) -> Result<()> {
+fn eval_face(
+    config: Config,
+    pair_files: &[PathBuf],
+    images: Option<PathBuf>,
+    json: Option<PathBuf>,
+) -> Result<()> {
     let image_dir = images.unwrap_or_else(|| {
-        pair_files[0].parent().map(Path::to_path_buf).unwrap_or_default()
+        pair_files[0]
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
     });
     let lists: Vec<&Path> = pair_files.iter().map(PathBuf::as_path).collect();
     let pairs = vouch::eval::read_pair_csv(&lists, &image_dir)?;
@@ -302,7 +343,9 @@ fn eval_face(config: Config, pair_files: &[PathBuf], images: Option<PathBuf>, js
 fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScores {
     let distinct: std::collections::BTreeSet<_> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
     let bar = progress(distinct.len(), "embedding");
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let scores = score_pairs(engine, pairs, threads, &|| bar.inc(1));
     bar.finish_and_clear();
     scores
@@ -321,9 +364,17 @@ fn print_summary(scores: &PairScores) -> Result<()> {
         println!("  failure to acquire: {} ({})", f.image.display(), f.kind);
     }
     println!("AUC        {:.4}", summary.auc);
-    println!("EER        {:.2} %  (threshold {:.4})", 100.0 * summary.eer.rate, summary.eer.threshold);
+    println!(
+        "EER        {:.2} %  (threshold {:.4})",
+        100.0 * summary.eer.rate,
+        summary.eer.threshold
+    );
     for op in &summary.operating_points {
-        let note = if op.measurable { String::new() } else { "  (not measurable: too few impostor pairs)".into() };
+        let note = if op.measurable {
+            String::new()
+        } else {
+            "  (not measurable: too few impostor pairs)".into()
+        };
         println!(
             "FNMR @ FMR {:<7} {:>6.2} %  (threshold {:.4}, {} impostor(s) accepted){note}",
             format!("{}", op.target_fmr),
@@ -345,18 +396,27 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
     let faces_dir = data.unwrap_or_else(default_data_dir).join("faces-deepface");
     let listing = faces_dir.join("identities_derived.csv");
     let text = std::fs::read_to_string(&listing).with_context(|| {
-        format!("reading {} (point --data or VOUCH_DATA_DIR at the shared data folder)", listing.display())
+        format!(
+            "reading {} (point --data or VOUCH_DATA_DIR at the shared data folder)",
+            listing.display()
+        )
     })?;
     let mut identities: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
     for line in text.lines().skip(1) {
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() >= 2 {
-            identities.entry(cells[1].to_string()).or_default().push(faces_dir.join(cells[0]));
+            identities
+                .entry(cells[1].to_string())
+                .or_default()
+                .push(faces_dir.join(cells[0]));
         }
     }
     identities.retain(|_, files| files.len() > enroll.max(1));
     if identities.len() < 2 {
-        bail!("the demo needs at least two identities with more than {enroll} photos in {}", listing.display());
+        bail!(
+            "the demo needs at least two identities with more than {enroll} photos in {}",
+            listing.display()
+        );
     }
 
     let started = Instant::now();
@@ -371,16 +431,26 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
 
     let mut templates = Vec::new();
     for (id, files) in &identities {
-        let samples: Vec<Vec<u8>> = files[..enroll].iter().map(|f| read(f)).collect::<Result<_>>()?;
+        let samples: Vec<Vec<u8>> = files[..enroll]
+            .iter()
+            .map(|f| read(f))
+            .collect::<Result<_>>()?;
         let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
         let t0 = Instant::now();
         let template = engine.enroll_face(id, &refs)?;
         let names: Vec<String> = files[..enroll].iter().map(|f| file_name(f)).collect();
-        println!("enrolled {id} from {} ({} ms)", names.join(", "), t0.elapsed().as_millis());
+        println!(
+            "enrolled {id} from {} ({} ms)",
+            names.join(", "),
+            t0.elapsed().as_millis()
+        );
         templates.push((template, files[enroll..].to_vec()));
     }
 
-    println!("\n{:<6} {:<10} {:<9} {:>7}  {:<9} {:>6}", "claim", "probe", "truth", "score", "decision", "ms");
+    println!(
+        "\n{:<6} {:<10} {:<9} {:>7}  {:<9} {:>6}",
+        "claim", "probe", "truth", "score", "decision", "ms"
+    );
     let (mut genuine, mut genuine_ok, mut impostor, mut impostor_ok) = (0, 0, 0, 0);
     let mut times: Vec<Duration> = Vec::new();
     for (i, (template, probes)) in templates.iter().enumerate() {
@@ -391,7 +461,14 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
                 let outcome = match engine.verify_face(claim, &bytes) {
                     Ok(o) => o,
                     Err(e) => {
-                        println!("{:<6} {:<10} {:<9} {:>7}  {:<9}", claim.subject(), file_name(probe), "-", "-", e.kind());
+                        println!(
+                            "{:<6} {:<10} {:<9} {:>7}  {:<9}",
+                            claim.subject(),
+                            file_name(probe),
+                            "-",
+                            "-",
+                            e.kind()
+                        );
                         continue;
                     }
                 };
@@ -423,10 +500,14 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
         "\ngenuine accepted {genuine_ok}/{genuine}, impostors rejected {impostor_ok}/{impostor}; median verify time {} ms (decode + detect + align + embed)",
         median.as_millis()
     );
-    println!("(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)");
+    println!(
+        "(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)"
+    );
     Ok(())
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

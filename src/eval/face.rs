@@ -129,7 +129,9 @@ pub fn score_pairs(
             });
         }
     });
-    let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut scored = Vec::new();
     let mut skipped = 0;
     for pair in pairs {

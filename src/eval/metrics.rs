@@ -76,7 +76,12 @@ pub struct RocPoint {
 
 /// The curve at every distinct score, thresholds ascending (FMR falling, FNMR rising).
 pub fn roc(scores: &ScoreSet) -> Vec<RocPoint> {
-    let mut thresholds: Vec<f64> = scores.genuine.iter().chain(&scores.impostor).copied().collect();
+    let mut thresholds: Vec<f64> = scores
+        .genuine
+        .iter()
+        .chain(&scores.impostor)
+        .copied()
+        .collect();
     thresholds.sort_by(f64::total_cmp);
     thresholds.dedup();
     thresholds
@@ -107,7 +112,11 @@ pub fn eer(scores: &ScoreSet) -> Eer {
     let crossing = curve.iter().position(|p| p.fmr - p.fnmr <= 0.0);
     match crossing {
         Some(0) | None => {
-            let p = if crossing.is_none() { curve[curve.len() - 1] } else { first };
+            let p = if crossing.is_none() {
+                curve[curve.len() - 1]
+            } else {
+                first
+            };
             Eer {
                 rate: (p.fmr + p.fnmr) / 2.0,
                 threshold: p.threshold,
@@ -116,7 +125,11 @@ pub fn eer(scores: &ScoreSet) -> Eer {
         Some(i) => {
             let (lo, hi) = (curve[i - 1], curve[i]);
             let (d_lo, d_hi) = (lo.fmr - lo.fnmr, hi.fmr - hi.fnmr);
-            let w = if d_lo != d_hi { d_lo / (d_lo - d_hi) } else { 0.5 };
+            let w = if d_lo != d_hi {
+                d_lo / (d_lo - d_hi)
+            } else {
+                0.5
+            };
             let lerp = |a: f64, b: f64| a + w * (b - a);
             Eer {
                 rate: (lerp(lo.fmr, hi.fmr) + lerp(lo.fnmr, hi.fnmr)) / 2.0,

@@ -26,18 +26,30 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
     let mut seen: HashMap<(PathBuf, PathBuf), bool> = HashMap::new();
     let mut pairs = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(file).map_err(|e| Error::io("reading pair list", file, e))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| Error::io("reading pair list", file, e))?;
         let bad = |line: usize, what: String| {
-            Error::new(ErrorKind::Dataset, format!("{}:{line}: {what}", file.display()))
+            Error::new(
+                ErrorKind::Dataset,
+                format!("{}:{line}: {what}", file.display()),
+            )
         };
         let mut lines = text.lines().enumerate();
         let header: Vec<String> = match lines.next() {
-            Some((_, h)) => h.split(',').map(|c| c.trim().to_ascii_lowercase()).collect(),
+            Some((_, h)) => h
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect(),
             None => return Err(bad(1, "the pair list is empty".into())),
         };
         let column = |name: &str| header.iter().position(|c| c == name);
-        let (Some(cx), Some(cy), Some(cd)) = (column("file_x"), column("file_y"), column("decision")) else {
-            return Err(bad(1, "the header needs columns file_x, file_y and decision".into()));
+        let (Some(cx), Some(cy), Some(cd)) =
+            (column("file_x"), column("file_y"), column("decision"))
+        else {
+            return Err(bad(
+                1,
+                "the header needs columns file_x, file_y and decision".into(),
+            ));
         };
         for (index, line) in lines {
             let number = index + 1;
@@ -46,10 +58,12 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
             }
             let cells: Vec<&str> = line.split(',').map(str::trim).collect();
             let cell = |i: usize| {
-                cells
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| bad(number, format!("expected at least {} columns", header.len().min(i + 1))))
+                cells.get(i).copied().ok_or_else(|| {
+                    bad(
+                        number,
+                        format!("expected at least {} columns", header.len().min(i + 1)),
+                    )
+                })
             };
             let same = match cell(cd)?.to_ascii_lowercase().as_str() {
                 "yes" | "1" | "same" | "true" => true,
@@ -61,13 +75,21 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
             if a == b {
                 continue;
             }
-            let key = if a <= b { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) };
+            let key = if a <= b {
+                (a.clone(), b.clone())
+            } else {
+                (b.clone(), a.clone())
+            };
             match seen.get(&key) {
                 Some(&label) if label == same => continue,
                 Some(_) => {
                     return Err(bad(
                         number,
-                        format!("{} and {} are labelled both same and different", a.display(), b.display()),
+                        format!(
+                            "{} and {} are labelled both same and different",
+                            a.display(),
+                            b.display()
+                        ),
                     ));
                 }
                 None => {
@@ -78,7 +100,10 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
         }
     }
     if pairs.is_empty() {
-        return Err(Error::new(ErrorKind::Dataset, "the pair lists hold no pairs"));
+        return Err(Error::new(
+            ErrorKind::Dataset,
+            "the pair lists hold no pairs",
+        ));
     }
     Ok(pairs)
 }
@@ -105,7 +130,11 @@ mod tests {
             std::fs::write(dir.path().join(f), b"x").unwrap();
         }
         let one = dir.path().join("one.csv");
-        std::fs::write(&one, "file_x,file_y,Decision\na.jpg,b.jpg,Yes\na.jpg,c.jpg,No\n").unwrap();
+        std::fs::write(
+            &one,
+            "file_x,file_y,Decision\na.jpg,b.jpg,Yes\na.jpg,c.jpg,No\n",
+        )
+        .unwrap();
         let two = dir.path().join("two.csv");
         std::fs::write(&two, "file_x,file_y,decision,extra\nsome/prefix/b.jpg,some/prefix/a.jpg,Yes,1\nc.jpg,c.jpg,Yes,0\n").unwrap();
         let pairs = read_pair_csv(&[&one, &two], dir.path()).unwrap();

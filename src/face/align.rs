@@ -43,9 +43,9 @@ impl Similarity {
         }
         let n = src.len() as f64;
         let mean = |pts: &[[f32; 2]]| {
-            let (sx, sy) = pts
-                .iter()
-                .fold((0.0, 0.0), |(x, y), p| (x + f64::from(p[0]), y + f64::from(p[1])));
+            let (sx, sy) = pts.iter().fold((0.0, 0.0), |(x, y), p| {
+                (x + f64::from(p[0]), y + f64::from(p[1]))
+            });
             (sx / n, sy / n)
         };
         let (msx, msy) = mean(src);
@@ -58,7 +58,7 @@ impl Similarity {
             cross += x * v - y * u;
             var += x * x + y * y;
         }
-        if !(var > 1e-12) {
+        if var.is_nan() || var <= 1e-12 {
             return None;
         }
         let a = dot / var;
@@ -82,7 +82,7 @@ impl Similarity {
     /// The inverse transform (`None` for a zero scale).
     pub fn inverse(&self) -> Option<Similarity> {
         let det = self.a * self.a + self.b * self.b;
-        if !(det > 1e-18) {
+        if det.is_nan() || det <= 1e-18 {
             return None;
         }
         let (a, b) = (self.a / det, -self.b / det);
@@ -177,8 +177,20 @@ mod tests {
 
     #[test]
     fn recovers_a_known_similarity() {
-        let truth = Similarity { a: 0.8, b: 0.3, tx: 12.0, ty: -7.0 };
-        let src: Vec<[f32; 2]> = [[10.0, 20.0], [40.0, 22.0], [25.0, 35.0], [14.0, 50.0], [37.0, 49.0]].to_vec();
+        let truth = Similarity {
+            a: 0.8,
+            b: 0.3,
+            tx: 12.0,
+            ty: -7.0,
+        };
+        let src: Vec<[f32; 2]> = [
+            [10.0, 20.0],
+            [40.0, 22.0],
+            [25.0, 35.0],
+            [14.0, 50.0],
+            [37.0, 49.0],
+        ]
+        .to_vec();
         let dst: Vec<[f32; 2]> = src
             .iter()
             .map(|p| {
@@ -187,7 +199,12 @@ mod tests {
             })
             .collect();
         let est = Similarity::estimate(&src, &dst).unwrap();
-        for (got, want) in [(est.a, truth.a), (est.b, truth.b), (est.tx, truth.tx), (est.ty, truth.ty)] {
+        for (got, want) in [
+            (est.a, truth.a),
+            (est.b, truth.b),
+            (est.tx, truth.tx),
+            (est.ty, truth.ty),
+        ] {
             assert!((got - want).abs() < 1e-4, "{est:?}");
         }
         let back = est.inverse().unwrap().apply(est.apply([3.0, 4.0]));
@@ -209,7 +226,10 @@ mod tests {
                 (q[0] - f64::from(d[0])).powi(2) + (q[1] - f64::from(d[1])).powi(2)
             })
             .sum();
-        assert!(residual > 100.0, "a reflection slipped in: residual {residual}");
+        assert!(
+            residual > 100.0,
+            "a reflection slipped in: residual {residual}"
+        );
     }
 
     #[test]
@@ -223,7 +243,12 @@ mod tests {
     fn identity_warp_copies_and_blacks_out_the_outside() {
         let rgb: Vec<u8> = (0..4 * 4 * 3).map(|i| i as u8).collect();
         let img = FaceImage::from_rgb(4, 4, rgb.clone()).unwrap();
-        let identity = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+        let identity = Similarity {
+            a: 1.0,
+            b: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+        };
         let mut out = vec![0u8; 5 * 4 * 3];
         warp_into(&img, &identity, 5, 4, &mut out);
         assert_eq!(&out[..12], &rgb[..12]);
@@ -233,7 +258,12 @@ mod tests {
     #[test]
     fn half_pixel_shift_interpolates() {
         let img = FaceImage::from_rgb(2, 1, vec![0, 0, 0, 100, 100, 100]).unwrap();
-        let shift = Similarity { a: 1.0, b: 0.0, tx: 0.5, ty: 0.0 };
+        let shift = Similarity {
+            a: 1.0,
+            b: 0.0,
+            tx: 0.5,
+            ty: 0.0,
+        };
         let mut out = vec![0u8; 3];
         warp_into(&img, &shift, 1, 1, &mut out);
         assert_eq!(out, vec![50, 50, 50]);

@@ -74,9 +74,17 @@ impl Detector {
                 format!("model {:?} is not a face detector", spec.name),
             ));
         }
-        let strides = spec.preprocess.strides.clone().unwrap_or_else(|| vec![8, 16, 32]);
+        let strides = spec
+            .preprocess
+            .strides
+            .clone()
+            .unwrap_or_else(|| vec![8, 16, 32]);
         let pad_multiple = spec.preprocess.pad_multiple.unwrap_or(32);
-        if strides.is_empty() || strides.iter().any(|&s| s == 0 || pad_multiple % s != 0) {
+        if strides.is_empty()
+            || strides
+                .iter()
+                .any(|&s| s == 0 || !pad_multiple.is_multiple_of(s))
+        {
             return Err(Error::new(
                 ErrorKind::Manifest,
                 format!(
@@ -117,16 +125,17 @@ impl Detector {
         let blob = to_bgr_blob(&input, self.pad_multiple);
         let mut faces = self.pool.with_session(|session| {
             let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
-            let outputs = session
-                .run(ort::inputs![tensor])
-                .map_err(inference_error)?;
+            let outputs = session.run(ort::inputs![tensor]).map_err(inference_error)?;
             let (height, width) = (blob.shape()[2], blob.shape()[3]);
             let mut faces = Vec::new();
             for &stride in &self.strides {
                 let get = |prefix: &str| -> Result<&[f32]> {
                     let name = format!("{prefix}_{stride}");
                     let value = outputs.get(&name).ok_or_else(|| {
-                        Error::new(ErrorKind::ModelContract, format!("detector output {name} is missing"))
+                        Error::new(
+                            ErrorKind::ModelContract,
+                            format!("detector output {name} is missing"),
+                        )
                     })?;
                     value
                         .try_extract_tensor::<f32>()
@@ -197,7 +206,10 @@ fn decode_stride(out: StrideOutputs<'_>, threshold: f32, faces: &mut Vec<Detecti
     if out.cls.len() < n || out.obj.len() < n || out.bbox.len() < 4 * n || out.kps.len() < 10 * n {
         return Err(Error::new(
             ErrorKind::ModelContract,
-            format!("detector outputs for stride {} are shorter than the {n} anchors of the input", out.stride),
+            format!(
+                "detector outputs for stride {} are shorter than the {n} anchors of the input",
+                out.stride
+            ),
         ));
     }
     let s = out.stride as f32;
@@ -223,7 +235,12 @@ fn decode_stride(out: StrideOutputs<'_>, threshold: f32, faces: &mut Vec<Detecti
             score,
             landmarks,
         };
-        if face.bbox.iter().chain(landmarks.iter().flatten()).all(|v| v.is_finite()) {
+        if face
+            .bbox
+            .iter()
+            .chain(landmarks.iter().flatten())
+            .all(|v| v.is_finite())
+        {
             faces.push(face);
         }
     }
@@ -298,7 +315,15 @@ mod tests {
         let kps = [0.0; 40];
         let mut faces = Vec::new();
         decode_stride(
-            StrideOutputs { stride: 8, cols: 2, rows: 2, cls: &cls, obj: &obj, bbox: &bbox, kps: &kps },
+            StrideOutputs {
+                stride: 8,
+                cols: 2,
+                rows: 2,
+                cls: &cls,
+                obj: &obj,
+                bbox: &bbox,
+                kps: &kps,
+            },
             0.6,
             &mut faces,
         )
@@ -313,7 +338,15 @@ mod tests {
     fn short_outputs_are_a_contract_error() {
         let mut faces = Vec::new();
         let err = decode_stride(
-            StrideOutputs { stride: 8, cols: 2, rows: 2, cls: &[0.0; 3], obj: &[0.0; 4], bbox: &[0.0; 16], kps: &[0.0; 40] },
+            StrideOutputs {
+                stride: 8,
+                cols: 2,
+                rows: 2,
+                cls: &[0.0; 3],
+                obj: &[0.0; 4],
+                bbox: &[0.0; 16],
+                kps: &[0.0; 40],
+            },
             0.6,
             &mut faces,
         )

@@ -24,7 +24,11 @@ impl std::fmt::Debug for Embedding {
 impl Embedding {
     /// Normalises `values` to unit length. Refuses an empty, zero or non-finite vector.
     pub fn from_raw(mut values: Vec<f32>) -> Result<Embedding> {
-        let norm = values.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+        let norm = values
+            .iter()
+            .map(|v| f64::from(*v).powi(2))
+            .sum::<f64>()
+            .sqrt();
         if values.is_empty() || !norm.is_finite() || norm < 1e-12 {
             values.zeroize();
             return Err(Error::new(
@@ -72,7 +76,10 @@ impl Embedding {
     /// The normalised mean of several embeddings of one person (an enrollment template).
     pub fn mean(embeddings: &[Embedding]) -> Result<Embedding> {
         let first = embeddings.first().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidInput, "averaging needs at least one embedding")
+            Error::new(
+                ErrorKind::InvalidInput,
+                "averaging needs at least one embedding",
+            )
         })?;
         let mut sum = vec![0.0f32; first.dim()];
         for e in embeddings {
@@ -104,7 +111,12 @@ pub struct Embedder {
 impl Embedder {
     /// Loads and verifies an embedding model. With `flip`, the mirrored crop's raw output is
     /// added before normalising (upstream's evaluation protocol).
-    pub fn new(runtime: &Runtime, spec: &ModelSpec, model_dir: &std::path::Path, flip: bool) -> Result<Embedder> {
+    pub fn new(
+        runtime: &Runtime,
+        spec: &ModelSpec,
+        model_dir: &std::path::Path,
+        flip: bool,
+    ) -> Result<Embedder> {
         if spec.task != ModelTask::FaceEmbedding {
             return Err(Error::new(
                 ErrorKind::Manifest,
@@ -126,7 +138,7 @@ impl Embedder {
         let scale = p.pixel_scale.unwrap_or(1.0);
         let mean = p.mean.unwrap_or([0.0; 3]);
         let std = p.std.unwrap_or([1.0; 3]);
-        if std.iter().any(|s| !(s.abs() > 0.0)) {
+        if std.iter().any(|s| s.is_nan() || s.abs() == 0.0) {
             return Err(Error::new(
                 ErrorKind::Manifest,
                 format!("model {:?}: std values must be non-zero", spec.name),
@@ -138,7 +150,10 @@ impl Embedder {
             Some(other) => {
                 return Err(Error::new(
                     ErrorKind::Manifest,
-                    format!("model {:?}: color must be \"rgb\" or \"bgr\", got {other:?}", spec.name),
+                    format!(
+                        "model {:?}: color must be \"rgb\" or \"bgr\", got {other:?}",
+                        spec.name
+                    ),
                 ));
             }
         };
@@ -182,7 +197,9 @@ impl Embedder {
         let result = self.pool.with_session(|session| {
             let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
             let outputs = session.run(ort::inputs![tensor]).map_err(inference_error)?;
-            let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(inference_error)?;
+            let (_, data) = outputs[0]
+                .try_extract_tensor::<f32>()
+                .map_err(inference_error)?;
             Ok(data.to_vec())
         });
         blob.fill(0.0);
@@ -210,8 +227,16 @@ mod tests {
 
     #[test]
     fn degenerate_vectors_are_refused() {
-        for v in [vec![], vec![0.0, 0.0], vec![f32::NAN, 1.0], vec![f32::INFINITY]] {
-            assert_eq!(Embedding::from_raw(v).unwrap_err().kind(), ErrorKind::InvalidInput);
+        for v in [
+            vec![],
+            vec![0.0, 0.0],
+            vec![f32::NAN, 1.0],
+            vec![f32::INFINITY],
+        ] {
+            assert_eq!(
+                Embedding::from_raw(v).unwrap_err().kind(),
+                ErrorKind::InvalidInput
+            );
         }
     }
 

@@ -21,7 +21,11 @@ pub struct FaceImage {
 
 impl std::fmt::Debug for FaceImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FaceImage({}x{}, pixels redacted)", self.width, self.height)
+        write!(
+            f,
+            "FaceImage({}x{}, pixels redacted)",
+            self.width, self.height
+        )
     }
 }
 
@@ -70,7 +74,10 @@ impl FaceImage {
     /// as the pipelines its models were trained and evaluated with.
     pub fn decode(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
         if bytes.is_empty() {
-            return Err(Error::new(ErrorKind::ImageDecode, "the image is empty (0 bytes)"));
+            return Err(Error::new(
+                ErrorKind::ImageDecode,
+                "the image is empty (0 bytes)",
+            ));
         }
         if bytes.len() > limits.max_image_bytes {
             return Err(Error::new(
@@ -112,9 +119,8 @@ impl FaceImage {
             ));
         }
         let mut bytes = std::fs::read(path).map_err(|e| Error::io("reading image", path, e))?;
-        let result = FaceImage::decode(&bytes, limits).map_err(|e| {
-            Error::new(e.kind(), format!("{}: {}", path.display(), e.message()))
-        });
+        let result = FaceImage::decode(&bytes, limits)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())));
         bytes.zeroize();
         result
     }
@@ -147,7 +153,10 @@ impl FaceImage {
     /// aliased.
     pub fn resized(&self, width: u32, height: u32) -> Result<FaceImage> {
         if width == 0 || height == 0 {
-            return Err(Error::new(ErrorKind::InvalidInput, "cannot resize to an empty image"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "cannot resize to an empty image",
+            ));
         }
         let rgb = crate::face::resample::resize_rgb(
             &self.rgb,
@@ -186,12 +195,17 @@ const MAX_JPEG_SCANS: u32 = 100;
 
 fn decode_jpeg(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
     let corrupt = |e: turbojpeg::Error| {
-        Error::new(ErrorKind::ImageDecode, format!("the JPEG is corrupt or truncated: {e}"))
+        Error::new(
+            ErrorKind::ImageDecode,
+            format!("the JPEG is corrupt or truncated: {e}"),
+        )
     };
     let mut decompressor = turbojpeg::Decompressor::new().map_err(corrupt)?;
     let header = decompressor.read_header(bytes).map_err(corrupt)?;
     check_dimensions(header.width as u64, header.height as u64, limits)?;
-    decompressor.set_scan_limit(MAX_JPEG_SCANS).map_err(corrupt)?;
+    decompressor
+        .set_scan_limit(MAX_JPEG_SCANS)
+        .map_err(corrupt)?;
     let mut rgb = vec![0u8; header.width * header.height * 3];
     let output = turbojpeg::Image {
         pixels: rgb.as_mut_slice(),
@@ -220,7 +234,10 @@ fn decode_png(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
     image_limits.max_alloc = Some(limits.max_image_pixels.saturating_mul(10).max(1 << 20));
     reader.limits(image_limits);
     let corrupt = |e: image::ImageError| {
-        Error::new(ErrorKind::ImageDecode, format!("the PNG is corrupt or truncated: {e}"))
+        Error::new(
+            ErrorKind::ImageDecode,
+            format!("the PNG is corrupt or truncated: {e}"),
+        )
     };
     let mut decoder = reader.into_decoder().map_err(corrupt)?;
     let (width, height) = decoder.dimensions();
@@ -245,7 +262,9 @@ fn decode_png(bytes: &[u8], limits: &LimitsConfig) -> Result<FaceImage> {
 /// The EXIF orientation code (1–8) of a JPEG, or 1 when it has none or the EXIF block is
 /// malformed (orientation is a display hint; a broken one is ignored, not fatal).
 fn jpeg_exif_orientation(bytes: &[u8]) -> u16 {
-    exif_orientation(bytes).filter(|c| (1..=8).contains(c)).unwrap_or(1)
+    exif_orientation(bytes)
+        .filter(|c| (1..=8).contains(c))
+        .unwrap_or(1)
 }
 
 fn exif_orientation(bytes: &[u8]) -> Option<u16> {
@@ -277,11 +296,24 @@ fn tiff_orientation(tiff: &[u8]) -> Option<u16> {
     };
     let u16_at = |at: usize| {
         let b = [*tiff.get(at)?, *tiff.get(at + 1)?];
-        Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+        Some(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
     };
     let u32_at = |at: usize| {
-        let b = [*tiff.get(at)?, *tiff.get(at + 1)?, *tiff.get(at + 2)?, *tiff.get(at + 3)?];
-        Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+        let b = [
+            *tiff.get(at)?,
+            *tiff.get(at + 1)?,
+            *tiff.get(at + 2)?,
+            *tiff.get(at + 3)?,
+        ];
+        Some(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
     };
     let ifd = usize::try_from(u32_at(4)?).ok()?;
     let entries = usize::from(u16_at(ifd)?);
@@ -333,7 +365,10 @@ mod tests {
         let cases: [(&[u8], ErrorKind); 3] = [
             (b"", ErrorKind::ImageDecode),
             (b"hello, this is a text file", ErrorKind::ImageDecode),
-            (b"GIF89a\x01\x00\x01\x00\x00\x00\x00;", ErrorKind::ImageDecode),
+            (
+                b"GIF89a\x01\x00\x01\x00\x00\x00\x00;",
+                ErrorKind::ImageDecode,
+            ),
         ];
         for (bytes, kind) in cases {
             assert_eq!(FaceImage::decode(bytes, &limits).unwrap_err().kind(), kind);
@@ -352,7 +387,9 @@ mod tests {
             height,
             format: turbojpeg::PixelFormat::RGB,
         };
-        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2).unwrap().to_vec()
+        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec()
     }
 
     #[test]
@@ -361,21 +398,35 @@ mod tests {
         assert_eq!((img.width(), img.height()), (40, 24));
         // lossy, but close to the gradient
         let p = 3 * (10 * 40 + 20);
-        assert!((i32::from(img.rgb()[p]) - 60).abs() <= 4, "{}", img.rgb()[p]);
+        assert!(
+            (i32::from(img.rgb()[p]) - 60).abs() <= 4,
+            "{}",
+            img.rgb()[p]
+        );
     }
 
     #[test]
     fn exif_orientation_codes_are_read_defensively() {
-        let tiff_le = [b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0];
+        let tiff_le = [
+            b'I', b'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0,
+        ];
         assert_eq!(tiff_orientation(&tiff_le), Some(6));
-        let tiff_be = [b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0];
+        let tiff_be = [
+            b'M', b'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0,
+        ];
         assert_eq!(tiff_orientation(&tiff_be), Some(3));
         // truncated, wrong magic, offsets past the end: ignored, never a panic
         assert_eq!(tiff_orientation(&tiff_le[..15]), None);
         assert_eq!(tiff_orientation(b"XX*\0"), None);
-        assert_eq!(tiff_orientation(&[b'I', b'I', 42, 0, 255, 255, 255, 255]), None);
+        assert_eq!(
+            tiff_orientation(&[b'I', b'I', 42, 0, 255, 255, 255, 255]),
+            None
+        );
         assert_eq!(jpeg_exif_orientation(&[0xFF, 0xD8, 0xFF, 0xE1, 0xFF]), 1);
-        assert_eq!(jpeg_exif_orientation(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]), 1);
+        assert_eq!(
+            jpeg_exif_orientation(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]),
+            1
+        );
     }
 
     #[test]

@@ -44,14 +44,27 @@ fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
             total += *w;
         }
         for i in 0..len {
-            let w = if total != 0.0 { window[i] / total } else { window[i] };
+            let w = if total != 0.0 {
+                window[i] / total
+            } else {
+                window[i]
+            };
             let fixed = w * f64::from(1u32 << PRECISION_BITS);
-            weights[out * ksize + i] = if fixed < 0.0 { (fixed - 0.5) as i32 } else { (fixed + 0.5) as i32 };
+            weights[out * ksize + i] = if fixed < 0.0 {
+                (fixed - 0.5) as i32
+            } else {
+                (fixed + 0.5) as i32
+            };
         }
         starts.push(start);
         lens.push(len);
     }
-    Coefficients { ksize, starts, lens, weights }
+    Coefficients {
+        ksize,
+        starts,
+        lens,
+        weights,
+    }
 }
 
 fn clip8(acc: i64) -> u8 {
@@ -63,7 +76,13 @@ fn clip8(acc: i64) -> u8 {
 /// # Panics
 /// Never on well-formed input; callers pass a buffer of `width × height × 3` bytes and
 /// non-zero sizes (checked by [`crate::face::FaceImage`]).
-pub fn resize_rgb(rgb: &[u8], width: usize, height: usize, out_width: usize, out_height: usize) -> Vec<u8> {
+pub fn resize_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width * height * 3);
     let half = 1i64 << (PRECISION_BITS - 1);
     // Horizontal pass: every input row to out_width columns.
@@ -120,8 +139,14 @@ mod tests {
         for (inp, out) in [(1000, 640), (1868, 640), (7, 3), (640, 640), (3, 7)] {
             let c = coefficients(inp, out);
             for o in 0..out {
-                let sum: i64 = c.weights[o * c.ksize..o * c.ksize + c.lens[o]].iter().map(|&w| i64::from(w)).sum();
-                assert!((sum - (1 << PRECISION_BITS)).abs() <= c.ksize as i64, "{inp}->{out} #{o}: {sum}");
+                let sum: i64 = c.weights[o * c.ksize..o * c.ksize + c.lens[o]]
+                    .iter()
+                    .map(|&w| i64::from(w))
+                    .sum();
+                assert!(
+                    (sum - (1 << PRECISION_BITS)).abs() <= c.ksize as i64,
+                    "{inp}->{out} #{o}: {sum}"
+                );
             }
         }
     }

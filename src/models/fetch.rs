@@ -45,7 +45,11 @@ pub enum FetchOutcome {
 /// Puts `spec`'s file into `dest_dir` from `source`, verifying its sha256 before it becomes
 /// visible: the file is written to a temporary name, synced, and renamed into place, so an
 /// interrupted or corrupt fetch never leaves a half-written model behind.
-pub fn fetch_model(spec: &ModelSpec, source: &FetchSource, dest_dir: &Path) -> Result<FetchOutcome> {
+pub fn fetch_model(
+    spec: &ModelSpec,
+    source: &FetchSource,
+    dest_dir: &Path,
+) -> Result<FetchOutcome> {
     let dest = spec.path_in(dest_dir);
     if dest.exists() && verify_file(spec, &dest).is_ok() {
         return Ok(FetchOutcome::AlreadyPresent);
@@ -90,7 +94,8 @@ fn download(spec: &ModelSpec, base: &str) -> Result<Vec<u8>> {
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
-    let fail = |what: String| Error::new(ErrorKind::Fetch, format!("model {:?}: {what}", spec.name));
+    let fail =
+        |what: String| Error::new(ErrorKind::Fetch, format!("model {:?}: {what}", spec.name));
     let mut response = agent
         .get(&url)
         .call()
@@ -149,8 +154,14 @@ mod tests {
         std::fs::write(src.path().join("sub/m.onnx"), b"weights").unwrap();
         let spec = spec_for(b"weights");
         let source = FetchSource::Dir(src.path().to_path_buf());
-        assert_eq!(fetch_model(&spec, &source, dest.path()).unwrap(), FetchOutcome::Copied);
-        assert_eq!(std::fs::read(dest.path().join("sub/m.onnx")).unwrap(), b"weights");
+        assert_eq!(
+            fetch_model(&spec, &source, dest.path()).unwrap(),
+            FetchOutcome::Copied
+        );
+        assert_eq!(
+            std::fs::read(dest.path().join("sub/m.onnx")).unwrap(),
+            b"weights"
+        );
         assert_eq!(
             fetch_model(&spec, &source, dest.path()).unwrap(),
             FetchOutcome::AlreadyPresent
@@ -164,7 +175,8 @@ mod tests {
         std::fs::create_dir_all(src.path().join("sub")).unwrap();
         std::fs::write(src.path().join("sub/m.onnx"), b"tampered").unwrap();
         let spec = spec_for(b"weights");
-        let err = fetch_model(&spec, &FetchSource::Dir(src.path().into()), dest.path()).unwrap_err();
+        let err =
+            fetch_model(&spec, &FetchSource::Dir(src.path().into()), dest.path()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Fetch);
         assert!(!dest.path().join("sub/m.onnx").exists());
         assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
@@ -176,6 +188,9 @@ mod tests {
             FetchSource::parse("http://127.0.0.1:8/models/"),
             FetchSource::Url("http://127.0.0.1:8/models".into())
         );
-        assert_eq!(FetchSource::parse("../shared/models"), FetchSource::Dir("../shared/models".into()));
+        assert_eq!(
+            FetchSource::parse("../shared/models"),
+            FetchSource::Dir("../shared/models".into())
+        );
     }
 }

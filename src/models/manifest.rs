@@ -116,9 +116,8 @@ impl Manifest {
     /// The manifest built into the library.
     pub fn builtin() -> Manifest {
         // The built-in manifest is checked by a unit test, so this cannot fail in a release.
-        Manifest::parse(DEFAULT_MANIFEST).unwrap_or_else(|e| {
-            unreachable!("the built-in manifest is invalid: {e}")
-        })
+        Manifest::parse(DEFAULT_MANIFEST)
+            .unwrap_or_else(|e| unreachable!("the built-in manifest is invalid: {e}"))
     }
 
     /// Reads and validates a manifest file.
@@ -358,7 +357,11 @@ mod tests {
             one_model("").replace("[1, 3]", "[0, 3]"),
             one_model("").replace("face_embedding", "mind_reading"),
             one_model("colour = 1\n"),
-            format!("{}{}", one_model(""), one_model("").replace("format = 1\n", "")),
+            format!(
+                "{}{}",
+                one_model(""),
+                one_model("").replace("format = 1\n", "")
+            ),
         ];
         for text in cases {
             let err = Manifest::parse(&text).unwrap_err();
@@ -383,7 +386,11 @@ mod tests {
     fn missing_file_says_how_to_get_it() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = Manifest::parse(&one_model("")).unwrap();
-        let err = manifest.get("m").unwrap().read_verified(dir.path()).unwrap_err();
+        let err = manifest
+            .get("m")
+            .unwrap()
+            .read_verified(dir.path())
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ModelIntegrity);
         assert!(err.to_string().contains("vouch models fetch"), "{err}");
     }

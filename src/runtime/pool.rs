@@ -38,7 +38,11 @@ impl std::fmt::Debug for SessionPool {
 impl SessionPool {
     /// Verifies the model file's sha256, creates one session and checks its inputs and outputs
     /// against the manifest. Everything that can be wrong with a model shows here, at start.
-    pub fn new(runtime: &Runtime, spec: &ModelSpec, model_dir: &std::path::Path) -> Result<SessionPool> {
+    pub fn new(
+        runtime: &Runtime,
+        spec: &ModelSpec,
+        model_dir: &std::path::Path,
+    ) -> Result<SessionPool> {
         let model = spec.read_verified(model_dir)?;
         let first = create_session(runtime, spec, &model)?;
         check_contract(spec, &first)?;
@@ -185,9 +189,6 @@ fn check_contract(spec: &ModelSpec, session: &Session) -> Result<()> {
 fn contract_error(spec: &ModelSpec, what: String) -> Error {
     Error::new(
         ErrorKind::ModelContract,
-        format!(
-            "model {:?} does not match its manifest: {what}",
-            spec.name
-        ),
+        format!("model {:?} does not match its manifest: {what}", spec.name),
     )
 }
