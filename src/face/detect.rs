@@ -1,5 +1,7 @@
 //! Face detection with YuNet: boxes, scores and 5 landmarks.
 
+use std::borrow::Cow;
+
 use ndarray::Array4;
 use ort::value::TensorRef;
 use serde::Serialize;
@@ -178,15 +180,15 @@ impl Detector {
     }
 
     /// The image the detector sees: downscaled when its longer side exceeds the limit.
-    fn detector_input(&self, image: &FaceImage) -> Result<(FaceImage, f32)> {
+    fn detector_input<'a>(&self, image: &'a FaceImage) -> Result<(Cow<'a, FaceImage>, f32)> {
         let longer = image.width().max(image.height());
         if self.max_side == 0 || longer <= self.max_side {
-            return Ok((image.clone(), 1.0));
+            return Ok((Cow::Borrowed(image), 1.0));
         }
         let scale = self.max_side as f32 / longer as f32;
         let width = ((image.width() as f32 * scale).round() as u32).max(1);
         let height = ((image.height() as f32 * scale).round() as u32).max(1);
-        Ok((image.resized(width, height)?, scale))
+        Ok((Cow::Owned(image.resized(width, height)?), scale))
     }
 }
 
@@ -265,13 +267,18 @@ fn to_bgr_blob(image: &FaceImage, pad: u32) -> Array4<f32> {
     let pad = pad as usize;
     let (pw, ph) = (w.div_ceil(pad) * pad, h.div_ceil(pad) * pad);
     let mut blob = Array4::<f32>::zeros((1, 3, ph, pw));
-    let rgb = image.rgb();
-    for y in 0..h {
-        for x in 0..w {
-            let p = 3 * (y * w + x);
-            blob[[0, 0, y, x]] = f32::from(rgb[p + 2]);
-            blob[[0, 1, y, x]] = f32::from(rgb[p + 1]);
-            blob[[0, 2, y, x]] = f32::from(rgb[p]);
+    let plane = pw * ph;
+    // A fresh standard-layout array is contiguous, so this never falls back.
+    if let Some(data) = blob.as_slice_mut() {
+        let (b, rest) = data.split_at_mut(plane);
+        let (g, r) = rest.split_at_mut(plane);
+        for (y, row) in image.rgb().chunks_exact(3 * w).enumerate() {
+            let at = y * pw;
+            for (x, px) in row.chunks_exact(3).enumerate() {
+                r[at + x] = f32::from(px[0]);
+                g[at + x] = f32::from(px[1]);
+                b[at + x] = f32::from(px[2]);
+            }
         }
     }
     blob
