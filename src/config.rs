@@ -33,6 +33,10 @@ pub struct Config {
     pub models: ModelsConfig,
     /// Face detection and matching settings.
     pub face: FaceConfig,
+    /// Passive liveness settings.
+    pub liveness: crate::face::LivenessConfig,
+    /// Quality gate thresholds.
+    pub quality: crate::face::QualityConfig,
     /// Limits on inputs from outside.
     pub limits: LimitsConfig,
 }
@@ -230,6 +234,32 @@ impl Config {
         }
         if !(-1.0..=1.0).contains(&face.match_threshold) {
             return bad("face.match_threshold must be a cosine in [-1, 1]");
+        }
+        let live = &self.liveness;
+        if !(0.0..=1.0).contains(&live.threshold) {
+            return bad("liveness.threshold must be in [0, 1]");
+        }
+        if !(1..=1000).contains(&live.max_frames) {
+            return bad("liveness.max_frames must be between 1 and 1000");
+        }
+        if !(0.0..=1.0).contains(&live.min_frame_iou) {
+            return bad("liveness.min_frame_iou must be in [0, 1]");
+        }
+        let q = &self.quality;
+        let limits = [
+            q.min_face_width,
+            q.min_sharpness,
+            q.max_yaw_deg,
+            q.max_roll_deg,
+            q.min_brightness,
+            q.max_brightness,
+            q.max_clipped,
+        ];
+        if limits.iter().any(|v| !v.is_finite() || *v < 0.0) || q.min_brightness > q.max_brightness
+        {
+            return bad(
+                "quality limits must be finite, non-negative, and min_brightness <= max_brightness",
+            );
         }
         if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
             return bad("limits.max_image_bytes and limits.max_image_pixels must be positive");

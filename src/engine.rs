@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::{Detection, Embedding, FaceImage, FacePipeline, FaceSample};
+use crate::face::quality;
+use crate::face::{
+    Detection, Embedding, FaceBox, FaceImage, FacePipeline, FaceSample, Liveness, LivenessResult,
+};
 use crate::models::Manifest;
 use crate::runtime::Runtime;
 
@@ -63,6 +66,7 @@ pub struct Engine {
     runtime: Runtime,
     manifest: Manifest,
     face: FacePipeline,
+    liveness: Liveness,
 }
 
 const _: () = {
@@ -82,11 +86,13 @@ impl Engine {
             None => Manifest::builtin(),
         };
         let face = FacePipeline::new(&runtime, &manifest, &config.models.dir, &config.face)?;
+        let liveness = Liveness::new(&runtime, &manifest, &config.models.dir, &config.liveness)?;
         Ok(Engine {
             config,
             runtime,
             manifest,
             face,
+            liveness,
         })
     }
 
@@ -108,6 +114,129 @@ impl Engine {
     /// The face pipeline.
     pub fn face(&self) -> &FacePipeline {
         &self.face
+    }
+
+    /// The liveness ensemble.
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// Passive liveness over the frames of one presentation (1 to `liveness.max_frames`
+    /// images of one size), each frame's largest face detected. See
+    /// [`Engine::assess_liveness_frames`].
+    pub fn assess_liveness(&self, frames: &[&[u8]]) -> Result<LivenessResult> {
+        self.check_frame_count(frames.len())?;
+        let images = frames
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                self.decode_image(bytes)
+                    .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.assess_liveness_frames(&images, None)
+    }
+
+    /// Passive liveness over decoded frames. With `boxes` (one per frame) the caller names the
+    /// face, e.g. `FaceBox::whole` for images that are already face crops; otherwise each
+    /// frame's largest detected face is judged.
+    ///
+    /// Refused with [`ErrorKind::InvalidInput`]: no frames, more than `liveness.max_frames`,
+    /// frames of different sizes, a box count that differs from the frame count, a box of
+    /// zero area or outside its frame, and a face that moves between consecutive frames by
+    /// more than `liveness.min_frame_iou` allows (not one presentation). A frame without a
+    /// face is [`ErrorKind::NoFace`].
+    pub fn assess_liveness_frames(
+        &self,
+        frames: &[FaceImage],
+        boxes: Option<&[FaceBox]>,
+    ) -> Result<LivenessResult> {
+        self.check_frame_count(frames.len())?;
+        let (w, h) = (frames[0].width(), frames[0].height());
+        if let Some(i) = frames
+            .iter()
+            .position(|f| (f.width(), f.height()) != (w, h))
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "frame {} is {}x{} but frame 1 is {w}x{h}; the frames of one presentation come from one camera",
+                    i + 1,
+                    frames[i].width(),
+                    frames[i].height()
+                ),
+            ));
+        }
+        if let Some(boxes) = boxes.filter(|b| b.len() != frames.len()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{} face boxes for {} frames", boxes.len(), frames.len()),
+            ));
+        }
+        let mut faces = Vec::with_capacity(frames.len());
+        for (i, frame) in frames.iter().enumerate() {
+            let (face, landmarks) = match boxes {
+                Some(boxes) => (boxes[i], None),
+                None => {
+                    let detection = self.largest_face(frame).map_err(|e| {
+                        Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message()))
+                    })?;
+                    (
+                        FaceBox::from_corners(detection.bbox),
+                        Some(detection.landmarks),
+                    )
+                }
+            };
+            face.validate(frame)
+                .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))?;
+            faces.push((face, landmarks));
+        }
+        for (i, pair) in faces.windows(2).enumerate() {
+            let overlap = pair[0].0.iou(&pair[1].0);
+            if overlap < self.config.liveness.min_frame_iou {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "the face moved between frames {} and {} (box overlap {overlap:.2}, at least {:.2} required): not one presentation",
+                        i + 1,
+                        i + 2,
+                        self.config.liveness.min_frame_iou
+                    ),
+                ));
+            }
+        }
+        let mut scored = Vec::with_capacity(frames.len());
+        let mut reports = Vec::with_capacity(frames.len());
+        for (frame, (face, landmarks)) in frames.iter().zip(&faces) {
+            reports.push(quality::assess(
+                frame,
+                face,
+                landmarks.as_ref(),
+                &self.config.quality,
+            ));
+            scored.push(self.liveness.score_frame(frame, face)?);
+        }
+        self.liveness.fuse(scored, reports)
+    }
+
+    fn check_frame_count(&self, count: usize) -> Result<()> {
+        let max = self.config.liveness.max_frames;
+        if count == 0 || count > max {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("liveness takes 1 to {max} frames (liveness.max_frames), got {count}"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn largest_face(&self, image: &FaceImage) -> Result<Detection> {
+        self.face
+            .detector()
+            .detect_at(image, self.config.liveness.detect_max_side)?
+            .into_iter()
+            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .ok_or_else(|| Error::new(ErrorKind::NoFace, "no face was found in the frame"))
     }
 
     /// Decodes image bytes under the configured limits.

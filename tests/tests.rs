@@ -9,4 +9,5 @@
 mod util;
 
 mod face;
+mod liveness;
 mod models;

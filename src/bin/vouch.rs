@@ -82,6 +82,18 @@ enum FaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Judge whether frames show a live face or a presentation attack (printed photo, screen).
+    Liveness {
+        /// Frames of one presentation (JPEG or PNG, same size).
+        #[arg(required = true)]
+        frames: Vec<PathBuf>,
+        /// The images are already face crops: judge the whole image instead of detecting.
+        #[arg(long)]
+        whole_image: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the largest faces of two images.
     Compare {
         /// First image.
@@ -108,6 +120,24 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Score bona fide and attack images: APCER per attack type, BPCER, BPCER at APCER 1 % / 5 %.
+    Liveness {
+        /// A folder of bona fide (live) images. Repeat for several.
+        #[arg(long = "bona-fide", value_name = "DIR", required = true)]
+        bona_fide: Vec<PathBuf>,
+        /// An attack folder, as TYPE=DIR (e.g. print=ImposterFace). Repeat for several.
+        #[arg(long = "attack", value_name = "TYPE=DIR", required = true)]
+        attacks: Vec<String>,
+        /// The images are face crops: judge the whole image instead of detecting a face.
+        #[arg(long)]
+        whole_image: bool,
+        /// Decision threshold [default: liveness.threshold from the config].
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Write the full report as JSON.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -131,6 +161,13 @@ fn run(cli: Cli) -> Result<()> {
             images,
             json,
         }) => eval_face(config, &pairs, images, json),
+        Command::Eval(EvalCommand::Liveness {
+            bona_fide,
+            attacks,
+            whole_image,
+            threshold,
+            json,
+        }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
         Command::Demo { data, enroll } => demo(config, data, enroll),
     }
 }
@@ -281,6 +318,24 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 }
             }
         }
+        FaceCommand::Liveness {
+            frames,
+            whole_image,
+            json,
+        } => {
+            let images = frames
+                .iter()
+                .map(|f| Ok(engine.decode_image(&read(f)?)?))
+                .collect::<Result<Vec<_>>>()?;
+            let boxes: Option<Vec<vouch::face::FaceBox>> =
+                whole_image.then(|| images.iter().map(vouch::face::FaceBox::whole).collect());
+            let result = engine.assess_liveness_frames(&images, boxes.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print_liveness(&result, &frames);
+            }
+        }
         FaceCommand::Compare { a, b, json } => {
             let result = engine.compare_faces(&read(&a)?, &read(&b)?)?;
             if json {
@@ -295,6 +350,126 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) {
+    let verdict = match (result.live, result.quality_passed()) {
+        (true, true) => "LIVE",
+        (true, false) => "LIVE (but retake: quality)",
+        (false, _) => "ATTACK",
+    };
+    let models: Vec<String> = result
+        .per_model
+        .iter()
+        .map(|m| format!("{} {:.3}", m.model, m.live))
+        .collect();
+    println!(
+        "{verdict}: fused score {:.3} (threshold {:.2}); {}",
+        result.score,
+        result.threshold,
+        models.join(", ")
+    );
+    for ((frame, path), quality) in result.per_frame.iter().zip(frames).zip(&result.quality) {
+        let q = if quality.passed() {
+            "quality ok".to_string()
+        } else {
+            quality
+                .failures
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let pose = match (quality.yaw_deg, quality.roll_deg) {
+            (Some(y), Some(r)) => format!(", yaw {y:.0}°, roll {r:.0}°"),
+            _ => String::new(),
+        };
+        println!(
+            "  {}: score {:.3}  face {:.0}px, sharpness {:.0}, brightness {:.0}{pose} — {q}",
+            file_name(path),
+            frame.score,
+            quality.face_width,
+            quality.sharpness,
+            quality.brightness
+        );
+    }
+}
+
+fn eval_liveness(
+    config: Config,
+    bona_fide: &[PathBuf],
+    attacks: &[String],
+    whole_image: bool,
+    threshold: Option<f64>,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    use vouch::eval::liveness::{samples_in, score_samples, summarize};
+    let mut samples = Vec::new();
+    for dir in bona_fide {
+        samples.extend(samples_in(dir, None)?);
+    }
+    for spec in attacks {
+        let Some((kind, dir)) = spec.split_once('=') else {
+            bail!("--attack takes TYPE=DIR, got {spec:?}");
+        };
+        samples.extend(samples_in(Path::new(dir), Some(kind))?);
+    }
+    let engine = Engine::new(config)?;
+    let threshold = threshold.unwrap_or(f64::from(engine.config().liveness.threshold));
+    let bar = progress(samples.len(), "scoring");
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let (scores, failures) = score_samples(&engine, &samples, whole_image, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let summary = summarize(scores, failures, threshold)?;
+    println!(
+        "bona fide: {} scored; {} image(s) failed to acquire{}",
+        summary.bona_fide,
+        summary.failures.len(),
+        if whole_image {
+            " (whole image judged as the face: tight crops, see the liveness docs)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "threshold {:.3}: BPCER {:.2} %",
+        summary.threshold,
+        100.0 * summary.bpcer
+    );
+    for a in &summary.per_attack {
+        let at: Vec<String> = a
+            .bpcer_at_apcer
+            .iter()
+            .map(|op| {
+                format!(
+                    "BPCER@APCER {:.0} % = {:.2} % (t {:.3})",
+                    100.0 * op.target_fmr,
+                    100.0 * op.fnmr,
+                    op.threshold
+                )
+            })
+            .collect();
+        println!(
+            "  attack {:<8} n={:<5} APCER {:.2} %   {}",
+            a.attack,
+            a.count,
+            100.0 * a.apcer,
+            at.join(", ")
+        );
+    }
+    println!(
+        "max APCER {:.2} %, ACER (non-normative) {:.2} %",
+        100.0 * summary.max_apcer,
+        100.0 * summary.acer
+    );
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("report written to {}", path.display());
     }
     Ok(())
 }

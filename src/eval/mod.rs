@@ -5,6 +5,7 @@
 //! threshold behind the caller's back.
 
 pub mod face;
+pub mod liveness;
 pub mod metrics;
 pub mod pairs;
 

@@ -111,8 +111,14 @@ impl Detector {
     }
 
     /// All faces above the threshold after non-maximum suppression, highest score first.
-    /// An image without a face gives an empty list.
+    /// An image without a face gives an empty list. Images larger than the configured
+    /// `detect_max_side` are downscaled first.
     pub fn detect(&self, image: &FaceImage) -> Result<Vec<Detection>> {
+        self.detect_at(image, self.max_side)
+    }
+
+    /// [`Detector::detect`] with another downscaling limit (`0`: full resolution).
+    pub fn detect_at(&self, image: &FaceImage, max_side: u32) -> Result<Vec<Detection>> {
         if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
             return Err(Error::new(
                 ErrorKind::ImageTooSmall,
@@ -123,7 +129,7 @@ impl Detector {
                 ),
             ));
         }
-        let (input, scale) = self.detector_input(image)?;
+        let (input, scale) = detector_input(image, max_side)?;
         let blob = to_bgr_blob(&input, self.pad_multiple);
         let mut faces = self.pool.with_session(|session| {
             let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
@@ -178,18 +184,18 @@ impl Detector {
         }
         Ok(kept)
     }
+}
 
-    /// The image the detector sees: downscaled when its longer side exceeds the limit.
-    fn detector_input<'a>(&self, image: &'a FaceImage) -> Result<(Cow<'a, FaceImage>, f32)> {
-        let longer = image.width().max(image.height());
-        if self.max_side == 0 || longer <= self.max_side {
-            return Ok((Cow::Borrowed(image), 1.0));
-        }
-        let scale = self.max_side as f32 / longer as f32;
-        let width = ((image.width() as f32 * scale).round() as u32).max(1);
-        let height = ((image.height() as f32 * scale).round() as u32).max(1);
-        Ok((Cow::Owned(image.resized(width, height)?), scale))
+/// The image the detector sees: downscaled when its longer side exceeds the limit.
+fn detector_input(image: &FaceImage, max_side: u32) -> Result<(Cow<'_, FaceImage>, f32)> {
+    let longer = image.width().max(image.height());
+    if max_side == 0 || longer <= max_side {
+        return Ok((Cow::Borrowed(image), 1.0));
     }
+    let scale = max_side as f32 / longer as f32;
+    let width = ((image.width() as f32 * scale).round() as u32).max(1);
+    let height = ((image.height() as f32 * scale).round() as u32).max(1);
+    Ok((Cow::Owned(image.resized(width, height)?), scale))
 }
 
 struct StrideOutputs<'a> {

@@ -7,6 +7,8 @@ pub mod align;
 pub mod detect;
 pub mod embed;
 pub mod image;
+pub mod liveness;
+pub mod quality;
 pub mod resample;
 
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ pub use align::{AlignedFace, align};
 pub use detect::{Detection, Detector};
 pub use embed::{Embedder, Embedding};
 pub use image::FaceImage;
+pub use liveness::{FaceBox, Liveness, LivenessConfig, LivenessResult};
+pub use quality::{QualityConfig, QualityReport};
 
 use crate::config::FaceConfig;
 use crate::error::{Error, ErrorKind, Result};

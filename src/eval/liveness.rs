@@ -1,0 +1,216 @@
+//! Scoring presentation-attack data: bona fide and attack images, per attack type
+//! (ISO/IEC 30107-3 vocabulary).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::eval::face::AcquisitionFailure;
+use crate::eval::metrics::{self, OperatingPoint, ScoreSet};
+use crate::face::{FaceBox, FaceImage};
+
+/// A labelled liveness image: bona fide (`attack == None`) or an attack of a named type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LivenessSample {
+    /// The image.
+    pub path: PathBuf,
+    /// `None` for a bona fide presentation, else the attack type (`print`, `replay`, …).
+    pub attack: Option<String>,
+}
+
+/// Every JPEG or PNG under `dir` (recursively), sorted, labelled `attack`.
+pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io("listing", &d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if matches!(
+                path.extension()
+                    .and_then(|e| e.to_str())
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("jpg" | "jpeg" | "png")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    if files.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Dataset,
+            format!("{} holds no JPEG or PNG images", dir.display()),
+        ));
+    }
+    files.sort();
+    Ok(files
+        .into_iter()
+        .map(|path| LivenessSample {
+            path,
+            attack: attack.map(str::to_string),
+        })
+        .collect())
+}
+
+/// One scored image.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScoredSample {
+    /// The image.
+    pub path: PathBuf,
+    /// Attack type, `None` for bona fide.
+    pub attack: Option<String>,
+    /// Ensemble live score.
+    pub score: f64,
+}
+
+/// Per-attack-type figures at the configured threshold.
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackFigures {
+    /// Attack type.
+    pub attack: String,
+    /// Attack presentations scored.
+    pub count: usize,
+    /// Share of this type's attacks judged live (APCER).
+    pub apcer: f64,
+    /// BPCER at APCER = 1 % and 5 % for this type.
+    pub bpcer_at_apcer: Vec<OperatingPoint>,
+}
+
+/// The figures of a liveness evaluation.
+#[derive(Clone, Debug, Serialize)]
+pub struct LivenessSummary {
+    /// The decision threshold (live when `score >= threshold`).
+    pub threshold: f64,
+    /// Bona fide presentations scored.
+    pub bona_fide: usize,
+    /// Share of bona fide presentations judged attacks (BPCER).
+    pub bpcer: f64,
+    /// Per attack type.
+    pub per_attack: Vec<AttackFigures>,
+    /// The highest APCER over attack types (ISO/IEC 30107-3 reports the worst type).
+    pub max_apcer: f64,
+    /// Non-normative: (max APCER + BPCER) / 2.
+    pub acer: f64,
+    /// Images that could not be scored.
+    pub failures: Vec<AcquisitionFailure>,
+    /// Every score.
+    pub scores: Vec<ScoredSample>,
+}
+
+/// Scores every sample on `threads` workers (`on_sample` after each). With `whole_image`, the
+/// whole image is the face box (for datasets of face crops); otherwise the largest detected
+/// face is judged.
+pub fn score_samples(
+    engine: &Engine,
+    samples: &[LivenessSample],
+    whole_image: bool,
+    threads: usize,
+    on_sample: &(dyn Fn() + Sync),
+) -> (Vec<ScoredSample>, Vec<AcquisitionFailure>) {
+    let results = Mutex::new(BTreeMap::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(sample) = samples.get(i) else { break };
+                    let outcome =
+                        FaceImage::open(&sample.path, &engine.config().limits).and_then(|image| {
+                            let boxes = whole_image.then(|| [FaceBox::whole(&image)]);
+                            engine
+                                .assess_liveness_frames(
+                                    std::slice::from_ref(&image),
+                                    boxes.as_ref().map(|b| b.as_slice()),
+                                )
+                                .map(|r| f64::from(r.score))
+                        });
+                    results
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(i, outcome);
+                    on_sample();
+                }
+            });
+        }
+    });
+    let mut scored = Vec::new();
+    let mut failures = Vec::new();
+    for (i, outcome) in results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        let sample = &samples[i];
+        match outcome {
+            Ok(score) => scored.push(ScoredSample {
+                path: sample.path.clone(),
+                attack: sample.attack.clone(),
+                score,
+            }),
+            Err(e) => failures.push(AcquisitionFailure {
+                image: sample.path.clone(),
+                kind: e.kind().to_string(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    (scored, failures)
+}
+
+/// APCER per attack type, BPCER, BPCER at APCER = 1 % and 5 %, at `threshold`.
+pub fn summarize(
+    scores: Vec<ScoredSample>,
+    failures: Vec<AcquisitionFailure>,
+    threshold: f64,
+) -> Result<LivenessSummary> {
+    let bona: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.attack.is_none())
+        .map(|s| s.score)
+        .collect();
+    let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in &scores {
+        if let Some(a) = &s.attack {
+            by_type.entry(a.as_str()).or_default().push(s.score);
+        }
+    }
+    if bona.is_empty() || by_type.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Dataset,
+            "a liveness evaluation needs scored bona fide and attack presentations",
+        ));
+    }
+    let mut per_attack = Vec::new();
+    for (attack, attack_scores) in &by_type {
+        let set = ScoreSet::new(bona.clone(), attack_scores.clone())?;
+        per_attack.push(AttackFigures {
+            attack: attack.to_string(),
+            count: attack_scores.len(),
+            apcer: set.fmr(threshold),
+            bpcer_at_apcer: [0.01, 0.05]
+                .iter()
+                .map(|&t| metrics::fnmr_at_fmr(&set, t))
+                .collect(),
+        });
+    }
+    let bpcer = ScoreSet::new(bona.clone(), vec![0.0])?.fnmr(threshold);
+    let max_apcer = per_attack.iter().map(|a| a.apcer).fold(0.0, f64::max);
+    drop(by_type);
+    Ok(LivenessSummary {
+        threshold,
+        bona_fide: bona.len(),
+        bpcer,
+        acer: (max_apcer + bpcer) / 2.0,
+        max_apcer,
+        per_attack,
+        failures,
+        scores,
+    })
+}

@@ -1,0 +1,198 @@
+//! Passive liveness on real frames: the four sample verdicts, box robustness, multi-frame
+//! fusion, and bad input.
+
+use vouch::ErrorKind;
+use vouch::face::{FaceBox, FaceImage};
+
+use crate::util;
+
+fn sample(name: &str) -> Option<Vec<u8>> {
+    util::data_file(&format!("liveness-samples/{name}")).map(|p| std::fs::read(p).unwrap())
+}
+
+#[test]
+fn the_four_sample_frames_get_the_right_verdict() {
+    let Some(engine) = util::engine() else { return };
+    for (name, live) in [
+        ("image_T1.jpg", true),
+        ("image_T2.jpg", true),
+        ("image_F1.jpg", false),
+        ("image_F2.jpg", false),
+    ] {
+        let Some(bytes) = sample(name) else { return };
+        let result = engine.assess_liveness(&[&bytes]).unwrap();
+        assert_eq!(result.live, live, "{name}: score {}", result.score);
+        assert_eq!(result.per_model.len(), 2);
+        assert_eq!(result.per_frame.len(), 1);
+        assert!(
+            result.quality_passed(),
+            "{name}: {:?}",
+            result.quality[0].failures
+        );
+    }
+}
+
+/// Moves and rescales the detected box by up to ±10 % and counts verdict flips. The models
+/// are known to be box-sensitive; the clear cases (T1 live, F2 screen replay) must not flip,
+/// and the overall flip rate is printed for the record.
+#[test]
+fn small_box_changes_rarely_flip_the_verdict() {
+    let Some(engine) = util::engine() else { return };
+    let mut flips = 0;
+    let mut total = 0;
+    for name in [
+        "image_T1.jpg",
+        "image_T2.jpg",
+        "image_F1.jpg",
+        "image_F2.jpg",
+    ] {
+        let Some(bytes) = sample(name) else { return };
+        let frame = engine.decode_image(&bytes).unwrap();
+        let base = engine
+            .assess_liveness_frames(std::slice::from_ref(&frame), None)
+            .unwrap();
+        let b = base.per_frame[0].face;
+        let mut local = 0;
+        for dx in [-0.1f32, -0.05, 0.0, 0.05, 0.1] {
+            for dy in [-0.1f32, 0.0, 0.1] {
+                for k in [0.9f32, 1.0, 1.1] {
+                    let moved = FaceBox {
+                        x: b.x + dx * b.width - (k - 1.0) * b.width / 2.0,
+                        y: b.y + dy * b.height - (k - 1.0) * b.height / 2.0,
+                        width: b.width * k,
+                        height: b.height * k,
+                    };
+                    let r = engine
+                        .assess_liveness_frames(std::slice::from_ref(&frame), Some(&[moved]))
+                        .unwrap();
+                    total += 1;
+                    if r.live != base.live {
+                        local += 1;
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "{name}: {local}/45 verdicts flipped (base score {:.3})",
+            base.score
+        );
+        if name == "image_T1.jpg" || name == "image_F2.jpg" {
+            assert_eq!(local, 0, "{name} flipped under a ±10 % box change");
+        }
+        flips += local;
+    }
+    eprintln!(
+        "box robustness: {flips}/{total} verdicts flipped ({:.1} %)",
+        100.0 * flips as f64 / total as f64
+    );
+    assert!(
+        flips * 4 < total,
+        "more than a quarter of the verdicts flipped: {flips}/{total}"
+    );
+}
+
+#[test]
+fn frames_are_fused_by_their_mean() {
+    let Some(engine) = util::engine() else { return };
+    let Some(t1) = sample("image_T1.jpg") else {
+        return;
+    };
+    let one = engine.assess_liveness(&[&t1]).unwrap();
+    let three = engine.assess_liveness(&[&t1, &t1, &t1]).unwrap();
+    assert_eq!(three.per_frame.len(), 3);
+    assert!((three.score - one.score).abs() < 1e-6);
+    let mean: f32 = three.per_frame.iter().map(|f| f.score).sum::<f32>() / 3.0;
+    assert!((three.score - mean).abs() < 1e-6);
+}
+
+#[test]
+fn bad_liveness_input_gets_typed_errors() {
+    let Some(engine) = util::engine() else { return };
+    let (Some(t1), Some(t2)) = (sample("image_T1.jpg"), sample("image_T2.jpg")) else {
+        return;
+    };
+    // zero frames, and a flood of frames refused before any is decoded
+    assert_eq!(
+        engine.assess_liveness(&[]).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    let flood: Vec<&[u8]> = vec![&t1; 10_000];
+    let err = engine.assess_liveness(&flood).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("max_frames"), "{err}");
+    // frames of different sizes
+    let err = engine.assess_liveness(&[&t1, &t2]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("frame 2"), "{err}");
+    // boxes: outside the frame, zero area, wrong count
+    let frame = engine.decode_image(&t1).unwrap();
+    let frames = std::slice::from_ref(&frame);
+    let outside = FaceBox {
+        x: 5000.0,
+        y: 5000.0,
+        width: 50.0,
+        height: 50.0,
+    };
+    let empty = FaceBox {
+        x: 10.0,
+        y: 10.0,
+        width: 0.0,
+        height: 30.0,
+    };
+    for bad in [outside, empty] {
+        let err = engine
+            .assess_liveness_frames(frames, Some(&[bad]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+    }
+    let err = engine
+        .assess_liveness_frames(frames, Some(&[]))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    // the face jumps between frames: not one presentation
+    let a = FaceBox {
+        x: 10.0,
+        y: 10.0,
+        width: 100.0,
+        height: 100.0,
+    };
+    let b = FaceBox {
+        x: 300.0,
+        y: 300.0,
+        width: 100.0,
+        height: 100.0,
+    };
+    let err = engine
+        .assess_liveness_frames(&[frame.clone(), frame.clone()], Some(&[a, b]))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("moved"), "{err}");
+}
+
+#[test]
+fn an_all_black_frame_has_no_face_or_fails_quality() {
+    let Some(engine) = util::engine() else { return };
+    let black = util::png(640, 480, |_, _| [0, 0, 0]);
+    assert_eq!(
+        engine.assess_liveness(&[&black]).unwrap_err().kind(),
+        ErrorKind::NoFace
+    );
+    let frame = FaceImage::decode(&black, &engine.config().limits).unwrap();
+    let whole = FaceBox::whole(&frame);
+    let result = engine
+        .assess_liveness_frames(std::slice::from_ref(&frame), Some(&[whole]))
+        .unwrap();
+    assert!(!result.quality_passed());
+    assert!(!result.accepted());
+}
+
+#[test]
+fn liveness_models_missing_from_the_manifest_fail_at_start() {
+    let Ok(mut config) = util::real_config() else {
+        return eprintln!("skipped: no models or runtime");
+    };
+    config.liveness.models = vec!["minifasnet_v2".into(), "minifasnet_v3".into()];
+    let err = vouch::Engine::new(config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Manifest);
+    assert!(err.to_string().contains("minifasnet_v3"), "{err}");
+}
