@@ -632,6 +632,12 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
         let other = &templates[(i + 1) % templates.len()].0;
         for probe in probes {
             let bytes = read(probe)?;
+            // Press photos are not camera frames: the liveness column shows what the models
+            // make of them, it does not gate the demo's decisions.
+            let liveness = match engine.assess_liveness(&[&bytes]) {
+                Ok(r) => format!("{} {:.2}", if r.live { "live" } else { "attack?" }, r.score),
+                Err(e) => e.kind().to_string(),
+            };
             for (claim, is_genuine) in [(template, true), (other, false)] {
                 let outcome = match engine.verify_face(claim, &bytes) {
                     Ok(o) => o,
@@ -657,13 +663,14 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
                     impostor_ok += usize::from(right);
                 }
                 println!(
-                    "{:<6} {:<10} {:<9} {:>7.3}  {:<9} {:>6}{}",
+                    "{:<6} {:<10} {:<9} {:>7.3}  {:<9} {:>6}  {:<16}{}",
                     claim.subject(),
                     file_name(probe),
                     if is_genuine { "genuine" } else { "impostor" },
                     outcome.score,
                     if outcome.is_match { "ACCEPT" } else { "reject" },
                     outcome.elapsed.as_millis(),
+                    liveness,
                     if right { "" } else { "  ✗" }
                 );
             }
@@ -678,6 +685,33 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
     println!(
         "(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)"
     );
+    let samples = faces_dir
+        .parent()
+        .map(|d| d.join("liveness-samples"))
+        .filter(|d| d.is_dir());
+    if let Some(dir) = samples {
+        println!("\npresentation attacks (liveness-samples, camera frames):");
+        for (name, what) in [
+            ("image_T1.jpg", "live person"),
+            ("image_T2.jpg", "live person"),
+            ("image_F1.jpg", "printed photo"),
+            ("image_F2.jpg", "replay on a tablet"),
+        ] {
+            let Ok(bytes) = std::fs::read(dir.join(name)) else {
+                continue;
+            };
+            let t0 = Instant::now();
+            match engine.assess_liveness(&[&bytes]) {
+                Ok(r) => println!(
+                    "  {name:<13} {what:<19} → {:<6} score {:.3}  ({} ms)",
+                    if r.accepted() { "LIVE" } else { "ATTACK" },
+                    r.score,
+                    t0.elapsed().as_millis()
+                ),
+                Err(e) => println!("  {name:<13} {what:<19} → error: {e}"),
+            }
+        }
+    }
     Ok(())
 }
 
