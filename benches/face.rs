@@ -90,5 +90,54 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Liveness on a 640×480 camera frame (liveness-samples/image_T1.jpg): both models on the
+/// detected box, with and without the four jittered crops.
+fn bench_liveness(c: &mut Criterion) {
+    let Some(engine) = engine() else { return };
+    let Ok(bytes) = std::fs::read(shared().join("data/liveness-samples/image_T1.jpg")) else {
+        return eprintln!("liveness bench skipped: no liveness samples");
+    };
+    let frame = engine.decode_image(&bytes).unwrap();
+    let face = engine
+        .assess_liveness_frames(std::slice::from_ref(&frame), None)
+        .unwrap()
+        .per_frame[0]
+        .face;
+    let mut jitter_config = engine.config().liveness.clone();
+    jitter_config.jitter = true;
+    let models_dir = &engine.config().models.dir;
+    let jittered = vouch::face::Liveness::new(
+        engine.runtime(),
+        engine.manifest(),
+        models_dir,
+        &jitter_config,
+    )
+    .unwrap();
+
+    let mut group = c.benchmark_group("liveness_640x480");
+    group.bench_function("both_models", |b| {
+        b.iter(|| {
+            let r = engine
+                .liveness()
+                .score_frame(black_box(&frame), &face)
+                .unwrap();
+            assert!(r.score > 0.5);
+        })
+    });
+    group.bench_function("both_models_jittered", |b| {
+        b.iter(|| {
+            let r = jittered.score_frame(black_box(&frame), &face).unwrap();
+            assert!(r.score > 0.5);
+        })
+    });
+    group.bench_function("frame_bytes_to_verdict", |b| {
+        b.iter(|| {
+            let r = engine.assess_liveness(&[black_box(&bytes)]).unwrap();
+            assert!(r.live);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_liveness);
 criterion_main!(benches);

@@ -38,8 +38,17 @@ fn the_four_sample_frames_get_the_right_verdict() {
 #[test]
 fn small_box_changes_rarely_flip_the_verdict() {
     let Some(engine) = util::engine() else { return };
-    let mut flips = 0;
-    let mut total = 0;
+    let mut jitter_config = engine.config().liveness.clone();
+    jitter_config.jitter = true;
+    let jittered = vouch::face::Liveness::new(
+        engine.runtime(),
+        engine.manifest(),
+        &engine.config().models.dir,
+        &jitter_config,
+    )
+    .unwrap();
+    let threshold = engine.config().liveness.threshold;
+    let (mut jitter_flips, mut flips, mut total) = (0, 0, 0);
     for name in [
         "image_T1.jpg",
         "image_T2.jpg",
@@ -52,6 +61,7 @@ fn small_box_changes_rarely_flip_the_verdict() {
             .assess_liveness_frames(std::slice::from_ref(&frame), None)
             .unwrap();
         let b = base.per_frame[0].face;
+        let jitter_base = jittered.score_frame(&frame, &b).unwrap().score >= threshold;
         let mut local = 0;
         for dx in [-0.1f32, -0.05, 0.0, 0.05, 0.1] {
             for dy in [-0.1f32, 0.0, 0.1] {
@@ -69,6 +79,11 @@ fn small_box_changes_rarely_flip_the_verdict() {
                     if r.live != base.live {
                         local += 1;
                     }
+                    if (jittered.score_frame(&frame, &moved).unwrap().score >= threshold)
+                        != jitter_base
+                    {
+                        jitter_flips += 1;
+                    }
                 }
             }
         }
@@ -84,6 +99,10 @@ fn small_box_changes_rarely_flip_the_verdict() {
     eprintln!(
         "box robustness: {flips}/{total} verdicts flipped ({:.1} %)",
         100.0 * flips as f64 / total as f64
+    );
+    eprintln!(
+        "with jittered crops: {jitter_flips}/{total} verdicts flipped ({:.1} %)",
+        100.0 * jitter_flips as f64 / total as f64
     );
     assert!(
         flips * 4 < total,
