@@ -104,7 +104,7 @@ fn bench_liveness(c: &mut Criterion) {
         .per_frame[0]
         .face;
     let mut jitter_config = engine.config().liveness.clone();
-    jitter_config.jitter = true;
+    jitter_config.jitter = vouch::face::Jitter::Always;
     let models_dir = &engine.config().models.dir;
     let jittered = vouch::face::Liveness::new(
         engine.runtime(),

@@ -242,6 +242,9 @@ impl Config {
         if !(1..=1000).contains(&live.max_frames) {
             return bad("liveness.max_frames must be between 1 and 1000");
         }
+        if !(0.0..=1.0).contains(&live.jitter_margin) {
+            return bad("liveness.jitter_margin must be in [0, 1]");
+        }
         if !(0.0..=1.0).contains(&live.min_frame_iou) {
             return bad("liveness.min_frame_iou must be in [0, 1]");
         }

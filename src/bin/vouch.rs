@@ -122,10 +122,10 @@ enum EvalCommand {
     },
     /// Score bona fide and attack images: APCER per attack type, BPCER, BPCER at APCER 1 % / 5 %.
     Liveness {
-        /// A folder of bona fide (live) images. Repeat for several.
+        /// A folder (or a single image) of bona fide (live) presentations. Repeat for several.
         #[arg(long = "bona-fide", value_name = "DIR", required = true)]
         bona_fide: Vec<PathBuf>,
-        /// An attack folder, as TYPE=DIR (e.g. print=ImposterFace). Repeat for several.
+        /// An attack folder or image, as TYPE=PATH (e.g. print=ImposterFace). Repeat for several.
         #[arg(long = "attack", value_name = "TYPE=DIR", required = true)]
         attacks: Vec<String>,
         /// The images are face crops: judge the whole image instead of detecting a face.
@@ -445,8 +445,13 @@ fn eval_liveness(
             .bpcer_at_apcer
             .iter()
             .map(|op| {
+                let note = if op.measurable {
+                    ""
+                } else {
+                    ", not measurable: too few attacks"
+                };
                 format!(
-                    "BPCER@APCER {:.0} % = {:.2} % (t {:.3})",
+                    "BPCER@APCER {:.0} % = {:.2} % (t {:.3}{note})",
                     100.0 * op.target_fmr,
                     100.0 * op.fnmr,
                     op.threshold

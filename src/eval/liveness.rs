@@ -22,8 +22,15 @@ pub struct LivenessSample {
     pub attack: Option<String>,
 }
 
-/// Every JPEG or PNG under `dir` (recursively), sorted, labelled `attack`.
+/// Every JPEG or PNG under `dir` (recursively), sorted, labelled `attack`; `dir` may also
+/// name a single image.
 pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample>> {
+    if dir.is_file() {
+        return Ok(vec![LivenessSample {
+            path: dir.to_path_buf(),
+            attack: attack.map(str::to_string),
+        }]);
+    }
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -213,4 +220,63 @@ pub fn summarize(
         failures,
         scores,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(attack: Option<&str>, score: f64) -> ScoredSample {
+        ScoredSample {
+            path: PathBuf::from("x.jpg"),
+            attack: attack.map(str::to_string),
+            score,
+        }
+    }
+
+    #[test]
+    fn apcer_per_type_and_bpcer() {
+        let scores = vec![
+            scored(None, 0.9),
+            scored(None, 0.8),
+            scored(None, 0.3), // a real face judged an attack
+            scored(None, 0.7),
+            scored(Some("print"), 0.1),
+            scored(Some("print"), 0.6), // an accepted print
+            scored(Some("replay"), 0.2),
+            scored(Some("replay"), 0.05),
+        ];
+        let summary = summarize(scores, vec![], 0.5).unwrap();
+        assert_eq!(summary.bona_fide, 4);
+        assert_eq!(summary.bpcer, 0.25);
+        assert_eq!(summary.per_attack.len(), 2);
+        assert_eq!(summary.per_attack[0].attack, "print");
+        assert_eq!(summary.per_attack[0].apcer, 0.5);
+        assert_eq!(summary.per_attack[1].apcer, 0.0);
+        assert_eq!(summary.max_apcer, 0.5);
+        assert_eq!(summary.acer, 0.375);
+    }
+
+    #[test]
+    fn one_sided_data_is_refused() {
+        let err = summarize(vec![scored(None, 0.9)], vec![], 0.5).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dataset);
+        let err = summarize(vec![scored(Some("print"), 0.9)], vec![], 0.5).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dataset);
+    }
+
+    #[test]
+    fn folders_without_images_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        assert_eq!(
+            samples_in(dir.path(), None).unwrap_err().kind(),
+            ErrorKind::Dataset
+        );
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a.JPG"), "x").unwrap();
+        let found = samples_in(dir.path(), Some("print")).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].attack.as_deref(), Some("print"));
+    }
 }

@@ -19,7 +19,7 @@ pub use align::{AlignedFace, align};
 pub use detect::{Detection, Detector};
 pub use embed::{Embedder, Embedding};
 pub use image::FaceImage;
-pub use liveness::{FaceBox, Liveness, LivenessConfig, LivenessResult};
+pub use liveness::{FaceBox, Jitter, Liveness, LivenessConfig, LivenessResult};
 pub use quality::{QualityConfig, QualityReport};
 
 use crate::config::FaceConfig;
