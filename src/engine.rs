@@ -219,6 +219,19 @@ impl Engine {
         self.liveness.fuse(scored, reports)
     }
 
+    /// The quality report of an image's largest face (found at full resolution, as for
+    /// liveness).
+    pub fn face_quality(&self, bytes: &[u8]) -> Result<quality::QualityReport> {
+        let image = self.decode_image(bytes)?;
+        let face = self.largest_face(&image)?;
+        Ok(quality::assess(
+            &image,
+            &FaceBox::from_corners(face.bbox),
+            Some(&face.landmarks),
+            &self.config.quality,
+        ))
+    }
+
     fn check_frame_count(&self, count: usize) -> Result<()> {
         let max = self.config.liveness.max_frames;
         if count == 0 || count > max {

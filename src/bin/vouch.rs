@@ -94,6 +94,16 @@ enum FaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the quality gate on the largest face of each image (size, sharpness, pose,
+    /// exposure).
+    Quality {
+        /// Images (JPEG or PNG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare the largest faces of two images.
     Compare {
         /// First image.
@@ -334,6 +344,31 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&result)?);
             } else {
                 print_liveness(&result, &frames);
+            }
+        }
+        FaceCommand::Quality { images, json } => {
+            for path in &images {
+                let report = read(path).and_then(|bytes| Ok(engine.face_quality(&bytes)?));
+                match (report, json) {
+                    (Ok(r), true) => println!("{}", serde_json::json!({"image": path, "quality": r})),
+                    (Ok(r), false) => println!(
+                        "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0}, clipped {:.3} — {}",
+                        file_name(path),
+                        r.face_width,
+                        r.sharpness,
+                        r.yaw_deg.unwrap_or(f32::NAN),
+                        r.roll_deg.unwrap_or(f32::NAN),
+                        r.brightness,
+                        r.clipped,
+                        if r.passed() {
+                            "ok".to_string()
+                        } else {
+                            r.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
+                        }
+                    ),
+                    (Err(e), true) => println!("{}", serde_json::json!({"image": path, "error": format!("{e:#}")})),
+                    (Err(e), false) => println!("{}: {e:#}", file_name(path)),
+                }
             }
         }
         FaceCommand::Compare { a, b, json } => {
