@@ -8,6 +8,7 @@
 
 mod util;
 
+mod cli;
 mod face;
 mod liveness;
 mod models;

@@ -350,7 +350,9 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
             for path in &images {
                 let report = read(path).and_then(|bytes| Ok(engine.face_quality(&bytes)?));
                 match (report, json) {
-                    (Ok(r), true) => println!("{}", serde_json::json!({"image": path, "quality": r})),
+                    (Ok(r), true) => {
+                        println!("{}", serde_json::json!({"image": path, "quality": r}))
+                    }
                     (Ok(r), false) => println!(
                         "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0}, clipped {:.3} — {}",
                         file_name(path),
@@ -363,10 +365,17 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                         if r.passed() {
                             "ok".to_string()
                         } else {
-                            r.failures.iter().map(|f| f.to_string()).collect::<Vec<_>>().join("; ")
+                            r.failures
+                                .iter()
+                                .map(|f| f.to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
                         }
                     ),
-                    (Err(e), true) => println!("{}", serde_json::json!({"image": path, "error": format!("{e:#}")})),
+                    (Err(e), true) => println!(
+                        "{}",
+                        serde_json::json!({"image": path, "error": format!("{e:#}")})
+                    ),
                     (Err(e), false) => println!("{}: {e:#}", file_name(path)),
                 }
             }
