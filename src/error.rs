@@ -46,6 +46,16 @@ pub enum ErrorKind {
     Fetch,
     /// A template was made by another model than the one in use: re-enrollment required.
     TemplateModelMismatch,
+    /// Template bytes are malformed, truncated or of an unknown format version.
+    TemplateFormat,
+    /// A template failed authentication: tampered, moved to another subject, or the wrong key.
+    TemplateAuth,
+    /// A key is missing, malformed, or stored insecurely.
+    Key,
+    /// The template store failed (database error, schema mismatch).
+    Store,
+    /// The subject or template does not exist.
+    NotFound,
 }
 
 impl ErrorKind {
@@ -67,6 +77,11 @@ impl ErrorKind {
             ErrorKind::Dataset => "dataset",
             ErrorKind::Fetch => "fetch",
             ErrorKind::TemplateModelMismatch => "template_model_mismatch",
+            ErrorKind::TemplateFormat => "template_format",
+            ErrorKind::TemplateAuth => "template_auth",
+            ErrorKind::Key => "key",
+            ErrorKind::Store => "store",
+            ErrorKind::NotFound => "not_found",
         }
     }
 }
@@ -175,6 +190,11 @@ mod tests {
             ErrorKind::Dataset,
             ErrorKind::Fetch,
             ErrorKind::TemplateModelMismatch,
+            ErrorKind::TemplateFormat,
+            ErrorKind::TemplateAuth,
+            ErrorKind::Key,
+            ErrorKind::Store,
+            ErrorKind::NotFound,
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());

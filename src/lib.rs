@@ -35,6 +35,8 @@ pub mod eval;
 pub mod face;
 pub mod models;
 pub mod runtime;
+pub mod store;
+pub mod template;
 
 pub use config::Config;
 pub use engine::{Engine, FaceMatch, FaceTemplate};

@@ -1,0 +1,190 @@
+//! Template stores: where sealed template envelopes live.
+//!
+//! A store keeps opaque envelopes (see [`crate::template`]) with the few fields needed to find
+//! them: subject, modality and key id. It never sees a plaintext vector or a key. Deleting is
+//! real deletion: backends that can wipe freed pages do.
+
+mod memory;
+mod sqlite;
+
+use std::io::Write;
+use std::path::Path;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::error::{Error, Result};
+use crate::template::Modality;
+
+/// One stored envelope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTemplate {
+    /// Store-assigned id.
+    pub id: i64,
+    /// Subject the template belongs to.
+    pub subject: String,
+    /// Face or voice.
+    pub modality: Modality,
+    /// Key the envelope is sealed under.
+    pub key_id: String,
+    /// The sealed envelope.
+    pub blob: Vec<u8>,
+}
+
+/// How many templates a subject has, per modality.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SubjectSummary {
+    /// Subject id.
+    pub subject: String,
+    /// Face templates.
+    pub face: usize,
+    /// Voice templates.
+    pub voice: usize,
+}
+
+/// A place to keep sealed templates. Implementations are safe to share between threads, and
+/// each write is atomic and durable once it returns: an acknowledged enrollment survives a
+/// crash, and no crash leaves a partial record.
+pub trait TemplateStore: Send + Sync {
+    /// Stores an envelope; returns its id.
+    fn insert(&self, subject: &str, modality: Modality, key_id: &str, blob: &[u8]) -> Result<i64>;
+    /// A subject's templates, oldest first (all modalities when `modality` is `None`).
+    fn templates(&self, subject: &str, modality: Option<Modality>) -> Result<Vec<StoredTemplate>>;
+    /// Every subject with its template counts, sorted by subject.
+    fn subjects(&self) -> Result<Vec<SubjectSummary>>;
+    /// Deletes a subject's templates; returns how many there were.
+    fn delete_subject(&self, subject: &str) -> Result<usize>;
+    /// Deletes one template; [`crate::ErrorKind::NotFound`] when it does not exist.
+    fn delete_template(&self, id: i64) -> Result<()>;
+    /// Up to `limit` templates not sealed under `key_id` (for key rotation).
+    fn not_under_key(&self, key_id: &str, limit: usize) -> Result<Vec<StoredTemplate>>;
+    /// Replaces an envelope after re-sealing, only if it is still under `old_key_id` (so a
+    /// rotation that runs twice, or races another, never overwrites newer data). Returns
+    /// whether it was replaced.
+    fn reseal(&self, id: i64, old_key_id: &str, new_key_id: &str, blob: &[u8]) -> Result<bool>;
+    /// Calls `visit` for every template of `modality` (1:N scans).
+    fn scan(
+        &self,
+        modality: Modality,
+        visit: &mut dyn FnMut(&StoredTemplate) -> Result<()>,
+    ) -> Result<()>;
+}
+
+/// Writes `bytes` to `path` readable by its owner only (mode 0600), atomically: a temporary
+/// file in the same folder, fsync, rename, fsync of the folder.
+pub(crate) fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(parent)?.sync_all()
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io("writing", path, e)
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod suite {
+    //! The behaviour every backend must show, run against each one.
+
+    use super::*;
+    use crate::ErrorKind;
+
+    pub(crate) fn run(store: &dyn TemplateStore) {
+        let a = store
+            .insert("alice", Modality::Face, "k1", b"alice-face-1")
+            .unwrap();
+        let b = store
+            .insert("alice", Modality::Face, "k1", b"alice-face-2")
+            .unwrap();
+        let v = store
+            .insert("alice", Modality::Voice, "k1", b"alice-voice")
+            .unwrap();
+        let c = store
+            .insert("bob", Modality::Face, "k2", b"bob-face")
+            .unwrap();
+        assert!(a < b && b < v && v < c, "ids grow");
+
+        let faces = store.templates("alice", Some(Modality::Face)).unwrap();
+        assert_eq!(
+            faces.iter().map(|t| t.blob.as_slice()).collect::<Vec<_>>(),
+            [b"alice-face-1".as_slice(), b"alice-face-2"]
+        );
+        assert_eq!(store.templates("alice", None).unwrap().len(), 3);
+        assert!(store.templates("nobody", None).unwrap().is_empty());
+
+        let subjects = store.subjects().unwrap();
+        assert_eq!(
+            subjects,
+            vec![
+                SubjectSummary {
+                    subject: "alice".into(),
+                    face: 2,
+                    voice: 1
+                },
+                SubjectSummary {
+                    subject: "bob".into(),
+                    face: 1,
+                    voice: 0
+                },
+            ]
+        );
+
+        let mut seen = Vec::new();
+        store
+            .scan(Modality::Face, &mut |t| {
+                seen.push(t.subject.clone());
+                Ok(())
+            })
+            .unwrap();
+        seen.sort();
+        assert_eq!(seen, ["alice", "alice", "bob"]);
+
+        // rotation support
+        let stale = store.not_under_key("k2", 10).unwrap();
+        assert_eq!(stale.len(), 3);
+        assert!(
+            store
+                .reseal(a, "k1", "k2", b"alice-face-1-resealed")
+                .unwrap()
+        );
+        assert!(
+            !store.reseal(a, "k1", "k2", b"again").unwrap(),
+            "a second reseal must not apply"
+        );
+        assert_eq!(store.not_under_key("k2", 10).unwrap().len(), 2);
+        assert_eq!(
+            store.templates("alice", Some(Modality::Face)).unwrap()[0].blob,
+            b"alice-face-1-resealed"
+        );
+
+        // deletion
+        store.delete_template(b).unwrap();
+        assert_eq!(
+            store.delete_template(b).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(store.delete_subject("alice").unwrap(), 2);
+        assert_eq!(store.delete_subject("alice").unwrap(), 0);
+        assert_eq!(store.subjects().unwrap().len(), 1);
+    }
+}
