@@ -37,6 +37,7 @@ pub mod models;
 pub mod runtime;
 pub mod store;
 pub mod template;
+pub mod vault;
 
 pub use config::Config;
 pub use engine::{Engine, FaceMatch, FaceTemplate};

@@ -1,0 +1,342 @@
+//! The template vault: encrypted templates in a store, with keys, renewable transforms,
+//! enrollment updates and key rotation.
+//!
+//! **Enrollment updates.** Each enrollment session adds one template (the normalised mean of
+//! its samples), and a subject keeps a bounded set of the newest `max_templates` per modality
+//! (default 5); verification scores a probe against every template in the set and keeps the
+//! best. A bounded set follows a face that changes (beard, glasses, ageing) without letting one
+//! bad session drag a running mean away, and without unbounded growth.
+//!
+//! **Model binding.** Every template records the model that made it. Adding to, or matching
+//! against, a subject whose templates come from another model is refused with
+//! [`ErrorKind::TemplateModelMismatch`]: re-enrollment is required.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::{SubjectSummary, TemplateStore};
+use crate::template::{self, EnvelopeInfo, Kek, KeyProvider, Modality, Template, Transform};
+
+/// Templates kept per subject and modality by default.
+pub const DEFAULT_MAX_TEMPLATES: usize = 5;
+
+/// Encrypted template storage with keys.
+pub struct TemplateVault {
+    store: Arc<dyn TemplateStore>,
+    keys: Arc<dyn KeyProvider>,
+    transform_key: Option<Kek>,
+    transforms: Mutex<HashMap<usize, Arc<Transform>>>,
+    max_templates: usize,
+}
+
+impl std::fmt::Debug for TemplateVault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TemplateVault")
+            .field("current_key", &self.keys.current_key_id())
+            .field("renewable", &self.transform_key.is_some())
+            .field("max_templates", &self.max_templates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a key rotation did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RotationReport {
+    /// Templates re-sealed under the current key by this run.
+    pub resealed: usize,
+    /// Templates another writer changed or deleted while this run worked (left as they were).
+    pub skipped: usize,
+}
+
+impl TemplateVault {
+    /// A vault over `store`, sealing with `keys`' current key.
+    pub fn new(store: Arc<dyn TemplateStore>, keys: Arc<dyn KeyProvider>) -> TemplateVault {
+        TemplateVault {
+            store,
+            keys,
+            transform_key: None,
+            transforms: Mutex::new(HashMap::new()),
+            max_templates: DEFAULT_MAX_TEMPLATES,
+        }
+    }
+
+    /// Applies a renewable orthogonal transform keyed by `key` to every vector before storage
+    /// (and to every probe). By default, none.
+    pub fn with_transform(mut self, key: Kek) -> TemplateVault {
+        self.transform_key = Some(key);
+        self
+    }
+
+    /// How many templates a subject keeps per modality. By default, 5.
+    pub fn with_max_templates(mut self, max: usize) -> TemplateVault {
+        self.max_templates = max.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TemplateStore> {
+        &self.store
+    }
+
+    fn transform(&self, dim: usize) -> Result<Option<Arc<Transform>>> {
+        let Some(key) = &self.transform_key else {
+            return Ok(None);
+        };
+        let mut cache = self
+            .transforms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = cache.get(&dim) {
+            return Ok(Some(t.clone()));
+        }
+        let t = Arc::new(Transform::derive(key, dim)?);
+        cache.insert(dim, t.clone());
+        Ok(Some(t))
+    }
+
+    /// A probe vector in the space templates are stored in (transformed when the vault is
+    /// renewable), ready to compare with [`TemplateVault::load`]'s templates.
+    pub fn protect(&self, values: &[f32]) -> Result<Vec<f32>> {
+        match self.transform(values.len())? {
+            Some(t) => t.apply(values),
+            None => Ok(values.to_vec()),
+        }
+    }
+
+    /// Seals and stores a template for `subject`; the oldest templates beyond `max_templates`
+    /// are deleted. Refused when the subject's existing templates of this modality come from
+    /// another model.
+    pub fn enroll(&self, subject: &str, template: &Template) -> Result<i64> {
+        let header = template.header();
+        let existing = self.store.templates(subject, Some(header.modality))?;
+        for stored in &existing {
+            let info = template::peek(&stored.blob)?;
+            if info.header.model_id != header.model_id {
+                return Err(Error::new(
+                    ErrorKind::TemplateModelMismatch,
+                    format!(
+                        "subject's {} templates were made by model {}, this one by {}; re-enrollment required (delete the subject's templates first)",
+                        header.modality.as_str(),
+                        info.header.model_id,
+                        header.model_id
+                    ),
+                ));
+            }
+        }
+        let protected = Template::new(header.clone(), self.protect(template.values())?)?;
+        let blob = template::seal(&protected, subject, self.keys.as_ref())?;
+        let id = self
+            .store
+            .insert(subject, header.modality, &self.keys.current_key_id(), &blob)?;
+        let surplus = (existing.len() + 1).saturating_sub(self.max_templates);
+        for old in existing.iter().take(surplus) {
+            self.store.delete_template(old.id)?;
+        }
+        Ok(id)
+    }
+
+    /// The subject's templates of `modality`, decrypted (in the protected space), oldest
+    /// first. [`ErrorKind::NotFound`] when there are none; a template made by another model
+    /// than `model_id` is [`ErrorKind::TemplateModelMismatch`].
+    pub fn load(&self, subject: &str, modality: Modality, model_id: &str) -> Result<Vec<Template>> {
+        let stored = self.store.templates(subject, Some(modality))?;
+        if stored.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no {} enrollment for this subject", modality.as_str()),
+            ));
+        }
+        stored
+            .iter()
+            .map(|s| {
+                let t = template::open(&s.blob, subject, self.keys.as_ref())?;
+                if t.header().model_id != model_id {
+                    return Err(Error::new(
+                        ErrorKind::TemplateModelMismatch,
+                        format!(
+                            "the enrolled template was made by model {}, the engine uses {model_id}; re-enrollment required",
+                            t.header().model_id
+                        ),
+                    ));
+                }
+                Ok(t)
+            })
+            .collect()
+    }
+
+    /// Metadata of a subject's templates (never their vectors).
+    pub fn describe(&self, subject: &str) -> Result<Vec<(i64, EnvelopeInfo)>> {
+        self.store
+            .templates(subject, None)?
+            .iter()
+            .map(|s| Ok((s.id, template::peek(&s.blob)?)))
+            .collect()
+    }
+
+    /// Every subject with counts.
+    pub fn subjects(&self) -> Result<Vec<SubjectSummary>> {
+        self.store.subjects()
+    }
+
+    /// Deletes every template of a subject; returns how many.
+    pub fn delete_subject(&self, subject: &str) -> Result<usize> {
+        self.store.delete_subject(subject)
+    }
+
+    /// Re-seals every template not under the current key, in batches, each template in its
+    /// own write: the store stays in use, and an interrupted rotation resumes where it
+    /// stopped when run again. `on_template` is called after each.
+    pub fn rotate(&self, on_template: &mut dyn FnMut()) -> Result<RotationReport> {
+        let current = self.keys.current_key_id();
+        let mut report = RotationReport::default();
+        let mut skipped_ids = std::collections::HashSet::new();
+        loop {
+            let batch = self
+                .store
+                .not_under_key(&current, 256 + skipped_ids.len())?;
+            let batch: Vec<_> = batch
+                .into_iter()
+                .filter(|t| !skipped_ids.contains(&t.id))
+                .collect();
+            if batch.is_empty() {
+                return Ok(report);
+            }
+            for stored in batch {
+                let template = template::open(&stored.blob, &stored.subject, self.keys.as_ref())?;
+                let blob = template::seal(&template, &stored.subject, self.keys.as_ref())?;
+                if self
+                    .store
+                    .reseal(stored.id, &stored.key_id, &current, &blob)?
+                {
+                    report.resealed += 1;
+                } else {
+                    report.skipped += 1;
+                    skipped_ids.insert(stored.id);
+                }
+                on_template();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MemoryStore;
+    use crate::template::Keyring;
+    use crate::template::format::{TemplateHeader, tests::header};
+
+    fn vault() -> (TemplateVault, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::new());
+        let keys =
+            Arc::new(Keyring::single("k1", Kek::from_hex(&"11".repeat(32)).unwrap()).unwrap());
+        (TemplateVault::new(store.clone(), keys), store)
+    }
+
+    fn template(model: &str, values: Vec<f32>) -> Template {
+        Template::new(
+            TemplateHeader {
+                model_id: model.into(),
+                ..header(values.len() as u32)
+            },
+            values,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn enroll_load_and_the_bounded_set() {
+        let (vault, _) = vault();
+        let vault = vault.with_max_templates(2);
+        for i in 0..3 {
+            vault
+                .enroll("alice", &template("m@1", vec![i as f32, 1.0]))
+                .unwrap();
+        }
+        let loaded = vault.load("alice", Modality::Face, "m@1").unwrap();
+        assert_eq!(loaded.len(), 2);
+        assert_eq!(loaded[0].values(), [1.0, 1.0], "the oldest was dropped");
+        assert_eq!(
+            vault.load("bob", Modality::Face, "m@1").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn another_model_requires_re_enrollment() {
+        let (vault, _) = vault();
+        vault
+            .enroll("alice", &template("m@1", vec![1.0, 0.0]))
+            .unwrap();
+        let err = vault
+            .enroll("alice", &template("m@2", vec![1.0, 0.0]))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TemplateModelMismatch);
+        assert!(err.to_string().contains("re-enrollment required"), "{err}");
+        let err = vault.load("alice", Modality::Face, "m@2").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TemplateModelMismatch);
+    }
+
+    #[test]
+    fn renewable_vaults_store_transformed_vectors_with_unchanged_scores() {
+        let (plain, _) = vault();
+        let (renewable, _) = vault();
+        let renewable = renewable.with_transform(Kek::from_hex(&"77".repeat(32)).unwrap());
+        let x: Vec<f32> = (0..128).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
+        let probe: Vec<f32> = (0..128).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
+        plain.enroll("a", &template("m@1", x.clone())).unwrap();
+        renewable.enroll("a", &template("m@1", x.clone())).unwrap();
+        let stored_plain = plain.load("a", Modality::Face, "m@1").unwrap().remove(0);
+        let stored_renewable = renewable
+            .load("a", Modality::Face, "m@1")
+            .unwrap()
+            .remove(0);
+        assert_eq!(stored_plain.values(), x.as_slice());
+        assert_ne!(stored_renewable.values(), x.as_slice());
+        let cos = |a: &[f32], b: &[f32]| {
+            let d: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(p, q)| f64::from(*p) * f64::from(*q))
+                .sum();
+            let n = |v: &[f32]| v.iter().map(|p| f64::from(*p).powi(2)).sum::<f64>().sqrt();
+            d / (n(a) * n(b))
+        };
+        let before = cos(&x, &probe);
+        let after = cos(
+            stored_renewable.values(),
+            &renewable.protect(&probe).unwrap(),
+        );
+        assert!((before - after).abs() < 1e-5, "{before} vs {after}");
+    }
+
+    #[test]
+    fn rotation_reseals_everything_and_is_idempotent() {
+        let store = Arc::new(MemoryStore::new());
+        let mut ring = Keyring::single("k1", Kek::from_hex(&"11".repeat(32)).unwrap()).unwrap();
+        let old = TemplateVault::new(store.clone(), Arc::new(ring.clone()));
+        for s in ["a", "b", "c"] {
+            old.enroll(s, &template("m@1", vec![1.0, 2.0])).unwrap();
+        }
+        ring.rotate_to("k2", Kek::from_hex(&"22".repeat(32)).unwrap())
+            .unwrap();
+        let vault = TemplateVault::new(store.clone(), Arc::new(ring.clone()));
+        let mut ticks = 0;
+        assert_eq!(
+            vault.rotate(&mut || ticks += 1).unwrap(),
+            RotationReport {
+                resealed: 3,
+                skipped: 0
+            }
+        );
+        assert_eq!(ticks, 3);
+        assert_eq!(vault.rotate(&mut || {}).unwrap(), RotationReport::default());
+        ring.retire("k1").unwrap();
+        let only_new = TemplateVault::new(store, Arc::new(ring));
+        assert_eq!(
+            only_new.load("b", Modality::Face, "m@1").unwrap()[0].values(),
+            [1.0, 2.0]
+        );
+    }
+}
