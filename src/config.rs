@@ -37,8 +37,53 @@ pub struct Config {
     pub liveness: crate::face::LivenessConfig,
     /// Quality gate thresholds.
     pub quality: crate::face::QualityConfig,
+    /// Where templates are stored.
+    pub store: StoreConfig,
+    /// Where template keys come from.
+    pub keys: KeysConfig,
     /// Limits on inputs from outside.
     pub limits: LimitsConfig,
+}
+
+/// Where templates are stored.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite template database. By default, `.vouch/templates.db`; `$VOUCH_STORE`
+    /// overrides it.
+    pub sqlite: PathBuf,
+    /// Templates kept per subject and modality (the newest). By default, 5.
+    pub max_templates: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            sqlite: PathBuf::from(".vouch/templates.db"),
+            max_templates: crate::vault::DEFAULT_MAX_TEMPLATES,
+        }
+    }
+}
+
+/// Where template keys come from. The keys themselves never appear in the configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The key file (mode 0600; made by `vouch keys generate`). By default,
+    /// `.vouch/keys.toml`; `$VOUCH_KEYS` overrides it.
+    pub file: PathBuf,
+    /// An environment variable holding `ID:HEX` to use instead of the file. By default,
+    /// `VOUCH_KEK` when it is set.
+    pub env: Option<String>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> KeysConfig {
+        KeysConfig {
+            file: PathBuf::from(".vouch/keys.toml"),
+            env: None,
+        }
+    }
 }
 
 /// How ONNX Runtime is loaded and run.
@@ -202,6 +247,15 @@ impl Config {
         if let Some(path) = env_path(ENV_MANIFEST) {
             self.models.manifest = Some(path);
         }
+        if let Some(path) = env_path("VOUCH_STORE") {
+            self.store.sqlite = path;
+        }
+        if let Some(path) = env_path("VOUCH_KEYS") {
+            self.keys.file = path;
+        }
+        if std::env::var_os("VOUCH_KEK").is_some_and(|v| !v.is_empty()) && self.keys.env.is_none() {
+            self.keys.env = Some("VOUCH_KEK".to_string());
+        }
         if let Ok(value) = std::env::var(ENV_INTRA_THREADS) {
             self.runtime.intra_threads = value.trim().parse().map_err(|_| {
                 Error::new(
@@ -263,6 +317,9 @@ impl Config {
             return bad(
                 "quality limits must be finite, non-negative, and min_brightness <= max_brightness",
             );
+        }
+        if !(1..=1000).contains(&self.store.max_templates) {
+            return bad("store.max_templates must be between 1 and 1000");
         }
         if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
             return bad("limits.max_image_bytes and limits.max_image_pixels must be positive");

@@ -15,6 +15,8 @@ use crate::face::{
 };
 use crate::models::Manifest;
 use crate::runtime::Runtime;
+use crate::template::{Modality, Template, TemplateHeader};
+use crate::vault::TemplateVault;
 
 /// A face enrollment: the mean embedding of several samples, bound to the model that made it.
 ///
@@ -25,6 +27,7 @@ pub struct FaceTemplate {
     model_id: String,
     embedding: Embedding,
     samples: usize,
+    quality: f32,
 }
 
 impl FaceTemplate {
@@ -291,16 +294,22 @@ impl Engine {
                 "enrollment needs at least one face image",
             ));
         }
+        let mut scores = Vec::with_capacity(samples.len());
         let embeddings = samples
             .iter()
             .enumerate()
             .map(|(i, bytes)| {
-                self.face_sample(bytes).map(|s| s.embedding).map_err(|e| {
-                    Error::new(
-                        e.kind(),
-                        format!("enrollment sample {}: {}", i + 1, e.message()),
-                    )
-                })
+                self.face_sample(bytes)
+                    .map(|s| {
+                        scores.push(s.face.score);
+                        s.embedding
+                    })
+                    .map_err(|e| {
+                        Error::new(
+                            e.kind(),
+                            format!("enrollment sample {}: {}", i + 1, e.message()),
+                        )
+                    })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(FaceTemplate {
@@ -308,6 +317,7 @@ impl Engine {
             model_id: self.face.embedder().spec().id(),
             embedding: Embedding::mean(&embeddings)?,
             samples: embeddings.len(),
+            quality: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
         })
     }
 
@@ -327,6 +337,56 @@ impl Engine {
         let sample = self.face_sample(probe)?;
         let score = template.embedding.cosine(&sample.embedding)?;
         Ok(self.decide(score, sample.face_count, started))
+    }
+
+    /// Enrolls `subject` from face images into the vault (one template: the mean of the
+    /// samples' embeddings, sealed and stored). Returns the template id.
+    pub fn enroll_face_stored(
+        &self,
+        vault: &TemplateVault,
+        subject: &str,
+        samples: &[&[u8]],
+    ) -> Result<i64> {
+        let face = self.enroll_face(subject, samples)?;
+        let spec = self.face.embedder().spec();
+        let mut sha = [0u8; 32];
+        hex::decode_to_slice(&spec.sha256, &mut sha)
+            .map_err(|_| Error::new(ErrorKind::Manifest, "the embedder's sha256 is not hex"))?;
+        let header = TemplateHeader {
+            modality: Modality::Face,
+            model_id: face.model_id.clone(),
+            model_sha256: sha,
+            dimension: face.embedding.dim() as u32,
+            samples: face.samples as u32,
+            quality: face.quality,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        };
+        let template = Template::new(header, face.embedding.values().to_vec())?;
+        vault.enroll(subject, &template)
+    }
+
+    /// Verifies a probe image against `subject`'s stored face templates (1:1): the best
+    /// cosine over the subject's template set.
+    pub fn verify_face_stored(
+        &self,
+        vault: &TemplateVault,
+        subject: &str,
+        probe: &[u8],
+    ) -> Result<FaceMatch> {
+        let started = Instant::now();
+        let model_id = self.face.embedder().spec().id();
+        let templates = vault.load(subject, Modality::Face, &model_id)?;
+        let sample = self.face_sample(probe)?;
+        let protected = Embedding::from_raw(vault.protect(sample.embedding.values())?)?;
+        let mut best = f32::NEG_INFINITY;
+        for t in &templates {
+            let enrolled = Embedding::from_raw(t.values().to_vec())?;
+            best = best.max(enrolled.cosine(&protected)?);
+        }
+        Ok(self.decide(best, sample.face_count, started))
     }
 
     fn decide(&self, score: f32, probe_faces: usize, started: Instant) -> FaceMatch {

@@ -50,6 +50,37 @@ pub struct RotationReport {
 }
 
 impl TemplateVault {
+    /// The vault the configuration describes: the SQLite store, the key file (or the key in
+    /// the environment variable `keys.env`), and the keyring's transform key if it has one.
+    pub fn open(config: &crate::config::Config) -> Result<TemplateVault> {
+        let keyring = match &config.keys.env {
+            Some(var) => crate::template::Keyring::from_env(var)?,
+            None => crate::template::Keyring::load(&config.keys.file).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("{} (create keys with `vouch keys generate`)", e.message()),
+                )
+            })?,
+        };
+        if let Some(dir) = config
+            .store
+            .sqlite
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io("creating the store folder", dir, e))?;
+        }
+        let store = Arc::new(crate::store::SqliteStore::open(&config.store.sqlite)?);
+        let transform = keyring.transform_key().cloned();
+        let mut vault = TemplateVault::new(store, Arc::new(keyring))
+            .with_max_templates(config.store.max_templates);
+        if let Some(key) = transform {
+            vault = vault.with_transform(key);
+        }
+        Ok(vault)
+    }
+
     /// A vault over `store`, sealing with `keys`' current key.
     pub fn new(store: Arc<dyn TemplateStore>, keys: Arc<dyn KeyProvider>) -> TemplateVault {
         TemplateVault {

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vouch::eval::face::{PairScores, score_pairs};
 use vouch::models::{FetchOutcome, FetchSource, Manifest, fetch_model};
 use vouch::runtime::{Runtime, SessionPool};
+use vouch::vault::TemplateVault;
 use vouch::{Config, Engine};
 
 /// Biometric verification for payment flows: face detection, matching and evaluation.
@@ -40,6 +41,12 @@ enum Command {
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Create and rotate the keys that encrypt templates.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// List, inspect and delete enrolled subjects (metadata only, never vectors).
+    #[command(subcommand)]
+    Subjects(SubjectsCommand),
     /// Enroll identities from real photos and verify genuine and impostor probes.
     Demo {
         /// Data folder holding faces-deepface/ [default: $VOUCH_DATA_DIR or ../shared/data].
@@ -73,7 +80,66 @@ enum ModelsCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key file (mode 0600) with one fresh 256-bit key.
+    Generate {
+        /// Id of the key [default: key-YYYYMMDD-HHMMSS].
+        #[arg(long)]
+        id: Option<String>,
+        /// Also create a renewable-template transform key (ISO/IEC 24745).
+        #[arg(long)]
+        renewable: bool,
+    },
+    /// Add a new key, make it current, and re-seal every stored template under it.
+    Rotate {
+        /// Id of the new key [default: key-YYYYMMDD-HHMMSS].
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Re-seal templates not yet under the current key (resumes an interrupted rotation).
+    Reseal,
+}
+
+#[derive(Subcommand)]
+enum SubjectsCommand {
+    /// Every subject with its template counts.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A subject's templates: model, dimension, samples, key, creation time.
+    Show {
+        /// Subject id.
+        subject: String,
+    },
+    /// Delete every template of a subject.
+    Delete {
+        /// Subject id.
+        subject: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum FaceCommand {
+    /// Enroll a subject from face images into the template store.
+    Enroll {
+        /// Subject id.
+        subject: String,
+        /// Face images (one template is made from all of them).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Verify a probe image against a subject's stored templates.
+    Verify {
+        /// Subject id.
+        subject: String,
+        /// Probe image.
+        image: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Detect faces: boxes, scores and 5 landmarks.
     Detect {
         /// Image (JPEG or PNG).
@@ -178,6 +244,8 @@ fn run(cli: Cli) -> Result<()> {
             threshold,
             json,
         }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
+        Command::Keys(cmd) => keys(cmd, &config),
+        Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
     }
 }
@@ -292,6 +360,36 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 fn face(cmd: FaceCommand, config: Config) -> Result<()> {
     let engine = Engine::new(config)?;
     match cmd {
+        FaceCommand::Enroll { subject, images } => {
+            let vault = TemplateVault::open(engine.config())?;
+            let samples = images.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
+            let id = engine.enroll_face_stored(&vault, &subject, &refs)?;
+            println!(
+                "enrolled {subject}: template {id} from {} image(s), sealed under key {}",
+                images.len(),
+                current_key(engine.config())
+            );
+        }
+        FaceCommand::Verify {
+            subject,
+            image,
+            json,
+        } => {
+            let vault = TemplateVault::open(engine.config())?;
+            let result = engine.verify_face_stored(&vault, &subject, &read(&image)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                println!(
+                    "{subject}: score {:.4}  threshold {:.2}  → {}  ({} ms)",
+                    result.score,
+                    result.threshold,
+                    if result.is_match { "MATCH" } else { "NO MATCH" },
+                    result.elapsed.as_millis()
+                );
+            }
+        }
         FaceCommand::Detect { image, json } => {
             let bytes = read(&image)?;
             let decoded = engine.decode_image(&bytes)?;
@@ -519,6 +617,126 @@ fn eval_liveness(
         std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn current_key(config: &Config) -> String {
+    use vouch::template::KeyProvider;
+    match &config.keys.env {
+        Some(var) => vouch::template::Keyring::from_env(var).map(|k| k.current_key_id()),
+        None => vouch::template::Keyring::load(&config.keys.file).map(|k| k.current_key_id()),
+    }
+    .unwrap_or_else(|_| "?".into())
+}
+
+fn new_key_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("key-{secs}")
+}
+
+fn keys(cmd: KeysCommand, config: &Config) -> Result<()> {
+    use vouch::template::{Kek, KeyProvider, Keyring};
+    let path = &config.keys.file;
+    match cmd {
+        KeysCommand::Generate { id, renewable } => {
+            if path.exists() {
+                bail!(
+                    "{} already exists; keys are never overwritten (use `vouch keys rotate`)",
+                    path.display()
+                );
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut ring = Keyring::generate(&id.unwrap_or_else(new_key_id))?;
+            if renewable {
+                ring.add_transform_key()?;
+            }
+            ring.save(path)?;
+            println!(
+                "wrote {} (mode 0600): key {}{}",
+                path.display(),
+                ring.current_key_id(),
+                if renewable {
+                    " and a renewable-template transform key"
+                } else {
+                    ""
+                }
+            );
+        }
+        KeysCommand::Rotate { id } => {
+            let mut ring = Keyring::load(path)?;
+            let id = id.unwrap_or_else(new_key_id);
+            ring.rotate_to(&id, Kek::generate()?)?;
+            // The new key is saved before any template uses it, so no template is ever sealed
+            // under a key that is not on disk.
+            ring.save(path)?;
+            println!("key {id} is now current in {}", path.display());
+            reseal(config)?;
+        }
+        KeysCommand::Reseal => reseal(config)?,
+    }
+    Ok(())
+}
+
+fn reseal(config: &Config) -> Result<()> {
+    let vault = TemplateVault::open(config)?;
+    let total: usize = vault.subjects()?.iter().map(|s| s.face + s.voice).sum();
+    let bar = progress(total, "re-sealing");
+    let report = vault.rotate(&mut || bar.inc(1))?;
+    bar.finish_and_clear();
+    println!(
+        "re-sealed {} template(s) ({} changed by another writer meanwhile)",
+        report.resealed, report.skipped
+    );
+    Ok(())
+}
+
+fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
+    let vault = TemplateVault::open(config)?;
+    match cmd {
+        SubjectsCommand::List { json } => {
+            let subjects = vault.subjects()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&subjects)?);
+            } else {
+                println!("{:<32} {:>5} {:>5}", "subject", "face", "voice");
+                for s in &subjects {
+                    println!("{:<32} {:>5} {:>5}", s.subject, s.face, s.voice);
+                }
+                println!("{} subject(s)", subjects.len());
+            }
+        }
+        SubjectsCommand::Show { subject } => {
+            let templates = vault.describe(&subject)?;
+            if templates.is_empty() {
+                bail!("no subject {subject:?}");
+            }
+            for (id, info) in templates {
+                let h = &info.header;
+                println!(
+                    "template {id}: {} by {} ({}-d), {} sample(s), quality {:.2}, created {} (unix), key {}",
+                    h.modality.as_str(),
+                    h.model_id,
+                    h.dimension,
+                    h.samples,
+                    h.quality,
+                    h.created_unix,
+                    info.key_id
+                );
+            }
+        }
+        SubjectsCommand::Delete { subject } => {
+            let n = vault.delete_subject(&subject)?;
+            if n == 0 {
+                bail!("no subject {subject:?}");
+            }
+            println!("deleted {n} template(s) of {subject}");
+        }
     }
     Ok(())
 }

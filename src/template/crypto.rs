@@ -94,6 +94,7 @@ pub trait KeyProvider: Send + Sync {
 pub struct Keyring {
     current: String,
     keys: BTreeMap<String, Kek>,
+    transform: Option<Kek>,
 }
 
 #[derive(serde::Deserialize)]
@@ -101,6 +102,7 @@ pub struct Keyring {
 struct KeyFile {
     current: String,
     keys: BTreeMap<String, String>,
+    transform: Option<String>,
 }
 
 impl Keyring {
@@ -112,7 +114,27 @@ impl Keyring {
         Ok(Keyring {
             current: id.to_string(),
             keys,
+            transform: None,
         })
+    }
+
+    /// Adds a fresh renewable-template transform key (see [`crate::template::Transform`]).
+    /// It is kept apart from the encryption keys: rotating those must not change the space
+    /// templates are stored in.
+    pub fn add_transform_key(&mut self) -> Result<()> {
+        if self.transform.is_some() {
+            return Err(Error::new(
+                ErrorKind::Key,
+                "the keyring already has a transform key",
+            ));
+        }
+        self.transform = Some(Kek::generate()?);
+        Ok(())
+    }
+
+    /// The renewable-template transform key, when the deployment uses one.
+    pub fn transform_key(&self) -> Option<&Kek> {
+        self.transform.as_ref()
     }
 
     /// A keyring holding one key, current.
@@ -121,6 +143,7 @@ impl Keyring {
         Ok(Keyring {
             current: id.to_string(),
             keys: BTreeMap::from([(id.to_string(), key)]),
+            transform: None,
         })
     }
 
@@ -196,9 +219,23 @@ impl Keyring {
                 ),
             ));
         }
+        let transform = match file.transform.take() {
+            Some(mut hex_text) => {
+                let key = Kek::from_hex(&hex_text);
+                hex_text.zeroize();
+                Some(key.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Key,
+                        format!("transform key in {}: {}", path.display(), e.message()),
+                    )
+                })?)
+            }
+            None => None,
+        };
         Ok(Keyring {
             current: file.current,
             keys,
+            transform,
         })
     }
 
@@ -217,9 +254,13 @@ impl Keyring {
     /// Writes the keyring to `path` with mode 0600, atomically (temp file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut text = Zeroizing::new(format!(
-            "# vouch key-encryption keys. Keep this file private (mode 0600).\ncurrent = \"{}\"\n\n[keys]\n",
+            "# vouch key-encryption keys. Keep this file private (mode 0600).\ncurrent = \"{}\"\n",
             self.current
         ));
+        if let Some(t) = &self.transform {
+            text.push_str(&format!("transform = \"{}\"\n", t.to_hex().as_str()));
+        }
+        text.push_str("\n[keys]\n");
         for (id, key) in &self.keys {
             text.push_str(&format!("\"{id}\" = \"{}\"\n", key.to_hex().as_str()));
         }
@@ -533,8 +574,11 @@ mod tests {
         let path = dir.path().join("keys.toml");
         let mut ring = Keyring::generate("2026-11").unwrap();
         ring.rotate_to("2026-12", Kek::generate().unwrap()).unwrap();
+        ring.add_transform_key().unwrap();
         ring.save(&path).unwrap();
         let loaded = Keyring::load(&path).unwrap();
+        assert_eq!(loaded.transform_key(), ring.transform_key());
+        assert!(loaded.transform_key().is_some());
         assert_eq!(loaded.current_key_id(), "2026-12");
         assert_eq!(loaded.key("2026-11").unwrap(), ring.key("2026-11").unwrap());
         #[cfg(unix)]
