@@ -12,3 +12,4 @@ mod cli;
 mod face;
 mod liveness;
 mod models;
+mod store;
