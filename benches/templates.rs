@@ -42,8 +42,12 @@ fn bench(c: &mut Criterion) {
     let probe = template(2);
     let blob = seal(&t, "subject-1", &keys).unwrap();
     let mut group = c.benchmark_group("template");
-    group.bench_function("seal", |b| b.iter(|| seal(black_box(&t), "subject-1", &keys).unwrap()));
-    group.bench_function("open", |b| b.iter(|| open(black_box(&blob), "subject-1", &keys).unwrap()));
+    group.bench_function("seal", |b| {
+        b.iter(|| seal(black_box(&t), "subject-1", &keys).unwrap())
+    });
+    group.bench_function("open", |b| {
+        b.iter(|| open(black_box(&blob), "subject-1", &keys).unwrap())
+    });
     group.bench_function("open_and_compare", |b| {
         b.iter(|| {
             let opened = open(black_box(&blob), "subject-1", &keys).unwrap();

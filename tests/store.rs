@@ -305,3 +305,159 @@ fn deleted_templates_leave_no_ciphertext_behind() {
         "deleted bytes remain in the database file"
     );
 }
+
+/// Tests that use the PostgreSQL server run one at a time: one of them restarts it.
+static POSTGRES_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The test PostgreSQL server, when the environment provides one (`scripts/postgres.sh`).
+fn postgres() -> Option<(String, String)> {
+    match (
+        std::env::var("VOUCH_TEST_POSTGRES_URL"),
+        std::env::var("VOUCH_TEST_POSTGRES_DATA"),
+    ) {
+        (Ok(url), Ok(data)) => Some((url, data)),
+        _ => {
+            eprintln!(
+                "skipped: no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)"
+            );
+            None
+        }
+    }
+}
+
+fn postgres_script(arg: &str, data: &str) {
+    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
+        .arg(arg)
+        .env("VOUCH_TEST_POSTGRES_DATA", data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/postgres.sh {arg} failed");
+}
+
+#[test]
+fn postgres_writes_survive_a_server_restart_under_load() {
+    use vouch::store::PostgresStore;
+    let _serial = POSTGRES_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((url, data)) = postgres() else {
+        return;
+    };
+    // A subject prefix of its own, so this test shares the server with the suite safely.
+    let store = Arc::new(PostgresStore::connect(&url).unwrap());
+    store.delete_subject("restart-probe").ok();
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (store, running) = (store.clone(), running.clone());
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            let mut i = 0u64;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                let blob = format!("restart-{i}").into_bytes();
+                let id = store
+                    .insert("restart-probe", Modality::Face, "k1", &blob)
+                    .unwrap();
+                acked.push((id, blob));
+                i += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    postgres_script("stop", &data);
+    std::thread::sleep(Duration::from_millis(500));
+    postgres_script("start", &data);
+    std::thread::sleep(Duration::from_millis(300));
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    let stored = store
+        .templates("restart-probe", Some(Modality::Face))
+        .unwrap();
+    let stored: std::collections::HashMap<i64, Vec<u8>> =
+        stored.into_iter().map(|t| (t.id, t.blob)).collect();
+    for (id, blob) in &acked {
+        assert_eq!(
+            stored.get(id),
+            Some(blob),
+            "acknowledged write {id} lost across the restart"
+        );
+    }
+    assert_eq!(
+        stored.len(),
+        acked.len(),
+        "a retried insert was stored twice"
+    );
+    eprintln!(
+        "{} acknowledged writes across a server restart, none lost or doubled",
+        acked.len()
+    );
+    store.delete_subject("restart-probe").unwrap();
+}
+
+#[test]
+fn no_plaintext_vector_in_a_pg_dump() {
+    use vouch::store::PostgresStore;
+    let _serial = POSTGRES_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some((url, _)) = postgres() else { return };
+    let store = Arc::new(PostgresStore::connect(&url).unwrap());
+    let vault = TemplateVault::new(store.clone(), Arc::new(keyring(&["k1"])));
+    for i in 0..10u64 {
+        vault
+            .enroll(&format!("dump-probe-{i}"), &template(900 + i))
+            .unwrap();
+    }
+    store
+        .insert(
+            "dump-control",
+            Modality::Face,
+            "none",
+            &vector(950)[..8]
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let pg_dump = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path().join("bin/pg_dump"))
+        .expect("pg_dump");
+    let out = Command::new(pg_dump)
+        .args(["--data-only", "--table=vouch_templates", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // bytea is dumped as hex text: look for both the raw bytes and their hex spelling.
+    let dump = out.stdout;
+    let hex_dump = String::from_utf8_lossy(&dump).to_lowercase();
+    let needle = |i: u64| -> Vec<u8> {
+        vector(i)[..8]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    };
+    for i in 900..910u64 {
+        let n = needle(i);
+        assert!(!contains(&dump, &n), "vector {i} in the dump's bytes");
+        assert!(
+            !hex_dump.contains(&hex::encode(&n)),
+            "vector {i} in the dump as hex"
+        );
+    }
+    assert!(
+        hex_dump.contains(&hex::encode(needle(950))),
+        "the scan failed to see a plaintext control"
+    );
+    for i in 0..10 {
+        store.delete_subject(&format!("dump-probe-{i}")).unwrap();
+    }
+    store.delete_subject("dump-control").unwrap();
+}

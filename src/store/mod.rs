@@ -5,12 +5,14 @@
 //! real deletion: backends that can wipe freed pages do.
 
 mod memory;
+mod postgres;
 mod sqlite;
 
 use std::io::Write;
 use std::path::Path;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
