@@ -247,3 +247,57 @@ fn exif_orientation_is_applied() {
     let img = FaceImage::decode(&tagged, &vouch::config::LimitsConfig::default()).unwrap();
     assert_eq!((img.width(), img.height()), (2, 4));
 }
+
+/// Stored enrollment end to end, plain and renewable: the orthogonal transform leaves real
+/// face scores unchanged (to 1e-5) while the stored vectors differ.
+#[test]
+fn stored_verification_is_unchanged_by_the_renewable_transform() {
+    use std::sync::Arc;
+    use vouch::store::MemoryStore;
+    use vouch::template::{Kek, Keyring, Modality};
+    use vouch::vault::TemplateVault;
+    let Some(engine) = util::engine() else { return };
+    let read = |name: &str| {
+        util::data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap())
+    };
+    let (Some(a1), Some(a2), Some(a4), Some(a5), Some(other)) = (
+        read("img1.jpg"),
+        read("img2.jpg"),
+        read("img4.jpg"),
+        read("img5.jpg"),
+        read("img17.jpg"),
+    ) else {
+        return;
+    };
+    let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
+    let plain = TemplateVault::new(Arc::new(MemoryStore::new()), keys.clone());
+    let renewable = TemplateVault::new(Arc::new(MemoryStore::new()), keys)
+        .with_transform(Kek::from_hex(&"97".repeat(32)).unwrap());
+    for vault in [&plain, &renewable] {
+        engine
+            .enroll_face_stored(vault, "alice", &[&a1, &a2])
+            .unwrap();
+    }
+    let model = engine.face().embedder().spec().id();
+    let stored_plain = plain
+        .load("alice", Modality::Face, &model)
+        .unwrap()
+        .remove(0);
+    let stored_renewable = renewable
+        .load("alice", Modality::Face, &model)
+        .unwrap()
+        .remove(0);
+    assert_ne!(stored_plain.values(), stored_renewable.values());
+    let mut worst = 0f32;
+    for (probe, genuine) in [(&a4, true), (&a5, true), (&other, false)] {
+        let p = engine.verify_face_stored(&plain, "alice", probe).unwrap();
+        let r = engine
+            .verify_face_stored(&renewable, "alice", probe)
+            .unwrap();
+        assert_eq!(p.is_match, genuine, "score {}", p.score);
+        assert_eq!(r.is_match, genuine);
+        worst = worst.max((p.score - r.score).abs());
+    }
+    eprintln!("renewable transform: largest score change on real faces {worst:e}");
+    assert!(worst < 1e-5, "{worst}");
+}

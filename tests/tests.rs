@@ -10,6 +10,7 @@ mod util;
 
 mod cli;
 mod face;
+mod formats;
 mod liveness;
 mod models;
 mod store;
