@@ -56,6 +56,16 @@ pub enum ErrorKind {
     Store,
     /// The subject or template does not exist.
     NotFound,
+    /// Audio bytes are empty, truncated, corrupt, non-finite or in an unsupported format.
+    AudioDecode,
+    /// Audio is longer than the configured limit.
+    AudioTooLong,
+    /// Audio is shorter than the configured minimum.
+    AudioTooShort,
+    /// Audio is (near) silent.
+    AudioSilent,
+    /// Audio is clipped.
+    AudioClipped,
 }
 
 impl ErrorKind {
@@ -82,6 +92,11 @@ impl ErrorKind {
             ErrorKind::Key => "key",
             ErrorKind::Store => "store",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::AudioDecode => "audio_decode",
+            ErrorKind::AudioTooLong => "audio_too_long",
+            ErrorKind::AudioTooShort => "audio_too_short",
+            ErrorKind::AudioSilent => "audio_silent",
+            ErrorKind::AudioClipped => "audio_clipped",
         }
     }
 }
@@ -195,6 +210,11 @@ mod tests {
             ErrorKind::Key,
             ErrorKind::Store,
             ErrorKind::NotFound,
+            ErrorKind::AudioDecode,
+            ErrorKind::AudioTooLong,
+            ErrorKind::AudioTooShort,
+            ErrorKind::AudioSilent,
+            ErrorKind::AudioClipped,
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());

@@ -38,6 +38,7 @@ pub mod runtime;
 pub mod store;
 pub mod template;
 pub mod vault;
+pub mod voice;
 
 pub use config::Config;
 pub use engine::{Engine, FaceMatch, FaceTemplate};

@@ -14,3 +14,4 @@ mod formats;
 mod liveness;
 mod models;
 mod store;
+mod voice;

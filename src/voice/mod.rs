@@ -1,0 +1,10 @@
+//! Voice: audio decoding and resampling (MFCC features, speaker models and the spoken
+//! passphrase build on these).
+//!
+//! This module owns everything between audio bytes and features. Recordings are biometric
+//! data: wiped on drop, never logged.
+
+pub mod audio;
+pub mod resample;
+
+pub use audio::{Audio, AudioLimits, SAMPLE_RATE};
