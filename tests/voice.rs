@@ -52,3 +52,71 @@ fn a_long_recording_is_refused_before_it_is_decoded() {
     let err = Audio::open(&flac, &limits).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AudioTooLong, "{err}");
 }
+
+#[derive(serde::Deserialize)]
+struct Golden {
+    recordings: Vec<GoldenRecording>,
+}
+
+#[derive(serde::Deserialize)]
+struct GoldenRecording {
+    file: String,
+    rate: u32,
+    samples: usize,
+    mfcc: Vec<Vec<f64>>,
+    delta: Vec<Vec<f64>>,
+    mel: Option<Vec<Vec<f64>>>,
+}
+
+/// Largest error relative to the reference value, with values below `floor` times the
+/// largest magnitude compared absolutely against that floor (relative error is meaningless
+/// near zero).
+fn worst_relative(ours: &[f64], theirs: &[f64]) -> f64 {
+    let scale = theirs.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let floor = 1e-3 * scale;
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(floor))
+        .fold(0.0, f64::max)
+}
+
+/// MFCC and deltas against python_speech_features, the mel power spectrogram against
+/// librosa (`fixtures/gen/voice_golden.py`), on real recordings at their native rates.
+#[test]
+fn mfcc_and_mel_agree_with_the_reference_tools() {
+    use vouch::voice::mfcc::{Features, MelSpectrogram, Mfcc, MfccConfig, deltas};
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/voice.json");
+    let golden: Golden = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (mut worst_mfcc, mut worst_delta, mut worst_mel) = (0f64, 0f64, 0f64);
+    for rec in &golden.recordings {
+        let Some(file) = util::data_file(&rec.file) else {
+            return;
+        };
+        let (rate, samples) = vouch::voice::audio::decode_native(
+            &std::fs::read(file).unwrap(),
+            &AudioLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(rate, rec.rate);
+        let signal = &samples[..rec.samples];
+        let mfcc = Mfcc::new(&MfccConfig::default(), rate)
+            .unwrap()
+            .compute(signal);
+        let flat = |rows: &Vec<Vec<f64>>| rows.iter().flatten().copied().collect::<Vec<f64>>();
+        assert_eq!(mfcc.frames(), rec.mfcc.len(), "{}", rec.file);
+        worst_mfcc = worst_mfcc.max(worst_relative(&mfcc.values, &flat(&rec.mfcc)));
+        let d: Features = deltas(&mfcc, 2);
+        worst_delta = worst_delta.max(worst_relative(&d.values, &flat(&rec.delta)));
+        if let Some(mel_ref) = &rec.mel {
+            let mel = MelSpectrogram::for_voice_encoder().unwrap().compute(signal);
+            assert_eq!(mel.frames(), mel_ref.len());
+            worst_mel = worst_mel.max(worst_relative(&mel.values, &flat(mel_ref)));
+        }
+    }
+    eprintln!(
+        "voice features vs references: worst relative error MFCC {worst_mfcc:.2e}, delta {worst_delta:.2e}, mel {worst_mel:.2e}"
+    );
+    assert!(worst_mfcc < 1e-4, "MFCC {worst_mfcc}");
+    assert!(worst_delta < 1e-4, "delta {worst_delta}");
+    assert!(worst_mel < 1e-4, "mel {worst_mel}");
+}

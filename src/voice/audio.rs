@@ -160,6 +160,19 @@ impl Audio {
     }
 }
 
+/// Decodes WAV or FLAC to mono at the file's own rate, without resampling or level checks
+/// (for feature extraction at a native rate, and for tests against reference tools).
+/// Returns the rate and the samples; the caller wipes them.
+pub fn decode_native(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
+    if bytes.is_empty() {
+        return Err(Error::new(
+            ErrorKind::AudioDecode,
+            "the audio is empty (0 bytes)",
+        ));
+    }
+    decode_mono(bytes, limits)
+}
+
 fn decode_error(e: SymphoniaError) -> Error {
     match e {
         SymphoniaError::Unsupported(what) => Error::new(

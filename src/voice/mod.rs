@@ -5,6 +5,7 @@
 //! data: wiped on drop, never logged.
 
 pub mod audio;
+pub mod mfcc;
 pub mod resample;
 
 pub use audio::{Audio, AudioLimits, SAMPLE_RATE};
