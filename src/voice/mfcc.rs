@@ -262,8 +262,8 @@ impl Mfcc {
         };
         for t in 0..frames {
             input.iter_mut().for_each(|v| *v = 0.0);
-            for n in 0..self.frame_len {
-                input[n] = emphasised(t * self.step + n) * self.window[n];
+            for (n, (v, w)) in input.iter_mut().zip(&self.window).enumerate() {
+                *v = emphasised(t * self.step + n) * w;
             }
             // The FFT only fails on wrongly sized buffers, which `make_*_vec` rules out.
             let _ = self
