@@ -160,7 +160,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
         if let (true, Some(source)) = (f.alternate(), &self.source) {
-            write!(f, ": {source}")?;
+            // Many messages already quote their cause; do not say it twice.
+            let cause = source.to_string();
+            if !self.message.contains(&cause) {
+                write!(f, ": {cause}")?;
+            }
         }
         Ok(())
     }
@@ -179,12 +183,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_shows_source_only_when_alternate() {
+    fn display_shows_a_new_source_only_when_alternate() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         let err = Error::io("reading", Path::new("/x"), io);
         assert_eq!(err.kind(), ErrorKind::Io);
         assert_eq!(err.to_string(), "reading /x: gone");
-        assert_eq!(format!("{err:#}"), "reading /x: gone: gone");
+        assert_eq!(format!("{err:#}"), "reading /x: gone");
+        let wrapped = Error::new(ErrorKind::Io, "reading /y")
+            .with_source(std::io::Error::other("disk on fire"));
+        assert_eq!(format!("{wrapped:#}"), "reading /y: disk on fire");
     }
 
     #[test]

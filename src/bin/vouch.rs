@@ -41,6 +41,9 @@ enum Command {
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Voice features.
+    #[command(subcommand)]
+    Voice(VoiceCommand),
     /// Create and rotate the keys that encrypt templates.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -76,6 +79,21 @@ enum ModelsCommand {
         /// Where to put them [default: the model directory].
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum VoiceCommand {
+    /// MFCCs of a WAV or FLAC file as CSV (one frame per line), at 16 kHz after resampling.
+    Mfcc {
+        /// Audio file.
+        file: PathBuf,
+        /// Append deltas and delta-deltas (13 → 39 columns).
+        #[arg(long)]
+        deltas: bool,
+        /// Normalise each column to zero mean and unit variance over the file (CMVN).
+        #[arg(long)]
+        cmvn: bool,
     },
 }
 
@@ -244,6 +262,9 @@ fn run(cli: Cli) -> Result<()> {
             threshold,
             json,
         }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
+        Command::Voice(VoiceCommand::Mfcc { file, deltas, cmvn }) => {
+            voice_mfcc(&file, deltas, cmvn)
+        }
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
@@ -617,6 +638,34 @@ fn eval_liveness(
         std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn voice_mfcc(file: &Path, with_deltas: bool, normalise: bool) -> Result<()> {
+    use std::io::Write;
+    use vouch::voice::mfcc::{Mfcc, MfccConfig, cmvn, deltas, stack};
+    let audio = vouch::voice::Audio::open(file, &vouch::voice::AudioLimits::default())?;
+    let base =
+        Mfcc::new(&MfccConfig::default(), vouch::voice::SAMPLE_RATE)?.compute(audio.samples());
+    let mut features = if with_deltas {
+        let d = deltas(&base, 2);
+        let dd = deltas(&d, 2);
+        stack(&[&base, &d, &dd])
+    } else {
+        base
+    };
+    if normalise {
+        cmvn(&mut features);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for t in 0..features.frames() {
+        let row: Vec<String> = features
+            .frame(t)
+            .iter()
+            .map(|v| format!("{v:.6}"))
+            .collect();
+        writeln!(out, "{}", row.join(","))?;
     }
     Ok(())
 }
