@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -103,35 +102,18 @@ pub fn score_pairs(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let results: Mutex<BTreeMap<PathBuf, std::result::Result<Embedding, AcquisitionFailure>>> =
-        Mutex::new(BTreeMap::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(path) = images.get(i) else { break };
-                    let outcome = FaceImage::open(path, &engine.config().limits)
-                        .and_then(|img| engine.face().analyze(&img))
-                        .map(|s| s.embedding)
-                        .map_err(|e| AcquisitionFailure {
-                            image: path.clone(),
-                            kind: e.kind().to_string(),
-                            message: e.to_string(),
-                        });
-                    results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(path.clone(), outcome);
-                    on_image();
-                }
-            });
-        }
+    let outcomes = crate::eval::parallel_map(&images, threads, on_image, |path| {
+        FaceImage::open(path, &engine.config().limits)
+            .and_then(|img| engine.face().analyze(&img))
+            .map(|s| s.embedding)
+            .map_err(|e| AcquisitionFailure {
+                image: path.clone(),
+                kind: e.kind().to_string(),
+                message: e.to_string(),
+            })
     });
-    let results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let results: BTreeMap<PathBuf, std::result::Result<Embedding, AcquisitionFailure>> =
+        images.iter().cloned().zip(outcomes).collect();
     let mut scored = Vec::new();
     let mut skipped = 0;
     for pair in pairs {

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -121,40 +120,20 @@ pub fn score_samples(
     threads: usize,
     on_sample: &(dyn Fn() + Sync),
 ) -> (Vec<ScoredSample>, Vec<AcquisitionFailure>) {
-    let results = Mutex::new(BTreeMap::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(sample) = samples.get(i) else { break };
-                    let outcome =
-                        FaceImage::open(&sample.path, &engine.config().limits).and_then(|image| {
-                            let boxes = whole_image.then(|| [FaceBox::whole(&image)]);
-                            engine
-                                .assess_liveness_frames(
-                                    std::slice::from_ref(&image),
-                                    boxes.as_ref().map(|b| b.as_slice()),
-                                )
-                                .map(|r| f64::from(r.score))
-                        });
-                    results
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .insert(i, outcome);
-                    on_sample();
-                }
-            });
-        }
+    let outcomes = crate::eval::parallel_map(samples, threads, on_sample, |sample| {
+        FaceImage::open(&sample.path, &engine.config().limits).and_then(|image| {
+            let boxes = whole_image.then(|| [FaceBox::whole(&image)]);
+            engine
+                .assess_liveness_frames(
+                    std::slice::from_ref(&image),
+                    boxes.as_ref().map(|b| b.as_slice()),
+                )
+                .map(|r| f64::from(r.score))
+        })
     });
     let mut scored = Vec::new();
     let mut failures = Vec::new();
-    for (i, outcome) in results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        let sample = &samples[i];
+    for (sample, outcome) in samples.iter().zip(outcomes) {
         match outcome {
             Ok(score) => scored.push(ScoredSample {
                 path: sample.path.clone(),

@@ -1,7 +1,6 @@
 //! Face embedding (MobileFaceNet by default) and cosine matching.
 
 use ndarray::Array4;
-use ort::value::TensorRef;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -194,21 +193,10 @@ impl Embedder {
                 blob[[0, c, y, x]] = f32::from(px[source]) * self.mul[c] + self.add[c];
             }
         }
-        let result = self.pool.with_session(|session| {
-            let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
-            let outputs = session.run(ort::inputs![tensor]).map_err(inference_error)?;
-            let (_, data) = outputs[0]
-                .try_extract_tensor::<f32>()
-                .map_err(inference_error)?;
-            Ok(data.to_vec())
-        });
+        let result = self.pool.run_first_output(&blob, "face embedding");
         blob.fill(0.0);
         result
     }
-}
-
-fn inference_error(e: ort::Error) -> Error {
-    Error::new(ErrorKind::Inference, format!("face embedding failed: {e}"))
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@
 //! do not assume the ensemble stops them.
 
 use ndarray::Array4;
-use ort::value::TensorRef;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -245,14 +244,7 @@ impl LivenessModel {
     pub fn score(&self, frame: &FaceImage, face: &FaceBox) -> Result<ModelScore> {
         let window = crop_window(frame.width(), frame.height(), face, self.crop_scale);
         let blob = crop_blob(frame, window, self.side);
-        let logits = self.pool.with_session(|session| {
-            let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
-            let outputs = session.run(ort::inputs![tensor]).map_err(inference_error)?;
-            let (_, data) = outputs[0]
-                .try_extract_tensor::<f32>()
-                .map_err(inference_error)?;
-            Ok(data.to_vec())
-        })?;
+        let logits = self.pool.run_first_output(&blob, "liveness inference")?;
         let live = softmax(&logits)
             .get(self.live_class)
             .copied()
@@ -524,13 +516,6 @@ fn softmax(logits: &[f32]) -> Vec<f32> {
     let exps: Vec<f64> = logits.iter().map(|&v| f64::from(v - max).exp()).collect();
     let sum: f64 = exps.iter().sum();
     exps.iter().map(|e| (e / sum) as f32).collect()
-}
-
-fn inference_error(e: ort::Error) -> Error {
-    Error::new(
-        ErrorKind::Inference,
-        format!("liveness inference failed: {e}"),
-    )
 }
 
 #[cfg(test)]

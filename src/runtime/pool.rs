@@ -74,6 +74,18 @@ impl SessionPool {
         result
     }
 
+    /// Runs a model with one input tensor and returns its first output, flattened. `what`
+    /// names the task in errors ("face embedding", "liveness").
+    pub fn run_first_output(&self, input: &ndarray::Array4<f32>, what: &str) -> Result<Vec<f32>> {
+        let fail = |e: ort::Error| Error::new(ErrorKind::Inference, format!("{what} failed: {e}"));
+        self.with_session(|session| {
+            let tensor = ort::value::TensorRef::from_array_view(input).map_err(fail)?;
+            let outputs = session.run(ort::inputs![tensor]).map_err(fail)?;
+            let (_, data) = outputs[0].try_extract_tensor::<f32>().map_err(fail)?;
+            Ok(data.to_vec())
+        })
+    }
+
     fn checkout(&self) -> Result<Session> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
