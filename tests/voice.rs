@@ -120,3 +120,25 @@ fn mfcc_and_mel_agree_with_the_reference_tools() {
     assert!(worst_delta < 1e-4, "delta {worst_delta}");
     assert!(worst_mel < 1e-4, "mel {worst_mel}");
 }
+
+/// A passphrase built from real FSDD takes (each speaker, 300 ms pauses) splits into one VAD
+/// segment per digit.
+#[test]
+fn vad_splits_spoken_digits_into_tokens() {
+    use vouch::voice::vad::{VadConfig, segments};
+    let limits = AudioLimits::default();
+    let digits = [4u8, 9, 1, 7, 0, 2];
+    for speaker in ["george", "jackson", "lucas", "nicolas", "theo", "yweweler"] {
+        let mut phrase: Vec<f32> = vec![0.0; 4800];
+        for d in digits {
+            let Some(take) = util::data_file(&format!("fsdd/recordings/{d}_{speaker}_10.wav"))
+            else {
+                return;
+            };
+            phrase.extend_from_slice(Audio::open(&take, &limits).unwrap().samples());
+            phrase.extend(std::iter::repeat_n(0.0, 4800)); // 300 ms
+        }
+        let found = segments(&phrase, &VadConfig::default());
+        assert_eq!(found.len(), digits.len(), "{speaker}: {found:?}");
+    }
+}

@@ -7,5 +7,6 @@
 pub mod audio;
 pub mod mfcc;
 pub mod resample;
+pub mod vad;
 
 pub use audio::{Audio, AudioLimits, SAMPLE_RATE};
