@@ -76,7 +76,11 @@ impl SessionPool {
 
     /// Runs a model with one input tensor and returns its first output, flattened. `what`
     /// names the task in errors ("face embedding", "liveness").
-    pub fn run_first_output(&self, input: &ndarray::Array4<f32>, what: &str) -> Result<Vec<f32>> {
+    pub fn run_first_output<D: ndarray::Dimension + 'static>(
+        &self,
+        input: &ndarray::Array<f32, D>,
+        what: &str,
+    ) -> Result<Vec<f32>> {
         let fail = |e: ort::Error| Error::new(ErrorKind::Inference, format!("{what} failed: {e}"));
         self.with_session(|session| {
             let tensor = ort::value::TensorRef::from_array_view(input).map_err(fail)?;

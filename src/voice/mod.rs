@@ -5,6 +5,7 @@
 //! data: wiped on drop, never logged.
 
 pub mod audio;
+pub mod encoder;
 pub mod mfcc;
 pub mod resample;
 pub mod vad;
