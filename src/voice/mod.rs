@@ -1,5 +1,5 @@
-//! Voice: audio decoding and resampling (MFCC features, speaker models and the spoken
-//! passphrase build on these).
+//! Voice: audio decoding and resampling, MFCC and mel features, voice activity detection,
+//! and the GE2E speaker encoder (the GMM-UBM model and the spoken passphrase build on these).
 //!
 //! This module owns everything between audio bytes and features. Recordings are biometric
 //! data: wiped on drop, never logged.
