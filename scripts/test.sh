@@ -11,3 +11,4 @@ scripts/postgres.sh install
 eval "$(scripts/postgres.sh start)"
 trap 'scripts/postgres.sh stop' EXIT
 cargo test --all-targets "$@"
+cargo test --doc "$@"
