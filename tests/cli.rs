@@ -84,3 +84,30 @@ fn a_bad_config_value_is_refused_before_anything_runs() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("match_threshold"));
 }
+
+/// `vouch voice mfcc long.flac | head -1`: the reader leaves early; vouch must exit quietly,
+/// not panic on the closed pipe.
+#[test]
+fn a_reader_that_stops_early_is_not_a_crash() {
+    use std::io::{BufRead, BufReader};
+    let Some(flac) = util::data_file("librispeech/test-other/1688/1688-142285-0000.flac") else {
+        return;
+    };
+    let mut child = vouch()
+        .args(["voice", "mfcc"])
+        .arg(&flac)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim().split(',').count(), 13, "{first}");
+    // the reader (and the pipe) are gone now; the rest of the ~150 KB cannot be written
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+}

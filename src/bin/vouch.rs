@@ -13,6 +13,15 @@ use vouch::runtime::{Runtime, SessionPool};
 use vouch::vault::TemplateVault;
 use vouch::{Config, Engine};
 
+/// `println!` that returns an error instead of panicking when stdout is closed early
+/// (`vouch … | head`); `main` turns that error into a quiet exit.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 /// Biometric verification for payment flows: face detection, matching and evaluation.
 #[derive(Parser)]
 #[command(name = "vouch", version, about, propagate_version = true)]
@@ -240,8 +249,14 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(err) = run(Cli::parse()) {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+        // A reader that stopped early (`| head`) is not a failure of ours.
+        let closed_pipe = err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe);
+        if !closed_pipe {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -310,12 +325,15 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                out!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("model directory: {}", dir.display());
-                println!(
+                out!("model directory: {}", dir.display());
+                out!(
                     "{:<16} {:<18} {:<36} {:<8} licence",
-                    "name", "task", "file", "present"
+                    "name",
+                    "task",
+                    "file",
+                    "present"
                 );
                 for m in &manifest.models {
                     let present = if m.path_in(dir).is_file() {
@@ -323,7 +341,7 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                     } else {
                         "no"
                     };
-                    println!(
+                    out!(
                         "{:<16} {:<18} {:<36} {:<8} {}",
                         m.name,
                         format!("{:?}", m.task),
@@ -339,10 +357,10 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
             let mut failed = 0;
             for spec in &manifest.models {
                 match SessionPool::new(&runtime, spec, dir) {
-                    Ok(_) => println!("ok      {:<16} sha256 and I/O contract match", spec.name),
+                    Ok(_) => out!("ok      {:<16} sha256 and I/O contract match", spec.name),
                     Err(e) => {
                         failed += 1;
-                        println!("FAILED  {:<16} {e}", spec.name);
+                        out!("FAILED  {:<16} {e}", spec.name);
                     }
                 }
             }
@@ -363,7 +381,7 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
                     FetchOutcome::Copied => "copied",
                     FetchOutcome::Downloaded => "downloaded",
                 };
-                println!(
+                out!(
                     "{:<16} {what}, sha256 verified ({})",
                     spec.name,
                     spec.path_in(&dest).display()
@@ -386,7 +404,7 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
             let samples = images.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
             let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
             let id = engine.enroll_face_stored(&vault, &subject, &refs)?;
-            println!(
+            out!(
                 "enrolled {subject}: template {id} from {} image(s), sealed under key {}",
                 images.len(),
                 current_key(engine.config())
@@ -400,9 +418,9 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
             let vault = TemplateVault::open(engine.config())?;
             let result = engine.verify_face_stored(&vault, &subject, &read(&image)?)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                out!("{}", serde_json::to_string_pretty(&result)?);
             } else {
-                println!(
+                out!(
                     "{subject}: score {:.4}  threshold {:.2}  → {}  ({} ms)",
                     result.score,
                     result.threshold,
@@ -420,9 +438,9 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                     "image": image, "width": decoded.width(), "height": decoded.height(),
                     "faces": faces,
                 });
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                out!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                println!(
+                out!(
                     "{}: {}x{}, {} face(s)",
                     image.display(),
                     decoded.width(),
@@ -435,7 +453,7 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                         .iter()
                         .map(|p| format!("({:.1},{:.1})", p[0], p[1]))
                         .collect();
-                    println!(
+                    out!(
                         "  #{i} score {:.3}  box [{:.1}, {:.1}, {:.1}, {:.1}]  landmarks {}",
                         f.score,
                         f.bbox[0],
@@ -460,9 +478,9 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 whole_image.then(|| images.iter().map(vouch::face::FaceBox::whole).collect());
             let result = engine.assess_liveness_frames(&images, boxes.as_deref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                out!("{}", serde_json::to_string_pretty(&result)?);
             } else {
-                print_liveness(&result, &frames);
+                print_liveness(&result, &frames)?;
             }
         }
         FaceCommand::Quality { images, json } => {
@@ -470,9 +488,9 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                 let report = read(path).and_then(|bytes| Ok(engine.face_quality(&bytes)?));
                 match (report, json) {
                     (Ok(r), true) => {
-                        println!("{}", serde_json::json!({"image": path, "quality": r}))
+                        out!("{}", serde_json::json!({"image": path, "quality": r}))
                     }
-                    (Ok(r), false) => println!(
+                    (Ok(r), false) => out!(
                         "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0}, clipped {:.3} — {}",
                         file_name(path),
                         r.face_width,
@@ -491,20 +509,20 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
                                 .join("; ")
                         }
                     ),
-                    (Err(e), true) => println!(
+                    (Err(e), true) => out!(
                         "{}",
                         serde_json::json!({"image": path, "error": format!("{e:#}")})
                     ),
-                    (Err(e), false) => println!("{}: {e:#}", file_name(path)),
+                    (Err(e), false) => out!("{}: {e:#}", file_name(path)),
                 }
             }
         }
         FaceCommand::Compare { a, b, json } => {
             let result = engine.compare_faces(&read(&a)?, &read(&b)?)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&result)?);
+                out!("{}", serde_json::to_string_pretty(&result)?);
             } else {
-                println!(
+                out!(
                     "score {:.4}  threshold {:.2}  → {}  ({} ms)",
                     result.score,
                     result.threshold,
@@ -517,7 +535,7 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
     Ok(())
 }
 
-fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) {
+fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) -> Result<()> {
     let verdict = match (result.live, result.quality_passed()) {
         (true, true) => "LIVE",
         (true, false) => "LIVE (but retake: quality)",
@@ -528,7 +546,7 @@ fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) {
         .iter()
         .map(|m| format!("{} {:.3}", m.model, m.live))
         .collect();
-    println!(
+    out!(
         "{verdict}: fused score {:.3} (threshold {:.2}); {}",
         result.score,
         result.threshold,
@@ -549,7 +567,7 @@ fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) {
             (Some(y), Some(r)) => format!(", yaw {y:.0}°, roll {r:.0}°"),
             _ => String::new(),
         };
-        println!(
+        out!(
             "  {}: score {:.3}  face {:.0}px, sharpness {:.0}, brightness {:.0}{pose} — {q}",
             file_name(path),
             frame.score,
@@ -558,6 +576,7 @@ fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) {
             quality.brightness
         );
     }
+    Ok(())
 }
 
 fn eval_liveness(
@@ -588,7 +607,7 @@ fn eval_liveness(
     let (scores, failures) = score_samples(&engine, &samples, whole_image, threads, &|| bar.inc(1));
     bar.finish_and_clear();
     let summary = summarize(scores, failures, threshold)?;
-    println!(
+    out!(
         "bona fide: {} scored; {} image(s) failed to acquire{}",
         summary.bona_fide,
         summary.failures.len(),
@@ -598,7 +617,7 @@ fn eval_liveness(
             ""
         }
     );
-    println!(
+    out!(
         "threshold {:.3}: BPCER {:.2} %",
         summary.threshold,
         100.0 * summary.bpcer
@@ -621,7 +640,7 @@ fn eval_liveness(
                 )
             })
             .collect();
-        println!(
+        out!(
             "  attack {:<8} n={:<5} APCER {:.2} %   {}",
             a.attack,
             a.count,
@@ -629,7 +648,7 @@ fn eval_liveness(
             at.join(", ")
         );
     }
-    println!(
+    out!(
         "max APCER {:.2} %, ACER (non-normative) {:.2} %",
         100.0 * summary.max_apcer,
         100.0 * summary.acer
@@ -637,7 +656,7 @@ fn eval_liveness(
     if let Some(path) = json {
         std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("report written to {}", path.display());
+        out!("report written to {}", path.display());
     }
     Ok(())
 }
@@ -706,7 +725,7 @@ fn keys(cmd: KeysCommand, config: &Config) -> Result<()> {
                 ring.add_transform_key()?;
             }
             ring.save(path)?;
-            println!(
+            out!(
                 "wrote {} (mode 0600): key {}{}",
                 path.display(),
                 ring.current_key_id(),
@@ -724,7 +743,7 @@ fn keys(cmd: KeysCommand, config: &Config) -> Result<()> {
             // The new key is saved before any template uses it, so no template is ever sealed
             // under a key that is not on disk.
             ring.save(path)?;
-            println!("key {id} is now current in {}", path.display());
+            out!("key {id} is now current in {}", path.display());
             reseal(config)?;
         }
         KeysCommand::Reseal => reseal(config)?,
@@ -738,9 +757,10 @@ fn reseal(config: &Config) -> Result<()> {
     let bar = progress(total, "re-sealing");
     let report = vault.rotate(&mut || bar.inc(1))?;
     bar.finish_and_clear();
-    println!(
+    out!(
         "re-sealed {} template(s) ({} changed by another writer meanwhile)",
-        report.resealed, report.skipped
+        report.resealed,
+        report.skipped
     );
     Ok(())
 }
@@ -751,13 +771,13 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
         SubjectsCommand::List { json } => {
             let subjects = vault.subjects()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&subjects)?);
+                out!("{}", serde_json::to_string_pretty(&subjects)?);
             } else {
-                println!("{:<32} {:>5} {:>5}", "subject", "face", "voice");
+                out!("{:<32} {:>5} {:>5}", "subject", "face", "voice");
                 for s in &subjects {
-                    println!("{:<32} {:>5} {:>5}", s.subject, s.face, s.voice);
+                    out!("{:<32} {:>5} {:>5}", s.subject, s.face, s.voice);
                 }
-                println!("{} subject(s)", subjects.len());
+                out!("{} subject(s)", subjects.len());
             }
         }
         SubjectsCommand::Show { subject } => {
@@ -767,7 +787,7 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
             }
             for (id, info) in templates {
                 let h = &info.header;
-                println!(
+                out!(
                     "template {id}: {} by {} ({}-d), {} sample(s), quality {:.2}, created {} (unix), key {}",
                     h.modality.as_str(),
                     h.model_id,
@@ -784,7 +804,7 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
             if n == 0 {
                 bail!("no subject {subject:?}");
             }
-            println!("deleted {n} template(s) of {subject}");
+            out!("deleted {n} template(s) of {subject}");
         }
     }
     Ok(())
@@ -826,7 +846,7 @@ fn eval_face(
         });
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
-        println!("report written to {}", path.display());
+        out!("report written to {}", path.display());
     }
     Ok(())
 }
@@ -844,7 +864,7 @@ fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScor
 
 fn print_summary(scores: &PairScores) -> Result<()> {
     let summary = scores.summary()?;
-    println!(
+    out!(
         "pairs scored: {} genuine, {} impostor; {} pair(s) skipped, {} image(s) failed to acquire",
         summary.genuine,
         summary.impostor,
@@ -852,10 +872,10 @@ fn print_summary(scores: &PairScores) -> Result<()> {
         scores.failures.len()
     );
     for f in &scores.failures {
-        println!("  failure to acquire: {} ({})", f.image.display(), f.kind);
+        out!("  failure to acquire: {} ({})", f.image.display(), f.kind);
     }
-    println!("AUC        {:.4}", summary.auc);
-    println!(
+    out!("AUC        {:.4}", summary.auc);
+    out!(
         "EER        {:.2} %  (threshold {:.4})",
         100.0 * summary.eer.rate,
         summary.eer.threshold
@@ -866,7 +886,7 @@ fn print_summary(scores: &PairScores) -> Result<()> {
         } else {
             "  (not measurable: too few impostor pairs)".into()
         };
-        println!(
+        out!(
             "FNMR @ FMR {:<7} {:>6.2} %  (threshold {:.4}, {} impostor(s) accepted){note}",
             format!("{}", op.target_fmr),
             100.0 * op.fnmr,
@@ -912,7 +932,7 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
 
     let started = Instant::now();
     let engine = Engine::new(config)?;
-    println!(
+    out!(
         "vouch demo — detector {}, embedder {}, threshold {:.2} (engine ready in {} ms)\n",
         engine.face().detector().spec().id(),
         engine.face().embedder().spec().id(),
@@ -930,7 +950,7 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
         let t0 = Instant::now();
         let template = engine.enroll_face(id, &refs)?;
         let names: Vec<String> = files[..enroll].iter().map(|f| file_name(f)).collect();
-        println!(
+        out!(
             "enrolled {id} from {} ({} ms)",
             names.join(", "),
             t0.elapsed().as_millis()
@@ -938,9 +958,14 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
         templates.push((template, files[enroll..].to_vec()));
     }
 
-    println!(
+    out!(
         "\n{:<6} {:<10} {:<9} {:>7}  {:<9} {:>6}",
-        "claim", "probe", "truth", "score", "decision", "ms"
+        "claim",
+        "probe",
+        "truth",
+        "score",
+        "decision",
+        "ms"
     );
     let (mut genuine, mut genuine_ok, mut impostor, mut impostor_ok) = (0, 0, 0, 0);
     let mut times: Vec<Duration> = Vec::new();
@@ -958,7 +983,7 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
                 let outcome = match engine.verify_face(claim, &bytes) {
                     Ok(o) => o,
                     Err(e) => {
-                        println!(
+                        out!(
                             "{:<6} {:<10} {:<9} {:>7}  {:<9}",
                             claim.subject(),
                             file_name(probe),
@@ -978,7 +1003,7 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
                     impostor += 1;
                     impostor_ok += usize::from(right);
                 }
-                println!(
+                out!(
                     "{:<6} {:<10} {:<9} {:>7.3}  {:<9} {:>6}  {:<16}{}",
                     claim.subject(),
                     file_name(probe),
@@ -994,11 +1019,11 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
     }
     times.sort();
     let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    println!(
+    out!(
         "\ngenuine accepted {genuine_ok}/{genuine}, impostors rejected {impostor_ok}/{impostor}; median verify time {} ms (decode + detect + align + embed)",
         median.as_millis()
     );
-    println!(
+    out!(
         "(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)"
     );
     let samples = faces_dir
@@ -1006,7 +1031,7 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
         .map(|d| d.join("liveness-samples"))
         .filter(|d| d.is_dir());
     if let Some(dir) = samples {
-        println!("\npresentation attacks (liveness-samples, camera frames):");
+        out!("\npresentation attacks (liveness-samples, camera frames):");
         for (name, what) in [
             ("image_T1.jpg", "live person"),
             ("image_T2.jpg", "live person"),
@@ -1018,13 +1043,13 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
             };
             let t0 = Instant::now();
             match engine.assess_liveness(&[&bytes]) {
-                Ok(r) => println!(
+                Ok(r) => out!(
                     "  {name:<13} {what:<19} → {:<6} score {:.3}  ({} ms)",
                     if r.accepted() { "LIVE" } else { "ATTACK" },
                     r.score,
                     t0.elapsed().as_millis()
                 ),
-                Err(e) => println!("  {name:<13} {what:<19} → error: {e}"),
+                Err(e) => out!("  {name:<13} {what:<19} → error: {e}"),
             }
         }
     }
