@@ -66,6 +66,8 @@ pub enum ErrorKind {
     AudioSilent,
     /// Audio is clipped.
     AudioClipped,
+    /// A passphrase challenge is unknown, already used, expired, or another subject's.
+    ChallengeInvalid,
 }
 
 impl ErrorKind {
@@ -97,6 +99,7 @@ impl ErrorKind {
             ErrorKind::AudioTooShort => "audio_too_short",
             ErrorKind::AudioSilent => "audio_silent",
             ErrorKind::AudioClipped => "audio_clipped",
+            ErrorKind::ChallengeInvalid => "challenge_invalid",
         }
     }
 }
@@ -222,6 +225,7 @@ mod tests {
             ErrorKind::AudioTooShort,
             ErrorKind::AudioSilent,
             ErrorKind::AudioClipped,
+            ErrorKind::ChallengeInvalid,
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());

@@ -7,6 +7,7 @@
 pub mod audio;
 pub mod encoder;
 pub mod mfcc;
+pub mod passphrase;
 pub mod resample;
 pub mod vad;
 
