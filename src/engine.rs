@@ -247,11 +247,12 @@ impl Engine {
     }
 
     fn largest_face(&self, image: &FaceImage) -> Result<Detection> {
-        self.face
+        let faces = self
+            .face
             .detector()
-            .detect_at(image, self.config.liveness.detect_max_side)?
-            .into_iter()
-            .max_by(|a, b| a.area().total_cmp(&b.area()))
+            .detect_at(image, self.config.liveness.detect_max_side)?;
+        crate::face::detect::largest(&faces)
+            .copied()
             .ok_or_else(|| Error::new(ErrorKind::NoFace, "no face was found in the frame"))
     }
 

@@ -105,6 +105,11 @@ impl TemplateVault {
         self
     }
 
+    /// The id of the key new templates are sealed under.
+    pub fn current_key_id(&self) -> String {
+        self.keys.current_key_id()
+    }
+
     /// The store.
     pub fn store(&self) -> &Arc<dyn TemplateStore> {
         &self.store

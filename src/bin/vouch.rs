@@ -407,7 +407,7 @@ fn face(cmd: FaceCommand, config: Config) -> Result<()> {
             out!(
                 "enrolled {subject}: template {id} from {} image(s), sealed under key {}",
                 images.len(),
-                current_key(engine.config())
+                vault.current_key_id()
             );
         }
         FaceCommand::Verify {
@@ -687,15 +687,6 @@ fn voice_mfcc(file: &Path, with_deltas: bool, normalise: bool) -> Result<()> {
         writeln!(out, "{}", row.join(","))?;
     }
     Ok(())
-}
-
-fn current_key(config: &Config) -> String {
-    use vouch::template::KeyProvider;
-    match &config.keys.env {
-        Some(var) => vouch::template::Keyring::from_env(var).map(|k| k.current_key_id()),
-        None => vouch::template::Keyring::load(&config.keys.file).map(|k| k.current_key_id()),
-    }
-    .unwrap_or_else(|_| "?".into())
 }
 
 fn new_key_id() -> String {

@@ -51,6 +51,11 @@ impl Detection {
     }
 }
 
+/// The largest face by box area (the one a terminal's customer presents), if any.
+pub fn largest(faces: &[Detection]) -> Option<&Detection> {
+    faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()))
+}
+
 /// YuNet face detector over a pool of sessions.
 #[derive(Debug)]
 pub struct Detector {

@@ -97,15 +97,12 @@ impl FacePipeline {
         let started = Instant::now();
         let faces = self.detector.detect(image)?;
         let detected = Instant::now();
-        let face = *faces
-            .iter()
-            .max_by(|a, b| a.area().total_cmp(&b.area()))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NoFace,
-                    "no face was found in the image; ask the customer to face the camera",
-                )
-            })?;
+        let face = *detect::largest(&faces).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NoFace,
+                "no face was found in the image; ask the customer to face the camera",
+            )
+        })?;
         let aligned = align(image, &face.landmarks)?;
         let aligned_at = Instant::now();
         let embedding = self.embedder.embed(&aligned)?;
