@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::eval::metrics::{self, Eer, OperatingPoint, ScoreSet};
+use crate::eval::metrics::{ScoreSet, VerificationSummary};
 use crate::eval::pairs::LabelledPair;
 use crate::face::{Embedding, FaceImage};
 
@@ -47,21 +47,6 @@ pub struct PairScores {
     pub pairs_skipped: usize,
 }
 
-/// Headline verification figures for a score set.
-#[derive(Clone, Debug, Serialize)]
-pub struct VerificationSummary {
-    /// Genuine comparisons scored.
-    pub genuine: usize,
-    /// Impostor comparisons scored.
-    pub impostor: usize,
-    /// Area under the ROC curve.
-    pub auc: f64,
-    /// Equal error rate.
-    pub eer: Eer,
-    /// FNMR at FMR = 1 %, 0.1 %, 0.01 %, 0.001 %.
-    pub operating_points: Vec<OperatingPoint>,
-}
-
 impl PairScores {
     /// The genuine and impostor scores.
     pub fn score_set(&self) -> Result<ScoreSet> {
@@ -74,17 +59,7 @@ impl PairScores {
 
     /// AUC, EER and FNMR at the standard FMR targets.
     pub fn summary(&self) -> Result<VerificationSummary> {
-        let set = self.score_set()?;
-        Ok(VerificationSummary {
-            genuine: set.genuine().len(),
-            impostor: set.impostor().len(),
-            auc: metrics::auc(&set),
-            eer: metrics::eer(&set),
-            operating_points: [1e-2, 1e-3, 1e-4, 1e-5]
-                .iter()
-                .map(|&t| metrics::fnmr_at_fmr(&set, t))
-                .collect(),
-        })
+        Ok(VerificationSummary::of(&self.score_set()?))
     }
 }
 

@@ -256,3 +256,34 @@ mod tests {
         assert!(ScoreSet::new(vec![0.2], vec![]).is_err());
     }
 }
+
+/// Headline verification figures for a score set.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerificationSummary {
+    /// Genuine comparisons scored.
+    pub genuine: usize,
+    /// Impostor comparisons scored.
+    pub impostor: usize,
+    /// Area under the ROC curve.
+    pub auc: f64,
+    /// Equal error rate.
+    pub eer: Eer,
+    /// FNMR at FMR = 1 %, 0.1 %, 0.01 %, 0.001 %.
+    pub operating_points: Vec<OperatingPoint>,
+}
+
+impl VerificationSummary {
+    /// AUC, EER and FNMR at FMR = 1 %, 0.1 %, 0.01 % and 0.001 % of `set`.
+    pub fn of(set: &ScoreSet) -> VerificationSummary {
+        VerificationSummary {
+            genuine: set.genuine().len(),
+            impostor: set.impostor().len(),
+            auc: auc(set),
+            eer: eer(set),
+            operating_points: [1e-2, 1e-3, 1e-4, 1e-5]
+                .iter()
+                .map(|&t| fnmr_at_fmr(set, t))
+                .collect(),
+        }
+    }
+}

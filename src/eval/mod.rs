@@ -8,8 +8,11 @@ pub mod face;
 pub mod liveness;
 pub mod metrics;
 pub mod pairs;
+pub mod voice;
 
-pub use metrics::{Eer, OperatingPoint, RocPoint, ScoreSet, auc, eer, fnmr_at_fmr, roc};
+pub use metrics::{
+    Eer, OperatingPoint, RocPoint, ScoreSet, VerificationSummary, auc, eer, fnmr_at_fmr, roc,
+};
 pub use pairs::{LabelledPair, read_pair_csv};
 
 /// Applies `f` to every item on `threads` scoped workers (each takes the next unclaimed item),

@@ -23,6 +23,7 @@ const MIN_COVERAGE: f32 = 0.75;
 /// The speaker-embedding model and its front end.
 #[derive(Debug)]
 pub struct VoiceEncoder {
+    id: String,
     pool: SessionPool,
     mel: MelSpectrogram,
     vad: VadConfig,
@@ -42,6 +43,7 @@ impl VoiceEncoder {
             ));
         }
         Ok(VoiceEncoder {
+            id: spec.id(),
             pool: SessionPool::new(runtime, spec, model_dir)?,
             mel: MelSpectrogram::for_voice_encoder()?,
             vad: VadConfig::default(),
@@ -51,6 +53,11 @@ impl VoiceEncoder {
     /// The encoder's manifest entry.
     pub fn spec(&self) -> &ModelSpec {
         self.pool.spec()
+    }
+
+    /// The model's identity (`name@sha256-prefix`).
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The speaker embedding of a recording.

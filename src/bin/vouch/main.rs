@@ -22,6 +22,8 @@ macro_rules! out {
     }};
 }
 
+mod voice;
+
 /// Biometric verification for payment flows: face detection, matching and evaluation.
 #[derive(Parser)]
 #[command(name = "vouch", version, about, propagate_version = true)]
@@ -50,9 +52,9 @@ enum Command {
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
-    /// Voice features.
+    /// Voice: features, speaker models, passphrase enrollment and verification.
     #[command(subcommand)]
-    Voice(VoiceCommand),
+    Voice(voice::VoiceCommand),
     /// Create and rotate the keys that encrypt templates.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -88,21 +90,6 @@ enum ModelsCommand {
         /// Where to put them [default: the model directory].
         #[arg(long, value_name = "DIR")]
         to: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum VoiceCommand {
-    /// MFCCs of a WAV or FLAC file as CSV (one frame per line), at 16 kHz after resampling.
-    Mfcc {
-        /// Audio file.
-        file: PathBuf,
-        /// Append deltas and delta-deltas (13 → 39 columns).
-        #[arg(long)]
-        deltas: bool,
-        /// Normalise each column to zero mean and unit variance over the file (CMVN).
-        #[arg(long)]
-        cmvn: bool,
     },
 }
 
@@ -241,6 +228,8 @@ enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
     },
+    /// Speaker verification on SPEAKER/*.flac folders, every pair of recordings: EER, FNMR.
+    Voice(voice::EvalVoiceArgs),
 }
 
 fn main() {
@@ -277,9 +266,8 @@ fn run(cli: Cli) -> Result<()> {
             threshold,
             json,
         }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
-        Command::Voice(VoiceCommand::Mfcc { file, deltas, cmvn }) => {
-            voice_mfcc(&file, deltas, cmvn)
-        }
+        Command::Voice(cmd) => voice::run(cmd, config),
+        Command::Eval(EvalCommand::Voice(args)) => voice::eval(args, config),
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
@@ -661,34 +649,6 @@ fn eval_liveness(
     Ok(())
 }
 
-fn voice_mfcc(file: &Path, with_deltas: bool, normalise: bool) -> Result<()> {
-    use std::io::Write;
-    use vouch::voice::mfcc::{Mfcc, MfccConfig, cmvn, deltas, stack};
-    let audio = vouch::voice::Audio::open(file, &vouch::voice::AudioLimits::default())?;
-    let base =
-        Mfcc::new(&MfccConfig::default(), vouch::voice::SAMPLE_RATE)?.compute(audio.samples());
-    let mut features = if with_deltas {
-        let d = deltas(&base, 2);
-        let dd = deltas(&d, 2);
-        stack(&[&base, &d, &dd])
-    } else {
-        base
-    };
-    if normalise {
-        cmvn(&mut features);
-    }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for t in 0..features.frames() {
-        let row: Vec<String> = features
-            .frame(t)
-            .iter()
-            .map(|v| format!("{v:.6}"))
-            .collect();
-        writeln!(out, "{}", row.join(","))?;
-    }
-    Ok(())
-}
-
 fn new_key_id() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -801,7 +761,7 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn progress(len: usize, what: &str) -> ProgressBar {
+pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)")
@@ -865,6 +825,11 @@ fn print_summary(scores: &PairScores) -> Result<()> {
     for f in &scores.failures {
         out!("  failure to acquire: {} ({})", f.image.display(), f.kind);
     }
+    print_verification(&summary)
+}
+
+/// AUC, EER and the FNMR operating points, one per line.
+pub(crate) fn print_verification(summary: &vouch::eval::VerificationSummary) -> Result<()> {
     out!("AUC        {:.4}", summary.auc);
     out!(
         "EER        {:.2} %  (threshold {:.4})",

@@ -1,0 +1,313 @@
+//! `vouch voice …` and `vouch eval voice`: wiring and printing over `vouch::voice`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use vouch::voice::gmm::TrainingStep;
+use vouch::voice::ubm::{BuildProgress, GmmUbm, ScoreNorm, Ubm, UbmBuild};
+use vouch::voice::{Audio, AudioLimits, SpeakerModel};
+use vouch::{Config, Engine};
+
+use crate::progress;
+
+/// The UBM file's name in the model directory.
+pub(crate) const UBM_FILE: &str = "gmm-ubm.vubm";
+
+#[derive(Subcommand)]
+pub(crate) enum VoiceCommand {
+    /// MFCCs of a WAV or FLAC file (at 16 kHz after resampling): CSV on stdout, one frame per
+    /// line, or a NumPy `.npy` file.
+    Mfcc {
+        /// Audio file.
+        file: PathBuf,
+        /// Append deltas and delta-deltas (13 → 39 columns).
+        #[arg(long)]
+        deltas: bool,
+        /// Normalise each column to zero mean and unit variance over the file (CMVN).
+        #[arg(long)]
+        cmvn: bool,
+        /// Write a float64 `.npy` array (frames × columns) here instead of CSV.
+        #[arg(long, value_name = "FILE")]
+        npy: Option<PathBuf>,
+    },
+    /// Train the GMM-UBM speaker model's background model (and its normalisation cohort) on
+    /// a folder of speech recordings (FLAC or WAV, searched recursively).
+    TrainUbm {
+        /// Background speech, e.g. ../shared/data/librispeech/train-clean-100.
+        dir: PathBuf,
+        /// Output file [default: gmm-ubm.vubm in the model directory].
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Mixture components.
+        #[arg(long, default_value_t = 256)]
+        components: usize,
+        /// EM iterations.
+        #[arg(long, default_value_t = 10)]
+        em_iterations: usize,
+        /// Recordings kept as the score-normalisation cohort.
+        #[arg(long, default_value_t = 100)]
+        cohort: usize,
+        /// Seed of the k-means start.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Description of the data written into the file.
+        #[arg(
+            long,
+            default_value = "LibriSpeech train-clean-100 excerpt (CC BY 4.0, Panayotov et al. 2015)"
+        )]
+        trained_on: String,
+    },
+}
+
+/// Which speaker model to evaluate.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum ModelChoice {
+    /// The GE2E voice encoder (ONNX), cosine of embeddings.
+    Encoder,
+    /// The GMM-UBM: MAP-adapted means, normalised log-likelihood ratio.
+    Gmm,
+}
+
+/// Score normalisation of the GMM-UBM.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum NormChoice {
+    /// Raw log-likelihood ratio.
+    None,
+    /// Z-norm.
+    Z,
+    /// T-norm.
+    T,
+    /// S-norm.
+    S,
+}
+
+#[derive(Args)]
+pub(crate) struct EvalVoiceArgs {
+    /// Folder of SPEAKER/…/*.flac recordings, e.g. ../shared/data/librispeech/test-other.
+    dir: PathBuf,
+    /// Speaker model.
+    #[arg(long, value_enum, default_value_t = ModelChoice::Encoder)]
+    model: ModelChoice,
+    /// UBM file for --model gmm [default: gmm-ubm.vubm in the model directory].
+    #[arg(long, value_name = "FILE")]
+    ubm: Option<PathBuf>,
+    /// Score normalisation for --model gmm.
+    #[arg(long, value_enum, default_value_t = NormChoice::S)]
+    norm: NormChoice,
+    /// Write every score as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
+    match cmd {
+        VoiceCommand::Mfcc {
+            file,
+            deltas,
+            cmvn,
+            npy,
+        } => mfcc(&file, deltas, cmvn, npy.as_deref()),
+        VoiceCommand::TrainUbm {
+            dir,
+            output,
+            components,
+            em_iterations,
+            cohort,
+            seed,
+            trained_on,
+        } => {
+            let output = output.unwrap_or_else(|| config.models.dir.join(UBM_FILE));
+            let mut build = UbmBuild {
+                cohort,
+                trained_on,
+                ..UbmBuild::default()
+            };
+            build.training.components = components;
+            build.training.em_iterations = em_iterations;
+            build.training.seed = seed;
+            train_ubm(&dir, &output, &build)
+        }
+    }
+}
+
+fn mfcc(file: &Path, with_deltas: bool, normalise: bool, npy: Option<&Path>) -> Result<()> {
+    use std::io::Write;
+    use vouch::voice::mfcc::{Mfcc, MfccConfig, cmvn, deltas, stack};
+    let audio = Audio::open(file, &AudioLimits::default())?;
+    let base =
+        Mfcc::new(&MfccConfig::default(), vouch::voice::SAMPLE_RATE)?.compute(audio.samples());
+    let mut features = if with_deltas {
+        let d = deltas(&base, 2);
+        let dd = deltas(&d, 2);
+        stack(&[&base, &d, &dd])
+    } else {
+        base
+    };
+    if normalise {
+        cmvn(&mut features);
+    }
+    if let Some(path) = npy {
+        std::fs::write(path, npy_f64(&features.values, features.frames(), features.dims))
+            .with_context(|| format!("writing {}", path.display()))?;
+        out!(
+            "{} frames × {} columns written to {}",
+            features.frames(),
+            features.dims,
+            path.display()
+        );
+        return Ok(());
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for t in 0..features.frames() {
+        let row: Vec<String> = features
+            .frame(t)
+            .iter()
+            .map(|v| format!("{v:.6}"))
+            .collect();
+        writeln!(out, "{}", row.join(","))?;
+    }
+    Ok(())
+}
+
+/// A NumPy `.npy` (format 1.0) of a C-order float64 matrix.
+fn npy_f64(values: &[f64], rows: usize, cols: usize) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    // Magic (6) + version (2) + length (2) + header + newline, padded to a multiple of 64.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + values.len() * 8);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn train_ubm(dir: &Path, output: &Path, build: &UbmBuild) -> Result<()> {
+    let files = vouch::voice::ubm::audio_files(dir)?;
+    if files.is_empty() {
+        bail!("no .flac or .wav files under {}", dir.display());
+    }
+    out!(
+        "training a {}-component UBM on {} recordings under {}",
+        build.training.components,
+        files.len(),
+        dir.display()
+    );
+    let started = std::time::Instant::now();
+    let bar = progress(files.len(), "analysing");
+    let em_total = build.training.em_iterations;
+    let ubm = Ubm::train(&files, build, &|p| match p {
+        BuildProgress::Analysed(n, _) => bar.set_position(n as u64),
+        BuildProgress::Training(TrainingStep::KMeans(i, d)) => {
+            bar.set_message(format!("k-means {i}: distortion {d:.3}"));
+        }
+        BuildProgress::Training(TrainingStep::Em(i, ll)) => {
+            bar.set_length(em_total as u64);
+            bar.set_position(i as u64);
+            bar.set_message(format!("EM (log-likelihood {ll:.3}/frame)"));
+        }
+        BuildProgress::Cohort(n, total) => {
+            bar.set_length(total as u64);
+            bar.set_position(n as u64);
+            bar.set_message("cohort");
+        }
+    })?;
+    bar.finish_and_clear();
+    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    ubm.save(output)?;
+    let info = ubm.info();
+    out!(
+        "{} components × {} dims from {} frames of {} recordings; cohort of {}; {:.0} s",
+        info.components,
+        info.dims,
+        info.training_frames,
+        info.training_recordings,
+        info.cohort_frames.len(),
+        started.elapsed().as_secs_f64()
+    );
+    out!(
+        "written to {} (sha256 {})",
+        output.display(),
+        hex::encode(ubm.sha256())
+    );
+    Ok(())
+}
+
+pub(crate) fn eval(args: EvalVoiceArgs, config: Config) -> Result<()> {
+    let recordings = vouch::eval::voice::speaker_recordings(&args.dir)?;
+    let speakers: std::collections::BTreeSet<_> = recordings.iter().map(|r| &r.speaker).collect();
+    out!(
+        "{} recordings of {} speakers; every pair: enroll on the earlier recording (sorted path order), probe with the later",
+        recordings.len(),
+        speakers.len()
+    );
+    let model = speaker_model(args.model, args.ubm.as_deref(), args.norm, config)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bar = progress(2 * recordings.len(), "scoring");
+    let scores =
+        vouch::eval::voice::score_all_pairs(model.as_ref(), &recordings, threads, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let summary = vouch::eval::VerificationSummary::of(&scores.score_set()?);
+    out!("model      {}", scores.model_id);
+    out!(
+        "trials     {} genuine, {} impostor",
+        summary.genuine,
+        summary.impostor
+    );
+    crate::print_verification(&summary)?;
+    if let Some(path) = args.json {
+        let report = serde_json::json!({ "summary": summary, "scores": scores });
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        out!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The chosen speaker model, loaded.
+pub(crate) fn speaker_model(
+    choice: ModelChoice,
+    ubm: Option<&Path>,
+    norm: NormChoice,
+    config: Config,
+) -> Result<Box<dyn SpeakerModel>> {
+    Ok(match choice {
+        ModelChoice::Encoder => Box::new(voice_encoder(config)?),
+        ModelChoice::Gmm => {
+            let path = ubm.map_or_else(|| config.models.dir.join(UBM_FILE), Path::to_path_buf);
+            if !path.exists() {
+                bail!(
+                    "no UBM at {}; train one with `vouch voice train-ubm ../shared/data/librispeech/train-clean-100`",
+                    path.display()
+                );
+            }
+            let norm = match norm {
+                NormChoice::None => ScoreNorm::None,
+                NormChoice::Z => ScoreNorm::Z,
+                NormChoice::T => ScoreNorm::T,
+                NormChoice::S => ScoreNorm::S,
+            };
+            Box::new(GmmUbm::new(Ubm::open(&path)?, norm)?)
+        }
+    })
+}
+
+/// The GE2E encoder of the manifest.
+pub(crate) fn voice_encoder(config: Config) -> Result<vouch::voice::encoder::VoiceEncoder> {
+    let engine = Engine::new(config)?;
+    let spec = engine.manifest().get("resemblyzer")?;
+    Ok(vouch::voice::encoder::VoiceEncoder::new(
+        engine.runtime(),
+        spec,
+        &engine.config().models.dir,
+    )?)
+}
