@@ -43,6 +43,48 @@ pub struct Config {
     pub keys: KeysConfig,
     /// Limits on inputs from outside.
     pub limits: LimitsConfig,
+    /// Speaker verification and the spoken passphrase.
+    pub voice: VoiceConfig,
+}
+
+/// Speaker verification and the spoken passphrase.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// Voice-encoder cosine a passphrase response must reach against the voiceprint. By
+    /// default, 0.80: the equal-error threshold of `vouch eval passphrase` on FSDD's
+    /// calibration takes (10–49), which the reported figures do not use.
+    pub speaker_threshold: f64,
+    /// The challenge's digit must be among this many nearest enrolled digits for every spoken
+    /// token (1 = the nearest). By default, 2.
+    pub digit_rank: usize,
+    /// Digits per passphrase. By default, 6.
+    pub passphrase_length: usize,
+    /// How long a challenge stays valid, in seconds. By default, 60.
+    pub challenge_ttl_seconds: u64,
+    /// Limits on recordings (a single spoken digit may last 0.15 s, so the shortest accepted
+    /// is 0.1 s here).
+    pub audio: crate::voice::AudioLimits,
+}
+
+impl VoiceConfig {
+    /// The default speaker threshold.
+    pub const DEFAULT_SPEAKER_THRESHOLD: f64 = 0.80;
+}
+
+impl Default for VoiceConfig {
+    fn default() -> VoiceConfig {
+        VoiceConfig {
+            speaker_threshold: VoiceConfig::DEFAULT_SPEAKER_THRESHOLD,
+            digit_rank: crate::voice::passphrase::DEFAULT_DIGIT_RANK,
+            passphrase_length: 6,
+            challenge_ttl_seconds: 60,
+            audio: crate::voice::AudioLimits {
+                min_seconds: 0.1,
+                ..crate::voice::AudioLimits::default()
+            },
+        }
+    }
 }
 
 /// Where templates are stored.
@@ -292,6 +334,26 @@ impl Config {
         let live = &self.liveness;
         if !(0.0..=1.0).contains(&live.threshold) {
             return bad("liveness.threshold must be in [0, 1]");
+        }
+        let voice = &self.voice;
+        if !(-1.0..=1.0).contains(&voice.speaker_threshold) {
+            return bad("voice.speaker_threshold must be a cosine in [-1, 1]");
+        }
+        if !(1..=5).contains(&voice.digit_rank) {
+            return bad("voice.digit_rank must be between 1 and 5");
+        }
+        if !(4..=16).contains(&voice.passphrase_length) {
+            return bad("voice.passphrase_length must be between 4 and 16");
+        }
+        if !(1..=3600).contains(&voice.challenge_ttl_seconds) {
+            return bad("voice.challenge_ttl_seconds must be between 1 and 3600");
+        }
+        let audio = &voice.audio;
+        if !(audio.min_seconds > 0.0
+            && audio.min_seconds < audio.max_seconds
+            && audio.max_seconds <= 600.0)
+        {
+            return bad("voice.audio: 0 < min_seconds < max_seconds <= 600 is required");
         }
         if !(1..=1000).contains(&live.max_frames) {
             return bad("liveness.max_frames must be between 1 and 1000");

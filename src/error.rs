@@ -68,6 +68,8 @@ pub enum ErrorKind {
     AudioClipped,
     /// A passphrase challenge is unknown, already used, expired, or another subject's.
     ChallengeInvalid,
+    /// A passphrase response holds another number of spoken digits than the challenge.
+    PassphraseTokens,
 }
 
 impl ErrorKind {
@@ -100,6 +102,7 @@ impl ErrorKind {
             ErrorKind::AudioSilent => "audio_silent",
             ErrorKind::AudioClipped => "audio_clipped",
             ErrorKind::ChallengeInvalid => "challenge_invalid",
+            ErrorKind::PassphraseTokens => "passphrase_tokens",
         }
     }
 }

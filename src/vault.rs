@@ -160,7 +160,13 @@ impl TemplateVault {
                 ));
             }
         }
-        let protected = Template::new(header.clone(), self.protect(template.values())?)?;
+        // The renewable transform is for fixed-length embeddings compared by cosine; enrolled
+        // digits are compared frame by frame (DTW) and stay protected by encryption alone.
+        let values = match header.modality {
+            Modality::Passphrase => template.values().to_vec(),
+            Modality::Face | Modality::Voice => self.protect(template.values())?,
+        };
+        let protected = Template::new(header.clone(), values)?;
         let blob = template::seal(&protected, subject, self.keys.as_ref())?;
         let id = self
             .store

@@ -8,6 +8,7 @@ pub mod face;
 pub mod liveness;
 pub mod metrics;
 pub mod pairs;
+pub mod passphrase;
 pub mod voice;
 
 pub use metrics::{

@@ -63,10 +63,12 @@ impl TemplateStore for MemoryStore {
                     subject: t.subject.clone(),
                     face: 0,
                     voice: 0,
+                    passphrase: 0,
                 });
             match t.modality {
                 Modality::Face => s.face += 1,
                 Modality::Voice => s.voice += 1,
+                Modality::Passphrase => s.passphrase += 1,
             }
         }
         Ok(map.into_values().collect())

@@ -42,6 +42,8 @@ pub struct SubjectSummary {
     pub face: usize,
     /// Voice templates.
     pub voice: usize,
+    /// Passphrase (enrolled digits) templates.
+    pub passphrase: usize,
 }
 
 /// A place to keep sealed templates. Implementations are safe to share between threads, and
@@ -141,12 +143,14 @@ pub(crate) mod suite {
                 SubjectSummary {
                     subject: "alice".into(),
                     face: 2,
-                    voice: 1
+                    voice: 1,
+                    passphrase: 0
                 },
                 SubjectSummary {
                     subject: "bob".into(),
                     face: 1,
-                    voice: 0
+                    voice: 0,
+                    passphrase: 0
                 },
             ]
         );

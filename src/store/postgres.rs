@@ -17,7 +17,7 @@ use crate::store::{StoredTemplate, SubjectSummary, TemplateStore};
 use crate::template::Modality;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 const MIGRATIONS: &[&str] = &["
     CREATE TABLE vouch_templates (
@@ -31,6 +31,10 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX vouch_templates_by_subject ON vouch_templates (subject, modality, id);
     CREATE INDEX vouch_templates_by_key ON vouch_templates (key_id);
+", "
+    ALTER TABLE vouch_templates DROP CONSTRAINT vouch_templates_modality_check;
+    ALTER TABLE vouch_templates ADD CONSTRAINT vouch_templates_modality_check
+        CHECK (modality IN ('face', 'voice', 'passphrase'));
 "];
 
 /// Templates in a PostgreSQL database.
@@ -236,7 +240,7 @@ impl TemplateStore for PostgresStore {
     fn subjects(&self) -> Result<Vec<SubjectSummary>> {
         let rows = self.with_client("listing subjects", |c| {
             c.query(
-                "SELECT subject, COUNT(*) FILTER (WHERE modality = 'face'), COUNT(*) FILTER (WHERE modality = 'voice')
+                "SELECT subject, COUNT(*) FILTER (WHERE modality = 'face'), COUNT(*) FILTER (WHERE modality = 'voice'), COUNT(*) FILTER (WHERE modality = 'passphrase')
                  FROM vouch_templates GROUP BY subject ORDER BY subject COLLATE \"C\"",
                 &[],
             )
@@ -247,6 +251,7 @@ impl TemplateStore for PostgresStore {
                 subject: r.get(0),
                 face: r.get::<_, i64>(1) as usize,
                 voice: r.get::<_, i64>(2) as usize,
+                passphrase: r.get::<_, i64>(3) as usize,
             })
             .collect())
     }

@@ -16,7 +16,7 @@ use crate::store::{StoredTemplate, SubjectSummary, TemplateStore};
 use crate::template::Modality;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration takes the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &["
@@ -28,6 +28,21 @@ const MIGRATIONS: &[&str] = &["
         blob     BLOB    NOT NULL,
         created  INTEGER NOT NULL DEFAULT (unixepoch())
     );
+    CREATE INDEX templates_by_subject ON templates (subject, modality, id);
+    CREATE INDEX templates_by_key ON templates (key_id);
+", "
+    CREATE TABLE templates_v2 (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject  TEXT    NOT NULL,
+        modality TEXT    NOT NULL CHECK (modality IN ('face', 'voice', 'passphrase')),
+        key_id   TEXT    NOT NULL,
+        blob     BLOB    NOT NULL,
+        created  INTEGER NOT NULL DEFAULT (unixepoch())
+    );
+    INSERT INTO templates_v2 (id, subject, modality, key_id, blob, created)
+        SELECT id, subject, modality, key_id, blob, created FROM templates;
+    DROP TABLE templates;
+    ALTER TABLE templates_v2 RENAME TO templates;
     CREATE INDEX templates_by_subject ON templates (subject, modality, id);
     CREATE INDEX templates_by_key ON templates (key_id);
 "];
@@ -190,7 +205,7 @@ impl TemplateStore for SqliteStore {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
-                "SELECT subject, SUM(modality = 'face'), SUM(modality = 'voice') FROM templates GROUP BY subject ORDER BY subject",
+                "SELECT subject, SUM(modality = 'face'), SUM(modality = 'voice'), SUM(modality = 'passphrase') FROM templates GROUP BY subject ORDER BY subject",
             )
             .map_err(|e| db_error("listing subjects", e))?;
         stmt.query_map([], |r| {
@@ -198,6 +213,7 @@ impl TemplateStore for SqliteStore {
                 subject: r.get(0)?,
                 face: r.get::<_, i64>(1)? as usize,
                 voice: r.get::<_, i64>(2)? as usize,
+                passphrase: r.get::<_, i64>(3)? as usize,
             })
         })
         .and_then(|rows| rows.collect())

@@ -15,8 +15,9 @@ use crate::error::{Error, ErrorKind, Result};
 const MAGIC: &[u8; 4] = b"VCHT";
 /// The format version this library writes.
 pub const FORMAT_VERSION: u16 = 1;
-/// The largest vector a template may hold (no model vouch knows is near it).
-pub const MAX_DIMENSION: u32 = 8192;
+/// The largest vector a template may hold: 1 MiB of `f32`, room for a passphrase enrollment
+/// (every take of every digit, frame by frame); embeddings are far smaller.
+pub const MAX_DIMENSION: u32 = 262_144;
 const ELEMENT_F32: u8 = 1;
 
 /// What a template describes.
@@ -27,6 +28,8 @@ pub enum Modality {
     Face,
     /// A voiceprint.
     Voice,
+    /// A subject's enrolled spoken digits (for the passphrase).
+    Passphrase,
 }
 
 impl Modality {
@@ -35,6 +38,7 @@ impl Modality {
         match self {
             Modality::Face => "face",
             Modality::Voice => "voice",
+            Modality::Passphrase => "passphrase",
         }
     }
 
@@ -43,9 +47,10 @@ impl Modality {
         match name {
             "face" => Ok(Modality::Face),
             "voice" => Ok(Modality::Voice),
+            "passphrase" => Ok(Modality::Passphrase),
             other => Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("unknown modality {other:?} (face or voice)"),
+                format!("unknown modality {other:?} (face, voice or passphrase)"),
             )),
         }
     }
@@ -54,6 +59,7 @@ impl Modality {
         match self {
             Modality::Face => 1,
             Modality::Voice => 2,
+            Modality::Passphrase => 3,
         }
     }
 
@@ -61,6 +67,7 @@ impl Modality {
         match code {
             1 => Ok(Modality::Face),
             2 => Ok(Modality::Voice),
+            3 => Ok(Modality::Passphrase),
             other => Err(corrupt(format!("unknown modality code {other}"))),
         }
     }

@@ -6,7 +6,9 @@
 //! data: wiped on drop, never logged.
 
 pub mod audio;
+pub mod digits;
 pub mod encoder;
+pub mod enrollment;
 pub mod gmm;
 pub mod mfcc;
 pub mod passphrase;

@@ -230,6 +230,9 @@ enum EvalCommand {
     },
     /// Speaker verification on SPEAKER/*.flac folders, every pair of recordings: EER, FNMR.
     Voice(voice::EvalVoiceArgs),
+    /// Spoken passphrases on the Free Spoken Digit Dataset: genuine acceptance, impostor
+    /// acceptance, replay rejection.
+    Passphrase(voice::EvalPassphraseArgs),
 }
 
 fn main() {
@@ -268,6 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
         Command::Voice(cmd) => voice::run(cmd, config),
         Command::Eval(EvalCommand::Voice(args)) => voice::eval(args, config),
+        Command::Eval(EvalCommand::Passphrase(args)) => voice::eval_passphrase(args, config),
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
@@ -724,9 +728,9 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
             if json {
                 out!("{}", serde_json::to_string_pretty(&subjects)?);
             } else {
-                out!("{:<32} {:>5} {:>5}", "subject", "face", "voice");
+                out!("{:<32} {:>5} {:>5} {:>10}", "subject", "face", "voice", "passphrase");
                 for s in &subjects {
-                    out!("{:<32} {:>5} {:>5}", s.subject, s.face, s.voice);
+                    out!("{:<32} {:>5} {:>5} {:>10}", s.subject, s.face, s.voice, s.passphrase);
                 }
                 out!("{} subject(s)", subjects.len());
             }

@@ -31,6 +31,42 @@ pub(crate) enum VoiceCommand {
         #[arg(long, value_name = "FILE")]
         npy: Option<PathBuf>,
     },
+    /// Enroll a subject's voice: every digit 0–9 spoken alone (several takes each), and
+    /// optionally free speech. Stores the voiceprint and the digits, encrypted.
+    Enroll {
+        /// Subject id.
+        subject: String,
+        /// A recording of one digit, as DIGIT=FILE (e.g. 7=seven-1.wav). Repeat: every digit
+        /// 0–9 at least once, three or more takes each recognise better.
+        #[arg(long = "digit", value_name = "D=FILE", required = true)]
+        digits: Vec<String>,
+        /// A recording of free speech for the voiceprint. Repeat for several.
+        #[arg(long = "speech", value_name = "FILE")]
+        speech: Vec<PathBuf>,
+    },
+    /// Issue a random-digit passphrase challenge (digits, single-use nonce, expiry). The
+    /// daemon redeems challenges; this prints one to read out for `vouch voice verify`.
+    Challenge {
+        /// Subject id.
+        subject: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify a spoken passphrase: the digits must be the expected ones and the voice the
+    /// subject's.
+    Verify {
+        /// Subject id.
+        subject: String,
+        /// The recorded response (WAV or FLAC), digits separated by short pauses.
+        response: PathBuf,
+        /// The digits that should have been spoken (the challenge's).
+        #[arg(long)]
+        digits: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Train the GMM-UBM speaker model's background model (and its normalisation cohort) on
     /// a folder of speech recordings (FLAC or WAV, searched recursively).
     TrainUbm {
@@ -100,8 +136,66 @@ pub(crate) struct EvalVoiceArgs {
     json: Option<PathBuf>,
 }
 
+#[derive(Args)]
+pub(crate) struct EvalPassphraseArgs {
+    /// The FSDD recordings folder ({digit}_{speaker}_{take}.wav), e.g.
+    /// ../shared/data/fsdd/recordings.
+    dir: PathBuf,
+    /// Speaker model.
+    #[arg(long, value_enum, default_value_t = ModelChoice::Encoder)]
+    model: ModelChoice,
+    /// UBM file for --model gmm [default: gmm-ubm.vubm in the model directory].
+    #[arg(long, value_name = "FILE")]
+    ubm: Option<PathBuf>,
+    /// Trials of each kind per speaker.
+    #[arg(long, default_value_t = 50)]
+    phrases: usize,
+    /// Takes enrolled per digit (takes 5 onwards; the threshold is calibrated on the takes
+    /// after them, up to 49).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=30))]
+    enroll_takes: u32,
+    /// Digits per passphrase.
+    #[arg(long, default_value_t = 6)]
+    length: usize,
+    /// Seed of the trial construction.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Write every trial as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
 pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
     match cmd {
+        VoiceCommand::Enroll {
+            subject,
+            digits,
+            speech,
+        } => enroll(config, &subject, &digits, &speech),
+        VoiceCommand::Challenge { subject, json } => {
+            let issuer = vouch::voice::passphrase::ChallengeIssuer::new(
+                config.voice.passphrase_length,
+                std::time::Duration::from_secs(config.voice.challenge_ttl_seconds),
+            )?;
+            let challenge = issuer.issue(&subject)?;
+            if json {
+                out!("{}", serde_json::to_string_pretty(&challenge)?);
+            } else {
+                out!("say: {}", challenge.digits.chars().map(String::from).collect::<Vec<_>>().join(" "));
+                out!(
+                    "challenge {} for {subject}, valid {} s",
+                    challenge.id,
+                    config.voice.challenge_ttl_seconds
+                );
+            }
+            Ok(())
+        }
+        VoiceCommand::Verify {
+            subject,
+            response,
+            digits,
+            json,
+        } => verify(config, &subject, &response, &digits, json),
         VoiceCommand::Mfcc {
             file,
             deltas,
@@ -310,4 +404,137 @@ pub(crate) fn voice_encoder(config: Config) -> Result<vouch::voice::encoder::Voi
         spec,
         &engine.config().models.dir,
     )?)
+}
+
+pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Result<()> {
+    use vouch::eval::passphrase::{FsddProtocol, KindSummary, evaluate_fsdd};
+    let model = speaker_model(args.model, args.ubm.as_deref(), NormChoice::S, config)?;
+    let protocol = FsddProtocol {
+        phrases_per_speaker: args.phrases,
+        enroll_takes: 5..5 + args.enroll_takes,
+        calibration_takes: 5 + args.enroll_takes..50,
+        length: args.length,
+        seed: args.seed,
+        ..FsddProtocol::default()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bar = progress(0, "passphrase trials");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {pos} done ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let report = evaluate_fsdd(&args.dir, model.as_ref(), &protocol, threads, &|| {
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let p = &report.protocol;
+    out!("model        {}", report.model_id);
+    out!(
+        "protocol     digits and voiceprint enrolled on takes {}–{}; phrases of {} digits from takes {}–{}, {} s gaps; threshold calibrated on takes {}–{}",
+        p.enroll_takes.start,
+        p.enroll_takes.end - 1,
+        p.length,
+        p.probe_takes.start,
+        p.probe_takes.end - 1,
+        p.gap_seconds,
+        p.calibration_takes.start,
+        p.calibration_takes.end - 1
+    );
+    out!(
+        "threshold    {:.4} (speaker EER on the calibration phrases {:.2} %)",
+        report.speaker_threshold,
+        100.0 * report.calibration_eer
+    );
+    let line = |name: &str, s: &KindSummary, verb: &str, rate: f64| -> String {
+        format!(
+            "{name:<12} {:>6.2} % {verb} ({} of {}; digits heard right {}, token-count refusals {})",
+            100.0 * rate,
+            if verb == "accepted" { s.accepted } else { s.trials - s.accepted },
+            s.trials,
+            s.heard_correctly,
+            s.token_count_errors
+        )
+    };
+    let rate = |n: usize, d: usize| n as f64 / d.max(1) as f64;
+    out!(
+        "{}",
+        line("genuine", &report.genuine, "accepted", rate(report.genuine.accepted, report.genuine.trials))
+    );
+    out!(
+        "{}",
+        line("impostor", &report.impostor, "accepted", rate(report.impostor.accepted, report.impostor.trials))
+    );
+    out!(
+        "{}",
+        line(
+            "replay",
+            &report.replay,
+            "rejected",
+            rate(report.replay.trials - report.replay.accepted, report.replay.trials)
+        )
+    );
+    out!(
+        "speaker EER  {:.2} % (speaker scores alone, genuine vs impostor phrases)",
+        100.0 * report.speaker_eer
+    );
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        out!("report written to {}", path.display());
+    }
+    Ok(())
+}
+
+fn enroll(config: Config, subject: &str, digits: &[String], speech: &[PathBuf]) -> Result<()> {
+    let limits = config.voice.audio.clone();
+    let mut takes = Vec::with_capacity(digits.len());
+    for arg in digits {
+        let (digit, file) = arg
+            .split_once('=')
+            .filter(|(d, _)| d.len() == 1 && d.as_bytes()[0].is_ascii_digit())
+            .with_context(|| format!("--digit {arg:?}: expected DIGIT=FILE, e.g. 7=seven.wav"))?;
+        let audio = Audio::open(Path::new(file), &limits)?;
+        takes.push((digit.as_bytes()[0] - b'0', audio));
+    }
+    let speech = speech
+        .iter()
+        .map(|p| Audio::open(p, &limits))
+        .collect::<vouch::Result<Vec<_>>>()?;
+    let vault = vouch::vault::TemplateVault::open(&config)?;
+    let encoder = voice_encoder(config.clone())?;
+    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault, config.voice);
+    let enrolled = service.enroll(subject, &speech, &takes)?;
+    out!(
+        "enrolled {subject}: voiceprint (template {}) from {:.1} s of audio, digits (template {}) with takes per digit {:?}; sealed under key {}",
+        enrolled.voiceprint_id,
+        enrolled.seconds,
+        enrolled.digits_id,
+        enrolled.digit_takes,
+        vault.current_key_id()
+    );
+    Ok(())
+}
+
+fn verify(config: Config, subject: &str, response: &Path, digits: &str, json: bool) -> Result<()> {
+    let audio = Audio::open(response, &config.voice.audio)?;
+    let vault = vouch::vault::TemplateVault::open(&config)?;
+    let encoder = voice_encoder(config.clone())?;
+    let rank = config.voice.digit_rank;
+    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault, config.voice);
+    let result = service.verify(subject, digits, &audio)?;
+    if json {
+        out!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        out!(
+            "{subject}: heard {} (each challenge digit must rank ≤ {rank}; worst {}) → digits {}; speaker {:.4} (threshold {:.2}) → {}; {}",
+            result.heard,
+            result.worst_rank,
+            if result.digits_match { "OK" } else { "WRONG" },
+            result.speaker_score,
+            result.speaker_threshold,
+            if result.speaker_match { "OK" } else { "NO MATCH" },
+            if result.accepted { "ACCEPTED" } else { "REJECTED" }
+        );
+    }
+    Ok(())
 }
