@@ -73,3 +73,14 @@ if [ -d "$SHARED/models" ]; then
 else
   say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
 fi
+
+# 4. The GMM-UBM speaker model's background model, trained on LibriSpeech (about a minute).
+UBM="$ROOT/.vouch/models/gmm-ubm.vubm"
+if [ -f "$UBM" ]; then
+  say "GMM-UBM already at $UBM"
+elif [ -d "$SHARED/data/librispeech/train-clean-100" ]; then
+  say "training the GMM-UBM on $SHARED/data/librispeech/train-clean-100"
+  cargo run --release --quiet -- voice train-ubm "$SHARED/data/librispeech/train-clean-100" -o "$UBM"
+else
+  say "no LibriSpeech background data under $SHARED/data; the GMM-UBM speaker model is not trained"
+fi

@@ -111,3 +111,100 @@ fn a_reader_that_stops_early_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
 }
+
+/// `vouch voice enroll`, `challenge` and `verify` as a user runs them, on FSDD recordings.
+#[test]
+fn voice_enroll_challenge_and_verify_from_the_command_line() {
+    let Some(_) = util::engine() else { return };
+    let Some(dir) = util::data_file("fsdd/recordings") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let env = |cmd: &mut Command| {
+        cmd.env("VOUCH_STORE", work.path().join("store.db"))
+            .env("VOUCH_KEYS", work.path().join("keys.toml"));
+    };
+    let mut keys = vouch();
+    env(&mut keys);
+    assert!(keys.args(["keys", "generate"]).status().unwrap().success());
+
+    let mut enroll = vouch();
+    env(&mut enroll);
+    enroll.args(["voice", "enroll", "lucas"]);
+    for digit in 0..10 {
+        for take in 5..8 {
+            enroll.arg("--digit").arg(format!(
+                "{digit}={}",
+                dir.join(format!("{digit}_lucas_{take}.wav")).display()
+            ));
+        }
+    }
+    let out = enroll.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("enrolled lucas"));
+
+    let mut challenge = vouch();
+    env(&mut challenge);
+    let out = challenge
+        .args(["voice", "challenge", "lucas", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digits = json["digits"].as_str().unwrap();
+    assert_eq!(digits.len(), 6);
+    assert_eq!(json["id"].as_str().unwrap().len(), 32);
+
+    // The response: the challenge's digits from lucas's test takes, written as a WAV.
+    let limits = vouch::voice::AudioLimits {
+        min_seconds: 0.1,
+        ..vouch::voice::AudioLimits::default()
+    };
+    let takes: Vec<vouch::voice::Audio> = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            let path = dir.join(format!("{}_lucas_{}.wav", b - b'0', i % 5));
+            vouch::voice::Audio::open(&path, &limits).unwrap()
+        })
+        .collect();
+    let phrase =
+        vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap();
+    let response = work.path().join("response.wav");
+    std::fs::write(&response, util::wav_16k(phrase.samples())).unwrap();
+
+    let mut verify = vouch();
+    env(&mut verify);
+    let out = verify
+        .args(["voice", "verify", "lucas"])
+        .arg(&response)
+        .args(["--digits", digits, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["digits_match"], true, "{result}");
+
+    // Too few digits: a clear failure, not a crash.
+    let mut wrong = vouch();
+    env(&mut wrong);
+    let out = wrong
+        .args(["voice", "verify", "lucas"])
+        .arg(&response)
+        .args(["--digits", "1234567"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the passphrase has 7 digits"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

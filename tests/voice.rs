@@ -265,3 +265,139 @@ fn gmm_ubm_trains_and_separates_librispeech_speakers() {
     assert_eq!(set.impostor().len(), 4500);
     assert!(e.rate < 0.10, "EER {}", e.rate);
 }
+
+fn fsdd_take(digit: u8, speaker: &str, take: u32) -> Option<Audio> {
+    let path = util::data_file(&format!("fsdd/recordings/{digit}_{speaker}_{take}.wav"))?;
+    let limits = AudioLimits {
+        min_seconds: 0.1,
+        ..AudioLimits::default()
+    };
+    Some(Audio::open(&path, &limits).unwrap())
+}
+
+/// `digits` spoken by `speaker`, from takes `first_take`, `first_take + 1`, … (mod 5, so
+/// within FSDD's test split 0–4), 0.3 s of silence around each.
+fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<Audio> {
+    let takes = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| fsdd_take(b - b'0', speaker, (first_take + i as u32) % 5))
+        .collect::<Option<Vec<_>>>()?;
+    Some(vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
+}
+
+fn encoder() -> Option<vouch::voice::encoder::VoiceEncoder> {
+    let engine = util::engine()?;
+    Some(
+        vouch::voice::encoder::VoiceEncoder::new(
+            engine.runtime(),
+            engine.manifest().get("resemblyzer").unwrap(),
+            &engine.config().models.dir,
+        )
+        .unwrap(),
+    )
+}
+
+/// Enrollment into a renewable vault and passphrase verification, end to end on FSDD: the
+/// subject saying the challenge is accepted; another speaker saying it is refused by the
+/// speaker score; the subject's old recording of other digits is refused by the digits; a
+/// response with too few digits is a typed error.
+#[test]
+fn a_spoken_passphrase_is_verified_against_the_vault() {
+    use std::sync::Arc;
+    use vouch::store::MemoryStore;
+    use vouch::template::{Kek, Keyring, Modality};
+    use vouch::vault::TemplateVault;
+    use vouch::voice::enrollment::VoiceService;
+    let Some(encoder) = encoder() else { return };
+    let Some(probe) = fsdd_phrase("theo", "491702", 0) else {
+        return;
+    };
+    let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
+    let vault = TemplateVault::new(Arc::new(MemoryStore::new()), keys)
+        .with_transform(Kek::from_hex(&"97".repeat(32)).unwrap());
+    let service = VoiceService::new(&encoder, &vault, vouch::config::VoiceConfig::default());
+    let mut takes = Vec::new();
+    for digit in 0..10u8 {
+        for take in 5..10 {
+            takes.push((digit, fsdd_take(digit, "theo", take).unwrap()));
+        }
+    }
+    // Missing digits are refused before anything is stored.
+    let e = service.enroll("theo", &[], &takes[..45]).unwrap_err();
+    assert!(e.message().contains('9'), "{e}");
+    assert!(vault.store().subjects().unwrap().is_empty());
+
+    let enrolled = service.enroll("theo", &[], &takes).unwrap();
+    assert_eq!(enrolled.digit_takes, [5; 10]);
+    let summary = &vault.store().subjects().unwrap()[0];
+    assert_eq!((summary.voice, summary.passphrase), (1, 1));
+    assert_eq!(
+        vault.describe("theo").unwrap()[1].1.header.modality,
+        Modality::Passphrase
+    );
+
+    let genuine = service.verify("theo", "491702", &probe).unwrap();
+    eprintln!("genuine: {genuine:?}");
+    assert!(genuine.accepted, "{genuine:?}");
+
+    let impostor = service
+        .verify(
+            "theo",
+            "491702",
+            &fsdd_phrase("george", "491702", 1).unwrap(),
+        )
+        .unwrap();
+    eprintln!("impostor: {impostor:?}");
+    assert!(
+        !impostor.speaker_match && !impostor.accepted,
+        "{impostor:?}"
+    );
+
+    let replay = service
+        .verify("theo", "491702", &fsdd_phrase("theo", "123456", 2).unwrap())
+        .unwrap();
+    eprintln!("replay: {replay:?}");
+    assert!(!replay.digits_match && !replay.accepted, "{replay:?}");
+
+    let short = fsdd_phrase("theo", "4917", 0).unwrap();
+    let e = service.verify("theo", "491702", &short).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PassphraseTokens);
+    assert!(e.message().contains("heard 4"), "{e}");
+
+    let e = service.verify("nobody", "491702", &probe).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+/// The FSDD passphrase protocol, small (5 trials of each kind per speaker): genuine
+/// acceptance at least 70 %, impostor acceptance at most 5 %, replay rejection at least 95 %.
+/// The full run (`vouch eval passphrase`) is in the README.
+#[test]
+fn fsdd_passphrase_protocol_separates_genuine_impostor_and_replay() {
+    use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
+    let Some(encoder) = encoder() else { return };
+    let Some(dir) = util::data_file("fsdd/recordings") else {
+        return;
+    };
+    let protocol = FsddProtocol {
+        phrases_per_speaker: 5,
+        calibration_takes: 10..30,
+        ..FsddProtocol::default()
+    };
+    let report = evaluate_fsdd(&dir, &encoder, &protocol, 2, &|| {}).unwrap();
+    let rate = |n: usize, d: usize| n as f64 / d as f64;
+    let genuine = rate(report.genuine.accepted, report.genuine.trials);
+    let impostor = rate(report.impostor.accepted, report.impostor.trials);
+    let replay = 1.0 - rate(report.replay.accepted, report.replay.trials);
+    eprintln!(
+        "FSDD passphrase (5 per kind per speaker): genuine accepted {:.1} %, impostor accepted {:.1} %, replay rejected {:.1} %, threshold {:.3}",
+        100.0 * genuine,
+        100.0 * impostor,
+        100.0 * replay,
+        report.speaker_threshold
+    );
+    assert_eq!(report.genuine.trials, 30);
+    assert!(genuine >= 0.7, "{genuine}");
+    assert!(impostor <= 0.05, "{impostor}");
+    assert!(replay >= 0.95, "{replay}");
+}

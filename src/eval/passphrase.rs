@@ -208,7 +208,10 @@ pub fn evaluate_fsdd(
         let path = corpus.files[speaker][digit].get(&take).ok_or_else(|| {
             Error::new(
                 ErrorKind::Dataset,
-                format!("no take {take} of digit {digit} by {speaker} in {}", dir.display()),
+                format!(
+                    "no take {take} of digit {digit} by {speaker} in {}",
+                    dir.display()
+                ),
             )
         })?;
         Audio::open(path, &limits)
@@ -235,16 +238,17 @@ pub fn evaluate_fsdd(
     .collect::<Result<Vec<Enrolled>>>()?;
 
     // A phrase: `spoken` by `speaker`, from takes in `range`.
-    let phrase = |speaker: &str, spoken: &str, range: &Range<u32>, rng: &mut Rng| -> Result<Audio> {
-        let takes = spoken
-            .bytes()
-            .map(|b| {
-                let take = range.start + rng.below((range.end - range.start) as usize) as u32;
-                open(speaker, usize::from(b - b'0'), take)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        join_recordings(&takes.iter().collect::<Vec<_>>(), protocol.gap_seconds)
-    };
+    let phrase =
+        |speaker: &str, spoken: &str, range: &Range<u32>, rng: &mut Rng| -> Result<Audio> {
+            let takes = spoken
+                .bytes()
+                .map(|b| {
+                    let take = range.start + rng.below((range.end - range.start) as usize) as u32;
+                    open(speaker, usize::from(b - b'0'), take)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            join_recordings(&takes.iter().collect::<Vec<_>>(), protocol.gap_seconds)
+        };
 
     struct Plan {
         kind: TrialKind,
@@ -265,7 +269,10 @@ pub fn evaluate_fsdd(
                         TrialKind::Genuine => (subject, expected.clone()),
                         TrialKind::Impostor => {
                             let others = speakers.len() - 1;
-                            ((subject + 1 + p % others) % speakers.len(), expected.clone())
+                            (
+                                (subject + 1 + p % others) % speakers.len(),
+                                expected.clone(),
+                            )
                         }
                         TrialKind::Replay => {
                             let mut other = rng.digits(protocol.length);
@@ -324,7 +331,10 @@ pub fn evaluate_fsdd(
 
     // Calibration of the speaker threshold, on its own takes.
     let calibration = run(
-        &plan(&[TrialKind::Genuine, TrialKind::Impostor], protocol.seed ^ 0xCA11),
+        &plan(
+            &[TrialKind::Genuine, TrialKind::Impostor],
+            protocol.seed ^ 0xCA11,
+        ),
         &protocol.calibration_takes,
         f64::NEG_INFINITY,
     )?;

@@ -123,6 +123,9 @@ pub(crate) mod suite {
         let v = store
             .insert("alice", Modality::Voice, "k1", b"alice-voice")
             .unwrap();
+        store
+            .insert("alice", Modality::Passphrase, "k1", b"alice-digits")
+            .unwrap();
         let c = store
             .insert("bob", Modality::Face, "k2", b"bob-face")
             .unwrap();
@@ -133,7 +136,7 @@ pub(crate) mod suite {
             faces.iter().map(|t| t.blob.as_slice()).collect::<Vec<_>>(),
             [b"alice-face-1".as_slice(), b"alice-face-2"]
         );
-        assert_eq!(store.templates("alice", None).unwrap().len(), 3);
+        assert_eq!(store.templates("alice", None).unwrap().len(), 4);
         assert!(store.templates("nobody", None).unwrap().is_empty());
 
         let subjects = store.subjects().unwrap();
@@ -144,7 +147,7 @@ pub(crate) mod suite {
                     subject: "alice".into(),
                     face: 2,
                     voice: 1,
-                    passphrase: 0
+                    passphrase: 1
                 },
                 SubjectSummary {
                     subject: "bob".into(),
@@ -167,7 +170,7 @@ pub(crate) mod suite {
 
         // rotation support
         let stale = store.not_under_key("k2", 10).unwrap();
-        assert_eq!(stale.len(), 3);
+        assert_eq!(stale.len(), 4);
         assert!(
             store
                 .reseal(a, "k1", "k2", b"alice-face-1-resealed")
@@ -177,7 +180,7 @@ pub(crate) mod suite {
             !store.reseal(a, "k1", "k2", b"again").unwrap(),
             "a second reseal must not apply"
         );
-        assert_eq!(store.not_under_key("k2", 10).unwrap().len(), 2);
+        assert_eq!(store.not_under_key("k2", 10).unwrap().len(), 3);
         assert_eq!(
             store.templates("alice", Some(Modality::Face)).unwrap()[0].blob,
             b"alice-face-1-resealed"
@@ -189,7 +192,7 @@ pub(crate) mod suite {
             store.delete_template(b).unwrap_err().kind(),
             ErrorKind::NotFound
         );
-        assert_eq!(store.delete_subject("alice").unwrap(), 2);
+        assert_eq!(store.delete_subject("alice").unwrap(), 3);
         assert_eq!(store.delete_subject("alice").unwrap(), 0);
         assert_eq!(store.subjects().unwrap().len(), 1);
     }

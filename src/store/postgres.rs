@@ -19,7 +19,8 @@ use crate::template::Modality;
 /// The schema version this library writes.
 pub const SCHEMA_VERSION: i32 = 2;
 
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE vouch_templates (
         id       BIGSERIAL PRIMARY KEY,
         token    TEXT   NOT NULL UNIQUE,
@@ -31,11 +32,13 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX vouch_templates_by_subject ON vouch_templates (subject, modality, id);
     CREATE INDEX vouch_templates_by_key ON vouch_templates (key_id);
-", "
+",
+    "
     ALTER TABLE vouch_templates DROP CONSTRAINT vouch_templates_modality_check;
     ALTER TABLE vouch_templates ADD CONSTRAINT vouch_templates_modality_check
         CHECK (modality IN ('face', 'voice', 'passphrase'));
-"];
+",
+];
 
 /// Templates in a PostgreSQL database.
 pub struct PostgresStore {

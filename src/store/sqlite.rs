@@ -19,7 +19,8 @@ use crate::template::Modality;
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// Each migration takes the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE templates (
         id       INTEGER PRIMARY KEY AUTOINCREMENT,
         subject  TEXT    NOT NULL,
@@ -30,7 +31,8 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX templates_by_subject ON templates (subject, modality, id);
     CREATE INDEX templates_by_key ON templates (key_id);
-", "
+",
+    "
     CREATE TABLE templates_v2 (
         id       INTEGER PRIMARY KEY AUTOINCREMENT,
         subject  TEXT    NOT NULL,
@@ -45,7 +47,8 @@ const MIGRATIONS: &[&str] = &["
     ALTER TABLE templates_v2 RENAME TO templates;
     CREATE INDEX templates_by_subject ON templates (subject, modality, id);
     CREATE INDEX templates_by_key ON templates (key_id);
-"];
+",
+];
 
 /// Templates in a SQLite database file.
 pub struct SqliteStore {
@@ -324,6 +327,48 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_keeps_its_templates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "BEGIN; {}; PRAGMA user_version = 1; COMMIT;",
+                MIGRATIONS[0]
+            ))
+            .unwrap();
+            conn.execute(
+                "INSERT INTO templates (subject, modality, key_id, blob) VALUES ('alice', 'voice', 'k1', x'0102')",
+                [],
+            )
+            .unwrap();
+            // Version 1 knows no passphrase templates.
+            assert!(conn
+                .execute(
+                    "INSERT INTO templates (subject, modality, key_id, blob) VALUES ('alice', 'passphrase', 'k1', x'03')",
+                    [],
+                )
+                .is_err());
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let kept = store.templates("alice", None).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].blob, vec![1, 2]);
+        let id = store
+            .insert("alice", Modality::Passphrase, "k1", b"digits")
+            .unwrap();
+        assert!(
+            id > kept[0].id,
+            "ids keep increasing after the table rebuild"
+        );
+        let version: i64 = store
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
     }
 
     #[test]

@@ -271,11 +271,7 @@ impl DigitTemplates {
     /// The templates as one vector (what a template stores): a version, the take count and
     /// the frame size, then per take its digit, its frame count and its values.
     pub fn to_values(&self) -> Vec<f32> {
-        let mut out = vec![
-            TEMPLATE_VERSION,
-            self.takes.len() as f32,
-            self.dims as f32,
-        ];
+        let mut out = vec![TEMPLATE_VERSION, self.takes.len() as f32, self.dims as f32];
         for (digit, frames, values) in &self.takes {
             out.push(f32::from(*digit));
             out.push(*frames as f32);
@@ -299,7 +295,9 @@ impl DigitTemplates {
             return Err(bad("too short"));
         };
         if *version != TEMPLATE_VERSION {
-            return Err(bad(&format!("version {version}, expected {TEMPLATE_VERSION}")));
+            return Err(bad(&format!(
+                "version {version}, expected {TEMPLATE_VERSION}"
+            )));
         }
         let count = as_count(*count).ok_or_else(|| bad("bad take count"))?;
         let dims = as_count(*dims)
@@ -401,10 +399,7 @@ mod tests {
                 v.extend([*x, -*x]);
             }
         }
-        Features {
-            values: v,
-            dims: 2,
-        }
+        Features { values: v, dims: 2 }
     }
 
     fn templates() -> DigitTemplates {

@@ -132,18 +132,28 @@ impl<'a> VoiceService<'a> {
     /// Verifies `response` as `subject` speaking `expected` (the challenge's digits; the
     /// caller redeems the challenge). Uses the subject's newest digit enrollment and the best
     /// score over their voiceprints.
-    pub fn verify(&self, subject: &str, expected: &str, response: &Audio) -> Result<PassphraseResult> {
+    pub fn verify(
+        &self,
+        subject: &str,
+        expected: &str,
+        response: &Audio,
+    ) -> Result<PassphraseResult> {
         let verifier = self.verifier()?;
         let digit_templates = self
             .vault
             .load(subject, Modality::Passphrase, DIGITS_MODEL_ID)?;
         let newest = digit_templates.last().ok_or_else(|| {
-            Error::new(ErrorKind::NotFound, "no passphrase enrollment for this subject")
+            Error::new(
+                ErrorKind::NotFound,
+                "no passphrase enrollment for this subject",
+            )
         })?;
         let digits = DigitTemplates::from_values(newest.values())?;
         let check = verifier.check_digits(expected, response, &digits)?;
 
-        let voiceprints = self.vault.load(subject, Modality::Voice, self.encoder.id())?;
+        let voiceprints = self
+            .vault
+            .load(subject, Modality::Voice, self.encoder.id())?;
         let probe = self.encoder.embed(response)?;
         let probe = Embedding::from_raw(self.vault.protect(probe.values())?)?;
         let mut best = f64::NEG_INFINITY;

@@ -102,11 +102,11 @@ pub struct UbmInfo {
     pub front_end: String,
     /// What it was trained on (a description; e.g. the data set and its licence).
     pub trained_on: String,
-    /// Recordings and frames used to train the mixture.
+    /// Recordings used to train the mixture.
     pub training_recordings: usize,
     /// Frames used by EM.
     pub training_frames: usize,
-    /// EM iterations and components' k-means seed, for reproduction.
+    /// EM iterations, for reproduction.
     pub em_iterations: usize,
     /// The k-means seed.
     pub seed: u64,
@@ -301,9 +301,8 @@ impl Ubm {
 
     /// The serialised file.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let header = serde_json::to_vec(&self.info).map_err(|e| {
-            Error::new(ErrorKind::InvalidInput, format!("UBM header: {e}"))
-        })?;
+        let header = serde_json::to_vec(&self.info)
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("UBM header: {e}")))?;
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
@@ -351,8 +350,8 @@ impl Ubm {
         let header = body
             .get(16..16usize.saturating_add(header_len))
             .ok_or_else(|| bad("header runs past the end"))?;
-        let info: UbmInfo = serde_json::from_slice(header)
-            .map_err(|e| bad(&format!("header: {e}")))?;
+        let info: UbmInfo =
+            serde_json::from_slice(header).map_err(|e| bad(&format!("header: {e}")))?;
         if info.front_end != FRONT_END {
             return Err(bad(&format!(
                 "trained on front end {:?}; this vouch computes {FRONT_END:?}",
@@ -360,10 +359,17 @@ impl Ubm {
             )));
         }
         let (k, d) = (info.components, info.dims);
-        let kd = k.checked_mul(d).filter(|&n| n > 0).ok_or_else(|| bad("empty mixture"))?;
-        let cohort_total: usize = info.cohort_frames.iter().try_fold(0usize, |a, &n| {
-            n.checked_mul(d).and_then(|x| a.checked_add(x))
-        }).ok_or_else(|| bad("cohort sizes overflow"))?;
+        let kd = k
+            .checked_mul(d)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad("empty mixture"))?;
+        let cohort_total: usize = info
+            .cohort_frames
+            .iter()
+            .try_fold(0usize, |a, &n| {
+                n.checked_mul(d).and_then(|x| a.checked_add(x))
+            })
+            .ok_or_else(|| bad("cohort sizes overflow"))?;
         let expected = k
             .checked_add(2 * kd)
             .and_then(|n| n.checked_add(info.cohort_frames.len().checked_mul(kd)?))
@@ -385,8 +391,7 @@ impl Ubm {
         let means = take(kd);
         let variances = take(kd);
         let gmm = Gmm::new(d, weights, means, variances).map_err(|e| bad(e.message()))?;
-        let cohort_models: Vec<Vec<f64>> =
-            info.cohort_frames.iter().map(|_| take(kd)).collect();
+        let cohort_models: Vec<Vec<f64>> = info.cohort_frames.iter().map(|_| take(kd)).collect();
         let cohort_recordings: Vec<Vec<f64>> =
             info.cohort_frames.iter().map(|&n| take(n * d)).collect();
         if cohort_models
@@ -418,9 +423,8 @@ impl Ubm {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| Error::io("reading the UBM", path, e))?;
-        Ubm::from_bytes(&bytes).map_err(|e| {
-            Error::new(e.kind(), format!("{}: {}", path.display(), e.message()))
-        })
+        Ubm::from_bytes(&bytes)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
     }
 
     /// Writes the file atomically, readable by its owner only.

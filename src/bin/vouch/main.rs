@@ -728,9 +728,21 @@ fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
             if json {
                 out!("{}", serde_json::to_string_pretty(&subjects)?);
             } else {
-                out!("{:<32} {:>5} {:>5} {:>10}", "subject", "face", "voice", "passphrase");
+                out!(
+                    "{:<32} {:>5} {:>5} {:>10}",
+                    "subject",
+                    "face",
+                    "voice",
+                    "passphrase"
+                );
                 for s in &subjects {
-                    out!("{:<32} {:>5} {:>5} {:>10}", s.subject, s.face, s.voice, s.passphrase);
+                    out!(
+                        "{:<32} {:>5} {:>5} {:>10}",
+                        s.subject,
+                        s.face,
+                        s.voice,
+                        s.passphrase
+                    );
                 }
                 out!("{} subject(s)", subjects.len());
             }

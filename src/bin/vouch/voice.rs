@@ -76,7 +76,7 @@ pub(crate) enum VoiceCommand {
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Mixture components.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 64)]
         components: usize,
         /// EM iterations.
         #[arg(long, default_value_t = 10)]
@@ -181,7 +181,15 @@ pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
             if json {
                 out!("{}", serde_json::to_string_pretty(&challenge)?);
             } else {
-                out!("say: {}", challenge.digits.chars().map(String::from).collect::<Vec<_>>().join(" "));
+                out!(
+                    "say: {}",
+                    challenge
+                        .digits
+                        .chars()
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                );
                 out!(
                     "challenge {} for {subject}, valid {} s",
                     challenge.id,
@@ -242,8 +250,11 @@ fn mfcc(file: &Path, with_deltas: bool, normalise: bool, npy: Option<&Path>) -> 
         cmvn(&mut features);
     }
     if let Some(path) = npy {
-        std::fs::write(path, npy_f64(&features.values, features.frames(), features.dims))
-            .with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(
+            path,
+            npy_f64(&features.values, features.frames(), features.dims),
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
         out!(
             "{} frames × {} columns written to {}",
             features.frames(),
@@ -449,7 +460,11 @@ pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Resul
         format!(
             "{name:<12} {:>6.2} % {verb} ({} of {}; digits heard right {}, token-count refusals {})",
             100.0 * rate,
-            if verb == "accepted" { s.accepted } else { s.trials - s.accepted },
+            if verb == "accepted" {
+                s.accepted
+            } else {
+                s.trials - s.accepted
+            },
             s.trials,
             s.heard_correctly,
             s.token_count_errors
@@ -458,11 +473,21 @@ pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Resul
     let rate = |n: usize, d: usize| n as f64 / d.max(1) as f64;
     out!(
         "{}",
-        line("genuine", &report.genuine, "accepted", rate(report.genuine.accepted, report.genuine.trials))
+        line(
+            "genuine",
+            &report.genuine,
+            "accepted",
+            rate(report.genuine.accepted, report.genuine.trials)
+        )
     );
     out!(
         "{}",
-        line("impostor", &report.impostor, "accepted", rate(report.impostor.accepted, report.impostor.trials))
+        line(
+            "impostor",
+            &report.impostor,
+            "accepted",
+            rate(report.impostor.accepted, report.impostor.trials)
+        )
     );
     out!(
         "{}",
@@ -470,7 +495,10 @@ pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Resul
             "replay",
             &report.replay,
             "rejected",
-            rate(report.replay.trials - report.replay.accepted, report.replay.trials)
+            rate(
+                report.replay.trials - report.replay.accepted,
+                report.replay.trials
+            )
         )
     );
     out!(
@@ -532,8 +560,16 @@ fn verify(config: Config, subject: &str, response: &Path, digits: &str, json: bo
             if result.digits_match { "OK" } else { "WRONG" },
             result.speaker_score,
             result.speaker_threshold,
-            if result.speaker_match { "OK" } else { "NO MATCH" },
-            if result.accepted { "ACCEPTED" } else { "REJECTED" }
+            if result.speaker_match {
+                "OK"
+            } else {
+                "NO MATCH"
+            },
+            if result.accepted {
+                "ACCEPTED"
+            } else {
+                "REJECTED"
+            }
         );
     }
     Ok(())
