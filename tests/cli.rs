@@ -208,3 +208,34 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `vouch demo` (the README's first command) runs to the end on the shared data: faces,
+/// liveness samples and the spoken passphrase, where a used challenge is refused.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let Some(_) = util::engine() else { return };
+    let Some(data) = util::shared_dir().map(|s| s.join("data")) else {
+        return;
+    };
+    let out = vouch()
+        .arg("demo")
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("genuine accepted"), "{stdout}");
+    assert!(stdout.contains("spoken passphrase"), "{stdout}");
+    assert_eq!(stdout.matches("someone else").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("the same challenge again: challenge_invalid")
+            .count(),
+        2
+    );
+}

@@ -1025,6 +1025,13 @@ fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
             }
         }
     }
+    let fsdd = faces_dir
+        .parent()
+        .map(|d| d.join("fsdd/recordings"))
+        .filter(|d| d.is_dir());
+    if let Some(dir) = fsdd {
+        voice::demo(engine.config().clone(), &dir)?;
+    }
     Ok(())
 }
 

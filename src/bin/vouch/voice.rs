@@ -574,3 +574,91 @@ fn verify(config: Config, subject: &str, response: &Path, digits: &str, json: bo
     }
     Ok(())
 }
+
+/// The demo's voice part: two FSDD speakers enroll their digits into a throwaway encrypted
+/// vault; each is challenged, and answers in their own voice; then someone else answers the
+/// challenge, an old recording of other digits is replayed, and a used challenge is reused.
+pub(crate) fn demo(config: Config, fsdd: &Path) -> Result<()> {
+    use std::sync::Arc;
+    use vouch::template::{Kek, Keyring};
+    use vouch::vault::TemplateVault;
+    use vouch::voice::enrollment::VoiceService;
+    use vouch::voice::passphrase::{ChallengeIssuer, join_recordings};
+    let limits = config.voice.audio.clone();
+    let take = |digit: u8, speaker: &str, take: u32| -> Result<Audio> {
+        Ok(Audio::open(
+            &fsdd.join(format!("{digit}_{speaker}_{take}.wav")),
+            &limits,
+        )?)
+    };
+    // A spoken phrase from the speaker's test takes (0–4), 0.3 s pauses between digits.
+    let phrase = |speaker: &str, digits: &str| -> Result<Audio> {
+        let takes = digits
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| take(b - b'0', speaker, i as u32 % 5))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3)?)
+    };
+    let encoder = voice_encoder(config.clone())?;
+    let keys = Arc::new(Keyring::single("demo", Kek::generate()?)?);
+    let vault = TemplateVault::new(Arc::new(vouch::store::MemoryStore::new()), keys);
+    let service = VoiceService::new(&encoder, &vault, config.voice.clone());
+    let issuer = ChallengeIssuer::new(
+        config.voice.passphrase_length,
+        std::time::Duration::from_secs(config.voice.challenge_ttl_seconds),
+    )?;
+    out!(
+        "\nspoken passphrase (FSDD; digits enrolled from takes 5–9, answers built from takes 0–4; speaker threshold {:.2}):",
+        config.voice.speaker_threshold
+    );
+    let speakers = ["george", "theo"];
+    for speaker in speakers {
+        let mut digits = Vec::new();
+        for d in 0..10u8 {
+            for t in 5..10 {
+                digits.push((d, take(d, speaker, t)?));
+            }
+        }
+        let t0 = std::time::Instant::now();
+        service.enroll(speaker, &[], &digits)?;
+        out!(
+            "  enrolled {speaker}: 50 digit recordings ({} ms)",
+            t0.elapsed().as_millis()
+        );
+    }
+    for (i, subject) in speakers.iter().enumerate() {
+        let other = speakers[(i + 1) % speakers.len()];
+        let challenge = issuer.issue(subject)?;
+        let mut replayed = issuer.issue(subject)?.digits;
+        while replayed == challenge.digits {
+            replayed = issuer.issue(subject)?.digits;
+        }
+        for (who, says, what) in [
+            (*subject, challenge.digits.as_str(), "the customer"),
+            (other, challenge.digits.as_str(), "someone else"),
+            (*subject, replayed.as_str(), "old recording"),
+        ] {
+            let t0 = std::time::Instant::now();
+            let line = match service.verify(subject, &challenge.digits, &phrase(who, says)?) {
+                Ok(r) => format!(
+                    "heard {} voice {:.3} → {}",
+                    r.heard,
+                    r.speaker_score,
+                    if r.accepted { "ACCEPT" } else { "reject" }
+                ),
+                Err(e) => format!("{} → reject", e.kind()),
+            };
+            out!(
+                "  {subject:<7} asked {}  {what:<14} ({who:<6} says {says}): {line}  ({} ms)",
+                challenge.digits,
+                t0.elapsed().as_millis()
+            );
+        }
+        issuer.redeem(&challenge.id, subject)?;
+        if let Err(e) = issuer.redeem(&challenge.id, subject) {
+            out!("  {subject:<7} the same challenge again: {}", e.kind());
+        }
+    }
+    Ok(())
+}
