@@ -34,6 +34,7 @@ pub mod error;
 pub mod eval;
 pub mod face;
 pub mod models;
+pub mod policy;
 pub mod runtime;
 pub mod store;
 pub mod template;

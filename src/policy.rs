@@ -1,0 +1,408 @@
+//! Risk policy: which factors a transaction needs, and at which operating point.
+//!
+//! A policy is an ordered list of tiers (TOML). The first tier that matches the transaction's
+//! currency, merchant category and amount decides: either the factors required (face, liveness,
+//! voice passphrase) and the target false-match rate their thresholds are set at, or a refusal.
+//! A transaction no tier matches is refused: the policy fails closed.
+//!
+//! The built-in policy ([`Policy::builtin`], `policy/default.toml`) follows the spirit of PSD2
+//! strong customer authentication: small amounts need face and liveness; larger ones add the
+//! spoken passphrase at a stricter operating point; above a ceiling the terminal must use
+//! another method.
+//!
+//! ```
+//! use vouch::policy::{Factor, Policy, Requirement, Transaction};
+//!
+//! let policy = Policy::builtin();
+//! let coffee = Transaction::new(450, "EUR", None).unwrap();
+//! match policy.requirement(&coffee) {
+//!     Requirement::Verify { factors, .. } => assert!(!factors.contains(&Factor::Voice)),
+//!     Requirement::Refuse { .. } => unreachable!(),
+//! }
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+
+const DEFAULT_POLICY: &str = include_str!("../policy/default.toml");
+const POLICY_VERSION: u32 = 1;
+
+/// An authentication factor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Factor {
+    /// Face match against the enrolled template.
+    Face,
+    /// Passive liveness on the face frames.
+    Liveness,
+    /// Spoken passphrase: the challenge's digits in the enrolled voice.
+    Voice,
+}
+
+/// What is being paid for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transaction {
+    /// Amount in the currency's minor unit (cents for EUR).
+    pub amount_minor: u64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// ISO 18245 merchant category code (4 digits), when the terminal gives one.
+    pub merchant_category: Option<String>,
+}
+
+impl Transaction {
+    /// A transaction, its codes checked.
+    pub fn new(
+        amount_minor: u64,
+        currency: &str,
+        merchant_category: Option<&str>,
+    ) -> Result<Transaction> {
+        if !is_currency(currency) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{currency:?} is not an ISO 4217 currency code (three capital letters)"),
+            ));
+        }
+        if let Some(mcc) = merchant_category
+            && !is_mcc(mcc)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{mcc:?} is not a merchant category code (four digits)"),
+            ));
+        }
+        Ok(Transaction {
+            amount_minor,
+            currency: currency.to_string(),
+            merchant_category: merchant_category.map(str::to_string),
+        })
+    }
+}
+
+fn is_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn is_mcc(code: &str) -> bool {
+    code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// One tier of a policy file.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Name, reported in decisions (e.g. `"small"`).
+    pub name: String,
+    /// Currencies the tier applies to; `"*"` for any. By default, any.
+    #[serde(default = "any_currency")]
+    pub currencies: Vec<String>,
+    /// Merchant categories the tier applies to; empty for any. By default, any.
+    #[serde(default)]
+    pub merchant_categories: Vec<String>,
+    /// Largest amount (minor units, inclusive) the tier covers; absent for no bound.
+    #[serde(default)]
+    pub max_amount_minor: Option<u64>,
+    /// Refuse matching transactions (the terminal must use another method).
+    #[serde(default)]
+    pub refuse: bool,
+    /// Factors required (unless `refuse`).
+    #[serde(default)]
+    pub factors: Vec<Factor>,
+    /// Target false-match rate the match thresholds are set at (unless `refuse`).
+    #[serde(default)]
+    pub target_fmr: Option<f64>,
+}
+
+fn any_currency() -> Vec<String> {
+    vec!["*".to_string()]
+}
+
+impl Tier {
+    fn matches(&self, t: &Transaction) -> bool {
+        let currency = self.currencies.iter().any(|c| c == "*" || *c == t.currency);
+        let category = self.merchant_categories.is_empty()
+            || t.merchant_category
+                .as_ref()
+                .is_some_and(|m| self.merchant_categories.contains(m));
+        let amount = self
+            .max_amount_minor
+            .is_none_or(|max| t.amount_minor <= max);
+        currency && category && amount
+    }
+}
+
+/// What a transaction requires.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Requirement {
+    /// Verify these factors at this operating point.
+    Verify {
+        /// The tier that matched.
+        tier: String,
+        /// Required factors, sorted.
+        factors: Vec<Factor>,
+        /// Target false-match rate.
+        target_fmr: f64,
+    },
+    /// Do not verify biometrically; the terminal must use another method.
+    Refuse {
+        /// The tier that matched, or `None` when no tier did.
+        tier: Option<String>,
+    },
+}
+
+/// A validated policy.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Policy {
+    tiers: Vec<Tier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    version: u32,
+    #[serde(rename = "tier")]
+    tiers: Vec<Tier>,
+}
+
+impl Policy {
+    /// The built-in policy (`policy/default.toml`).
+    pub fn builtin() -> Policy {
+        // Checked by a unit test, so this cannot fail in a release.
+        Policy::parse(DEFAULT_POLICY)
+            .unwrap_or_else(|e| unreachable!("the built-in policy is invalid: {e}"))
+    }
+
+    /// Reads a policy file.
+    pub fn load(path: &std::path::Path) -> Result<Policy> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::io("reading the policy", path, e))?;
+        Policy::parse(&text)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// Parses and validates a policy.
+    pub fn parse(text: &str) -> Result<Policy> {
+        let bad = |why: String| Error::new(ErrorKind::Config, format!("policy: {why}"));
+        let file: PolicyFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.version != POLICY_VERSION {
+            return Err(bad(format!(
+                "version {}; this vouch reads version {POLICY_VERSION}",
+                file.version
+            )));
+        }
+        if file.tiers.is_empty() {
+            return Err(bad("no tiers".into()));
+        }
+        let mut tiers = file.tiers;
+        for tier in &mut tiers {
+            let name = &tier.name;
+            if name.is_empty() || name.len() > 64 {
+                return Err(bad("a tier name has 1 to 64 characters".into()));
+            }
+            if let Some(c) = tier
+                .currencies
+                .iter()
+                .find(|c| *c != "*" && !is_currency(c))
+            {
+                return Err(bad(format!(
+                    "tier {name:?}: {c:?} is not a currency code or \"*\""
+                )));
+            }
+            if tier.currencies.is_empty() {
+                return Err(bad(format!(
+                    "tier {name:?}: no currencies (use \"*\" for any)"
+                )));
+            }
+            if let Some(m) = tier.merchant_categories.iter().find(|m| !is_mcc(m)) {
+                return Err(bad(format!(
+                    "tier {name:?}: {m:?} is not a merchant category code"
+                )));
+            }
+            if tier.refuse {
+                if !tier.factors.is_empty() || tier.target_fmr.is_some() {
+                    return Err(bad(format!(
+                        "tier {name:?} refuses, so it takes no factors or target_fmr"
+                    )));
+                }
+                continue;
+            }
+            tier.factors.sort();
+            tier.factors.dedup();
+            if !tier.factors.contains(&Factor::Face) {
+                return Err(bad(format!(
+                    "tier {name:?}: every verifying tier needs the face factor (liveness and voice build on it)"
+                )));
+            }
+            match tier.target_fmr {
+                Some(f) if f > 0.0 && f <= 0.01 => {}
+                _ => {
+                    return Err(bad(format!(
+                        "tier {name:?}: target_fmr must be in (0, 0.01]"
+                    )));
+                }
+            }
+        }
+        Ok(Policy { tiers })
+    }
+
+    /// The tiers, in order.
+    pub fn tiers(&self) -> &[Tier] {
+        &self.tiers
+    }
+
+    /// What `transaction` requires: the first matching tier's, or a refusal when none matches.
+    pub fn requirement(&self, transaction: &Transaction) -> Requirement {
+        match self.tiers.iter().find(|t| t.matches(transaction)) {
+            Some(t) if t.refuse => Requirement::Refuse {
+                tier: Some(t.name.clone()),
+            },
+            Some(t) => Requirement::Verify {
+                tier: t.name.clone(),
+                factors: t.factors.clone(),
+                target_fmr: t.target_fmr.unwrap_or(1e-4),
+            },
+            None => Requirement::Refuse { tier: None },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(amount: u64, currency: &str, mcc: Option<&str>) -> Transaction {
+        Transaction::new(amount, currency, mcc).unwrap()
+    }
+
+    fn tier_of(r: &Requirement) -> Option<&str> {
+        match r {
+            Requirement::Verify { tier, .. } => Some(tier),
+            Requirement::Refuse { tier } => tier.as_deref(),
+        }
+    }
+
+    #[test]
+    fn the_builtin_policy_steps_up_with_the_amount() {
+        let p = Policy::builtin();
+        let small = p.requirement(&tx(4_999, "EUR", None));
+        let Requirement::Verify {
+            factors,
+            target_fmr,
+            ..
+        } = &small
+        else {
+            panic!("{small:?}")
+        };
+        assert_eq!(factors, &[Factor::Face, Factor::Liveness]);
+        let large = p.requirement(&tx(80_000, "EUR", Some("5411")));
+        let Requirement::Verify {
+            factors: large_factors,
+            target_fmr: large_fmr,
+            ..
+        } = &large
+        else {
+            panic!("{large:?}")
+        };
+        assert!(large_factors.contains(&Factor::Voice));
+        assert!(large_fmr < target_fmr);
+        assert!(matches!(
+            p.requirement(&tx(10_000_000, "EUR", None)),
+            Requirement::Refuse { tier: Some(_) }
+        ));
+        // Gambling is never paid by face.
+        assert!(matches!(
+            p.requirement(&tx(100, "EUR", Some("7995"))),
+            Requirement::Refuse { .. }
+        ));
+    }
+
+    #[test]
+    fn the_first_matching_tier_wins_and_no_match_fails_closed() {
+        let p = Policy::parse(
+            r#"
+            version = 1
+            [[tier]]
+            name = "fuel"
+            currencies = ["GBP"]
+            merchant_categories = ["5542"]
+            factors = ["face", "liveness", "face"]
+            target_fmr = 0.001
+            [[tier]]
+            name = "gbp-small"
+            currencies = ["GBP"]
+            max_amount_minor = 3000
+            factors = ["liveness", "face"]
+            target_fmr = 0.001
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            tier_of(&p.requirement(&tx(90_000, "GBP", Some("5542")))),
+            Some("fuel")
+        );
+        let small = p.requirement(&tx(3_000, "GBP", Some("5411")));
+        assert_eq!(tier_of(&small), Some("gbp-small"));
+        assert!(
+            matches!(small, Requirement::Verify { ref factors, .. } if factors == &[Factor::Face, Factor::Liveness])
+        );
+        assert_eq!(
+            p.requirement(&tx(3_001, "GBP", None)),
+            Requirement::Refuse { tier: None }
+        );
+        assert_eq!(
+            p.requirement(&tx(10, "EUR", None)),
+            Requirement::Refuse { tier: None }
+        );
+    }
+
+    #[test]
+    fn bad_policies_and_transactions_are_refused_with_reasons() {
+        for (text, says) in [
+            (
+                "version = 2\n[[tier]]\nname = \"a\"\nrefuse = true",
+                "version 2",
+            ),
+            ("version = 1\ntier = []", "no tiers"),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nfactors = [\"voice\"]\ntarget_fmr = 0.001",
+                "face factor",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nfactors = [\"face\"]",
+                "target_fmr",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nfactors = [\"face\"]\ntarget_fmr = 0.5",
+                "target_fmr",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\ncurrencies = [\"euro\"]\nrefuse = true",
+                "currency",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nmerchant_categories = [\"59\"]\nrefuse = true",
+                "merchant category",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nrefuse = true\nfactors = [\"face\"]",
+                "refuses",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nfactors = [\"iris\"]",
+                "iris",
+            ),
+            (
+                "version = 1\n[[tier]]\nname = \"a\"\nrefuse = true\nceiling = 3",
+                "ceiling",
+            ),
+        ] {
+            let e = Policy::parse(text).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains(says), "{says}: {e}");
+        }
+        assert!(Transaction::new(1, "eur", None).is_err());
+        assert!(Transaction::new(1, "EUR", Some("12345")).is_err());
+    }
+}
