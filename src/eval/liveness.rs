@@ -30,32 +30,13 @@ pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample
             attack: attack.map(str::to_string),
         }]);
     }
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io("listing", &d, e))?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if matches!(
-                path.extension()
-                    .and_then(|e| e.to_str())
-                    .map(str::to_ascii_lowercase)
-                    .as_deref(),
-                Some("jpg" | "jpeg" | "png")
-            ) {
-                files.push(path);
-            }
-        }
-    }
+    let files = crate::eval::files_under(dir, &["jpg", "jpeg", "png"])?;
     if files.is_empty() {
         return Err(Error::new(
             ErrorKind::Dataset,
             format!("{} holds no JPEG or PNG images", dir.display()),
         ));
     }
-    files.sort();
     Ok(files
         .into_iter()
         .map(|path| LivenessSample {

@@ -16,6 +16,33 @@ pub use metrics::{
 };
 pub use pairs::{LabelledPair, read_pair_csv};
 
+/// Every file under `dir`, recursively, whose extension is one of `extensions` (compared
+/// case-insensitively), sorted by path.
+pub(crate) fn files_under(
+    dir: &std::path::Path,
+    extensions: &[&str],
+) -> crate::error::Result<Vec<std::path::PathBuf>> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let listing = |e| crate::error::Error::io("listing", &d, e);
+        for entry in std::fs::read_dir(&d).map_err(listing)? {
+            let path = entry.map_err(listing)?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.iter().any(|x| e.eq_ignore_ascii_case(x)))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// Applies `f` to every item on `threads` scoped workers (each takes the next unclaimed item),
 /// calling `on_item` after each; results come back in input order.
 pub(crate) fn parallel_map<T: Sync, R: Send>(

@@ -171,25 +171,7 @@ pub enum BuildProgress {
 
 /// The `.flac` and `.wav` files under `dir`, recursively, sorted.
 pub fn audio_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(d) = pending.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| Error::io("listing", &d, e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| Error::io("listing", &d, e))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("flac") || e.eq_ignore_ascii_case("wav"))
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    crate::eval::files_under(dir, &["flac", "wav"])
 }
 
 impl Ubm {
