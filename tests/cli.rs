@@ -159,20 +159,7 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
     assert_eq!(json["id"].as_str().unwrap().len(), 32);
 
     // The response: the challenge's digits from lucas's test takes, written as a WAV.
-    let limits = vouch::voice::AudioLimits {
-        min_seconds: 0.1,
-        ..vouch::voice::AudioLimits::default()
-    };
-    let takes: Vec<vouch::voice::Audio> = digits
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| {
-            let path = dir.join(format!("{}_lucas_{}.wav", b - b'0', i % 5));
-            vouch::voice::Audio::open(&path, &limits).unwrap()
-        })
-        .collect();
-    let phrase =
-        vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap();
+    let phrase = util::fsdd_phrase("lucas", digits, 0).unwrap();
     let response = work.path().join("response.wav");
     std::fs::write(&response, util::wav_16k(phrase.samples())).unwrap();
 

@@ -133,3 +133,24 @@ pub fn wav_16k(samples: &[f32]) -> Vec<u8> {
     }
     out
 }
+
+/// One FSDD take of `digit` by `speaker`, or `None` (skip) without the data.
+pub fn fsdd_take(digit: u8, speaker: &str, take: u32) -> Option<vouch::voice::Audio> {
+    let path = data_file(&format!("fsdd/recordings/{digit}_{speaker}_{take}.wav"))?;
+    let limits = vouch::voice::AudioLimits {
+        min_seconds: 0.1,
+        ..vouch::voice::AudioLimits::default()
+    };
+    Some(vouch::voice::Audio::open(&path, &limits).unwrap())
+}
+
+/// `digits` spoken by `speaker`, from takes `first_take`, `first_take + 1`, … (mod 5, so
+/// within FSDD's test split 0–4), 0.3 s of silence around each.
+pub fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<vouch::voice::Audio> {
+    let takes = digits
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| fsdd_take(b - b'0', speaker, (first_take + i as u32) % 5))
+        .collect::<Option<Vec<_>>>()?;
+    Some(vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
+}

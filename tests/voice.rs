@@ -266,26 +266,6 @@ fn gmm_ubm_trains_and_separates_librispeech_speakers() {
     assert!(e.rate < 0.10, "EER {}", e.rate);
 }
 
-fn fsdd_take(digit: u8, speaker: &str, take: u32) -> Option<Audio> {
-    let path = util::data_file(&format!("fsdd/recordings/{digit}_{speaker}_{take}.wav"))?;
-    let limits = AudioLimits {
-        min_seconds: 0.1,
-        ..AudioLimits::default()
-    };
-    Some(Audio::open(&path, &limits).unwrap())
-}
-
-/// `digits` spoken by `speaker`, from takes `first_take`, `first_take + 1`, … (mod 5, so
-/// within FSDD's test split 0–4), 0.3 s of silence around each.
-fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<Audio> {
-    let takes = digits
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| fsdd_take(b - b'0', speaker, (first_take + i as u32) % 5))
-        .collect::<Option<Vec<_>>>()?;
-    Some(vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
-}
-
 fn encoder() -> Option<vouch::voice::encoder::VoiceEncoder> {
     let engine = util::engine()?;
     Some(
@@ -310,7 +290,7 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
     use vouch::vault::TemplateVault;
     use vouch::voice::enrollment::VoiceService;
     let Some(encoder) = encoder() else { return };
-    let Some(probe) = fsdd_phrase("theo", "491702", 0) else {
+    let Some(probe) = util::fsdd_phrase("theo", "491702", 0) else {
         return;
     };
     let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
@@ -320,7 +300,7 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
     let mut takes = Vec::new();
     for digit in 0..10u8 {
         for take in 5..10 {
-            takes.push((digit, fsdd_take(digit, "theo", take).unwrap()));
+            takes.push((digit, util::fsdd_take(digit, "theo", take).unwrap()));
         }
     }
     // Missing digits are refused before anything is stored.
@@ -345,7 +325,7 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
         .verify(
             "theo",
             "491702",
-            &fsdd_phrase("george", "491702", 1).unwrap(),
+            &util::fsdd_phrase("george", "491702", 1).unwrap(),
         )
         .unwrap();
     eprintln!("impostor: {impostor:?}");
@@ -355,12 +335,16 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
     );
 
     let replay = service
-        .verify("theo", "491702", &fsdd_phrase("theo", "123456", 2).unwrap())
+        .verify(
+            "theo",
+            "491702",
+            &util::fsdd_phrase("theo", "123456", 2).unwrap(),
+        )
         .unwrap();
     eprintln!("replay: {replay:?}");
     assert!(!replay.digits_match && !replay.accepted, "{replay:?}");
 
-    let short = fsdd_phrase("theo", "4917", 0).unwrap();
+    let short = util::fsdd_phrase("theo", "4917", 0).unwrap();
     let e = service.verify("theo", "491702", &short).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PassphraseTokens);
     assert!(e.message().contains("heard 4"), "{e}");
