@@ -21,9 +21,10 @@ PYTHON=${PYTHON:-python3}
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
-# 0. System packages: cmake and nasm build libjpeg-turbo (bundled in the turbojpeg crate).
+# 0. System packages: cmake and nasm build libjpeg-turbo (bundled in the turbojpeg crate);
+#    openssl makes the test PKI of vouchd's mutual TLS (scripts/test-certs.sh).
 missing=()
-for tool in cmake nasm; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in cmake nasm openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
@@ -55,6 +56,12 @@ PY
   install -m 0644 "$got" "$LIB.tmp"
   mv "$LIB.tmp" "$LIB"
   say "ONNX Runtime installed at $LIB"
+fi
+
+# 1b. The Python gRPC client of the daemon's tests (tests/python/vouchd_client.py).
+if ! "$PYTHON" -c 'import grpc, grpc_tools' 2>/dev/null; then
+  say "installing grpcio and grpcio-tools (the Python client test of vouchd)"
+  "$PYTHON" -m pip install --quiet "grpcio>=1.60" "grpcio-tools>=1.60"
 fi
 
 [ "$RUNTIME_ONLY" = 1 ] && exit 0

@@ -45,12 +45,53 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Speaker verification and the spoken passphrase.
     pub voice: VoiceConfig,
+    /// Policy, calibration, attempt limits, receipts and the audit log.
+    pub decisions: DecisionsConfig,
+}
+
+/// How decisions are made and recorded (`[decisions]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DecisionsConfig {
+    /// The risk policy (TOML). By default, the built-in one (`policy/default.toml`).
+    pub policy: Option<PathBuf>,
+    /// Calibration files (`vouch calibrate`), overriding the built-in ones of the same model.
+    pub calibration: Vec<PathBuf>,
+    /// Report raw scores with decisions. For research only: raw scores let an attacker climb
+    /// towards a match, so terminals get a decision and a coarse confidence. By default, off.
+    pub research_scores: bool,
+    /// The Ed25519 key that signs receipts (mode 0600; `vouch receipt keygen`). By default,
+    /// `.vouch/receipt.key`.
+    pub receipt_key: PathBuf,
+    /// The hash-chained audit log. By default, `.vouch/audit.log`.
+    pub audit_log: PathBuf,
+    /// Identification's target false-positive identification rate over the whole gallery;
+    /// each comparison is held to `fpir / gallery size`. By default, 1e-3.
+    pub identify_fpir: f64,
+    /// Attempt limits and lockout.
+    pub attempts: crate::attempts::AttemptsConfig,
+}
+
+impl Default for DecisionsConfig {
+    fn default() -> DecisionsConfig {
+        DecisionsConfig {
+            policy: None,
+            calibration: Vec::new(),
+            research_scores: false,
+            receipt_key: PathBuf::from(".vouch/receipt.key"),
+            audit_log: PathBuf::from(".vouch/audit.log"),
+            identify_fpir: 1e-3,
+            attempts: crate::attempts::AttemptsConfig::default(),
+        }
+    }
 }
 
 /// Speaker verification and the spoken passphrase.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct VoiceConfig {
+    /// Manifest name of the speaker encoder. By default, `resemblyzer`.
+    pub encoder: String,
     /// Voice-encoder cosine a passphrase response must reach against the voiceprint. By
     /// default, 0.80: the equal-error threshold of `vouch eval passphrase` on FSDD's
     /// calibration takes (10–49), which the reported figures do not use.
@@ -75,6 +116,7 @@ impl VoiceConfig {
 impl Default for VoiceConfig {
     fn default() -> VoiceConfig {
         VoiceConfig {
+            encoder: "resemblyzer".to_string(),
             speaker_threshold: VoiceConfig::DEFAULT_SPEAKER_THRESHOLD,
             digit_rank: crate::voice::passphrase::DEFAULT_DIGIT_RANK,
             passphrase_length: 6,
@@ -355,6 +397,11 @@ impl Config {
         {
             return bad("voice.audio: 0 < min_seconds < max_seconds <= 600 is required");
         }
+        let decisions = &self.decisions;
+        if !(decisions.identify_fpir > 0.0 && decisions.identify_fpir < 1.0) {
+            return bad("decisions.identify_fpir must be in (0, 1)");
+        }
+        decisions.attempts.validate()?;
         if !(1..=1000).contains(&live.max_frames) {
             return bad("liveness.max_frames must be between 1 and 1000");
         }

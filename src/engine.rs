@@ -17,6 +17,7 @@ use crate::models::Manifest;
 use crate::runtime::Runtime;
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::vault::TemplateVault;
+use crate::voice::encoder::VoiceEncoder;
 
 /// A face enrollment: the mean embedding of several samples, bound to the model that made it.
 ///
@@ -70,6 +71,8 @@ pub struct Engine {
     manifest: Manifest,
     face: FacePipeline,
     liveness: Liveness,
+    /// The voice encoder, loaded on first use: terminals that never use voice never load it.
+    voice: std::sync::OnceLock<Result<VoiceEncoder>>,
 }
 
 const _: () = {
@@ -96,6 +99,7 @@ impl Engine {
             manifest,
             face,
             liveness,
+            voice: std::sync::OnceLock::new(),
         })
     }
 
@@ -122,6 +126,18 @@ impl Engine {
     /// The liveness ensemble.
     pub fn liveness(&self) -> &Liveness {
         &self.liveness
+    }
+
+    /// The voice encoder of the manifest (`voice.encoder`, by default `resemblyzer`), loaded
+    /// and verified on first use; a loading error is returned on every call.
+    pub fn voice_encoder(&self) -> Result<&VoiceEncoder> {
+        let loaded = self.voice.get_or_init(|| {
+            let spec = self.manifest.get(&self.config.voice.encoder)?;
+            VoiceEncoder::new(&self.runtime, spec, &self.config.models.dir)
+        });
+        loaded
+            .as_ref()
+            .map_err(|e| Error::new(e.kind(), e.message().to_string()))
     }
 
     /// Passive liveness over the frames of one presentation (1 to `liveness.max_frames`
@@ -349,24 +365,36 @@ impl Engine {
         samples: &[&[u8]],
     ) -> Result<i64> {
         let face = self.enroll_face(subject, samples)?;
+        let template = self.face_template(&[face.embedding], face.samples, face.quality)?;
+        vault.enroll(subject, &template)
+    }
+
+    /// A face template (not yet sealed) from the embeddings of `samples` accepted samples:
+    /// their normalised mean, bound to this engine's embedder.
+    pub fn face_template(
+        &self,
+        embeddings: &[Embedding],
+        samples: usize,
+        quality: f32,
+    ) -> Result<Template> {
         let spec = self.face.embedder().spec();
         let mut sha = [0u8; 32];
         hex::decode_to_slice(&spec.sha256, &mut sha)
             .map_err(|_| Error::new(ErrorKind::Manifest, "the embedder's sha256 is not hex"))?;
+        let mean = Embedding::mean(embeddings)?;
         let header = TemplateHeader {
             modality: Modality::Face,
-            model_id: face.model_id.clone(),
+            model_id: spec.id(),
             model_sha256: sha,
-            dimension: face.embedding.dim() as u32,
-            samples: face.samples as u32,
-            quality: face.quality,
+            dimension: mean.dim() as u32,
+            samples: samples as u32,
+            quality,
             created_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0),
         };
-        let template = Template::new(header, face.embedding.values().to_vec())?;
-        vault.enroll(subject, &template)
+        Template::new(header, mean.values().to_vec())
     }
 
     /// Verifies a probe image against `subject`'s stored face templates (1:1): the best

@@ -70,6 +70,12 @@ pub enum ErrorKind {
     ChallengeInvalid,
     /// A passphrase response holds another number of spoken digits than the challenge.
     PassphraseTokens,
+    /// A verification receipt is malformed, of an unknown version, signed by another key, or
+    /// its signature does not match (it was altered).
+    ReceiptInvalid,
+    /// An audit log's hash chain is broken: a record was edited, removed, reordered or
+    /// replaced, or a line is malformed; or its shipped copy disagrees with it (a fork).
+    AuditChain,
 }
 
 impl ErrorKind {
@@ -103,6 +109,8 @@ impl ErrorKind {
             ErrorKind::AudioClipped => "audio_clipped",
             ErrorKind::ChallengeInvalid => "challenge_invalid",
             ErrorKind::PassphraseTokens => "passphrase_tokens",
+            ErrorKind::ReceiptInvalid => "receipt_invalid",
+            ErrorKind::AuditChain => "audit_chain",
         }
     }
 }
@@ -229,6 +237,9 @@ mod tests {
             ErrorKind::AudioSilent,
             ErrorKind::AudioClipped,
             ErrorKind::ChallengeInvalid,
+            ErrorKind::PassphraseTokens,
+            ErrorKind::ReceiptInvalid,
+            ErrorKind::AuditChain,
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());

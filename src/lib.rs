@@ -28,14 +28,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod attempts;
+pub mod audit;
+pub mod authenticator;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod face;
 pub mod models;
 pub mod policy;
+pub mod receipt;
 pub mod runtime;
+pub mod score;
 pub mod store;
 pub mod template;
 pub mod vault;

@@ -112,6 +112,13 @@ pub struct Tier {
     /// Target false-match rate the match thresholds are set at (unless `refuse`).
     #[serde(default)]
     pub target_fmr: Option<f64>,
+    /// The speaker check's own operating point, when looser than `target_fmr` is wanted.
+    /// Every verifying tier requires the face at `target_fmr`, and a decision needs every
+    /// factor, so the decision's false-match rate stays at most `target_fmr` whatever the
+    /// voice threshold; the voice adds its own independent barrier on top. By default,
+    /// `target_fmr`.
+    #[serde(default)]
+    pub voice_target_fmr: Option<f64>,
 }
 
 fn any_currency() -> Vec<String> {
@@ -144,6 +151,8 @@ pub enum Requirement {
         factors: Vec<Factor>,
         /// Target false-match rate.
         target_fmr: f64,
+        /// The speaker check's target false-match rate (see [`Tier::voice_target_fmr`]).
+        voice_target_fmr: f64,
     },
     /// Do not verify biometrically; the terminal must use another method.
     Refuse {
@@ -221,7 +230,10 @@ impl Policy {
                 )));
             }
             if tier.refuse {
-                if !tier.factors.is_empty() || tier.target_fmr.is_some() {
+                if !tier.factors.is_empty()
+                    || tier.target_fmr.is_some()
+                    || tier.voice_target_fmr.is_some()
+                {
                     return Err(bad(format!(
                         "tier {name:?} refuses, so it takes no factors or target_fmr"
                     )));
@@ -243,6 +255,13 @@ impl Policy {
                     )));
                 }
             }
+            if let Some(v) = tier.voice_target_fmr
+                && !(tier.factors.contains(&Factor::Voice) && v > 0.0 && v <= 0.1)
+            {
+                return Err(bad(format!(
+                    "tier {name:?}: voice_target_fmr needs the voice factor and must be in (0, 0.1]"
+                )));
+            }
         }
         Ok(Policy { tiers })
     }
@@ -262,6 +281,7 @@ impl Policy {
                 tier: t.name.clone(),
                 factors: t.factors.clone(),
                 target_fmr: t.target_fmr.unwrap_or(1e-4),
+                voice_target_fmr: t.voice_target_fmr.or(t.target_fmr).unwrap_or(1e-4),
             },
             None => Requirement::Refuse { tier: None },
         }

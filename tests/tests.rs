@@ -9,6 +9,7 @@
 mod util;
 
 mod cli;
+mod daemon;
 mod face;
 mod formats;
 mod liveness;

@@ -117,6 +117,10 @@ pub struct PassphraseReport {
     pub speaker_threshold: f64,
     /// Equal error rate of the speaker scores on the calibration phrases.
     pub calibration_eer: f64,
+    /// The speaker scores of the calibration phrases (genuine and impostor), for
+    /// `vouch calibrate passphrase`.
+    #[serde(skip)]
+    pub calibration_scores: ScoreSet,
     /// Genuine trials.
     pub genuine: KindSummary,
     /// Impostor trials.
@@ -363,6 +367,7 @@ pub fn evaluate_fsdd(
         protocol: protocol.clone(),
         speaker_threshold: calibrated.threshold,
         calibration_eer: calibrated.rate,
+        calibration_scores,
         genuine: summary(TrialKind::Genuine),
         impostor: summary(TrialKind::Impostor),
         replay: summary(TrialKind::Replay),

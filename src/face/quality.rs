@@ -80,6 +80,21 @@ pub enum QualityCheck {
     Clipped,
 }
 
+impl QualityCheck {
+    /// The reason code a decision gives for this failure (`quality_face_size`, …).
+    pub fn reason(self) -> &'static str {
+        match self {
+            QualityCheck::FaceSize => "quality_face_size",
+            QualityCheck::Sharpness => "quality_sharpness",
+            QualityCheck::Yaw => "quality_yaw",
+            QualityCheck::Roll => "quality_roll",
+            QualityCheck::TooDark => "quality_too_dark",
+            QualityCheck::TooBright => "quality_too_bright",
+            QualityCheck::Clipped => "quality_clipped",
+        }
+    }
+}
+
 /// One failed check: the measured value and the limit it broke.
 #[derive(Clone, Debug, Serialize)]
 pub struct QualityFailure {

@@ -296,8 +296,9 @@ fn check_key_id(id: &str) -> Result<()> {
     }
 }
 
+/// Refuses a key file that anyone but its owner can read ([`ErrorKind::Key`]).
 #[cfg(unix)]
-fn check_private(path: &Path) -> Result<()> {
+pub(crate) fn check_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::new(
@@ -320,7 +321,7 @@ fn check_private(path: &Path) -> Result<()> {
 }
 
 #[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<()> {
+pub(crate) fn check_private(_path: &Path) -> Result<()> {
     Ok(())
 }
 

@@ -22,6 +22,8 @@ macro_rules! out {
     }};
 }
 
+mod calibrate;
+mod trust;
 mod voice;
 
 /// Biometric verification for payment flows: face detection, matching and evaluation.
@@ -52,6 +54,15 @@ enum Command {
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Create receipt signing keys; verify a receipt as a payment backend would.
+    #[command(subcommand)]
+    Receipt(trust::ReceiptCommand),
+    /// Verify the hash-chained audit log; ship it to the fleet store.
+    #[command(subcommand)]
+    Audit(trust::AuditCommand),
+    /// Turn labelled scores into a calibration file: thresholds at target FMRs, score → LLR.
+    #[command(subcommand)]
+    Calibrate(calibrate::CalibrateCommand),
     /// Voice: features, speaker models, passphrase enrollment and verification.
     #[command(subcommand)]
     Voice(voice::VoiceCommand),
@@ -270,6 +281,9 @@ fn run(cli: Cli) -> Result<()> {
             json,
         }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
         Command::Voice(cmd) => voice::run(cmd, config),
+        Command::Calibrate(cmd) => calibrate::run(cmd, config),
+        Command::Receipt(cmd) => trust::run_receipt(cmd),
+        Command::Audit(cmd) => trust::run_audit(cmd),
         Command::Eval(EvalCommand::Voice(args)) => voice::eval(args, config),
         Command::Eval(EvalCommand::Passphrase(args)) => voice::eval_passphrase(args, config),
         Command::Keys(cmd) => keys(cmd, &config),
@@ -818,7 +832,7 @@ fn eval_face(
     Ok(())
 }
 
-fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScores {
+pub(crate) fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScores {
     let distinct: std::collections::BTreeSet<_> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
     let bar = progress(distinct.len(), "embedding");
     let threads = std::thread::available_parallelism()

@@ -409,7 +409,7 @@ pub(crate) fn speaker_model(
 /// The GE2E encoder of the manifest.
 pub(crate) fn voice_encoder(config: Config) -> Result<vouch::voice::encoder::VoiceEncoder> {
     let engine = Engine::new(config)?;
-    let spec = engine.manifest().get("resemblyzer")?;
+    let spec = engine.manifest().get(&engine.config().voice.encoder)?;
     Ok(vouch::voice::encoder::VoiceEncoder::new(
         engine.runtime(),
         spec,

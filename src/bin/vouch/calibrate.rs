@@ -1,0 +1,144 @@
+//! `vouch calibrate`: labelled scores → a calibration file (thresholds at target FMRs and the
+//! score → LLR map the engine's decisions use).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use vouch::eval::metrics::ScoreSet;
+use vouch::score::{Calibration, DEFAULT_TARGETS};
+use vouch::{Config, Engine};
+
+#[derive(Subcommand)]
+pub(crate) enum CalibrateCommand {
+    /// Calibrate the face embedder on labelled pairs (CSV with file_x, file_y, decision).
+    Face {
+        /// Pair lists. Repeat for several.
+        #[arg(long = "pairs", value_name = "CSV", required = true)]
+        pairs: Vec<PathBuf>,
+        /// Folder the image paths are relative to [default: the first list's folder].
+        #[arg(long, value_name = "DIR")]
+        images: Option<PathBuf>,
+        /// Target FMRs [default: 1e-2 … 1e-6].
+        #[arg(long = "target", value_name = "FMR")]
+        targets: Vec<f64>,
+        /// Where to write the calibration (TOML).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Calibrate the voice encoder on spoken passphrases: the calibration phrases of the FSDD
+    /// protocol (`vouch eval passphrase`: enrolled on takes 5–9, phrases from takes 10–49).
+    Passphrase {
+        /// The FSDD `recordings` folder.
+        dir: PathBuf,
+        /// Target FMRs [default: 1e-2 … 1e-6].
+        #[arg(long = "target", value_name = "FMR")]
+        targets: Vec<f64>,
+        /// Where to write the calibration (TOML).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+pub(crate) fn run(cmd: CalibrateCommand, config: Config) -> Result<()> {
+    let (calibration, out) = match cmd {
+        CalibrateCommand::Face {
+            pairs,
+            images,
+            targets,
+            out,
+        } => {
+            let image_dir = images
+                .unwrap_or_else(|| pairs[0].parent().map(Path::to_path_buf).unwrap_or_default());
+            let lists: Vec<&Path> = pairs.iter().map(PathBuf::as_path).collect();
+            let labelled = vouch::eval::read_pair_csv(&lists, &image_dir)?;
+            let engine = Engine::new(config)?;
+            let scores = crate::embed_pairs(&engine, &labelled);
+            let source = format!(
+                "{} genuine / {} impostor pairs of {} ({} pair(s) skipped: failure to acquire)",
+                scores.pairs.iter().filter(|p| p.same).count(),
+                scores.pairs.iter().filter(|p| !p.same).count(),
+                names(&pairs),
+                scores.pairs_skipped
+            );
+            let model = engine.face().embedder().spec().id();
+            (fit(&model, &source, &scores.score_set()?, &targets)?, out)
+        }
+        CalibrateCommand::Passphrase { dir, targets, out } => {
+            use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
+            let encoder = crate::voice::voice_encoder(config)?;
+            let protocol = FsddProtocol::default();
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let bar = crate::progress(0, "passphrase trials");
+            let report = evaluate_fsdd(&dir, &encoder, &protocol, threads, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            let scores = &report.calibration_scores;
+            let source = format!(
+                "FSDD passphrases of {} digits: voiceprint and digits enrolled on takes {}–{}, {} genuine / {} impostor phrases from takes {}–{} ({})",
+                protocol.length,
+                protocol.enroll_takes.start,
+                protocol.enroll_takes.end - 1,
+                scores.genuine().len(),
+                scores.impostor().len(),
+                protocol.calibration_takes.start,
+                protocol.calibration_takes.end - 1,
+                dir.display()
+            );
+            (fit(encoder.id(), &source, scores, &targets)?, out)
+        }
+    };
+    print(&calibration)?;
+    let text = format!(
+        "# Written by `vouch calibrate`. Thresholds marked extrapolated come from a normal fit\n# of the impostor tail: the data could not measure them.\n{}",
+        calibration.to_toml()?
+    );
+    std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
+    out!("calibration written to {}", out.display());
+    Ok(())
+}
+
+fn names(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+fn fit(model: &str, source: &str, scores: &ScoreSet, targets: &[f64]) -> Result<Calibration> {
+    let targets = if targets.is_empty() {
+        DEFAULT_TARGETS.to_vec()
+    } else {
+        targets.to_vec()
+    };
+    Ok(Calibration::fit(model, source, scores, &targets)?)
+}
+
+fn print(c: &Calibration) -> Result<()> {
+    out!("model      {}", c.model);
+    out!("source     {}", c.source);
+    out!(
+        "LLR        {:.3} × score {:+.3} (0 at score {:.4})",
+        c.llr_slope,
+        c.llr_offset,
+        -c.llr_offset / c.llr_slope
+    );
+    out!("FMR        threshold  FNMR      how");
+    for p in &c.points {
+        out!(
+            "{:<10.0e} {:<10.4} {:<8.2}% {}",
+            p.fmr,
+            p.threshold,
+            100.0 * p.fnmr,
+            if p.extrapolated {
+                "extrapolated (normal fit of the impostor tail)"
+            } else {
+                "measured"
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Prometheus metrics, served as text on a separate (loopback) HTTP port.
+//!
+//! - `vouchd_requests_total{method, code}`: requests by gRPC method and status code;
+//! - `vouchd_decisions_total{method, decision}`: decisions by outcome;
+//! - `vouchd_request_seconds{method}`: latency histogram;
+//! - `vouchd_in_flight`: requests queued or running on the worker pool.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+}
+
+#[derive(Default)]
+struct State {
+    requests: BTreeMap<(&'static str, &'static str), u64>,
+    decisions: BTreeMap<(&'static str, &'static str), u64>,
+    latency: BTreeMap<&'static str, Histogram>,
+}
+
+/// The daemon's counters.
+#[derive(Default)]
+pub struct Metrics {
+    state: Mutex<State>,
+}
+
+impl Metrics {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a finished request.
+    pub fn request(&self, method: &'static str, code: tonic::Code, elapsed: Duration) {
+        let mut state = self.state();
+        *state.requests.entry((method, code_name(code))).or_default() += 1;
+        let h = state.latency.entry(method).or_default();
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.sum += secs;
+        h.count += 1;
+    }
+
+    /// Counts a decision.
+    pub fn decision(&self, method: &'static str, decision: &'static str) {
+        *self
+            .state()
+            .decisions
+            .entry((method, decision))
+            .or_default() += 1;
+    }
+
+    /// The exposition text.
+    pub fn render(&self, in_flight: usize) -> String {
+        let state = self.state();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP vouchd_requests_total gRPC requests by method and status code."
+        );
+        let _ = writeln!(out, "# TYPE vouchd_requests_total counter");
+        for ((method, code), n) in &state.requests {
+            let _ = writeln!(
+                out,
+                "vouchd_requests_total{{method=\"{method}\",code=\"{code}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouchd_decisions_total Decisions by method and outcome."
+        );
+        let _ = writeln!(out, "# TYPE vouchd_decisions_total counter");
+        for ((method, decision), n) in &state.decisions {
+            let _ = writeln!(
+                out,
+                "vouchd_decisions_total{{method=\"{method}\",decision=\"{decision}\"}} {n}"
+            );
+        }
+        let _ = writeln!(out, "# HELP vouchd_request_seconds Request latency.");
+        let _ = writeln!(out, "# TYPE vouchd_request_seconds histogram");
+        for (method, h) in &state.latency {
+            for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(
+                    out,
+                    "vouchd_request_seconds_bucket{{method=\"{method}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "vouchd_request_seconds_bucket{{method=\"{method}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "vouchd_request_seconds_sum{{method=\"{method}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "vouchd_request_seconds_count{{method=\"{method}\"}} {}",
+                h.count
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouchd_in_flight Requests queued or running on the workers."
+        );
+        let _ = writeln!(out, "# TYPE vouchd_in_flight gauge");
+        let _ = writeln!(out, "vouchd_in_flight {in_flight}");
+        out
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// Serves `GET /metrics` (any path, in fact) until `shutdown` resolves. A minimal HTTP/1.0
+/// responder: Prometheus needs nothing more, and the port is meant for loopback.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: std::sync::Arc<Metrics>,
+    in_flight: impl Fn() -> usize + Send + Sync + 'static,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let in_flight = std::sync::Arc::new(in_flight);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                let metrics = std::sync::Arc::clone(&metrics);
+                let in_flight = std::sync::Arc::clone(&in_flight);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await;
+                    if !matches!(read, Ok(Ok(n)) if n > 0) {
+                        return;
+                    }
+                    let body = metrics.render(in_flight());
+                    let response = format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        }
+    }
+}

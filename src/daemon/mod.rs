@@ -1,0 +1,309 @@
+//! `vouchd`: the gRPC daemon a POS terminal talks to. The only module that knows tokio,
+//! tonic and prost.
+//!
+//! It serves `vouch.v1.Vouch` (see `proto/vouch/v1/vouch.proto`), `grpc.health.v1.Health`
+//! and server reflection on a Unix socket (mode 0660 by default) and, when configured, on
+//! TCP with mutual TLS. Prometheus metrics are on a separate loopback HTTP port. Requests
+//! are converted, run on a fixed pool of worker threads (never on the async runtime's
+//! threads) behind a bounded queue, and converted back; SIGTERM or SIGINT stop accepting and
+//! let in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::audit::{AuditEvent, AuditKind};
+use crate::authenticator::Authenticator;
+use crate::error::{Error, ErrorKind, Result};
+
+mod auth;
+pub mod codec;
+pub mod config;
+mod metrics;
+mod service;
+mod workers;
+
+pub use config::{DaemonConfig, DaemonFile};
+pub use service::{VouchService, status_of};
+
+/// The generated protobuf types and gRPC stubs of `vouch.v1`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("vouch.v1");
+
+    /// The encoded descriptor set, for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/vouch_v1_descriptor.bin"));
+}
+
+/// Where the daemon ended up listening (ports resolved).
+#[derive(Clone, Debug, Default)]
+pub struct Bound {
+    /// The Unix socket.
+    pub unix: Option<PathBuf>,
+    /// The TCP (mutual TLS) address.
+    pub tcp: Option<SocketAddr>,
+    /// The metrics address.
+    pub metrics: Option<SocketAddr>,
+}
+
+fn io(doing: &str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let (doing, path) = (doing.to_string(), path.to_path_buf());
+    move |e| Error::io(&doing, &path, e)
+}
+
+/// Binds the Unix socket with its mode already set: bound under a temporary name, chmod-ed,
+/// then renamed into place, so it is never reachable with looser permissions.
+fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io("creating the socket folder", dir))?;
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{} is in use by another daemon", path.display()),
+                ));
+            }
+            std::fs::remove_file(path).map_err(io("removing the stale socket", path))?;
+        }
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        Err(_) => {}
+    }
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let listener = tokio::net::UnixListener::bind(&temporary).map_err(io("binding", &temporary))?;
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))
+        .map_err(io("setting the mode of", &temporary))?;
+    std::fs::rename(&temporary, path).map_err(io("moving the socket to", path))?;
+    Ok(listener)
+}
+
+fn tls_config(tcp: &config::TcpConfig) -> Result<ServerTlsConfig> {
+    let read = |p: &Path| std::fs::read(p).map_err(io("reading", p));
+    crate::template::crypto::check_private(&tcp.key)?;
+    Ok(ServerTlsConfig::new()
+        .identity(Identity::from_pem(read(&tcp.cert)?, read(&tcp.key)?))
+        .client_ca_root(Certificate::from_pem(read(&tcp.client_ca)?))
+        .client_auth_optional(false))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the grace
+/// period). `on_bound` is told where the daemon listens once it does.
+pub async fn serve(
+    file: DaemonFile,
+    authenticator: Arc<Authenticator>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(&Bound) + Send,
+) -> Result<()> {
+    let daemon = file.daemon.clone();
+    let workers = Arc::new(workers::WorkerPool::new(
+        daemon.workers,
+        daemon.max_in_flight,
+    ));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let service = Arc::new(VouchService {
+        authenticator: Arc::clone(&authenticator),
+        workers: Arc::clone(&workers),
+        metrics: Arc::clone(&metrics),
+        timeout: Duration::from_secs(daemon.request_timeout_seconds),
+    });
+    let grpc = || {
+        proto::vouch_server::VouchServer::from_arc(Arc::clone(&service))
+            .max_decoding_message_size(daemon.max_message_bytes)
+            .max_encoding_message_size(daemon.max_message_bytes)
+    };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<proto::vouch_server::VouchServer<VouchService>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| Error::new(ErrorKind::Config, format!("server reflection: {e}")))
+    };
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut bound = Bound::default();
+    let mut servers = Vec::new();
+    let builder = || {
+        // The worker pool's bounded queue is the concurrency limit: excess requests get
+        // RESOURCE_EXHAUSTED at once rather than waiting on the connection.
+        Server::builder()
+            .timeout(Duration::from_secs(daemon.request_timeout_seconds))
+            .max_concurrent_streams(1024)
+    };
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    if !daemon.unix_socket.as_os_str().is_empty() {
+        let listener = bind_unix(&daemon.unix_socket, daemon.socket_mode()?)?;
+        bound.unix = Some(daemon.unix_socket.clone());
+        let router = builder()
+            .add_service(health_service.clone())
+            .add_service(reflection()?)
+            .add_service(InterceptedService::new(
+                grpc(),
+                auth::unix_interceptor(&daemon),
+            ));
+        let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+        servers.push(tokio::spawn(
+            router.serve_with_incoming_shutdown(incoming, wait(stopped.clone())),
+        ));
+    }
+    if let Some(tcp) = &daemon.tcp {
+        let listener = tokio::net::TcpListener::bind(tcp.listen)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("binding {}: {e}", tcp.listen)))?;
+        bound.tcp = listener.local_addr().ok();
+        let router = builder()
+            .tls_config(tls_config(tcp)?)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("TLS: {e}")))?
+            .add_service(health_service.clone())
+            .add_service(reflection()?)
+            .add_service(InterceptedService::new(
+                grpc(),
+                auth::tls_interceptor(&daemon),
+            ));
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        servers.push(tokio::spawn(
+            router.serve_with_incoming_shutdown(incoming, wait(stopped.clone())),
+        ));
+    }
+    if !daemon.metrics_listen.is_empty() {
+        let addr: SocketAddr = daemon
+            .metrics_listen
+            .parse()
+            .map_err(|_| Error::new(ErrorKind::Config, "daemon.metrics_listen"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("binding metrics {addr}: {e}")))?;
+        bound.metrics = listener.local_addr().ok();
+        let pool = Arc::clone(&workers);
+        tokio::spawn(metrics::serve(
+            listener,
+            Arc::clone(&metrics),
+            move || pool.in_flight(),
+            stopped.clone(),
+        ));
+    }
+    let shipper = daemon.ship.as_ref().map(|ship| {
+        spawn_shipper(
+            authenticator.audit().path().to_path_buf(),
+            daemon.origin.clone(),
+            ship.clone(),
+            stopped.clone(),
+        )
+    });
+    authenticator.audit().append(
+        AuditEvent::new(AuditKind::ServiceStart, "ok")
+            .detail("unix", bound.unix.as_ref().map(|p| p.display().to_string()))
+            .detail("tcp", bound.tcp.map(|a| a.to_string())),
+    )?;
+    tracing::info!(?bound, "vouchd serving");
+    on_bound(&bound);
+
+    shutdown.await;
+    tracing::info!("shutting down: no new requests; letting in-flight ones finish");
+    let _ = stop.send(true);
+    let grace = Duration::from_secs(daemon.shutdown_grace_seconds);
+    for server in servers {
+        match tokio::time::timeout(grace, server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!("server ended with an error: {e}"),
+            Ok(Err(e)) => tracing::error!("server task failed: {e}"),
+            Err(_) => tracing::warn!("in-flight requests outlived the grace period"),
+        }
+    }
+    let pool = Arc::clone(&workers);
+    let _ = tokio::task::spawn_blocking(move || pool.shutdown()).await;
+    if let Some(shipper) = shipper {
+        let _ = tokio::task::spawn_blocking(move || shipper.join()).await;
+    }
+    if let Some(path) = &bound.unix {
+        let _ = std::fs::remove_file(path);
+    }
+    authenticator
+        .audit()
+        .append(AuditEvent::new(AuditKind::ServiceStop, "ok"))?;
+    Ok(())
+}
+
+/// Ships the audit log every interval, and once more on the way out.
+fn spawn_shipper(
+    log: PathBuf,
+    origin: String,
+    ship: config::ShipConfig,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let shipper = match crate::audit::ship::Shipper::new(&log, &origin, &ship.postgres_url) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("audit shipping is off: {e:#}");
+                return;
+            }
+        };
+        loop {
+            match shipper.ship_once() {
+                Ok(report) if report.shipped > 0 => {
+                    tracing::info!(shipped = report.shipped, "audit records shipped")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("audit shipping deferred: {e}"),
+            }
+            let until = std::time::Instant::now() + Duration::from_secs(ship.interval_seconds);
+            while std::time::Instant::now() < until {
+                if *stopped.borrow() {
+                    let _ = shipper.ship_once();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    })
+}
+
+/// Runs the daemon until SIGTERM or SIGINT: loads everything (every problem surfaces before
+/// serving), serves, shuts down gracefully.
+pub fn run(file: DaemonFile, on_bound: impl FnOnce(&Bound) + Send) -> Result<()> {
+    let authenticator = Arc::new(Authenticator::open(file.library.clone())?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vouchd-io")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Io, format!("starting the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        let shutdown = async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(term) => term,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        serve(file, authenticator, shutdown, on_bound).await
+    })
+}
