@@ -26,6 +26,11 @@ impl Daemon {
     /// Starts `vouchd` with the real models, or `None` (reason printed) without them.
     /// `extra` is appended to the configuration file.
     pub fn start(extra: &str) -> Option<Daemon> {
+        Daemon::start_with("", extra)
+    }
+
+    /// As [`Daemon::start`], with `daemon_extra` added to the `[daemon]` table.
+    pub fn start_with(daemon_extra: &str, extra: &str) -> Option<Daemon> {
         let shared = util::shared_dir().or_else(|| {
             eprintln!("skipped: no shared folder");
             None
@@ -52,6 +57,7 @@ metrics_listen = "127.0.0.1:0"
 workers = 2
 max_in_flight = 32
 max_message_bytes = 8388608
+{daemon_extra}
 [daemon.tcp]
 listen = "127.0.0.1:0"
 cert = "{certs}/server.pem"
@@ -713,4 +719,99 @@ fn python_client_over_both_transports() {
         .status()
         .unwrap();
     assert!(status.success(), "the Python client failed");
+}
+
+#[test]
+fn daemon_ships_its_audit_log_through_a_database_outage() {
+    let Some((url, data)) = crate::store::postgres() else {
+        return;
+    };
+    let _one_at_a_time = crate::store::POSTGRES_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let origin = format!(
+        "daemon-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let Some(mut daemon) = Daemon::start_with(
+        &format!("origin = \"{origin}\""),
+        &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
+    ) else {
+        return;
+    };
+    let shipped = |origin: &str| -> Vec<(i64, String)> {
+        let Ok(mut db) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return Vec::new();
+        };
+        db.query(
+            "SELECT seq, hash FROM vouch_audit WHERE origin = $1 ORDER BY seq",
+            &[&origin],
+        )
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        .unwrap_or_default()
+    };
+    let wait_for = |count: usize| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while shipped(&origin).len() < count && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        shipped(&origin).len()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let verify = |client: &mut VouchClient<Channel>, id: &str| {
+        runtime
+            .block_on(client.verify(pb::VerifyRequest {
+                subject: "erin".into(),
+                transaction: Some(tx(id, 450)),
+                frames: vec![face("img7.jpg")],
+                voice: None,
+            }))
+            .unwrap()
+            .into_inner()
+    };
+    let mut client = runtime.block_on(daemon.unix_client());
+    runtime
+        .block_on(client.enroll(pb::EnrollRequest {
+            subject: "erin".into(),
+            face: vec![face("img1.jpg"), face("img2.jpg")],
+            ..Default::default()
+        }))
+        .unwrap();
+    verify(&mut client, "s-1");
+    assert_eq!(wait_for(3), 3, "start, enroll and a verification shipped");
+
+    // The fleet store goes away: decisions go on, recorded locally.
+    crate::store::postgres_script("stop", &data);
+    for i in 2..=4 {
+        let d = verify(&mut client, &format!("s-{i}"));
+        assert_eq!(decision(d.decision), pb::Decision::Accept);
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    crate::store::postgres_script("start", &data);
+    assert_eq!(
+        wait_for(6),
+        6,
+        "the records of the outage shipped once it ended"
+    );
+
+    // On shutdown the last records (the stop) are shipped too; every local record is in the
+    // fleet store exactly once, in order, with the same hash.
+    assert!(daemon.stop());
+    let log = std::fs::read_to_string(daemon.dir.path().join("audit.log")).unwrap();
+    let local: Vec<(i64, String)> = log
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["seq"].as_i64().unwrap(),
+                v["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(local.len(), 7);
+    assert_eq!(shipped(&origin), local);
 }

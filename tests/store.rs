@@ -307,10 +307,10 @@ fn deleted_templates_leave_no_ciphertext_behind() {
 }
 
 /// Tests that use the PostgreSQL server run one at a time: one of them restarts it.
-static POSTGRES_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static POSTGRES_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The test PostgreSQL server, when the environment provides one (`scripts/postgres.sh`).
-fn postgres() -> Option<(String, String)> {
+pub(crate) fn postgres() -> Option<(String, String)> {
     match (
         std::env::var("VOUCH_TEST_POSTGRES_URL"),
         std::env::var("VOUCH_TEST_POSTGRES_DATA"),
@@ -325,7 +325,7 @@ fn postgres() -> Option<(String, String)> {
     }
 }
 
-fn postgres_script(arg: &str, data: &str) {
+pub(crate) fn postgres_script(arg: &str, data: &str) {
     let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
         .arg(arg)
         .env("VOUCH_TEST_POSTGRES_DATA", data)

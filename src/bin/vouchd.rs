@@ -9,7 +9,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "vouchd", version, about)]
 struct Args {
-    /// Configuration file (TOML: a [daemon] table plus the library's sections).
+    /// Configuration file (TOML: a `[daemon]` table plus the library's sections).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Check the configuration (and load the models, keys, policy, calibrations and audit

@@ -45,7 +45,9 @@ pub struct DaemonConfig {
     pub metrics_listen: String,
     /// Largest request message, in bytes. By default, 16 MiB.
     pub max_message_bytes: usize,
-    /// Requests queued or running at once; beyond it, RESOURCE_EXHAUSTED. By default, 64.
+    /// Requests queued or running at once; beyond it, RESOURCE_EXHAUSTED. By default, 16:
+    /// with a verification taking ~0.35 s per worker on 2 cores, a longer queue only makes a
+    /// till wait seconds (`scripts/load.sh`).
     pub max_in_flight: usize,
     /// Inference worker threads. By default, the number of cores.
     pub workers: usize,
@@ -71,7 +73,7 @@ impl Default for DaemonConfig {
             terminals: BTreeMap::new(),
             metrics_listen: "127.0.0.1:9464".to_string(),
             max_message_bytes: 16 << 20,
-            max_in_flight: 64,
+            max_in_flight: 16,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             request_timeout_seconds: 30,
             shutdown_grace_seconds: 30,

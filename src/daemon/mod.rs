@@ -202,12 +202,15 @@ pub async fn serve(
             stopped.clone(),
         ));
     }
+    // The shipper has its own stop signal, sent after the last record (the stop) is written,
+    // so that its final round ships that record too.
+    let (stop_shipping, shipping_stopped) = tokio::sync::watch::channel(false);
     let shipper = daemon.ship.as_ref().map(|ship| {
         spawn_shipper(
             authenticator.audit().path().to_path_buf(),
             daemon.origin.clone(),
             ship.clone(),
-            stopped.clone(),
+            shipping_stopped,
         )
     });
     authenticator.audit().append(
@@ -232,16 +235,17 @@ pub async fn serve(
     }
     let pool = Arc::clone(&workers);
     let _ = tokio::task::spawn_blocking(move || pool.shutdown()).await;
-    if let Some(shipper) = shipper {
-        let _ = tokio::task::spawn_blocking(move || shipper.join()).await;
-    }
     if let Some(path) = &bound.unix {
         let _ = std::fs::remove_file(path);
     }
-    authenticator
+    let stopped_record = authenticator
         .audit()
-        .append(AuditEvent::new(AuditKind::ServiceStop, "ok"))?;
-    Ok(())
+        .append(AuditEvent::new(AuditKind::ServiceStop, "ok"));
+    let _ = stop_shipping.send(true);
+    if let Some(shipper) = shipper {
+        let _ = tokio::task::spawn_blocking(move || shipper.join()).await;
+    }
+    stopped_record.map(|_| ())
 }
 
 /// Ships the audit log every interval, and once more on the way out.

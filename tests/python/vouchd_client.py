@@ -9,7 +9,9 @@ Run by the Rust test `daemon::python_client_over_both_transports` against a real
 Prints one line per check; exits 1 on the first failure.
 """
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 
@@ -21,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def load_stubs():
     out = tempfile.mkdtemp(prefix="vouch-py-")
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     proto_dir = os.path.join(ROOT, "proto")
     include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
     code = protoc.main([

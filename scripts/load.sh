@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Builds vouchd (release), starts it in a temporary folder on the real models, runs
+# scripts/load.py against it, stops it with SIGTERM and removes the folder.
+#   scripts/load.sh [load.py options, e.g. --clients 32 --duration 20 --method get-subject]
+# Environment:
+#   VOUCH_SHARED    folder holding models/ and data/ (default: ../shared beside the checkout)
+#   VOUCH_ORT_LIB   libonnxruntime.so (default: .vouch/lib/libonnxruntime.so, which
+#                   `scripts/setup.sh --runtime-only` fetches)
+#   VOUCHD_WORKERS  inference workers (default: the number of cores)
+# A measurement, not a test: it prints figures and fails only when something does not run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SHARED=${VOUCH_SHARED:-$ROOT/../shared}
+export VOUCH_SHARED=$SHARED
+ORT_LIB=${VOUCH_ORT_LIB:-$ROOT/.vouch/lib/libonnxruntime.so}
+WORKERS=${VOUCHD_WORKERS:-$(nproc)}
+
+say() { printf '\033[1m[load]\033[0m %s\n' "$*" >&2; }
+
+[ -d "$SHARED/models" ] || { echo "no models in $SHARED/models (set VOUCH_SHARED)" >&2; exit 1; }
+[ -f "$ORT_LIB" ] || {
+  echo "no ONNX Runtime at $ORT_LIB: run scripts/setup.sh --runtime-only or set VOUCH_ORT_LIB" >&2
+  exit 1
+}
+python3 -c 'import grpc, grpc_tools' 2>/dev/null || {
+  echo "python3 needs grpcio and grpcio-tools (scripts/setup.sh --runtime-only installs them)" >&2
+  exit 1
+}
+
+say "building vouchd and vouch (release)"
+cargo build --release --quiet --bin vouchd --bin vouch
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/vouch-load.XXXXXX")
+pid=""
+cleanup() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+target/release/vouch receipt keygen --out "$dir/receipt.key" >/dev/null
+cat >"$dir/vouchd.toml" <<EOF
+[daemon]
+unix_socket = "$dir/vouchd.sock"
+metrics_listen = "127.0.0.1:0"
+workers = $WORKERS
+max_in_flight = 64
+[runtime]
+library = "$ORT_LIB"
+[models]
+dir = "$SHARED/models"
+[store]
+sqlite = "$dir/templates.db"
+[keys]
+env = "VOUCHD_LOAD_KEK"
+[decisions]
+receipt_key = "$dir/receipt.key"
+audit_log = "$dir/audit.log"
+EOF
+
+# A throwaway template key for a throwaway store: ID:HEX (32 random bytes).
+VOUCHD_LOAD_KEK="load:$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+export VOUCHD_LOAD_KEK
+# VOUCH_KEK would take over the key source; this daemon must use only its own.
+unset VOUCH_KEK
+
+say "starting vouchd ($WORKERS workers, max_in_flight 64) in $dir"
+VOUCH_LOG=${VOUCH_LOG:-warn} target/release/vouchd --config "$dir/vouchd.toml" >"$dir/stdout" &
+pid=$!
+# Its first line on stdout says where it listens (the models load first: allow two minutes).
+line=""
+for _ in $(seq 1200); do
+  line=$(head -n 1 "$dir/stdout")
+  [ -n "$line" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+case "$line" in
+  "vouchd ready "*) say "$line (pid $pid)" ;;
+  *) echo "vouchd did not start${line:+: $line} (see its errors above)" >&2; exit 1 ;;
+esac
+socket=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^unix=//p')
+
+status=0
+python3 scripts/load.py --socket "$socket" --pid "$pid" "$@" || status=$?
+
+say "stopping vouchd (SIGTERM)"
+kill -TERM "$pid" 2>/dev/null || true
+if wait "$pid"; then
+  say "vouchd exited cleanly"
+else
+  code=$?
+  say "vouchd exited with status $code"
+  [ "$status" -ne 0 ] || status=$code
+fi
+pid=""
+exit "$status"
