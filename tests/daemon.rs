@@ -815,3 +815,99 @@ fn daemon_ships_its_audit_log_through_a_database_outage() {
     assert_eq!(local.len(), 7);
     assert_eq!(shipped(&origin), local);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_locks_a_subject_after_repeated_failures() {
+    let Some(daemon) = Daemon::start(
+        "[decisions.attempts]\nmax_subject_failures = 2\nwindow_seconds = 600\nlockout_seconds = 600\n",
+    ) else {
+        return;
+    };
+    let mut client = daemon.unix_client().await;
+    client
+        .enroll(pb::EnrollRequest {
+            subject: "frank".into(),
+            face: vec![face("img1.jpg"), face("img2.jpg")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let attempt = |frame: &'static str, id: &'static str| pb::VerifyRequest {
+        subject: "frank".into(),
+        transaction: Some(tx(id, 450)),
+        frames: vec![face(frame)],
+        voice: None,
+    };
+    for id in ["l-1", "l-2"] {
+        let d = client
+            .verify(attempt("img27.jpg", id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision(d.decision), pb::Decision::Reject);
+    }
+    // Now even the genuine customer is locked out, and told for how long.
+    let locked = client
+        .verify(attempt("img7.jpg", "l-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(locked.decision),
+        pb::Decision::Locked,
+        "{locked:?}"
+    );
+    assert_eq!(locked.reasons, ["subject_locked"]);
+    assert!(locked.retry_after_seconds > 500 && locked.retry_after_seconds <= 600);
+    let public = vouch::receipt::parse_public_key(
+        &client
+            .get_receipt_key(pb::GetReceiptKeyRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .public_key_hex,
+    )
+    .unwrap();
+    let receipt = vouch::receipt::verify_receipt(&locked.receipt, &public).unwrap();
+    assert_eq!(receipt.decision, "locked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_verification_finish() {
+    let Some(mut daemon) = Daemon::start("") else {
+        return;
+    };
+    let mut client = daemon.unix_client().await;
+    client
+        .enroll(pb::EnrollRequest {
+            subject: "gina".into(),
+            face: vec![face("img1.jpg")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(async move {
+        client
+            .verify(pb::VerifyRequest {
+                subject: "gina".into(),
+                transaction: Some(tx("g-1", 450)),
+                frames: vec![face("img7.jpg"), face("img7.jpg"), face("img7.jpg")],
+                voice: None,
+            })
+            .await
+    });
+    // Let the request reach a worker, then ask the daemon to stop.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let stopped = tokio::task::spawn_blocking(move || {
+        let clean = daemon.stop();
+        (clean, daemon)
+    });
+    let answer = in_flight.await.unwrap().unwrap().into_inner();
+    assert_eq!(
+        decision(answer.decision),
+        pb::Decision::Accept,
+        "{answer:?}"
+    );
+    let (clean, _daemon) = stopped.await.unwrap();
+    assert!(clean, "vouchd exited uncleanly");
+}
