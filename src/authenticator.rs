@@ -424,16 +424,7 @@ impl Authenticator {
         }
         // Decode everything first: a corrupt input refuses the request before anything is
         // stored.
-        let images = request
-            .face
-            .iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                self.engine.decode_image(bytes).map_err(|e| {
-                    Error::new(e.kind(), format!("face sample {}: {}", i + 1, e.message()))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let images = self.decode_images(request.face, "face sample")?;
         let limits = &self.config().voice.audio;
         let speech = request
             .speech
@@ -541,6 +532,19 @@ impl Authenticator {
             samples,
             voice,
         })
+    }
+
+    /// Decodes every image of a request, an error naming the one that failed (`what 2: …`).
+    fn decode_images(&self, images: &[&[u8]], what: &str) -> Result<Vec<FaceImage>> {
+        images
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                self.engine
+                    .decode_image(bytes)
+                    .map_err(|e| Error::new(e.kind(), format!("{what} {}: {}", i + 1, e.message())))
+            })
+            .collect()
     }
 
     /// Quality, liveness and the embedding of one presentation, or the reasons to retake.
@@ -700,16 +704,7 @@ impl Authenticator {
                 "a verification needs at least one face frame",
             ));
         }
-        let frames = request
-            .face_frames
-            .iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                self.engine
-                    .decode_image(bytes)
-                    .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let frames = self.decode_images(request.face_frames, "frame")?;
         let voice_audio = match request.voice {
             Some(voice) => match Audio::decode(voice.audio, &self.config().voice.audio) {
                 Ok(audio) => Some(audio),
@@ -897,16 +892,7 @@ impl Authenticator {
                 "an identification needs at least one face frame",
             ));
         }
-        let frames = request
-            .face_frames
-            .iter()
-            .enumerate()
-            .map(|(i, bytes)| {
-                self.engine
-                    .decode_image(bytes)
-                    .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let frames = self.decode_images(request.face_frames, "frame")?;
         let evidence = match self.face_evidence(&frames)? {
             Ok(evidence) => evidence,
             Err(Retake(reasons)) => {
