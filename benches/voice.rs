@@ -1,6 +1,10 @@
 //! Voice front end per second of audio: decode (FLAC 16 kHz, WAV 8 kHz), resample 8→16 kHz,
-//! MFCC, mel spectrogram, and the GE2E encoder. Needs the shared data (`VOUCH_SHARED`, default
-//! `../shared`); prints why and exits otherwise. Run: `cargo bench --bench voice`.
+//! MFCC, mel spectrogram; then speaker verification with the GE2E voice encoder through the
+//! `SpeakerModel` trait: analysing a recording (the encoder), enrolling a voiceprint, scoring a
+//! probe, and both from audio bytes. Needs the shared data (`VOUCH_SHARED`, default
+//! `../shared`); the speaker part also needs the models and ONNX Runtime (`VOUCH_ORT_LIB`,
+//! default `.vouch/lib/libonnxruntime.so`). Prints why and skips otherwise.
+//! Run: `cargo bench --bench voice`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
@@ -12,7 +16,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vouch::voice::audio::decode_native;
 use vouch::voice::mfcc::{MelSpectrogram, Mfcc, MfccConfig};
 use vouch::voice::resample::resample;
-use vouch::voice::{Audio, AudioLimits, SAMPLE_RATE};
+use vouch::voice::{Audio, AudioLimits, SAMPLE_RATE, SpeakerModel};
+use vouch::{Config, Engine};
 
 fn shared() -> PathBuf {
     std::env::var_os("VOUCH_SHARED")
@@ -65,5 +70,129 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+fn engine() -> Option<Engine> {
+    let mut config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("speaker bench skipped: {e}");
+            return None;
+        }
+    };
+    config.models.dir = shared().join("models");
+    if config.runtime.library.is_none() {
+        config.runtime.library =
+            Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
+    }
+    match Engine::new(config) {
+        Ok(engine) => Some(engine),
+        Err(e) => {
+            eprintln!("speaker bench skipped: {e}");
+            None
+        }
+    }
+}
+
+/// Speaker 1688 of LibriSpeech test-other: three recordings enroll, the 15.0 s recording of
+/// the front-end bench probes; an impostor (speaker 1998) bounds the genuine score from below.
+fn bench_speaker(c: &mut Criterion) {
+    let speakers = shared().join("data/librispeech/test-other");
+    let read = |name: &str| {
+        let speaker = name.split('-').next().unwrap_or_default();
+        std::fs::read(speakers.join(speaker).join(format!("{name}.flac")))
+    };
+    let enroll_names = ["1688-142285-0001", "1688-142285-0002", "1688-142285-0003"];
+    let (Ok(probe), Ok(impostor), Ok(enroll)) = (
+        read("1688-142285-0000"),
+        read("1998-15444-0000"),
+        enroll_names
+            .iter()
+            .map(|n| read(n))
+            .collect::<std::io::Result<Vec<_>>>(),
+    ) else {
+        return eprintln!("speaker bench skipped: no LibriSpeech test-other in the shared data");
+    };
+    let Some(engine) = engine() else { return };
+    let encoder = match engine.voice_encoder() {
+        Ok(encoder) => encoder,
+        Err(e) => return eprintln!("speaker bench skipped: {e}"),
+    };
+    let limits = AudioLimits {
+        max_seconds: 60.0,
+        ..AudioLimits::default()
+    };
+    let enroll_audio: Vec<Audio> = enroll
+        .iter()
+        .map(|b| Audio::decode(b, &limits).unwrap())
+        .collect();
+    let enroll_seconds: f32 = enroll_audio.iter().map(Audio::seconds).sum();
+    let enroll_samples: Vec<_> = enroll_audio
+        .iter()
+        .map(|a| encoder.analyse(a).unwrap())
+        .collect();
+    let enroll_refs: Vec<_> = enroll_samples.iter().collect();
+    let voiceprint = encoder.enroll(&enroll_refs).unwrap();
+    let probe_audio = Audio::decode(&probe, &limits).unwrap();
+    let probe_sample = encoder.analyse(&probe_audio).unwrap();
+    let genuine = encoder.score(&voiceprint, &probe_sample).unwrap();
+    let impostor_score = {
+        let audio = Audio::decode(&impostor, &limits).unwrap();
+        encoder
+            .score(&voiceprint, &encoder.analyse(&audio).unwrap())
+            .unwrap()
+    };
+    assert!(
+        genuine > impostor_score,
+        "genuine {genuine:.3} should beat impostor {impostor_score:.3}"
+    );
+    eprintln!(
+        "(speaker: {} enrolled from {enroll_seconds:.2} s in 3 recordings; probe {:.2} s; cosine genuine {genuine:.3}, impostor {impostor_score:.3})",
+        encoder.id(),
+        probe_audio.seconds()
+    );
+
+    let mut group = c.benchmark_group("speaker");
+    group.sample_size(20);
+    group.bench_function("analyse_probe_15s", |b| {
+        b.iter(|| encoder.analyse(black_box(&probe_audio)).unwrap())
+    });
+    group.bench_function("enroll_from_3_samples", |b| {
+        b.iter(|| encoder.enroll(black_box(&enroll_refs)).unwrap())
+    });
+    group.bench_function("score", |b| {
+        b.iter(|| {
+            let s = encoder
+                .score(black_box(&voiceprint), &probe_sample)
+                .unwrap();
+            assert!(s > impostor_score);
+            s
+        })
+    });
+    group.bench_function("verify_from_bytes", |b| {
+        b.iter(|| {
+            let audio = Audio::decode(black_box(&probe), &limits).unwrap();
+            let s = encoder
+                .score(&voiceprint, &encoder.analyse(&audio).unwrap())
+                .unwrap();
+            assert!(s > impostor_score);
+            s
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("enroll_from_bytes_3_recordings", |b| {
+        b.iter(|| {
+            let samples: Vec<_> = enroll
+                .iter()
+                .map(|bytes| {
+                    let audio = Audio::decode(black_box(bytes), &limits).unwrap();
+                    encoder.analyse(&audio).unwrap()
+                })
+                .collect();
+            let refs: Vec<_> = samples.iter().collect();
+            encoder.enroll(&refs).unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_speaker);
 criterion_main!(benches);
