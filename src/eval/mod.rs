@@ -5,6 +5,8 @@
 //! threshold behind the caller's back.
 
 pub mod face;
+pub mod identities;
+pub mod lfw;
 pub mod liveness;
 pub mod metrics;
 pub mod pairs;
