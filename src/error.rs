@@ -42,6 +42,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// A dataset (pair list, directory layout) is malformed.
     Dataset,
+    /// An evaluation report or plot could not be produced (no font for a plot, nothing to
+    /// draw, an unwritable output folder).
+    Report,
     /// Downloading or copying a model failed.
     Fetch,
     /// A template was made by another model than the one in use: re-enrollment required.
@@ -95,6 +98,7 @@ impl ErrorKind {
             ErrorKind::NoFace => "no_face",
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::Dataset => "dataset",
+            ErrorKind::Report => "report",
             ErrorKind::Fetch => "fetch",
             ErrorKind::TemplateModelMismatch => "template_model_mismatch",
             ErrorKind::TemplateFormat => "template_format",
@@ -224,6 +228,7 @@ mod tests {
             ErrorKind::NoFace,
             ErrorKind::InvalidInput,
             ErrorKind::Dataset,
+            ErrorKind::Report,
             ErrorKind::Fetch,
             ErrorKind::TemplateModelMismatch,
             ErrorKind::TemplateFormat,

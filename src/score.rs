@@ -36,6 +36,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::interval::{BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap, percentile_interval};
 use crate::eval::metrics::{ScoreSet, fnmr_at_fmr};
 
 /// Version of the calibration file format.
@@ -66,6 +67,11 @@ pub struct CalibrationPoint {
     /// True when the data could not measure the target and the threshold comes from the
     /// normal fit of the impostor tail.
     pub extrapolated: bool,
+    /// 95 % bootstrap interval of the threshold (the same rule re-applied to resampled
+    /// scores): how far another sample of the same size could move it. Absent in files
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_interval: Option<[f64; 2]>,
 }
 
 /// A model's calibration: thresholds at target FMRs and a score → LLR map.
@@ -113,28 +119,29 @@ impl Calibration {
         }
         let impostor = scores.impostor();
         let n = impostor.len() as f64;
-        let mean = impostor.iter().sum::<f64>() / n;
-        let variance =
-            impostor.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-        let sd = variance.sqrt();
-        let max = impostor.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (mean, sd, max) = tail_fit(impostor);
         let mut targets = targets.to_vec();
         targets.sort_by(|a, b| b.total_cmp(a));
         targets.dedup();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let replicates = bootstrap(scores, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, threads, |s| {
+            targets
+                .iter()
+                .map(|&fmr| threshold_for(s, fmr))
+                .collect::<Vec<_>>()
+        });
         let points = targets
             .iter()
-            .map(|&fmr| {
-                let extrapolated = n * fmr < MIN_EXPECTED_IMPOSTORS;
-                let threshold = if extrapolated {
-                    (mean + sd * upper_normal_quantile(fmr)).max(max)
-                } else {
-                    fnmr_at_fmr(scores, fmr).threshold
-                };
+            .enumerate()
+            .map(|(k, &fmr)| {
+                let threshold = threshold_for(scores, fmr);
+                let column: Vec<f64> = replicates.iter().map(|r| r[k]).collect();
                 CalibrationPoint {
                     fmr,
                     threshold,
                     fnmr: scores.fnmr(threshold),
-                    extrapolated,
+                    extrapolated: n * fmr < MIN_EXPECTED_IMPOSTORS,
+                    threshold_interval: percentile_interval(&column).map(|i| [i.low, i.high]),
                 }
             })
             .collect();
@@ -360,7 +367,7 @@ fn fit_gaussian_llr(genuine: &[f64], impostor: &[f64]) -> Result<(f64, f64)> {
 /// `z` such that a standard normal exceeds it with probability `p` (0 < p < 1), by bisection
 /// on the complementary error function (accurate to ~1e-7 relative, far finer than any
 /// score threshold needs).
-fn upper_normal_quantile(p: f64) -> f64 {
+pub(crate) fn upper_normal_quantile(p: f64) -> f64 {
     let (mut lo, mut hi) = (-40.0_f64, 40.0_f64);
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
@@ -373,9 +380,31 @@ fn upper_normal_quantile(p: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
+/// Mean, standard deviation and maximum of impostor scores.
+fn tail_fit(impostor: &[f64]) -> (f64, f64, f64) {
+    let n = impostor.len() as f64;
+    let mean = impostor.iter().sum::<f64>() / n;
+    let variance = impostor.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let max = impostor.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, variance.sqrt(), max)
+}
+
+/// The threshold for `fmr`: measured on the impostor scores when at least
+/// [`MIN_EXPECTED_IMPOSTORS`] of them are expected above it, else extrapolated from a normal
+/// fit of the impostor scores (never below the highest impostor score seen).
+fn threshold_for(scores: &ScoreSet, fmr: f64) -> f64 {
+    let impostor = scores.impostor();
+    if (impostor.len() as f64) * fmr < MIN_EXPECTED_IMPOSTORS {
+        let (mean, sd, max) = tail_fit(impostor);
+        (mean + sd * upper_normal_quantile(fmr)).max(max)
+    } else {
+        fnmr_at_fmr(scores, fmr).threshold
+    }
+}
+
 /// The complementary error function, by its continued fraction for large arguments and its
 /// series for small ones.
-fn erfc(x: f64) -> f64 {
+pub(crate) fn erfc(x: f64) -> f64 {
     if x < 0.0 {
         return 2.0 - erfc(-x);
     }

@@ -10,9 +10,11 @@ mod util;
 
 mod cli;
 mod daemon;
+mod eval;
 mod face;
 mod formats;
 mod liveness;
+mod metrics;
 mod models;
 mod store;
 mod voice;

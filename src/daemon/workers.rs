@@ -88,12 +88,16 @@ impl WorkerPool {
                     self.0.fetch_sub(1, Ordering::AcqRel);
                 }
             }
-            let _done = Done(in_flight);
+            let done = Done(in_flight);
             if Instant::now() >= deadline {
+                drop(done);
                 let _ = reply.send(Err(Refused::Expired));
                 return;
             }
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            // Counted down before the caller hears back, so a caller that submits its next
+            // job on the answer never finds this one still counted.
+            drop(done);
             match outcome {
                 Ok(value) => {
                     let _ = reply.send(Ok(value));
@@ -117,8 +121,15 @@ impl WorkerPool {
         };
         match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(Refused::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(Refused::Closed),
+            // The job was never queued, so its guard never runs: count it out here.
+            Err(TrySendError::Full(_)) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refused::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refused::Closed);
+            }
         }
         answer.await.map_err(|_| Refused::Closed)?
     }

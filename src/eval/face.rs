@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use sha2::{Digest, Sha256};
+
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::eval::cache::{CachedFace, EmbeddingCache, to_cached};
 use crate::eval::metrics::{ScoreSet, VerificationSummary};
 use crate::eval::pairs::LabelledPair;
 use crate::face::{Embedding, FaceImage};
@@ -14,6 +17,8 @@ use crate::face::{Embedding, FaceImage};
 /// One scored pair.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScoredPair {
+    /// Position of the pair in the input list.
+    pub index: usize,
     /// First image.
     pub a: PathBuf,
     /// Second image.
@@ -64,10 +69,12 @@ impl PairScores {
 }
 
 /// Embeds every distinct image once (spread over `threads` workers; `on_image` is called after
-/// each), then scores every pair.
+/// each), then scores every pair. With a cache, images analysed before with the same pipeline
+/// settings are not analysed again (see [`crate::eval::cache`]).
 pub fn score_pairs(
     engine: &Engine,
     pairs: &[LabelledPair],
+    cache: Option<&EmbeddingCache>,
     threads: usize,
     on_image: &(dyn Fn() + Sync),
 ) -> PairScores {
@@ -78,23 +85,46 @@ pub fn score_pairs(
         .into_iter()
         .collect();
     let outcomes = crate::eval::parallel_map(&images, threads, on_image, |path| {
-        FaceImage::open(path, &engine.config().limits)
-            .and_then(|img| engine.face().analyze(&img))
-            .map(|s| s.embedding)
-            .map_err(|e| AcquisitionFailure {
-                image: path.clone(),
-                kind: e.kind().to_string(),
-                message: e.to_string(),
-            })
+        let failure = |kind: String, message: String| AcquisitionFailure {
+            image: path.clone(),
+            kind,
+            message,
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| crate::error::Error::io("reading", path, e))
+            .map_err(|e| failure(e.kind().to_string(), e.to_string()))?;
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        let cached = match cache.and_then(|c| c.get(&digest)) {
+            Some(hit) => hit,
+            None => {
+                let outcome = FaceImage::decode(&bytes, &engine.config().limits)
+                    .and_then(|img| engine.face().analyze(&img))
+                    .map(|s| s.embedding);
+                let entry = to_cached(&outcome);
+                if let Some(c) = cache {
+                    // A cache that cannot be written only costs time on the next run.
+                    if let Err(e) = c.put(&digest, &entry) {
+                        tracing::warn!("embedding cache: {e}");
+                    }
+                }
+                entry
+            }
+        };
+        match cached {
+            CachedFace::Embedding(values) => Embedding::from_raw(values)
+                .map_err(|e| failure(e.kind().to_string(), e.to_string())),
+            CachedFace::Failure { kind, message } => Err(failure(kind, message)),
+        }
     });
     let results: BTreeMap<PathBuf, std::result::Result<Embedding, AcquisitionFailure>> =
         images.iter().cloned().zip(outcomes).collect();
     let mut scored = Vec::new();
     let mut skipped = 0;
-    for pair in pairs {
+    for (index, pair) in pairs.iter().enumerate() {
         match (&results[&pair.a], &results[&pair.b]) {
             (Ok(a), Ok(b)) => match a.cosine(b) {
                 Ok(score) => scored.push(ScoredPair {
+                    index,
                     a: pair.a.clone(),
                     b: pair.b.clone(),
                     same: pair.same,

@@ -40,32 +40,28 @@ impl LfwPairs {
     /// Attaches its fold index to each scored pair, giving the input of [`fold_accuracy`].
     ///
     /// `scored` must be what [`crate::eval::face::score_pairs`] returned for
-    /// [`LfwPairs::all_pairs`]: those pairs in the same order, with the pairs whose images were
-    /// not acquired left out. Matching walks both lists in step; that is exact even when a
-    /// pair is listed in two folds, because an identical pair is always kept or dropped in
-    /// both places (it has the same two images). Anything else is an `InvalidInput` error.
+    /// [`LfwPairs::all_pairs`] (each scored pair carries its position in that list); a position
+    /// outside the list is an `InvalidInput` error.
     pub fn fold_scores(&self, scored: &[ScoredPair]) -> Result<Vec<(usize, bool, f64)>> {
-        let mut listed = self.iter();
-        let mut out = Vec::with_capacity(scored.len());
-        for s in scored {
-            let fold = listed
-                .by_ref()
-                .find(|(_, p)| p.a == s.a && p.b == s.b && p.same == s.same)
-                .map(|(k, _)| k)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidInput,
-                        format!(
-                            "the scored pair {} / {} is not in this LFW list, or not in its order; \
-                             score the list's own all_pairs()",
-                            s.a.display(),
-                            s.b.display()
-                        ),
-                    )
-                })?;
-            out.push((fold, s.same, s.score));
-        }
-        Ok(out)
+        let folds: Vec<usize> = self.iter().map(|(k, _)| k).collect();
+        scored
+            .iter()
+            .map(|s| {
+                folds
+                    .get(s.index)
+                    .map(|&k| (k, s.same, s.score))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::InvalidInput,
+                            format!(
+                                "scored pair #{} is not in this LFW list of {} pairs; score the list's own all_pairs()",
+                                s.index,
+                                folds.len()
+                            ),
+                        )
+                    })
+            })
+            .collect()
     }
 }
 
@@ -539,7 +535,7 @@ mod tests {
     }
 
     #[test]
-    fn fold_scores_follow_the_list_past_dropped_pairs() {
+    fn fold_scores_follow_the_list_positions() {
         let root = Path::new("/lfw");
         let lfw = LfwPairs {
             folds: vec![
@@ -547,35 +543,23 @@ mod tests {
                     pair(root, ("A", 1), ("A", 2), true),
                     pair(root, ("B", 1), ("C", 1), false),
                 ],
-                vec![
-                    pair(root, ("D", 1), ("D", 2), true),
-                    // Listed in both folds: kept or dropped together by score_pairs.
-                    pair(root, ("B", 1), ("C", 1), false),
-                ],
+                vec![pair(root, ("D", 1), ("D", 2), true)],
             ],
         };
-        let scored = |p: &LabelledPair, score: f64| ScoredPair {
-            a: p.a.clone(),
-            b: p.b.clone(),
-            same: p.same,
-            score,
+        let scored = |index: usize, score: f64| {
+            let p = &lfw.all_pairs()[index.min(2)];
+            ScoredPair {
+                index,
+                a: p.a.clone(),
+                b: p.b.clone(),
+                same: p.same,
+                score,
+            }
         };
-        let f = &lfw.folds;
-        let got = lfw
-            .fold_scores(&[
-                scored(&f[0][1], 0.1),
-                scored(&f[1][0], 0.9),
-                scored(&f[1][1], 0.1),
-            ])
-            .unwrap();
-        assert_eq!(got, [(0, false, 0.1), (1, true, 0.9), (1, false, 0.1)]);
-        // Out of order, or not from this list.
-        let err = lfw
-            .fold_scores(&[scored(&f[1][0], 0.9), scored(&f[0][0], 0.8)])
-            .unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        let stranger = pair(root, ("X", 1), ("X", 2), true);
-        let err = lfw.fold_scores(&[scored(&stranger, 0.5)]).unwrap_err();
+        // The first pair was dropped (an image failed); the others keep their folds.
+        let got = lfw.fold_scores(&[scored(1, 0.1), scored(2, 0.9)]).unwrap();
+        assert_eq!(got, [(0, false, 0.1), (1, true, 0.9)]);
+        let err = lfw.fold_scores(&[scored(3, 0.5)]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::face::AcquisitionFailure;
-use crate::eval::metrics::{self, OperatingPoint, ScoreSet};
+use crate::eval::interval::{Interval, wilson};
+use crate::eval::metrics::{self, OperatingPoint, RocPoint, ScoreSet};
 use crate::face::{FaceBox, FaceImage};
 
 /// A labelled liveness image: bona fide (`attack == None`) or an attack of a named type.
@@ -46,6 +47,57 @@ pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample
         .collect())
 }
 
+/// Reads a labelled liveness list: CSV with a header naming `file` (or `path`) and `label`
+/// columns; label `bona_fide` (also `live`, `bonafide`) or an attack type (`print`, `replay`,
+/// …, lower-cased). Paths are relative to the list's folder. Missing images are kept (they
+/// become counted failures to acquire); a malformed line is an error naming it.
+pub fn read_liveness_list(list: &Path) -> Result<Vec<LivenessSample>> {
+    let text = std::fs::read_to_string(list)
+        .map_err(|e| Error::io("reading the liveness list", list, e))?;
+    let root = list.parent().map(Path::to_path_buf).unwrap_or_default();
+    let bad = |line: usize, what: &str| {
+        Error::new(
+            ErrorKind::Dataset,
+            format!("{}:{line}: {what}", list.display()),
+        )
+    };
+    let mut lines = text.lines().enumerate();
+    let header: Vec<String> = lines
+        .next()
+        .map(|(_, h)| {
+            h.split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default();
+    let column = |names: &[&str]| header.iter().position(|c| names.contains(&c.as_str()));
+    let (Some(file_col), Some(label_col)) = (column(&["file", "path"]), column(&["label"])) else {
+        return Err(bad(1, "the header needs columns file and label"));
+    };
+    let mut samples = Vec::new();
+    for (index, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (Some(file), Some(label)) = (cells.get(file_col), cells.get(label_col)) else {
+            return Err(bad(index + 1, "missing the file or label column"));
+        };
+        if file.is_empty() || label.is_empty() {
+            return Err(bad(index + 1, "empty file or label"));
+        }
+        let label = label.to_ascii_lowercase();
+        samples.push(LivenessSample {
+            path: root.join(file),
+            attack: (!crate::eval::scores::is_bona_fide(&label)).then_some(label),
+        });
+    }
+    if samples.is_empty() {
+        return Err(bad(1, "the list holds no images"));
+    }
+    Ok(samples)
+}
+
 /// One scored image.
 #[derive(Clone, Debug, Serialize)]
 pub struct ScoredSample {
@@ -66,8 +118,13 @@ pub struct AttackFigures {
     pub count: usize,
     /// Share of this type's attacks judged live (APCER).
     pub apcer: f64,
+    /// 95 % Wilson interval of the APCER.
+    pub apcer_interval: Option<Interval>,
     /// BPCER at APCER = 1 % and 5 % for this type.
     pub bpcer_at_apcer: Vec<OperatingPoint>,
+    /// The DET curve of this type against the bona fide presentations (APCER as the
+    /// false-match side, BPCER as the false-non-match side), thinned for plots.
+    pub det: Vec<RocPoint>,
 }
 
 /// The figures of a liveness evaluation.
@@ -79,6 +136,8 @@ pub struct LivenessSummary {
     pub bona_fide: usize,
     /// Share of bona fide presentations judged attacks (BPCER).
     pub bpcer: f64,
+    /// 95 % Wilson interval of the BPCER.
+    pub bpcer_interval: Option<Interval>,
     /// Per attack type.
     pub per_attack: Vec<AttackFigures>,
     /// The highest APCER over attack types (ISO/IEC 30107-3 reports the worst type).
@@ -157,23 +216,28 @@ pub fn summarize(
     let mut per_attack = Vec::new();
     for (attack, attack_scores) in &by_type {
         let set = ScoreSet::new(bona.clone(), attack_scores.clone())?;
+        let accepted = attack_scores.iter().filter(|&&s| s >= threshold).count();
         per_attack.push(AttackFigures {
             attack: attack.to_string(),
             count: attack_scores.len(),
             apcer: set.fmr(threshold),
+            apcer_interval: wilson(accepted, attack_scores.len()),
             bpcer_at_apcer: [0.01, 0.05]
                 .iter()
                 .map(|&t| metrics::fnmr_at_fmr(&set, t))
                 .collect(),
+            det: metrics::det(&set, 400),
         });
     }
-    let bpcer = ScoreSet::new(bona.clone(), vec![0.0])?.fnmr(threshold);
+    let rejected = bona.iter().filter(|&&s| s < threshold).count();
+    let bpcer = rejected as f64 / bona.len() as f64;
     let max_apcer = per_attack.iter().map(|a| a.apcer).fold(0.0, f64::max);
     drop(by_type);
     Ok(LivenessSummary {
         threshold,
         bona_fide: bona.len(),
         bpcer,
+        bpcer_interval: wilson(rejected, bona.len()),
         acer: (max_apcer + bpcer) / 2.0,
         max_apcer,
         per_attack,
@@ -215,6 +279,35 @@ mod tests {
         assert_eq!(summary.per_attack[1].apcer, 0.0);
         assert_eq!(summary.max_apcer, 0.5);
         assert_eq!(summary.acer, 0.375);
+    }
+
+    #[test]
+    fn labelled_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("list.csv");
+        std::fs::write(
+            &list,
+            "label,file\nbona_fide,a.jpg\nPrint,b.jpg\nlive,c.png\n\n",
+        )
+        .unwrap();
+        let samples = read_liveness_list(&list).unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(samples[0].attack, None);
+        assert_eq!(samples[1].attack.as_deref(), Some("print"));
+        assert_eq!(samples[1].path, dir.path().join("b.jpg"));
+        for (i, text) in [
+            "file\na.jpg\n",
+            "file,label\n",
+            "file,label\na.jpg\n",
+            "file,label\n,print\n",
+        ]
+        .iter()
+        .enumerate()
+        {
+            std::fs::write(&list, text).unwrap();
+            let err = read_liveness_list(&list).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Dataset, "case {i}: {err}");
+        }
     }
 
     #[test]

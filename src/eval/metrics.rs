@@ -1,8 +1,9 @@
-//! ROC, EER, FNMR at a target FMR, AUC.
+//! ROC and DET, EER, FNMR at a target FMR, AUC, minimum detection cost.
 
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::interval::{self, Interval};
 
 /// Genuine (same person) and impostor (different people) comparison scores, checked finite.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -35,6 +36,13 @@ impl ScoreSet {
         genuine.sort_by(f64::total_cmp);
         impostor.sort_by(f64::total_cmp);
         Ok(ScoreSet { genuine, impostor })
+    }
+
+    /// A score set from sides already sorted ascending and checked finite (bootstrap
+    /// resamples of a checked set).
+    pub(crate) fn from_sorted(genuine: Vec<f64>, impostor: Vec<f64>) -> ScoreSet {
+        debug_assert!(genuine.is_sorted() && impostor.is_sorted());
+        ScoreSet { genuine, impostor }
     }
 
     /// Genuine scores, ascending.
@@ -155,6 +163,9 @@ pub struct OperatingPoint {
     /// False when there are too few impostor scores to measure the target at all
     /// (fewer than `1 / target`): the figure then only says "no impostor accepted".
     pub measurable: bool,
+    /// 95 % bootstrap interval of the FNMR (threshold re-chosen in every resample), when
+    /// computed and measurable; see [`crate::eval::interval`].
+    pub fnmr_interval: Option<Interval>,
 }
 
 /// FNMR at the lowest threshold whose FMR is at most `target_fmr`: at most
@@ -177,6 +188,7 @@ pub fn fnmr_at_fmr(scores: &ScoreSet, target_fmr: f64) -> OperatingPoint {
         fnmr: scores.fnmr(threshold),
         impostors_accepted: accepted,
         measurable: n as f64 * target_fmr >= 1.0,
+        fnmr_interval: None,
     }
 }
 
@@ -250,11 +262,104 @@ mod tests {
     }
 
     #[test]
+    fn min_dcf_by_hand() {
+        // gen: 0.3 0.6 0.8 0.9 ; imp: 0.1 0.2 0.4 0.7 ; p_target 0.5, unit costs: norm 0.5,
+        // DCF = (P_miss + P_fa) / 2 / 0.5 = P_miss + P_fa: 0.5 at t = 0.3 (0 + 0.5), 0.6
+        // (0.25 + 0.25) and 0.8 (0.5 + 0); every other threshold costs more. The lowest of
+        // the tied thresholds is reported.
+        let s = set(&[0.9, 0.8, 0.6, 0.3], &[0.1, 0.2, 0.4, 0.7]);
+        let c = min_dcf(&s, 0.5, 1.0, 1.0);
+        assert!((c.min_dcf - 0.5).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.threshold, 0.3);
+        // A rare target makes false alarms expensive: rejecting everything costs exactly 1,
+        // and no threshold here does better than P_miss + 99·P_fa allows.
+        let c = min_dcf(&s, 0.01, 1.0, 1.0);
+        assert!(c.min_dcf <= 1.0);
+        assert!((c.min_dcf - 0.5).abs() < 1e-12, "{c:?}"); // t = 0.8: P_miss 0.5, P_fa 0
+    }
+
+    #[test]
+    fn det_thins_but_keeps_both_ends() {
+        let g: Vec<f64> = (0..500).map(|i| f64::from(i) / 500.0 + 0.3).collect();
+        let i: Vec<f64> = (0..500).map(|i| f64::from(i) / 500.0).collect();
+        let s = set(&g, &i);
+        let full = roc(&s);
+        let thin = det(&s, 50);
+        assert!(thin.len() <= 50 && thin.len() > 40);
+        assert_eq!(thin[0], full[0]);
+        assert_eq!(thin[thin.len() - 1], full[full.len() - 1]);
+    }
+
+    #[test]
     fn nan_and_empty_are_refused() {
         assert!(ScoreSet::new(vec![f64::NAN], vec![0.1]).is_err());
         assert!(ScoreSet::new(vec![], vec![0.1]).is_err());
         assert!(ScoreSet::new(vec![0.2], vec![]).is_err());
     }
+}
+
+/// The normalised detection cost function at its minimum over thresholds (NIST SRE):
+/// `DCF(t) = C_miss·P_miss(t)·P_target + C_fa·P_fa(t)·(1 − P_target)`, divided by the cost of
+/// the better trivial system, `min(C_miss·P_target, C_fa·(1 − P_target))`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DetectionCost {
+    /// Prior probability of a target (genuine) trial.
+    pub p_target: f64,
+    /// Cost of a miss (false non-match).
+    pub c_miss: f64,
+    /// Cost of a false alarm (false match).
+    pub c_fa: f64,
+    /// The minimum normalised cost (0 perfect, 1 no better than always rejecting).
+    pub min_dcf: f64,
+    /// The threshold reaching it (`+inf`: reject everything).
+    pub threshold: f64,
+    /// P_miss (FNMR) there.
+    pub p_miss: f64,
+    /// P_fa (FMR) there.
+    pub p_fa: f64,
+}
+
+/// The minimum normalised detection cost of `scores` (see [`DetectionCost`]); the SRE
+/// convention is `p_target = 0.01`, `c_miss = c_fa = 1`.
+pub fn min_dcf(scores: &ScoreSet, p_target: f64, c_miss: f64, c_fa: f64) -> DetectionCost {
+    let norm = (c_miss * p_target).min(c_fa * (1.0 - p_target));
+    let cost = |t: f64| {
+        let (p_miss, p_fa) = (scores.fnmr(t), scores.fmr(t));
+        let dcf = (c_miss * p_miss * p_target + c_fa * p_fa * (1.0 - p_target)) / norm;
+        DetectionCost {
+            p_target,
+            c_miss,
+            c_fa,
+            min_dcf: dcf,
+            threshold: t,
+            p_miss,
+            p_fa,
+        }
+    };
+    // Every distinct score, plus "reject everything"; the first minimum (lowest threshold) wins.
+    roc(scores)
+        .iter()
+        .map(|p| cost(p.threshold))
+        .chain(std::iter::once(cost(f64::INFINITY)))
+        .fold(None::<DetectionCost>, |best, c| match best {
+            Some(b) if b.min_dcf <= c.min_dcf => Some(b),
+            _ => Some(c),
+        })
+        .unwrap_or_else(|| cost(f64::INFINITY))
+}
+
+/// The DET curve (FNMR against FMR) thinned to at most `max_points` points spread evenly over
+/// its thresholds, both ends kept: what reports store and plots draw.
+pub fn det(scores: &ScoreSet, max_points: usize) -> Vec<RocPoint> {
+    let curve = roc(scores);
+    if curve.len() <= max_points.max(2) {
+        return curve;
+    }
+    let last = curve.len() - 1;
+    let steps = max_points.max(2) - 1;
+    let mut points: Vec<RocPoint> = (0..=steps).map(|k| curve[k * last / steps]).collect();
+    points.dedup_by(|a, b| a.threshold == b.threshold);
+    points
 }
 
 /// Headline verification figures for a score set.
@@ -268,22 +373,61 @@ pub struct VerificationSummary {
     pub auc: f64,
     /// Equal error rate.
     pub eer: Eer,
-    /// FNMR at FMR = 1 %, 0.1 %, 0.01 %, 0.001 %.
+    /// 95 % bootstrap interval of the EER.
+    pub eer_interval: Option<Interval>,
+    /// FNMR at FMR = 1 %, 0.1 %, 0.01 %, 0.001 %, with bootstrap intervals where measurable.
     pub operating_points: Vec<OperatingPoint>,
+    /// Minimum normalised DCF at `p_target = 0.01`, `c_miss = c_fa = 1`.
+    pub min_dcf: DetectionCost,
+    /// How the intervals were computed.
+    pub interval_method: String,
 }
 
+/// The FMR targets every verification summary reports.
+pub const STANDARD_FMR_TARGETS: [f64; 4] = [1e-2, 1e-3, 1e-4, 1e-5];
+
 impl VerificationSummary {
-    /// AUC, EER and FNMR at FMR = 1 %, 0.1 %, 0.01 % and 0.001 % of `set`.
+    /// AUC, EER, minDCF and FNMR at FMR = 1 %, 0.1 %, 0.01 % and 0.001 % of `set`, with 95 %
+    /// bootstrap intervals ([`interval::BOOTSTRAP_REPLICATES`] resamples, fixed seed, spread
+    /// over the cores).
     pub fn of(set: &ScoreSet) -> VerificationSummary {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let replicates = interval::bootstrap(
+            set,
+            interval::BOOTSTRAP_REPLICATES,
+            interval::BOOTSTRAP_SEED,
+            threads,
+            |s| {
+                let mut row = vec![eer(s).rate];
+                row.extend(STANDARD_FMR_TARGETS.iter().map(|&t| fnmr_at_fmr(s, t).fnmr));
+                row
+            },
+        );
+        let column = |k: usize| -> Vec<f64> { replicates.iter().map(|r| r[k]).collect() };
+        let operating_points = STANDARD_FMR_TARGETS
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| {
+                let mut op = fnmr_at_fmr(set, t);
+                if op.measurable {
+                    op.fnmr_interval = interval::percentile_interval(&column(k + 1));
+                }
+                op
+            })
+            .collect();
         VerificationSummary {
             genuine: set.genuine().len(),
             impostor: set.impostor().len(),
             auc: auc(set),
             eer: eer(set),
-            operating_points: [1e-2, 1e-3, 1e-4, 1e-5]
-                .iter()
-                .map(|&t| fnmr_at_fmr(set, t))
-                .collect(),
+            eer_interval: interval::percentile_interval(&column(0)),
+            operating_points,
+            min_dcf: min_dcf(set, 0.01, 1.0, 1.0),
+            interval_method: format!(
+                "95 % percentile bootstrap, {} resamples of genuine and impostor scores (seed {:#x}); assumes independent comparisons, so pairs sharing images make the true interval wider",
+                interval::BOOTSTRAP_REPLICATES,
+                interval::BOOTSTRAP_SEED
+            ),
         }
     }
 }

@@ -4,17 +4,24 @@
 //! accepted when `score >= threshold`. This module only measures; it never chooses a
 //! threshold behind the caller's back.
 
+pub mod cache;
 pub mod face;
 pub mod identities;
+pub mod interval;
 pub mod lfw;
 pub mod liveness;
 pub mod metrics;
 pub mod pairs;
 pub mod passphrase;
+pub mod plot;
+pub mod report;
+pub mod rng;
+pub mod scores;
 pub mod voice;
 
 pub use metrics::{
-    Eer, OperatingPoint, RocPoint, ScoreSet, VerificationSummary, auc, eer, fnmr_at_fmr, roc,
+    DetectionCost, Eer, OperatingPoint, RocPoint, ScoreSet, VerificationSummary, auc, det, eer,
+    fnmr_at_fmr, min_dcf, roc,
 };
 pub use pairs::{LabelledPair, read_pair_csv};
 

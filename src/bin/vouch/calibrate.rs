@@ -26,6 +26,22 @@ pub(crate) enum CalibrateCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Calibrate any model from a score file made elsewhere (`label,score` lines:
+    /// genuine/impostor), e.g. the scores.csv of a `vouch eval … --out` report.
+    Scores {
+        /// The score file.
+        file: PathBuf,
+        /// The model the scores come from, as templates record it (`name@sha256-prefix`; see
+        /// `vouch models list`).
+        #[arg(long)]
+        model: String,
+        /// Target FMRs [default: 1e-2 … 1e-6].
+        #[arg(long = "target", value_name = "FMR")]
+        targets: Vec<f64>,
+        /// Where to write the calibration (TOML).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Calibrate the voice encoder on spoken passphrases: the calibration phrases of the FSDD
     /// protocol (`vouch eval passphrase`: enrolled on takes 5–9, phrases from takes 10–49).
     Passphrase {
@@ -53,7 +69,7 @@ pub(crate) fn run(cmd: CalibrateCommand, config: Config) -> Result<()> {
             let lists: Vec<&Path> = pairs.iter().map(PathBuf::as_path).collect();
             let labelled = vouch::eval::read_pair_csv(&lists, &image_dir)?;
             let engine = Engine::new(config)?;
-            let scores = crate::embed_pairs(&engine, &labelled);
+            let scores = crate::eval::embed_pairs(&engine, &labelled, None);
             let source = format!(
                 "{} genuine / {} impostor pairs of {} ({} pair(s) skipped: failure to acquire)",
                 scores.pairs.iter().filter(|p| p.same).count(),
@@ -63,6 +79,22 @@ pub(crate) fn run(cmd: CalibrateCommand, config: Config) -> Result<()> {
             );
             let model = engine.face().embedder().spec().id();
             (fit(&model, &source, &scores.score_set()?, &targets)?, out)
+        }
+        CalibrateCommand::Scores {
+            file,
+            model,
+            targets,
+            out,
+        } => {
+            let set =
+                vouch::eval::scores::verification_set(&vouch::eval::scores::read_scores(&file)?)?;
+            let source = format!(
+                "{} genuine / {} impostor scores of {}",
+                set.genuine().len(),
+                set.impostor().len(),
+                file.display()
+            );
+            (fit(&model, &source, &set, &targets)?, out)
         }
         CalibrateCommand::Passphrase { dir, targets, out } => {
             use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
@@ -126,12 +158,16 @@ fn print(c: &Calibration) -> Result<()> {
         c.llr_offset,
         -c.llr_offset / c.llr_slope
     );
-    out!("FMR        threshold  FNMR      how");
+    out!("FMR        threshold  95 % interval      FNMR      how");
     for p in &c.points {
+        let interval = p
+            .threshold_interval
+            .map_or_else(|| "–".to_string(), |[lo, hi]| format!("[{lo:.4}, {hi:.4}]"));
         out!(
-            "{:<10.0e} {:<10.4} {:<8.2}% {}",
+            "{:<10.0e} {:<10.4} {:<18} {:<8.2}% {}",
             p.fmr,
             p.threshold,
+            interval,
             100.0 * p.fnmr,
             if p.extrapolated {
                 "extrapolated (normal fit of the impostor tail)"

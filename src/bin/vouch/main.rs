@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use vouch::eval::face::{PairScores, score_pairs};
 use vouch::models::{FetchOutcome, FetchSource, Manifest, fetch_model};
 use vouch::runtime::{Runtime, SessionPool};
 use vouch::vault::TemplateVault;
@@ -23,6 +22,7 @@ macro_rules! out {
 }
 
 mod calibrate;
+mod eval;
 mod trust;
 mod voice;
 
@@ -53,7 +53,7 @@ enum Command {
     Face(FaceCommand),
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
-    Eval(EvalCommand),
+    Eval(eval::EvalCommand),
     /// Create receipt signing keys; verify a receipt as a payment backend would.
     #[command(subcommand)]
     Receipt(trust::ReceiptCommand),
@@ -207,45 +207,6 @@ enum FaceCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum EvalCommand {
-    /// Score labelled face pairs: AUC, EER, FNMR at FMR 1e-2 … 1e-5.
-    Face {
-        /// Pair lists (CSV with file_x, file_y, decision). Repeat for several.
-        #[arg(long = "pairs", value_name = "CSV", required = true)]
-        pairs: Vec<PathBuf>,
-        /// Folder the image paths are relative to [default: the first list's folder].
-        #[arg(long, value_name = "DIR")]
-        images: Option<PathBuf>,
-        /// Write the full report (summary, every score, failures) as JSON.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
-    /// Score bona fide and attack images: APCER per attack type, BPCER, BPCER at APCER 1 % / 5 %.
-    Liveness {
-        /// A folder (or a single image) of bona fide (live) presentations. Repeat for several.
-        #[arg(long = "bona-fide", value_name = "DIR", required = true)]
-        bona_fide: Vec<PathBuf>,
-        /// An attack folder or image, as TYPE=PATH (e.g. print=ImposterFace). Repeat for several.
-        #[arg(long = "attack", value_name = "TYPE=DIR", required = true)]
-        attacks: Vec<String>,
-        /// The images are face crops: judge the whole image instead of detecting a face.
-        #[arg(long)]
-        whole_image: bool,
-        /// Decision threshold [default: liveness.threshold from the config].
-        #[arg(long)]
-        threshold: Option<f64>,
-        /// Write the full report as JSON.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-    },
-    /// Speaker verification on SPEAKER/*.flac folders, every pair of recordings: EER, FNMR.
-    Voice(voice::EvalVoiceArgs),
-    /// Spoken passphrases on the Free Spoken Digit Dataset: genuine acceptance, impostor
-    /// acceptance, replay rejection.
-    Passphrase(voice::EvalPassphraseArgs),
-}
-
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("VOUCH_LOG"))
@@ -268,24 +229,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Models(cmd) => models(cmd, &config),
         Command::Face(cmd) => face(cmd, config),
-        Command::Eval(EvalCommand::Face {
-            pairs,
-            images,
-            json,
-        }) => eval_face(config, &pairs, images, json),
-        Command::Eval(EvalCommand::Liveness {
-            bona_fide,
-            attacks,
-            whole_image,
-            threshold,
-            json,
-        }) => eval_liveness(config, &bona_fide, &attacks, whole_image, threshold, json),
+        Command::Eval(cmd) => eval::run(cmd, config),
         Command::Voice(cmd) => voice::run(cmd, config),
         Command::Calibrate(cmd) => calibrate::run(cmd, config),
         Command::Receipt(cmd) => trust::run_receipt(cmd),
         Command::Audit(cmd) => trust::run_audit(cmd),
-        Command::Eval(EvalCommand::Voice(args)) => voice::eval(args, config),
-        Command::Eval(EvalCommand::Passphrase(args)) => voice::eval_passphrase(args, config),
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
@@ -585,88 +533,6 @@ fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) -> R
     Ok(())
 }
 
-fn eval_liveness(
-    config: Config,
-    bona_fide: &[PathBuf],
-    attacks: &[String],
-    whole_image: bool,
-    threshold: Option<f64>,
-    json: Option<PathBuf>,
-) -> Result<()> {
-    use vouch::eval::liveness::{samples_in, score_samples, summarize};
-    let mut samples = Vec::new();
-    for dir in bona_fide {
-        samples.extend(samples_in(dir, None)?);
-    }
-    for spec in attacks {
-        let Some((kind, dir)) = spec.split_once('=') else {
-            bail!("--attack takes TYPE=DIR, got {spec:?}");
-        };
-        samples.extend(samples_in(Path::new(dir), Some(kind))?);
-    }
-    let engine = Engine::new(config)?;
-    let threshold = threshold.unwrap_or(f64::from(engine.config().liveness.threshold));
-    let bar = progress(samples.len(), "scoring");
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let (scores, failures) = score_samples(&engine, &samples, whole_image, threads, &|| bar.inc(1));
-    bar.finish_and_clear();
-    let summary = summarize(scores, failures, threshold)?;
-    out!(
-        "bona fide: {} scored; {} image(s) failed to acquire{}",
-        summary.bona_fide,
-        summary.failures.len(),
-        if whole_image {
-            " (whole image judged as the face: tight crops, see the liveness docs)"
-        } else {
-            ""
-        }
-    );
-    out!(
-        "threshold {:.3}: BPCER {:.2} %",
-        summary.threshold,
-        100.0 * summary.bpcer
-    );
-    for a in &summary.per_attack {
-        let at: Vec<String> = a
-            .bpcer_at_apcer
-            .iter()
-            .map(|op| {
-                let note = if op.measurable {
-                    ""
-                } else {
-                    ", not measurable: too few attacks"
-                };
-                format!(
-                    "BPCER@APCER {:.0} % = {:.2} % (t {:.3}{note})",
-                    100.0 * op.target_fmr,
-                    100.0 * op.fnmr,
-                    op.threshold
-                )
-            })
-            .collect();
-        out!(
-            "  attack {:<8} n={:<5} APCER {:.2} %   {}",
-            a.attack,
-            a.count,
-            100.0 * a.apcer,
-            at.join(", ")
-        );
-    }
-    out!(
-        "max APCER {:.2} %, ACER (non-normative) {:.2} %",
-        100.0 * summary.max_apcer,
-        100.0 * summary.acer
-    );
-    if let Some(path) = json {
-        std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        out!("report written to {}", path.display());
-    }
-    Ok(())
-}
-
 fn new_key_id() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -800,87 +666,6 @@ pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
-}
-
-fn eval_face(
-    config: Config,
-    pair_files: &[PathBuf],
-    images: Option<PathBuf>,
-    json: Option<PathBuf>,
-) -> Result<()> {
-    let image_dir = images.unwrap_or_else(|| {
-        pair_files[0]
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default()
-    });
-    let lists: Vec<&Path> = pair_files.iter().map(PathBuf::as_path).collect();
-    let pairs = vouch::eval::read_pair_csv(&lists, &image_dir)?;
-    let engine = Engine::new(config)?;
-    let scores = embed_pairs(&engine, &pairs);
-    print_summary(&scores)?;
-    if let Some(path) = json {
-        let report = serde_json::json!({
-            "summary": scores.summary()?, "detail": scores,
-            "embedder": engine.face().embedder().spec().id(),
-            "detector": engine.face().detector().spec().id(),
-        });
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        out!("report written to {}", path.display());
-    }
-    Ok(())
-}
-
-pub(crate) fn embed_pairs(engine: &Engine, pairs: &[vouch::eval::LabelledPair]) -> PairScores {
-    let distinct: std::collections::BTreeSet<_> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
-    let bar = progress(distinct.len(), "embedding");
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let scores = score_pairs(engine, pairs, threads, &|| bar.inc(1));
-    bar.finish_and_clear();
-    scores
-}
-
-fn print_summary(scores: &PairScores) -> Result<()> {
-    let summary = scores.summary()?;
-    out!(
-        "pairs scored: {} genuine, {} impostor; {} pair(s) skipped, {} image(s) failed to acquire",
-        summary.genuine,
-        summary.impostor,
-        scores.pairs_skipped,
-        scores.failures.len()
-    );
-    for f in &scores.failures {
-        out!("  failure to acquire: {} ({})", f.image.display(), f.kind);
-    }
-    print_verification(&summary)
-}
-
-/// AUC, EER and the FNMR operating points, one per line.
-pub(crate) fn print_verification(summary: &vouch::eval::VerificationSummary) -> Result<()> {
-    out!("AUC        {:.4}", summary.auc);
-    out!(
-        "EER        {:.2} %  (threshold {:.4})",
-        100.0 * summary.eer.rate,
-        summary.eer.threshold
-    );
-    for op in &summary.operating_points {
-        let note = if op.measurable {
-            String::new()
-        } else {
-            "  (not measurable: too few impostor pairs)".into()
-        };
-        out!(
-            "FNMR @ FMR {:<7} {:>6.2} %  (threshold {:.4}, {} impostor(s) accepted){note}",
-            format!("{}", op.target_fmr),
-            100.0 * op.fnmr,
-            op.threshold,
-            op.impostors_accepted
-        );
-    }
-    Ok(())
 }
 
 fn default_data_dir() -> PathBuf {

@@ -119,9 +119,18 @@ pub(crate) enum NormChoice {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("voice_data").required(true).args(["dir", "trials"])))]
 pub(crate) struct EvalVoiceArgs {
-    /// Folder of SPEAKER/…/*.flac recordings, e.g. ../shared/data/librispeech/test-other.
-    dir: PathBuf,
+    /// Folder of SPEAKER/…/*.flac recordings, every pair scored, e.g.
+    /// ../shared/data/librispeech/test-other.
+    dir: Option<PathBuf>,
+    /// A trial list instead: CSV with enroll (recordings separated by `;`), probe and label
+    /// (target/nontarget) columns.
+    #[arg(long, value_name = "CSV")]
+    trials: Option<PathBuf>,
+    /// Folder the trial list's paths are relative to [default: the list's folder].
+    #[arg(long, value_name = "DIR", requires = "trials")]
+    audio: Option<PathBuf>,
     /// Speaker model.
     #[arg(long, value_enum, default_value_t = ModelChoice::Encoder)]
     model: ModelChoice,
@@ -131,9 +140,8 @@ pub(crate) struct EvalVoiceArgs {
     /// Score normalisation for --model gmm.
     #[arg(long, value_enum, default_value_t = NormChoice::S)]
     norm: NormChoice,
-    /// Write every score as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    report: crate::eval::ReportArgs,
 }
 
 #[derive(Args)]
@@ -348,34 +356,105 @@ fn train_ubm(dir: &Path, output: &Path, build: &UbmBuild) -> Result<()> {
 }
 
 pub(crate) fn eval(args: EvalVoiceArgs, config: Config) -> Result<()> {
-    let recordings = vouch::eval::voice::speaker_recordings(&args.dir)?;
-    let speakers: std::collections::BTreeSet<_> = recordings.iter().map(|r| &r.speaker).collect();
-    out!(
-        "{} recordings of {} speakers; every pair: enroll on the earlier recording (sorted path order), probe with the later",
-        recordings.len(),
-        speakers.len()
-    );
+    use vouch::eval::plot::{DetCurve, DetLabels};
+    use vouch::eval::report::{ReportHeader, verification_markdown};
     let model = speaker_model(args.model, args.ubm.as_deref(), args.norm, config)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let bar = progress(2 * recordings.len(), "scoring");
-    let scores =
-        vouch::eval::voice::score_all_pairs(model.as_ref(), &recordings, threads, &|| bar.inc(1))?;
-    bar.finish_and_clear();
-    let summary = vouch::eval::VerificationSummary::of(&scores.score_set()?);
+    let (scores, failures, skipped, protocol) = if let Some(list) = &args.trials {
+        let root = args
+            .audio
+            .clone()
+            .unwrap_or_else(|| list.parent().map(Path::to_path_buf).unwrap_or_default());
+        let trials = vouch::eval::voice::read_trials(list, &root)?;
+        let protocol = format!("trial list {} ({} trials)", list.display(), trials.len());
+        out!("{protocol}");
+        let bar = progress(0, "scoring");
+        let scored =
+            vouch::eval::voice::score_trials(model.as_ref(), &trials, threads, &|| bar.inc(1))?;
+        bar.finish_and_clear();
+        (
+            scored.scores,
+            scored.failures,
+            scored.trials_skipped,
+            protocol,
+        )
+    } else {
+        let dir = args.dir.as_deref().unwrap_or(Path::new("."));
+        let recordings = vouch::eval::voice::speaker_recordings(dir)?;
+        let speakers: std::collections::BTreeSet<_> =
+            recordings.iter().map(|r| &r.speaker).collect();
+        let protocol = format!(
+            "{}: {} recordings of {} speakers; every pair: enroll on the earlier recording (sorted path order), probe with the later",
+            dir.display(),
+            recordings.len(),
+            speakers.len()
+        );
+        out!("{protocol}");
+        let bar = progress(2 * recordings.len(), "scoring");
+        let scores =
+            vouch::eval::voice::score_all_pairs(model.as_ref(), &recordings, threads, &|| {
+                bar.inc(1)
+            })?;
+        bar.finish_and_clear();
+        (scores, Vec::new(), 0, protocol)
+    };
+    let set = scores.score_set()?;
+    let summary = vouch::eval::VerificationSummary::of(&set);
     out!("model      {}", scores.model_id);
     out!(
-        "trials     {} genuine, {} impostor",
+        "trials     {} genuine, {} impostor; {} skipped, {} recording(s) failed",
         summary.genuine,
-        summary.impostor
+        summary.impostor,
+        skipped,
+        failures.len()
     );
-    crate::print_verification(&summary)?;
-    if let Some(path) = args.json {
-        let report = serde_json::json!({ "summary": summary, "scores": scores });
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        out!("report written to {}", path.display());
+    for f in failures.iter().take(20) {
+        out!("  failed: {} ({})", f.image.display(), f.kind);
     }
-    Ok(())
+    crate::eval::print_verification(&summary)?;
+    let mut warnings = Vec::new();
+    if !failures.is_empty() {
+        warnings.push(format!(
+            "{} recording(s) could not be analysed; {skipped} trial(s) using them are left out",
+            failures.len()
+        ));
+    }
+    let md = format!(
+        "# Speaker verification\n\nModel: `{}`.\n\nProtocol: {protocol}.\n\n{}",
+        scores.model_id,
+        verification_markdown(&summary)
+    );
+    let det = vouch::eval::det(&set, 400);
+    let json = serde_json::json!({
+        "header": ReportHeader::new("vouch.eval.voice"),
+        "model": scores.model_id,
+        "protocol": protocol,
+        "summary": summary,
+        "det": det,
+        "failures": failures,
+        "trials_skipped": skipped,
+        "warnings": warnings,
+        "scores": scores,
+    });
+    let curve = DetCurve {
+        label: scores.model_id.clone(),
+        points: det,
+        impostors: summary.impostor,
+    };
+    let labels = DetLabels {
+        title: "Speaker verification (DET)".into(),
+        x: "FMR".into(),
+        y: "FNMR".into(),
+    };
+    crate::eval::finish(
+        &args.report,
+        &json,
+        md,
+        &warnings,
+        &[curve],
+        &labels,
+        Some(&set),
+    )
 }
 
 /// The chosen speaker model, loaded.

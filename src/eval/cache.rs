@@ -1,0 +1,186 @@
+//! The evaluation embedding cache: one small file per image and pipeline configuration, so
+//! re-scoring a dataset (other pairs, other protocol, other metrics) skips detection and
+//! embedding.
+//!
+//! Entries are keyed by the SHA-256 of the image bytes (a renamed or moved file still hits, an
+//! edited one misses) inside a folder named after everything that changes an embedding: the
+//! vouch version, the detector and embedder (name and file hash) and the face settings that
+//! act before matching. A failure to acquire is cached too (it is as deterministic as an
+//! embedding). Writes are atomic (temporary file, then rename), so a crashed run leaves no
+//! half entry; an unreadable entry is treated as a miss.
+//!
+//! The cache holds plaintext embeddings of the evaluation images: it is for research data
+//! sets, never for enrolled customers, and lives under `.vouch/cache` unless told otherwise.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::face::Embedding;
+
+/// A cached analysis of one image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CachedFace {
+    /// The embedding of the image's largest face.
+    Embedding(Vec<f32>),
+    /// The image could not be acquired: error kind and message.
+    Failure {
+        /// `ErrorKind` name (`no_face`, `image_decode`, …).
+        kind: String,
+        /// The error message.
+        message: String,
+    },
+}
+
+/// An embedding cache for one engine configuration.
+#[derive(Clone, Debug)]
+pub struct EmbeddingCache {
+    dir: PathBuf,
+}
+
+impl EmbeddingCache {
+    /// The cache under `root` for `engine`'s face pipeline (the folder is created on first
+    /// write).
+    pub fn for_engine(root: &Path, engine: &Engine) -> EmbeddingCache {
+        let face = &engine.config().face;
+        let settings = format!(
+            "vouch {}\ndetector {}\nembedder {}\ndetection_threshold {}\nnms_iou {}\ndetect_max_side {}\nflip_augment {}\nlimits {:?}",
+            env!("CARGO_PKG_VERSION"),
+            engine.face().detector().spec().id(),
+            engine.face().embedder().spec().id(),
+            face.detection_threshold,
+            face.nms_iou,
+            face.detect_max_side,
+            face.flip_augment,
+            engine.config().limits,
+        );
+        let key = hex::encode(&Sha256::digest(settings.as_bytes())[..8]);
+        EmbeddingCache {
+            dir: root.join(format!("face-{key}")),
+        }
+    }
+
+    /// The folder this configuration's entries live in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry for image bytes with this SHA-256, if cached and readable.
+    pub fn get(&self, image_sha256: &[u8; 32]) -> Option<CachedFace> {
+        let bytes = std::fs::read(self.entry(image_sha256)).ok()?;
+        match bytes.split_first()? {
+            (b'E', rest) if !rest.is_empty() && rest.len() % 4 == 0 => Some(CachedFace::Embedding(
+                rest.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )),
+            (b'F', rest) => {
+                let text = std::str::from_utf8(rest).ok()?;
+                let (kind, message) = text.split_once('\n')?;
+                Some(CachedFace::Failure {
+                    kind: kind.to_string(),
+                    message: message.to_string(),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Stores an entry (atomically: temporary file, then rename).
+    pub fn put(&self, image_sha256: &[u8; 32], face: &CachedFace) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io("creating the embedding cache", &self.dir, e))?;
+        let mut bytes = Vec::new();
+        match face {
+            CachedFace::Embedding(values) => {
+                bytes.push(b'E');
+                for v in values {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            CachedFace::Failure { kind, message } => {
+                bytes.push(b'F');
+                bytes.extend_from_slice(format!("{kind}\n{message}").as_bytes());
+            }
+        }
+        let path = self.entry(image_sha256);
+        let mut tmp = tempfile_in(&self.dir)?;
+        tmp.1
+            .write_all(&bytes)
+            .map_err(|e| Error::io("writing the embedding cache", &tmp.0, e))?;
+        drop(tmp.1);
+        std::fs::rename(&tmp.0, &path)
+            .map_err(|e| Error::io("writing the embedding cache", &path, e))
+    }
+
+    fn entry(&self, image_sha256: &[u8; 32]) -> PathBuf {
+        self.dir.join(hex::encode(image_sha256))
+    }
+}
+
+/// A new, uniquely named file in `dir` (name from the process id, the thread and a counter, so
+/// concurrent writers never share one).
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::io("writing the embedding cache", &path, e))?;
+    Ok((path, file))
+}
+
+/// The cached form of an analysis outcome.
+pub(crate) fn to_cached(outcome: &std::result::Result<Embedding, Error>) -> CachedFace {
+    match outcome {
+        Ok(e) => CachedFace::Embedding(e.values().to_vec()),
+        Err(e) => CachedFace::Failure {
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_ignores_damaged_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = EmbeddingCache {
+            dir: dir.path().join("face-x"),
+        };
+        let key = [7u8; 32];
+        assert_eq!(cache.get(&key), None);
+        let e = CachedFace::Embedding(vec![0.5, -1.25, 3.0]);
+        cache.put(&key, &e).unwrap();
+        assert_eq!(cache.get(&key), Some(e));
+        let f = CachedFace::Failure {
+            kind: "no_face".into(),
+            message: "no face found\nsecond line".into(),
+        };
+        cache.put(&[8u8; 32], &f).unwrap();
+        assert_eq!(cache.get(&[8u8; 32]), Some(f));
+        // A truncated embedding entry (not a whole number of floats) is a miss, not garbage.
+        std::fs::write(cache.entry(&key), b"E\x01\x02").unwrap();
+        assert_eq!(cache.get(&key), None);
+        let leftovers = std::fs::read_dir(cache.dir())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".tmp")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+}

@@ -1,0 +1,409 @@
+//! `vouch eval` and `vouch calibrate` end to end on the real development data: report folders
+//! (JSON schema, Markdown, DET plots, scores), the embedding cache, LFW's protocol, a folder per
+//! identity, labelled liveness lists, voice trial lists, and bad datasets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::util;
+
+fn vouch() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
+    if let Some(lib) = util::ort_library() {
+        cmd.env("VOUCH_ORT_LIB", lib);
+    }
+    if let Some(shared) = util::shared_dir() {
+        cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
+    }
+    cmd
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn failed(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+fn faces() -> Option<PathBuf> {
+    util::engine()?;
+    util::data_file("faces-deepface/master.csv").map(|f| f.parent().unwrap().to_path_buf())
+}
+
+/// The deepface photos laid out as LFW is (`NAME/NAME_0001.jpg`, symlinks), from the identity
+/// clusters.
+fn lfw_layout(faces: &Path, root: &Path) -> Vec<(String, usize)> {
+    let listing = std::fs::read_to_string(faces.join("identities_derived.csv")).unwrap();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for line in listing.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        let (file, id) = (cells[0], cells[1]);
+        let name = format!("Person_{id}");
+        let n = match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => {
+                entry.1 += 1;
+                entry.1
+            }
+            None => {
+                counts.push((name.clone(), 1));
+                1
+            }
+        };
+        std::fs::create_dir_all(root.join(&name)).unwrap();
+        std::os::unix::fs::symlink(
+            faces.join(file),
+            root.join(&name).join(format!("{name}_{n:04}.jpg")),
+        )
+        .unwrap();
+    }
+    counts
+}
+
+#[test]
+fn face_report_folder_and_embedding_cache() {
+    let Some(faces) = faces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (out, cache) = (dir.path().join("report"), dir.path().join("cache"));
+    let run = || {
+        vouch()
+            .args(["eval", "face", "--pairs"])
+            .arg(faces.join("master.csv"))
+            .arg("--pairs")
+            .arg(faces.join("face-recognition-pivot.csv"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--cache")
+            .arg(&cache)
+            .output()
+            .unwrap()
+    };
+    let first = ok(run());
+    assert!(first.contains("EER"), "{first}");
+    let json = report(&out);
+    assert_eq!(json["header"]["schema"], "vouch.eval.face");
+    assert_eq!(json["header"]["schema_version"], 1);
+    let summary = &json["summary"];
+    let (genuine, impostor) = (
+        summary["genuine"].as_u64().unwrap(),
+        summary["impostor"].as_u64().unwrap(),
+    );
+    assert!(genuine > 100 && impostor > 300, "{summary}");
+    assert!(summary["auc"].as_f64().unwrap() > 0.95);
+    // FMR 1e-3 and below cannot be measured on a few hundred impostor pairs: said so, with no
+    // interval pretending otherwise.
+    let points = summary["operating_points"].as_array().unwrap();
+    assert_eq!(points[0]["measurable"], true);
+    assert!(
+        points[0]["fnmr_interval"]["high"].as_f64().unwrap() >= points[0]["fnmr"].as_f64().unwrap()
+    );
+    assert_eq!(points[1]["measurable"], false);
+    assert!(points[1]["fnmr_interval"].is_null());
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("not measurable"))
+    );
+    // img47.jpg is a WebP file named .jpg: a failure to acquire, apart from match errors.
+    assert!(json["acquisition"]["images_failed"].as_u64().unwrap() >= 1);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        md.contains("| EER |") && md.contains("Failure to acquire"),
+        "{md}"
+    );
+    let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    assert_eq!(scores.lines().count() as u64, 1 + genuine + impostor);
+    if out.join("det.png").exists() {
+        assert!(
+            std::fs::read(out.join("det.png"))
+                .unwrap()
+                .starts_with(b"\x89PNG")
+        );
+        assert!(
+            std::fs::read_to_string(out.join("det.svg"))
+                .unwrap()
+                .contains("FNMR")
+        );
+    } else {
+        assert!(first.contains("no DET plot"), "{first}");
+    }
+    // The cache now holds an entry per distinct image; a second run reads them and gives the
+    // very same scores.
+    let entries: usize = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum();
+    assert!(entries > 40, "{entries} cache entries");
+    let first_pairs = json["pairs"].clone();
+    ok(run());
+    assert_eq!(report(&out)["pairs"], first_pairs);
+    // The score file feeds `vouch eval scores` and `vouch calibrate scores`.
+    let again = ok(vouch()
+        .args(["eval", "scores"])
+        .arg(out.join("scores.csv"))
+        .output()
+        .unwrap());
+    assert!(again.contains("EER"));
+    let calibration = dir.path().join("cal.toml");
+    let printed = ok(vouch()
+        .args(["calibrate", "scores", "--model", "mobilefacenet@test"])
+        .arg(out.join("scores.csv"))
+        .arg("--out")
+        .arg(&calibration)
+        .output()
+        .unwrap());
+    assert!(printed.contains("95 % interval"), "{printed}");
+    let parsed = vouch::score::Calibration::load(&calibration).unwrap();
+    let first_point = &parsed.points[0];
+    let [lo, hi] = first_point.threshold_interval.unwrap();
+    assert!(
+        lo <= first_point.threshold && first_point.threshold <= hi,
+        "{first_point:?}"
+    );
+}
+
+#[test]
+fn lfw_protocol_and_identity_folders() {
+    let Some(faces) = faces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lfw");
+    let counts = lfw_layout(&faces, &root);
+    // Two folds of 4 genuine + 4 impostor pairs; the last impostor line names an image that
+    // does not exist (a failure to acquire, counted; the run goes on).
+    let multi: Vec<&(String, usize)> = counts.iter().filter(|(_, n)| *n >= 3).collect();
+    let mut text = String::from("2\t4\n");
+    for fold in 0..2 {
+        for k in 0..4 {
+            let (name, _) = multi[(fold * 4 + k) % multi.len()];
+            text += &format!("{name}\t{}\t{}\n", 1 + fold, 2 + fold);
+        }
+        for k in 0..4 {
+            let a = &counts[(fold * 4 + k) % counts.len()].0;
+            let b = &counts[(fold * 4 + k + 1) % counts.len()].0;
+            let j = if fold == 1 && k == 3 { 99 } else { 1 };
+            text += &format!("{a}\t1\t{b}\t{j}\n");
+        }
+    }
+    let pairs_txt = dir.path().join("pairs.txt");
+    std::fs::write(&pairs_txt, text).unwrap();
+    let out = dir.path().join("lfw-report");
+    let printed = ok(vouch()
+        .args(["eval", "face", "--no-cache", "--lfw"])
+        .arg(&pairs_txt)
+        .arg("--images")
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(printed.contains("LFW 2-fold accuracy"), "{printed}");
+    let json = report(&out);
+    assert_eq!(json["dataset"]["kind"], "lfw");
+    assert_eq!(
+        json["lfw_accuracy"]["per_fold"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(json["acquisition"]["pairs_skipped"], 1);
+    assert!(
+        json["acquisition"]["failures"][0]["image"]
+            .as_str()
+            .unwrap()
+            .ends_with("_0099.jpg")
+    );
+
+    // The same tree is a folder per identity; ask for fewer impostor pairs than exist.
+    let out = dir.path().join("id-report");
+    ok(vouch()
+        .args([
+            "eval",
+            "face",
+            "--no-cache",
+            "--max-impostors",
+            "40",
+            "--seed",
+            "3",
+            "--identities",
+        ])
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let json = report(&out);
+    assert_eq!(json["dataset"]["kind"], "identities");
+    assert_eq!(json["dataset"]["counts"]["impostor_sampled"], 40);
+    let genuine_expected: usize = counts.iter().map(|(_, n)| n * (n - 1) / 2).sum();
+    assert_eq!(json["dataset"]["counts"]["genuine"], genuine_expected);
+}
+
+#[test]
+fn liveness_list_report_per_attack_type() {
+    if util::engine().is_none() {
+        return;
+    }
+    let Some(sample) = util::data_file("liveness-samples/image_T1.jpg") else {
+        return;
+    };
+    let samples = sample.parent().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.csv");
+    let mut text = String::from("file,label\n");
+    for (file, label) in [
+        ("image_T1.jpg", "bona_fide"),
+        ("image_T2.jpg", "bona_fide"),
+        ("image_F1.jpg", "print"),
+        ("image_F2.jpg", "replay"),
+    ] {
+        text += &format!("{},{label}\n", samples.join(file).display());
+    }
+    std::fs::write(&list, text).unwrap();
+    let out = dir.path().join("report");
+    let printed = ok(vouch()
+        .args(["eval", "liveness", "--list"])
+        .arg(&list)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(printed.contains("max APCER"), "{printed}");
+    let json = report(&out);
+    assert_eq!(json["header"]["schema"], "vouch.eval.liveness");
+    let summary = &json["summary"];
+    assert_eq!(summary["bona_fide"], 2);
+    assert_eq!(summary["bpcer"], 0.0);
+    let types: Vec<&str> = summary["per_attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attack"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["print", "replay"]);
+    assert_eq!(summary["max_apcer"], 0.0);
+    // One attack of each type cannot measure BPCER at APCER 1 %.
+    assert_eq!(
+        summary["per_attack"][0]["bpcer_at_apcer"][0]["measurable"],
+        false
+    );
+}
+
+#[test]
+fn voice_trial_list() {
+    if util::engine().is_none() {
+        return;
+    }
+    let Some(first) = util::data_file("librispeech/test-other/1688/1688-142285-0000.flac") else {
+        return;
+    };
+    let root = first.parent().unwrap().parent().unwrap();
+    let speakers: Vec<PathBuf> = {
+        let mut s: Vec<PathBuf> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        s.sort();
+        s.into_iter().take(3).collect()
+    };
+    let files = |d: &Path| -> Vec<String> {
+        let mut f: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "flac"))
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        f.sort();
+        f
+    };
+    let mut text = String::from("enroll,probe,label\n");
+    for (i, s) in speakers.iter().enumerate() {
+        let mine = files(s);
+        let other = files(&speakers[(i + 1) % speakers.len()]);
+        text += &format!("{};{},{},target\n", mine[0], mine[1], mine[2]);
+        text += &format!("{};{},{},nontarget\n", mine[0], mine[1], other[3]);
+        text += &format!("{},{},target\n", mine[0], mine[4]);
+    }
+    text += "missing.flac,other-missing.flac,nontarget\n";
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("trials.csv");
+    std::fs::write(&list, text).unwrap();
+    let out = dir.path().join("report");
+    let printed = ok(vouch()
+        .args(["eval", "voice", "--trials"])
+        .arg(&list)
+        .arg("--audio")
+        .arg(root)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(printed.contains("minDCF"), "{printed}");
+    let json = report(&out);
+    assert_eq!(json["header"]["schema"], "vouch.eval.voice");
+    assert_eq!(json["summary"]["genuine"], 6);
+    assert_eq!(json["summary"]["impostor"], 3);
+    assert_eq!(json["trials_skipped"], 1);
+    assert_eq!(json["failures"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn bad_datasets_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let nan = dir.path().join("nan.csv");
+    std::fs::write(&nan, "label,score\ngenuine,0.9\nimpostor,NaN\n").unwrap();
+    let err = failed(vouch().args(["eval", "scores"]).arg(&nan).output().unwrap());
+    assert!(
+        err.contains("nan.csv:3") && err.contains("not finite"),
+        "{err}"
+    );
+    let one_sided = dir.path().join("genuine-only.csv");
+    std::fs::write(&one_sided, "label,score\ngenuine,0.9\ngenuine,0.8\n").unwrap();
+    let err = failed(
+        vouch()
+            .args(["eval", "scores"])
+            .arg(&one_sided)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("0 impostor"), "{err}");
+    let labels = dir.path().join("labels.csv");
+    std::fs::write(&labels, "label,score\ngenuine,0.9\nperhaps,0.1\n").unwrap();
+    let err = failed(
+        vouch()
+            .args(["eval", "scores"])
+            .arg(&labels)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("perhaps"), "{err}");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let err = failed(
+        vouch()
+            .args(["eval", "face", "--pairs"])
+            .arg(&empty)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("empty"), "{err}");
+    let err = failed(vouch().args(["eval", "face"]).output().unwrap());
+    assert!(err.contains("--pairs") || err.contains("required"), "{err}");
+}
