@@ -22,9 +22,12 @@ PYTHON=${PYTHON:-python3}
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 0. System packages: cmake and nasm build libjpeg-turbo (bundled in the turbojpeg crate);
-#    openssl makes the test PKI of vouchd's mutual TLS (scripts/test-certs.sh).
+#    openssl makes the test PKI of vouchd's mutual TLS (scripts/test-certs.sh); a TrueType
+#    font (DejaVu) lets `vouch eval --out` draw the text of its DET plots.
 missing=()
 for tool in cmake nasm openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${VOUCH_PLOT_FONT:-}" ] \
+  || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
