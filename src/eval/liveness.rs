@@ -226,7 +226,7 @@ pub fn summarize(
                 .iter()
                 .map(|&t| metrics::fnmr_at_fmr(&set, t))
                 .collect(),
-            det: metrics::det(&set, 400),
+            det: metrics::det(&set, metrics::DET_POINTS),
         });
     }
     let rejected = bona.iter().filter(|&&s| s < threshold).count();

@@ -285,9 +285,16 @@ mod tests {
         let s = set(&g, &i);
         let full = roc(&s);
         let thin = det(&s, 50);
-        assert!(thin.len() <= 50 && thin.len() > 40);
+        assert_eq!(thin.len(), 50);
         assert_eq!(thin[0], full[0]);
         assert_eq!(thin[thin.len() - 1], full[full.len() - 1]);
+        let shape = det(&s, 10_000);
+        assert!(
+            shape.len() < full.len() && shape.len() > 100,
+            "{}",
+            shape.len()
+        );
+        assert_eq!(shape[shape.len() - 1], full[full.len() - 1]);
     }
 
     #[test]
@@ -348,18 +355,33 @@ pub fn min_dcf(scores: &ScoreSet, p_target: f64, c_miss: f64, c_fa: f64) -> Dete
         .unwrap_or_else(|| cost(f64::INFINITY))
 }
 
-/// The DET curve (FNMR against FMR) thinned to at most `max_points` points spread evenly over
-/// its thresholds, both ends kept: what reports store and plots draw.
+/// Points of a DET curve that reports store and plots draw (see [`det`]).
+pub const DET_POINTS: usize = 1000;
+
+/// The DET curve (FNMR against FMR) thinned for reports and plots: a point is kept when it
+/// moves at least 0.01 on either normal-deviate axis from the last one kept (so the tails,
+/// where a DET plot spends most of its width, keep their detail), both ends always; beyond
+/// `max_points` the kept points are spread evenly.
 pub fn det(scores: &ScoreSet, max_points: usize) -> Vec<RocPoint> {
     let curve = roc(scores);
-    if curve.len() <= max_points.max(2) {
-        return curve;
+    let deviate = |r: f64| -crate::score::upper_normal_quantile(r.clamp(1e-9, 1.0 - 1e-9));
+    let mut kept: Vec<RocPoint> = Vec::new();
+    let mut last = (f64::NAN, f64::NAN);
+    for (i, p) in curve.iter().enumerate() {
+        let here = (deviate(p.fmr), deviate(p.fnmr));
+        let moved = !((here.0 - last.0).abs() < 0.01 && (here.1 - last.1).abs() < 0.01);
+        if moved || i == curve.len() - 1 {
+            kept.push(*p);
+            last = here;
+        }
     }
-    let last = curve.len() - 1;
-    let steps = max_points.max(2) - 1;
-    let mut points: Vec<RocPoint> = (0..=steps).map(|k| curve[k * last / steps]).collect();
-    points.dedup_by(|a, b| a.threshold == b.threshold);
-    points
+    let max_points = max_points.max(2);
+    if kept.len() <= max_points {
+        return kept;
+    }
+    let last = kept.len() - 1;
+    let steps = max_points - 1;
+    (0..=steps).map(|k| kept[k * last / steps]).collect()
 }
 
 /// Headline verification figures for a score set.

@@ -8,15 +8,13 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use vouch::eval::cache::EmbeddingCache;
 use vouch::eval::face::{PairScores, score_pairs};
+use vouch::eval::metrics::DET_POINTS;
 use vouch::eval::plot::{DetCurve, DetLabels};
 use vouch::eval::report::{ReportHeader, pct, pct_interval, verification_markdown, write_report};
 use vouch::eval::{LabelledPair, ScoreSet, VerificationSummary, det};
 use vouch::{Config, Engine};
 
 use crate::{progress, voice};
-
-/// Points of the DET curve kept in reports (the full curve is one point per distinct score).
-const DET_POINTS: usize = 400;
 
 #[derive(Subcommand)]
 pub(crate) enum EvalCommand {
@@ -391,7 +389,7 @@ pub(crate) fn finish(
                 let _ = writeln!(markdown, "- {w}");
             }
         }
-        let written = write_report(dir, json, &markdown, curves, labels)?;
+        let mut written = write_report(dir, json, &markdown, curves, labels)?;
         if let Some(set) = scores {
             let path = dir.join("scores.csv");
             let mut text = String::from("label,score\n");
@@ -402,6 +400,7 @@ pub(crate) fn finish(
                 let _ = writeln!(text, "impostor,{s:?}");
             }
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            written.files.push(path);
         }
         for w in &written.warnings {
             out!("warning: {w}");

@@ -168,9 +168,8 @@ pub(crate) struct EvalPassphraseArgs {
     /// Seed of the trial construction.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Write every trial as JSON.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    report: crate::eval::ReportArgs,
 }
 
 pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
@@ -424,7 +423,7 @@ pub(crate) fn eval(args: EvalVoiceArgs, config: Config) -> Result<()> {
         scores.model_id,
         verification_markdown(&summary)
     );
-    let det = vouch::eval::det(&set, 400);
+    let det = vouch::eval::det(&set, vouch::eval::metrics::DET_POINTS);
     let json = serde_json::json!({
         "header": ReportHeader::new("vouch.eval.voice"),
         "model": scores.model_id,
@@ -584,12 +583,73 @@ pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Resul
         "speaker EER  {:.2} % (speaker scores alone, genuine vs impostor phrases)",
         100.0 * report.speaker_eer
     );
-    if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        out!("report written to {}", path.display());
+    passphrase_report(&args.report, &report)
+}
+
+/// The report folder of a passphrase evaluation: the three outcome rates, and the DET of the
+/// speaker scores of genuine against impostor phrases.
+fn passphrase_report(
+    args: &crate::eval::ReportArgs,
+    report: &vouch::eval::passphrase::PassphraseReport,
+) -> Result<()> {
+    use vouch::eval::interval::wilson;
+    use vouch::eval::passphrase::TrialKind;
+    use vouch::eval::plot::{DetCurve, DetLabels};
+    use vouch::eval::report::{ReportHeader, pct, pct_interval};
+    let speaker = |kind: TrialKind| -> Vec<f64> {
+        report
+            .trials
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.speaker_score)
+            .collect()
+    };
+    let set =
+        vouch::eval::ScoreSet::new(speaker(TrialKind::Genuine), speaker(TrialKind::Impostor))?;
+    let p = &report.protocol;
+    let mut md = format!(
+        "# Spoken passphrases (FSDD)\n\nModel: `{}`. Digits and voiceprint enrolled on takes {}–{}; phrases of {} digits from takes {}–{}; speaker threshold {:.4} set at the equal-error point of phrases from takes {}–{}.\n\n| trials | n | rate | 95 % interval |\n|---|---|---|---|\n",
+        report.model_id,
+        p.enroll_takes.start,
+        p.enroll_takes.end - 1,
+        p.length,
+        p.probe_takes.start,
+        p.probe_takes.end - 1,
+        report.speaker_threshold,
+        p.calibration_takes.start,
+        p.calibration_takes.end - 1
+    );
+    for (name, s) in [
+        ("genuine accepted", &report.genuine),
+        ("impostor accepted", &report.impostor),
+        ("replay accepted", &report.replay),
+    ] {
+        md += &format!(
+            "| {name} | {} | {} | {} |\n",
+            s.trials,
+            pct(s.accepted as f64 / s.trials.max(1) as f64),
+            pct_interval(wilson(s.accepted, s.trials))
+        );
     }
-    Ok(())
+    md += &format!(
+        "\nSpeaker scores alone, genuine against impostor phrases: EER {}.\n",
+        pct(report.speaker_eer)
+    );
+    let json = serde_json::json!({
+        "header": ReportHeader::new("vouch.eval.passphrase"),
+        "report": report,
+    });
+    let curve = DetCurve {
+        label: format!("{} (speaker scores of phrases)", report.model_id),
+        points: vouch::eval::det(&set, vouch::eval::metrics::DET_POINTS),
+        impostors: set.impostor().len(),
+    };
+    let labels = DetLabels {
+        title: "Spoken passphrases: speaker scores (DET)".into(),
+        x: "FMR".into(),
+        y: "FNMR".into(),
+    };
+    crate::eval::finish(args, &json, md, &[], &[curve], &labels, Some(&set))
 }
 
 fn enroll(config: Config, subject: &str, digits: &[String], speech: &[PathBuf]) -> Result<()> {
