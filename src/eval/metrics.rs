@@ -1,6 +1,6 @@
 //! ROC and DET, EER, FNMR at a target FMR, AUC, minimum detection cost.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::interval::{self, Interval};
@@ -72,7 +72,7 @@ fn count_at_or_above(sorted: &[f64], threshold: f64) -> usize {
 }
 
 /// One point of a ROC / DET curve.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RocPoint {
     /// Accept when `score >= threshold`.
     pub threshold: f64,

@@ -1,6 +1,10 @@
 //! DET plots (FNMR against FMR on normal-deviate axes, the convention of NIST and ISO/IEC
 //! 19795-1) as PNG and SVG, for reports and papers.
 //!
+//! Rates of zero cannot sit on a deviate axis: they are drawn on the axis floor (half the finest
+//! measurable rate, 1/n), so a curve hugging the bottom or left edge measured no
+//! errors there.
+//!
 //! Text needs a TrueType font, found at run time: `VOUCH_PLOT_FONT`, else a few usual system
 //! paths (DejaVu, Liberation, Noto, Helvetica). Without one the plot is refused with a
 //! [`ErrorKind::Report`] error saying so; the rest of a report does not depend on it.
@@ -38,6 +42,17 @@ pub struct DetLabels {
     pub y: String,
 }
 
+/// Curve colours: the Okabe–Ito palette, told apart by colour-blind readers too.
+const COLOURS: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+];
+
 /// The rates the axes are labelled at.
 /// (Spaced so their labels never touch on a 900-pixel plot.)
 const TICKS: [f64; 11] = [1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8];
@@ -60,8 +75,8 @@ pub fn det_plot(
         ));
     }
     register_font()?;
-    // The axes reach one decade below the finest measurable rate (at least 0.01 %), so curves
-    // that reach FMR = 0 stop visibly at the floor rather than vanishing.
+    // The axes reach half the finest measurable rate (1/n, kept within 0.001 %…1 %), so
+    // curves that reach a rate of zero stop visibly at the floor rather than vanishing.
     let finest = curves
         .iter()
         .map(|c| 1.0 / c.impostors as f64)
@@ -167,7 +182,7 @@ where
         BLACK.mix(0.3).stroke_width(1),
     ))?;
     for (k, curve) in curves.iter().enumerate() {
-        let colour = Palette99::pick(k).to_rgba();
+        let colour = COLOURS[k % COLOURS.len()].to_rgba();
         let clamp = |r: f64| deviate(r.clamp(floor, 0.9));
         let points: Vec<(f64, f64)> = curve
             .points

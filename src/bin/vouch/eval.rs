@@ -30,6 +30,22 @@ pub(crate) enum EvalCommand {
     Passphrase(voice::EvalPassphraseArgs),
     /// Metrics of a score file made elsewhere (`label,score` lines: genuine/impostor).
     Scores(EvalScoresArgs),
+    /// One DET plot of the curves of several reports (report.json of `eval face`, `voice`,
+    /// `scores`, `passphrase`; every attack type of `eval liveness`), e.g. to compare systems.
+    Plot(EvalPlotArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct EvalPlotArgs {
+    /// Report files (report.json). A label may be given as LABEL=FILE.
+    #[arg(required = true)]
+    reports: Vec<String>,
+    /// Output image: .png or .svg.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Title over the plot.
+    #[arg(long, default_value = "DET")]
+    title: String,
 }
 
 /// Where a report goes.
@@ -114,7 +130,73 @@ pub(crate) fn run(cmd: EvalCommand, config: Config) -> Result<()> {
         EvalCommand::Voice(args) => voice::eval(args, config),
         EvalCommand::Passphrase(args) => voice::eval_passphrase(args, config),
         EvalCommand::Scores(args) => scores(args),
+        EvalCommand::Plot(args) => plot(args),
     }
+}
+
+fn plot(args: EvalPlotArgs) -> Result<()> {
+    let mut curves = Vec::new();
+    for spec in &args.reports {
+        let (label, file) = match spec.split_once('=') {
+            Some((label, file)) => (Some(label.to_string()), PathBuf::from(file)),
+            None => (None, PathBuf::from(spec)),
+        };
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", file.display()))?;
+        let schema = json["header"]["schema"].as_str().unwrap_or_default();
+        if !schema.starts_with("vouch.eval.") {
+            bail!("{} is not a vouch evaluation report", file.display());
+        }
+        let points = |v: &serde_json::Value| -> Result<Vec<vouch::eval::RocPoint>> {
+            serde_json::from_value(v.clone())
+                .with_context(|| format!("{}: malformed DET points", file.display()))
+        };
+        let name = label.unwrap_or_else(|| {
+            file.parent().and_then(|d| d.file_name()).map_or_else(
+                || file.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        });
+        if schema == "vouch.eval.liveness" {
+            for a in json["summary"]["per_attack"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                curves.push(DetCurve {
+                    label: format!("{name}: {}", a["attack"].as_str().unwrap_or("attack")),
+                    points: points(&a["det"])?,
+                    impostors: a["count"].as_u64().unwrap_or(0) as usize,
+                });
+            }
+        } else {
+            let impostors = json["summary"]["impostor"].as_u64().unwrap_or(0) as usize;
+            curves.push(DetCurve {
+                label: name,
+                points: points(&json["det"])?,
+                impostors,
+            });
+        }
+    }
+    let labels = DetLabels {
+        title: args.title.clone(),
+        x: "FMR (APCER for attacks)".into(),
+        y: "FNMR (BPCER for attacks)".into(),
+    };
+    let is_svg = args
+        .out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    let (png, svg) = if is_svg {
+        (None, Some(args.out.as_path()))
+    } else {
+        (Some(args.out.as_path()), None)
+    };
+    vouch::eval::plot::det_plot(&curves, &labels, png, svg)?;
+    out!("{} curve(s) drawn to {}", curves.len(), args.out.display());
+    Ok(())
 }
 
 /// The pairs of a face evaluation and where they came from.

@@ -635,13 +635,16 @@ fn passphrase_report(
         "\nSpeaker scores alone, genuine against impostor phrases: EER {}.\n",
         pct(report.speaker_eer)
     );
+    let det = vouch::eval::det(&set, vouch::eval::metrics::DET_POINTS);
     let json = serde_json::json!({
         "header": ReportHeader::new("vouch.eval.passphrase"),
+        "summary": { "genuine": set.genuine().len(), "impostor": set.impostor().len() },
+        "det": det,
         "report": report,
     });
     let curve = DetCurve {
         label: format!("{} (speaker scores of phrases)", report.model_id),
-        points: vouch::eval::det(&set, vouch::eval::metrics::DET_POINTS),
+        points: det,
         impostors: set.impostor().len(),
     };
     let labels = DetLabels {
