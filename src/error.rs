@@ -42,6 +42,13 @@ pub enum ErrorKind {
     InvalidInput,
     /// A dataset (pair list, directory layout) is malformed.
     Dataset,
+    /// A camera or microphone is missing, busy, unplugged or cannot deliver a usable format.
+    Device,
+    /// A capture source delivered nothing within its timeout.
+    CaptureTimeout,
+    /// Capture ended (time budget or stream) without a frame or utterance fit to use; the
+    /// message says why (no face, too dark, moving, silence…).
+    NoUsableCapture,
     /// An evaluation report or plot could not be produced (no font for a plot, nothing to
     /// draw, an unwritable output folder).
     Report,
@@ -99,6 +106,9 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::Dataset => "dataset",
             ErrorKind::Report => "report",
+            ErrorKind::Device => "device",
+            ErrorKind::CaptureTimeout => "capture_timeout",
+            ErrorKind::NoUsableCapture => "no_usable_capture",
             ErrorKind::Fetch => "fetch",
             ErrorKind::TemplateModelMismatch => "template_model_mismatch",
             ErrorKind::TemplateFormat => "template_format",
@@ -229,6 +239,9 @@ mod tests {
             ErrorKind::InvalidInput,
             ErrorKind::Dataset,
             ErrorKind::Report,
+            ErrorKind::Device,
+            ErrorKind::CaptureTimeout,
+            ErrorKind::NoUsableCapture,
             ErrorKind::Fetch,
             ErrorKind::TemplateModelMismatch,
             ErrorKind::TemplateFormat,

@@ -31,6 +31,7 @@
 pub mod attempts;
 pub mod audit;
 pub mod authenticator;
+pub mod capture;
 pub mod config;
 pub mod daemon;
 pub mod engine;

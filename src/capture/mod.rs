@@ -1,0 +1,84 @@
+//! Capture for kiosk apps: frames from a camera and sound from a microphone, behind two traits
+//! so that every capture path also runs from files (these machines have neither device, and a
+//! researcher can replay a recorded session).
+//!
+//! - [`FrameSource`]: a stream of frames (camera with the `camera` feature, or a folder or
+//!   numbered image sequence played at a frame rate).
+//! - [`AudioSource`]: a stream of device-sized chunks at the device's rate and channel count
+//!   (microphone with the `microphone` feature, or a WAV/FLAC file at real-time pace).
+//!
+//! Sources never decide anything: frame selection and audio endpointing turn their streams into
+//! the inputs of [`crate::Authenticator`].
+
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::face::FaceImage;
+
+/// One captured frame.
+#[derive(Debug)]
+pub struct Frame {
+    /// The pixels (RGB).
+    pub image: FaceImage,
+    /// Position in the stream, from 0.
+    pub index: u64,
+    /// Time since the source started delivering frames.
+    pub timestamp: Duration,
+}
+
+/// What a frame source delivers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameSourceInfo {
+    /// Human-readable name (device name or path).
+    pub name: String,
+    /// Frame width in pixels.
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Nominal frames per second.
+    pub fps: f32,
+}
+
+/// A stream of frames.
+pub trait FrameSource: Send {
+    /// What this source delivers.
+    fn info(&self) -> FrameSourceInfo;
+
+    /// The next frame, waiting at most `timeout`: `Ok(None)` at the end of a finite stream;
+    /// [`crate::ErrorKind::CaptureTimeout`] when no frame came in time (a stalled or unplugged
+    /// device); [`crate::ErrorKind::Device`] when the device failed.
+    fn next_frame(&mut self, timeout: Duration) -> Result<Option<Frame>>;
+}
+
+/// One chunk of sound as the device delivers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioChunk {
+    /// Samples in [-1, 1], interleaved by channel.
+    pub samples: Vec<f32>,
+    /// Channels interleaved in `samples`.
+    pub channels: u16,
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+}
+
+/// What an audio source delivers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioSourceInfo {
+    /// Human-readable name (device name or path).
+    pub name: String,
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u16,
+}
+
+/// A stream of sound.
+pub trait AudioSource: Send {
+    /// What this source delivers.
+    fn info(&self) -> AudioSourceInfo;
+
+    /// The next chunk, waiting at most `timeout`: `Ok(None)` at the end of a finite stream;
+    /// [`crate::ErrorKind::CaptureTimeout`] when nothing came in time;
+    /// [`crate::ErrorKind::Device`] when the device failed.
+    fn next_chunk(&mut self, timeout: Duration) -> Result<Option<AudioChunk>>;
+}
