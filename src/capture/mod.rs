@@ -10,6 +10,15 @@
 //! Sources never decide anything: frame selection and audio endpointing turn their streams into
 //! the inputs of [`crate::Authenticator`].
 
+pub mod audio;
+pub mod files;
+
+pub use audio::{
+    AudioCaptureConfig, AudioCaptureStats, AudioWarning, Ending, SampleRing, ToMono16k, Utterance,
+    capture_utterance, wav_pcm16,
+};
+pub use files::{AudioFileSource, ImageFolderSource};
+
 use std::time::Duration;
 
 use crate::error::Result;
