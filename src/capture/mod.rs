@@ -11,13 +11,17 @@
 //! the inputs of [`crate::Authenticator`].
 
 pub mod audio;
+pub mod encode;
 pub mod files;
+pub mod select;
 
 pub use audio::{
     AudioCaptureConfig, AudioCaptureStats, AudioWarning, Ending, SampleRing, ToMono16k, Utterance,
     capture_utterance, wav_pcm16,
 };
+pub use encode::{FrameEncoding, encode_image};
 pub use files::{AudioFileSource, ImageFolderSource};
+pub use select::{SelectConfig, SelectProgress, SelectedFrame, Selection, Tally, select_frames};
 
 use std::time::Duration;
 
