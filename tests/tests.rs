@@ -8,6 +8,7 @@
 
 mod util;
 
+mod capture;
 mod cli;
 mod daemon;
 mod eval;

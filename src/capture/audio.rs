@@ -320,8 +320,9 @@ pub struct AudioCaptureConfig {
     /// 0.001: already audible, and a tenth of what the decoder refuses
     /// ([`crate::voice::AudioLimits::max_clipped`]).
     pub clip_warning: f32,
-    /// RMS level (dBFS) of the utterance below which the result warns it is quiet. By
-    /// default, -45: 10 dB above the level the decoder refuses as silent.
+    /// RMS level of the speech (dBFS, pauses excluded) below which the result warns it is
+    /// quiet. By default, -45: 10 dB above the level at which the decoder refuses a whole
+    /// recording as silent.
     pub quiet_dbfs: f32,
 }
 
@@ -390,9 +391,9 @@ pub enum AudioWarning {
         /// Share of samples at full scale.
         share: f32,
     },
-    /// The utterance is quiet: this RMS level in dBFS.
+    /// The speech is quiet: this RMS level in dBFS (pauses excluded).
     Quiet {
-        /// RMS level in dBFS.
+        /// RMS level of the speech in dBFS.
         dbfs: f32,
     },
     /// The maximum length was reached: the end of the speech may be missing.
@@ -449,8 +450,11 @@ pub struct AudioCaptureStats {
     pub speech_segments: usize,
     /// Largest absolute sample value.
     pub peak: f32,
-    /// RMS level in dBFS.
+    /// RMS level in dBFS, pauses included (what the decoder's silence check measures).
     pub rms_dbfs: f32,
+    /// RMS level of the speech segments alone, in dBFS (−inf without speech): how loud the
+    /// speaker is, whatever the pauses.
+    pub speech_dbfs: f32,
     /// Share of samples at full scale (|x| ≥ 0.999).
     pub clipped: f32,
     /// Samples (16 kHz) lost to buffer overflow.
@@ -603,9 +607,9 @@ pub fn capture_utterance(
             share: stats.clipped,
         });
     }
-    if stats.rms_dbfs < config.quiet_dbfs {
+    if stats.speech_dbfs < config.quiet_dbfs {
         warnings.push(AudioWarning::Quiet {
-            dbfs: stats.rms_dbfs,
+            dbfs: stats.speech_dbfs,
         });
     }
     match ending {
@@ -634,6 +638,21 @@ fn speech_span(ring: &mut SampleRing, vad: &VadConfig) -> Option<(u64, u64)> {
     Some((offset + first.start as u64, offset + last.end as u64))
 }
 
+fn speech_dbfs(x: &[f32], segments: &[vad::Segment]) -> f32 {
+    let (mut energy, mut n) = (0.0f64, 0usize);
+    for s in segments {
+        energy += x[s.start..s.end]
+            .iter()
+            .map(|v| f64::from(*v).powi(2))
+            .sum::<f64>();
+        n += s.end - s.start;
+    }
+    if n == 0 {
+        return f32::NEG_INFINITY;
+    }
+    (10.0 * (energy / n as f64).log10()) as f32
+}
+
 fn measure(
     audio: &Audio,
     vad_config: &VadConfig,
@@ -659,6 +678,7 @@ fn measure(
         speech_segments: segments.len(),
         peak,
         rms_dbfs: audio.rms_dbfs(),
+        speech_dbfs: speech_dbfs(x, &segments),
         clipped,
         overflow_samples: dropped,
     }
