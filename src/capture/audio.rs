@@ -476,7 +476,7 @@ pub struct Utterance {
 
 impl Utterance {
     /// The utterance as a 16-bit PCM mono WAV file at 16 kHz, the bytes
-    /// [`crate::Authenticator`] takes. Wiped on drop.
+    /// [`crate::authenticator::Authenticator`] takes. Wiped on drop.
     pub fn wav(&self) -> Zeroizing<Vec<u8>> {
         wav_pcm16(self.audio.samples(), SAMPLE_RATE)
     }

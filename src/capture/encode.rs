@@ -1,4 +1,4 @@
-//! Frames back to image bytes, because [`crate::Authenticator`] takes what a terminal would
+//! Frames back to image bytes, because [`crate::authenticator::Authenticator`] takes what a terminal would
 //! send over the wire. The bytes are a face: they are wiped on drop.
 
 use zeroize::Zeroizing;

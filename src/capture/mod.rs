@@ -8,7 +8,16 @@
 //!   (microphone with the `microphone` feature, or a WAV/FLAC file at real-time pace).
 //!
 //! Sources never decide anything: frame selection and audio endpointing turn their streams into
-//! the inputs of [`crate::Authenticator`].
+//! the inputs of [`crate::authenticator::Authenticator`]:
+//!
+//! - [`select_frames`] reads frames within a budget and returns the best frames for matching
+//!   and a run of consecutive frames for liveness ([`Selection::encode_run`] gives the bytes),
+//!   or [`crate::ErrorKind::NoUsableCapture`] with the reasons counted.
+//! - [`capture_utterance`] converts any device format to 16 kHz mono ([`ToMono16k`]), holds it
+//!   in a bounded [`SampleRing`], and endpoints one utterance with the VAD
+//!   ([`Utterance::wav`] gives the bytes).
+//!
+//! Nothing here logs pixels or audio; buffers holding them are wiped on drop.
 
 pub mod audio;
 pub mod encode;

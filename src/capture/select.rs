@@ -1,5 +1,5 @@
 //! Frame selection: from a stream of frames, within a time budget, the frames worth sending
-//! to the [`crate::Authenticator`].
+//! to the [`crate::authenticator::Authenticator`].
 //!
 //! Each frame's largest face is found as the engine finds it for liveness (same detector
 //! resolution, so the box the quality gate judges here is the box judged there) and put
