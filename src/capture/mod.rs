@@ -8,7 +8,7 @@
 //!   (microphone with the `microphone` feature, or a WAV/FLAC file at real-time pace).
 //!
 //! Sources never decide anything: frame selection and audio endpointing turn their streams into
-//! the inputs of [`crate::Authenticator`].
+//! the inputs of [`crate::authenticator::Authenticator`].
 
 use std::time::Duration;
 
