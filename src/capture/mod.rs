@@ -12,6 +12,13 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "camera")]
+pub mod camera;
+#[cfg(feature = "microphone")]
+pub mod microphone;
+#[cfg(any(feature = "camera", feature = "microphone"))]
+mod ring;
+
 use crate::error::Result;
 use crate::face::FaceImage;
 
