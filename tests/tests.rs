@@ -10,6 +10,8 @@ mod util;
 
 mod cli;
 mod daemon;
+#[cfg(all(feature = "camera", feature = "microphone"))]
+mod devices;
 mod eval;
 mod face;
 mod formats;
