@@ -23,11 +23,17 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # 0. System packages: cmake and nasm build libjpeg-turbo (bundled in the turbojpeg crate);
 #    openssl makes the test PKI of vouchd's mutual TLS (scripts/test-certs.sh); a TrueType
-#    font (DejaVu) lets `vouch eval --out` draw the text of its DET plots.
+#    font (DejaVu) lets `vouch eval --out` draw the text of its DET plots; the capture
+#    features need libclang (bindgen of the V4L2 headers, feature `camera`) and the ALSA
+#    headers found through pkg-config (feature `microphone`).
 missing=()
-for tool in cmake nasm openssl; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+for tool in cmake nasm openssl pkg-config; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 [ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || [ -n "${VOUCH_PLOT_FONT:-}" ] \
   || missing+=(fonts-dejavu-core)
+dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q 'ok installed' \
+  || [ -n "${LIBCLANG_PATH:-}" ] || missing+=(libclang-dev)
+dpkg-query -W -f='${Status}' libasound2-dev 2>/dev/null | grep -q 'ok installed' \
+  || missing+=(libasound2-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from Debian"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

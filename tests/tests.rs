@@ -11,6 +11,8 @@ mod util;
 mod capture;
 mod cli;
 mod daemon;
+#[cfg(all(feature = "camera", feature = "microphone"))]
+mod devices;
 mod eval;
 mod face;
 mod formats;

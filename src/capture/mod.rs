@@ -20,8 +20,14 @@
 //! Nothing here logs pixels or audio; buffers holding them are wiped on drop.
 
 pub mod audio;
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod encode;
 pub mod files;
+#[cfg(feature = "microphone")]
+pub mod microphone;
+#[cfg(any(feature = "camera", feature = "microphone"))]
+mod ring;
 pub mod select;
 
 pub use audio::{
