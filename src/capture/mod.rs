@@ -29,6 +29,7 @@ pub mod microphone;
 #[cfg(any(feature = "camera", feature = "microphone"))]
 mod ring;
 pub mod select;
+pub mod takes;
 
 pub use audio::{
     AudioCaptureConfig, AudioCaptureStats, AudioWarning, Ending, SampleRing, ToMono16k, Utterance,
@@ -37,6 +38,7 @@ pub use audio::{
 pub use encode::{FrameEncoding, encode_image};
 pub use files::{AudioFileSource, ImageFolderSource};
 pub use select::{SelectConfig, SelectProgress, SelectedFrame, Selection, Tally, select_frames};
+pub use takes::RecordedDigits;
 
 use std::time::Duration;
 

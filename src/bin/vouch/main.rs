@@ -23,6 +23,7 @@ macro_rules! out {
 
 mod calibrate;
 mod eval;
+mod kiosk;
 mod trust;
 mod voice;
 
@@ -72,6 +73,10 @@ enum Command {
     /// List, inspect and delete enrolled subjects (metadata only, never vectors).
     #[command(subcommand)]
     Subjects(SubjectsCommand),
+    /// Enroll or verify a customer interactively, as a kiosk does: camera and microphone,
+    /// or image folders and recorded speech.
+    #[command(subcommand)]
+    Kiosk(kiosk::KioskCommand),
     /// Enroll identities from real photos and verify genuine and impostor probes.
     Demo {
         /// Data folder holding faces-deepface/ [default: $VOUCH_DATA_DIR or ../shared/data].
@@ -236,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit(cmd) => trust::run_audit(cmd),
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
+        Command::Kiosk(cmd) => kiosk::run(cmd, config),
         Command::Demo { data, enroll } => demo(config, data, enroll),
     }
 }

@@ -1,0 +1,381 @@
+//! `vouch kiosk`: the interactive enroll and verify flows of a kiosk, on a terminal — prompts,
+//! progress while capturing, the decision at the end — over `vouch::capture` and
+//! `vouch::Authenticator`. Frames come from a camera (`camera` feature) or an image folder /
+//! numbered sequence; speech from a microphone (`microphone` feature) or a speaker's recorded
+//! digit takes.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use vouch::Config;
+use vouch::authenticator::{
+    Authenticator, ChallengeOutcome, EnrollRequest, TransactionContext, VerifyRequest,
+    VoiceResponse,
+};
+use vouch::capture::{
+    AudioCaptureConfig, AudioSource, FrameEncoding, FrameSource, ImageFolderSource, RecordedDigits,
+    SelectConfig, Selection, Utterance, capture_utterance, select_frames,
+};
+use vouch::policy::Transaction;
+use zeroize::Zeroizing;
+
+/// The terminal id the kiosk reports to the audit log and receipts.
+const TERMINAL: &str = "kiosk";
+
+#[derive(Subcommand)]
+pub(crate) enum KioskCommand {
+    /// Enroll a customer: face frames from the camera, and with a voice source every digit
+    /// 0–9 spoken (three takes each) for the passphrase.
+    Enroll(KioskEnrollArgs),
+    /// Verify a customer for a payment: face (and liveness), and a spoken passphrase when the
+    /// amount's policy tier asks for voice.
+    Verify(KioskVerifyArgs),
+    /// List the cameras and microphones this build can use.
+    Devices,
+}
+
+/// Where frames and speech come from.
+#[derive(Args)]
+pub(crate) struct Sources {
+    /// Frames from a folder of images or a numbered sequence (e.g. `shots/frame_%04d.jpg`)
+    /// instead of a camera.
+    #[arg(long, value_name = "DIR|PATTERN")]
+    frames: Option<PathBuf>,
+    /// Frame rate of --frames.
+    #[arg(long, default_value_t = 15.0)]
+    fps: f32,
+    /// Camera index (`vouch kiosk devices`) [default: the first camera]; needs a build with
+    /// `--features camera`.
+    #[arg(long, conflicts_with = "frames")]
+    camera: Option<u32>,
+    /// Microphone id or name [default: the system input]; needs a build with
+    /// `--features microphone`.
+    #[arg(long, conflicts_with = "takes")]
+    microphone: Option<String>,
+    /// Play files as fast as they decode instead of at their real-time pace.
+    #[arg(long)]
+    unpaced: bool,
+    /// Speech from recorded digit takes (`DIGIT_SPEAKER_TAKE.wav`, e.g.
+    /// ../shared/data/fsdd/recordings) instead of a microphone; needs --speaker.
+    #[arg(long, value_name = "DIR", requires = "speaker")]
+    takes: Option<PathBuf>,
+    /// The recorded speaker of --takes.
+    #[arg(long)]
+    speaker: Option<String>,
+    /// First take used for each digit (FSDD: 5–9 enroll, 0–4 are the test split).
+    #[arg(long)]
+    take: Option<u32>,
+    /// Seconds to find a usable face before giving up.
+    #[arg(long, default_value_t = 5.0)]
+    budget: f64,
+}
+
+#[derive(Args)]
+pub(crate) struct KioskEnrollArgs {
+    /// The customer's id.
+    subject: String,
+    #[command(flatten)]
+    sources: Sources,
+}
+
+#[derive(Args)]
+pub(crate) struct KioskVerifyArgs {
+    /// The id the customer claims.
+    subject: String,
+    /// Amount in major units, e.g. 12.50.
+    #[arg(long)]
+    amount: f64,
+    /// ISO 4217 currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// ISO 18245 merchant category code.
+    #[arg(long)]
+    merchant_category: Option<String>,
+    #[command(flatten)]
+    sources: Sources,
+}
+
+pub(crate) fn run(cmd: KioskCommand, config: Config) -> Result<()> {
+    match cmd {
+        KioskCommand::Enroll(args) => enroll(&Authenticator::open(config)?, &args),
+        KioskCommand::Verify(args) => verify(&Authenticator::open(config)?, &args),
+        KioskCommand::Devices => devices(),
+    }
+}
+
+fn devices() -> Result<()> {
+    #[cfg(feature = "camera")]
+    {
+        let cameras = vouch::capture::camera::list_cameras()?;
+        say(&format!("{} camera(s)", cameras.len()))?;
+        for c in cameras {
+            say(&format!("  {}  {}  {}", c.index, c.name, c.description))?;
+        }
+    }
+    #[cfg(not(feature = "camera"))]
+    say("cameras: not in this build (rebuild with --features camera)")?;
+    #[cfg(feature = "microphone")]
+    {
+        let mics = vouch::capture::microphone::list_microphones()?;
+        say(&format!("{} microphone(s)", mics.len()))?;
+        for m in mics {
+            let default = if m.is_default { " (default)" } else { "" };
+            say(&format!("  {}  {}{default}", m.id, m.name))?;
+        }
+    }
+    #[cfg(not(feature = "microphone"))]
+    say("microphones: not in this build (rebuild with --features microphone)")?;
+    Ok(())
+}
+
+fn say(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn frame_source(sources: &Sources, config: &Config) -> Result<Box<dyn FrameSource>> {
+    match &sources.frames {
+        Some(path) => {
+            let source = if path.is_dir() {
+                ImageFolderSource::folder(path, sources.fps, &config.limits)?
+            } else {
+                ImageFolderSource::sequence(path, sources.fps, &config.limits)?
+            };
+            Ok(Box::new(source.paced(!sources.unpaced)))
+        }
+        None => camera(sources.camera),
+    }
+}
+
+#[cfg(feature = "camera")]
+fn camera(index: Option<u32>) -> Result<Box<dyn FrameSource>> {
+    use vouch::capture::camera::{CameraConfig, CameraSelector, CameraSource};
+    let selector = index.map_or(CameraSelector::First, CameraSelector::Index);
+    Ok(Box::new(CameraSource::open(
+        &CameraConfig::new().device(selector),
+    )?))
+}
+
+#[cfg(not(feature = "camera"))]
+fn camera(_index: Option<u32>) -> Result<Box<dyn FrameSource>> {
+    bail!("no camera support in this build (rebuild with --features camera), and no --frames given")
+}
+
+#[cfg(feature = "microphone")]
+fn microphone(name: Option<&str>) -> Result<Box<dyn AudioSource>> {
+    use vouch::capture::microphone::{MicrophoneConfig, MicrophoneSource};
+    let mut config = MicrophoneConfig::new();
+    if let Some(name) = name {
+        config = config.device(name);
+    }
+    Ok(Box::new(MicrophoneSource::open(&config)?))
+}
+
+#[cfg(not(feature = "microphone"))]
+fn microphone(_name: Option<&str>) -> Result<Box<dyn AudioSource>> {
+    bail!(
+        "no microphone support in this build (rebuild with --features microphone), and no --takes given"
+    )
+}
+
+/// The sound of `digits` being spoken: the recorded takes when given (digit `i` from take
+/// `first_take + i`), else the microphone.
+fn speech_source(sources: &Sources, digits: &str, first_take: u32) -> Result<Box<dyn AudioSource>> {
+    match recorded(sources)? {
+        Some(takes) => Ok(Box::new(
+            takes.phrase(digits, first_take)?.paced(!sources.unpaced),
+        )),
+        None => microphone(sources.microphone.as_deref()),
+    }
+}
+
+/// Looks for a usable face, with a live status line.
+fn capture_face(
+    authenticator: &Authenticator,
+    sources: &Sources,
+    run_length: usize,
+) -> Result<Selection> {
+    let config = authenticator.engine().config();
+    let mut source = frame_source(sources, config)?;
+    say("Look at the camera.")?;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let select = SelectConfig {
+        budget: Duration::from_secs_f64(sources.budget.max(0.1)),
+        run_length,
+        ..SelectConfig::default()
+    };
+    let selection = select_frames(authenticator.engine(), source.as_mut(), &select, &mut |p| {
+        spinner.set_message(format!(
+            "looking for your face: {} frame(s), {} usable, steady for {}/{}",
+            p.frames_seen, p.usable, p.run, run_length
+        ));
+        spinner.tick();
+    });
+    spinner.finish_and_clear();
+    let selection = selection.context("no usable face")?;
+    say(&format!(
+        "Face captured ({} frame(s) looked at, {} usable).",
+        selection.tally.frames, selection.tally.usable
+    ))?;
+    Ok(selection)
+}
+
+/// Listens for one utterance after showing `prompt`.
+fn capture_speech(prompt: &str, source: Box<dyn AudioSource>) -> Result<Utterance> {
+    say(prompt)?;
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message("listening…");
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let mut source = source;
+    let utterance = capture_utterance(source.as_mut(), &AudioCaptureConfig::default());
+    spinner.finish_and_clear();
+    let utterance = utterance.context("nothing usable was heard")?;
+    for w in &utterance.warnings {
+        say(&format!("  note: {w}"))?;
+    }
+    Ok(utterance)
+}
+
+fn recorded(sources: &Sources) -> Result<Option<RecordedDigits>> {
+    match (&sources.takes, &sources.speaker) {
+        (Some(dir), Some(speaker)) => Ok(Some(RecordedDigits::new(dir, speaker)?)),
+        _ => Ok(None),
+    }
+}
+
+fn spaced(digits: &str) -> String {
+    digits
+        .chars()
+        .map(String::from)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn enroll(authenticator: &Authenticator, args: &KioskEnrollArgs) -> Result<()> {
+    say(&format!("Enrolling {}.", args.subject))?;
+    let selection = capture_face(authenticator, &args.sources, 1)?;
+    let face = selection.encode_best(FrameEncoding::default())?;
+    let with_voice = args.sources.takes.is_some() || args.sources.microphone.is_some();
+    let mut digits: Vec<(u8, Zeroizing<Vec<u8>>)> = Vec::new();
+    if with_voice {
+        // Three takes of each digit: the passphrase recogniser compares each spoken token
+        // with its nearest enrolled digits.
+        let first = args.sources.take.unwrap_or(5);
+        for round in 0..3 {
+            for digit in 0..10u8 {
+                let source = speech_source(&args.sources, &digit.to_string(), first + round)?;
+                let utterance =
+                    capture_speech(&format!("Say: {digit}   (take {} of 3)", round + 1), source)?;
+                digits.push((digit, utterance.wav()));
+            }
+        }
+    }
+    let face_refs: Vec<&[u8]> = face.iter().map(|f| f.as_slice()).collect();
+    let digit_refs: Vec<(u8, &[u8])> = digits.iter().map(|(d, w)| (*d, w.as_slice())).collect();
+    let report = authenticator.enroll(&EnrollRequest {
+        subject: &args.subject,
+        terminal: TERMINAL,
+        face: &face_refs,
+        speech: &[],
+        digits: &digit_refs,
+    })?;
+    let accepted = report.samples.iter().filter(|s| s.accepted).count();
+    say(&format!(
+        "Enrollment {}: {} of {} face sample(s) used{}.",
+        report.outcome.as_str().to_uppercase(),
+        accepted,
+        report.samples.len(),
+        if report.voice.is_some() {
+            ", voice and passphrase digits enrolled"
+        } else {
+            ""
+        }
+    ))?;
+    for s in report.samples.iter().filter(|s| !s.accepted) {
+        say(&format!(
+            "  sample {} not used: {}",
+            s.index + 1,
+            s.reasons.join(", ")
+        ))?;
+    }
+    Ok(())
+}
+
+fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
+    if !(args.amount.is_finite() && args.amount >= 0.0) {
+        bail!("--amount must be a non-negative number");
+    }
+    let amount_minor = (args.amount * 100.0).round() as u64;
+    let transaction = Transaction::new(
+        amount_minor,
+        &args.currency,
+        args.merchant_category.as_deref(),
+    )?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let context = TransactionContext {
+        id: format!("kiosk-{stamp}"),
+        nonce: format!("{stamp:x}"),
+        transaction,
+    };
+    say(&format!(
+        "Paying {:.2} {} as {}.",
+        args.amount, args.currency, args.subject
+    ))?;
+    let challenge = authenticator.challenge(&args.subject, TERMINAL, &context)?;
+    let selection = capture_face(
+        authenticator,
+        &args.sources,
+        SelectConfig::default().run_length,
+    )?;
+    let frames = selection.encode_run(FrameEncoding::default())?;
+    let frame_refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    let spoken = match &challenge {
+        ChallengeOutcome::Issued(c) => {
+            let source = speech_source(&args.sources, &c.digits, args.sources.take.unwrap_or(0))
+                .context("this amount needs a spoken passphrase")?;
+            let utterance = capture_speech(&format!("Say: {}", spaced(&c.digits)), source)?;
+            Some((c.id.clone(), utterance.wav()))
+        }
+        ChallengeOutcome::NotRequired { .. } => None,
+    };
+    say("Checking…")?;
+    let decision = authenticator.verify(&VerifyRequest {
+        subject: &args.subject,
+        terminal: TERMINAL,
+        transaction: &context,
+        face_frames: &frame_refs,
+        voice: spoken.as_ref().map(|(id, wav)| VoiceResponse {
+            challenge_id: id,
+            audio: wav.as_slice(),
+        }),
+    })?;
+    say(&format!(
+        "Decision: {} (confidence {}; tier {}; factors used: {})",
+        decision.outcome.as_str().to_uppercase(),
+        decision.confidence.as_str(),
+        decision.tier.as_deref().unwrap_or("-"),
+        decision
+            .used
+            .iter()
+            .map(|f| format!("{f:?}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))?;
+    if !decision.reasons.is_empty() {
+        say(&format!("  reasons: {}", decision.reasons.join(", ")))?;
+    }
+    say(&format!("  receipt: {}", decision.receipt))?;
+    Ok(())
+}
