@@ -16,6 +16,7 @@ mod devices;
 mod eval;
 mod face;
 mod formats;
+mod kiosk;
 mod liveness;
 mod metrics;
 mod models;

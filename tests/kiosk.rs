@@ -1,0 +1,340 @@
+//! The kiosk flows end to end through the file-backed sources: enroll from photos and
+//! recorded digits, then verify a genuine customer (accepted), an impostor's face (rejected),
+//! a printed photo (rejected by liveness) and another speaker's passphrase (rejected) — through
+//! the library as `examples/kiosk.rs` does, and through `vouch kiosk` in a pseudo-terminal as a
+//! customer would see it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use vouch::authenticator::{
+    Authenticator, ChallengeOutcome, Decision, EnrollRequest, Outcome, TransactionContext,
+    VerifyRequest, VoiceResponse,
+};
+use vouch::capture::{
+    AudioCaptureConfig, FrameEncoding, ImageFolderSource, RecordedDigits, SelectConfig,
+    capture_utterance, select_frames,
+};
+use vouch::policy::Transaction;
+use vouch::vault::TemplateVault;
+
+use crate::util;
+
+struct Kiosk {
+    dir: tempfile::TempDir,
+    authenticator: Authenticator,
+    shared: PathBuf,
+}
+
+/// A frames folder: `copies` copies of each photo, named in play order.
+fn frames(dir: &Path, name: &str, photos: &[PathBuf], copies: usize) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut n = 0;
+    for photo in photos {
+        for _ in 0..copies {
+            std::os::unix::fs::symlink(photo, folder.join(format!("frame_{n:04}.jpg"))).unwrap();
+            n += 1;
+        }
+    }
+    folder
+}
+
+fn kiosk() -> Option<Kiosk> {
+    let engine = util::engine()?;
+    let shared = util::shared_dir()?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = engine.config().clone();
+    config.store.sqlite = dir.path().join("templates.db");
+    config.keys.file = dir.path().join("keys.toml");
+    config.decisions.receipt_key = dir.path().join("receipt.key");
+    config.decisions.audit_log = dir.path().join("audit.log");
+    vouch::template::Keyring::generate("k1")
+        .unwrap()
+        .save(&config.keys.file)
+        .unwrap();
+    vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
+    let vault = TemplateVault::open(&config).unwrap();
+    let engine = Arc::new(vouch::Engine::new(config).unwrap());
+    let authenticator = Authenticator::with_engine(engine, vault).unwrap();
+    Some(Kiosk {
+        dir,
+        authenticator,
+        shared,
+    })
+}
+
+impl Kiosk {
+    fn face(&self, name: &str) -> PathBuf {
+        self.shared.join("data/faces-deepface").join(name)
+    }
+
+    fn takes(&self, speaker: &str) -> RecordedDigits {
+        RecordedDigits::new(&self.shared.join("data/fsdd/recordings"), speaker).unwrap()
+    }
+
+    fn enroll(&self, subject: &str, photos: &[&str], speaker: &str) {
+        let limits = &self.authenticator.engine().config().limits;
+        let folder = frames(
+            self.dir.path(),
+            &format!("enroll-{subject}"),
+            &photos.iter().map(|p| self.face(p)).collect::<Vec<_>>(),
+            1,
+        );
+        let mut source = ImageFolderSource::folder(&folder, 15.0, limits)
+            .unwrap()
+            .paced(false);
+        let select = SelectConfig {
+            run_length: 1,
+            ..SelectConfig::default()
+        };
+        let selection = select_frames(
+            self.authenticator.engine(),
+            &mut source,
+            &select,
+            &mut |_| {},
+        )
+        .unwrap();
+        let face = selection.encode_best(FrameEncoding::default()).unwrap();
+        let takes = self.takes(speaker);
+        let mut digits = Vec::new();
+        for take in 5..8 {
+            for digit in 0..10u8 {
+                let mut source = takes.digit(digit, take).unwrap().paced(false);
+                let heard = capture_utterance(&mut source, &AudioCaptureConfig::default()).unwrap();
+                digits.push((digit, heard.wav()));
+            }
+        }
+        let face_refs: Vec<&[u8]> = face.iter().map(|f| f.as_slice()).collect();
+        let digit_refs: Vec<(u8, &[u8])> = digits.iter().map(|(d, w)| (*d, w.as_slice())).collect();
+        let report = self
+            .authenticator
+            .enroll(&EnrollRequest {
+                subject,
+                terminal: "kiosk-test",
+                face: &face_refs,
+                speech: &[],
+                digits: &digit_refs,
+            })
+            .unwrap();
+        assert_eq!(report.outcome, Outcome::Accept, "{report:?}");
+    }
+
+    /// A large payment (face, liveness and voice) by whoever is in `frames`, speaking with the
+    /// voice of `speaker`.
+    fn pay(&self, subject: &str, frames_dir: &Path, speaker: &str) -> Decision {
+        let context = TransactionContext {
+            id: "t-1".into(),
+            nonce: "n-1".into(),
+            transaction: Transaction::new(12_000, "EUR", None).unwrap(),
+        };
+        let ChallengeOutcome::Issued(challenge) = self
+            .authenticator
+            .challenge(subject, "kiosk-test", &context)
+            .unwrap()
+        else {
+            panic!("120 EUR needs the passphrase")
+        };
+        let limits = &self.authenticator.engine().config().limits;
+        let mut source = ImageFolderSource::folder(frames_dir, 15.0, limits)
+            .unwrap()
+            .paced(false);
+        let selection = select_frames(
+            self.authenticator.engine(),
+            &mut source,
+            &SelectConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let frames = selection.encode_run(FrameEncoding::default()).unwrap();
+        let mut speech = self
+            .takes(speaker)
+            .phrase(&challenge.digits, 0)
+            .unwrap()
+            .paced(false);
+        let heard = capture_utterance(&mut speech, &AudioCaptureConfig::default()).unwrap();
+        let wav = heard.wav();
+        let frame_refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+        self.authenticator
+            .verify(&VerifyRequest {
+                subject,
+                terminal: "kiosk-test",
+                transaction: &context,
+                face_frames: &frame_refs,
+                voice: Some(VoiceResponse {
+                    challenge_id: &challenge.id,
+                    audio: &wav,
+                }),
+            })
+            .unwrap()
+    }
+}
+
+#[test]
+fn kiosk_flows_accept_the_customer_and_reject_impostors_and_a_printed_photo() {
+    let Some(k) = kiosk() else { return };
+    k.enroll("alice", &["img1.jpg", "img4.jpg", "img6.jpg"], "theo");
+    let genuine = frames(k.dir.path(), "genuine", &[k.face("img2.jpg")], 5);
+    let decision = k.pay("alice", &genuine, "theo");
+    assert_eq!(decision.outcome, Outcome::Accept, "{decision:?}");
+
+    // Someone else's face, the right voice: the face factor fails.
+    let other = frames(k.dir.path(), "other", &[k.face("img26.jpg")], 5);
+    let decision = k.pay("alice", &other, "theo");
+    assert_eq!(decision.outcome, Outcome::Reject, "{decision:?}");
+    assert!(
+        decision.reasons.iter().any(|r| r == "face_mismatch"),
+        "{decision:?}"
+    );
+
+    // The right face, another speaker saying the digits.
+    let decision = k.pay("alice", &genuine, "jackson");
+    assert_eq!(decision.outcome, Outcome::Reject, "{decision:?}");
+    assert!(
+        decision.reasons.iter().any(|r| r == "voice_mismatch"),
+        "{decision:?}"
+    );
+
+    // A printed photo held to the camera: liveness refuses it.
+    let print = k.shared.join("data/liveness-samples/image_F1.jpg");
+    let attack = frames(k.dir.path(), "print", &[print], 5);
+    let decision = k.pay("alice", &attack, "theo");
+    assert_eq!(decision.outcome, Outcome::Reject, "{decision:?}");
+    assert!(
+        decision.reasons.iter().any(|r| r == "liveness_failed"),
+        "{decision:?}"
+    );
+}
+
+/// Runs `vouch ARGS` in a pseudo-terminal (util-linux `script`) from `dir`, returning what the
+/// terminal showed.
+fn on_a_terminal(dir: &Path, args: &[String]) -> String {
+    let mut line = shell_quote(env!("CARGO_BIN_EXE_vouch"));
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_quote(a));
+    }
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .current_dir(dir)
+        .env("VOUCH_ORT_LIB", util::ort_library().unwrap())
+        .env(
+            "VOUCH_MODEL_DIR",
+            util::shared_dir().unwrap().join("models"),
+        )
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{screen}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    screen
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[test]
+fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
+    if util::engine().is_none() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("kiosk terminal test skipped: no `script` (util-linux) for a pseudo-terminal");
+        return;
+    }
+    let shared = util::shared_dir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let faces = shared.join("data/faces-deepface");
+    let enroll = frames(
+        dir.path(),
+        "enroll",
+        &[faces.join("img4.jpg"), faces.join("img6.jpg")],
+        1,
+    );
+    let probe = frames(dir.path(), "probe", &[faces.join("img2.jpg")], 5);
+    let takes = shared.join("data/fsdd/recordings");
+    let s = |x: &str| x.to_string();
+    let p = |x: &Path| x.display().to_string();
+    on_a_terminal(dir.path(), &[s("keys"), s("generate")]);
+    on_a_terminal(
+        dir.path(),
+        &[
+            s("receipt"),
+            s("keygen"),
+            s("--out"),
+            s(".vouch/receipt.key"),
+        ],
+    );
+    let screen = on_a_terminal(
+        dir.path(),
+        &[
+            s("kiosk"),
+            s("enroll"),
+            s("carol"),
+            s("--frames"),
+            p(&enroll),
+            s("--unpaced"),
+            s("--takes"),
+            p(&takes),
+            s("--speaker"),
+            s("theo"),
+        ],
+    );
+    assert!(screen.contains("Look at the camera."), "{screen}");
+    assert!(screen.contains("Say: 7   (take 2 of 3)"), "{screen}");
+    assert!(screen.contains("Enrollment ACCEPT"), "{screen}");
+    let screen = on_a_terminal(
+        dir.path(),
+        &[
+            s("kiosk"),
+            s("verify"),
+            s("carol"),
+            s("--amount"),
+            s("120"),
+            s("--frames"),
+            p(&probe),
+            s("--unpaced"),
+            s("--takes"),
+            p(&takes),
+            s("--speaker"),
+            s("theo"),
+        ],
+    );
+    assert!(screen.contains("Paying 120.00 EUR as carol."), "{screen}");
+    assert!(screen.contains("Look at the camera."), "{screen}");
+    let said = screen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Say: "))
+        .unwrap_or_else(|| panic!("no passphrase prompt:\n{screen}"));
+    assert_eq!(
+        said.split(' ').filter(|d| d.len() == 1).count(),
+        6,
+        "{screen}"
+    );
+    assert!(screen.contains("Decision: ACCEPT"), "{screen}");
+    assert!(screen.contains("receipt: vouch-receipt.v1."), "{screen}");
+    // A small amount asks for no passphrase.
+    let screen = on_a_terminal(
+        dir.path(),
+        &[
+            s("kiosk"),
+            s("verify"),
+            s("carol"),
+            s("--amount"),
+            s("5"),
+            s("--frames"),
+            p(&probe),
+            s("--unpaced"),
+        ],
+    );
+    assert!(
+        !screen.contains("Say:") && screen.contains("Decision: ACCEPT"),
+        "{screen}"
+    );
+}
