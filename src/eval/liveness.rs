@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
 use crate::eval::interval::{Interval, wilson};
 use crate::eval::metrics::{self, OperatingPoint, RocPoint, ScoreSet};
@@ -52,48 +53,20 @@ pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample
 /// …, lower-cased). Paths are relative to the list's folder. Missing images are kept (they
 /// become counted failures to acquire); a malformed line is an error naming it.
 pub fn read_liveness_list(list: &Path) -> Result<Vec<LivenessSample>> {
-    let text = std::fs::read_to_string(list)
-        .map_err(|e| Error::io("reading the liveness list", list, e))?;
+    let csv = CsvList::read(list, "liveness list")?;
     let root = list.parent().map(Path::to_path_buf).unwrap_or_default();
-    let bad = |line: usize, what: &str| {
-        Error::new(
-            ErrorKind::Dataset,
-            format!("{}:{line}: {what}", list.display()),
-        )
-    };
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .map(|(_, h)| {
-            h.split(',')
-                .map(|c| c.trim().to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    let column = |names: &[&str]| header.iter().position(|c| names.contains(&c.as_str()));
-    let (Some(file_col), Some(label_col)) = (column(&["file", "path"]), column(&["label"])) else {
-        return Err(bad(1, "the header needs columns file and label"));
-    };
+    let [file_col, label_col] = csv.columns([&["file", "path"], &["label"]])?;
     let mut samples = Vec::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let (Some(file), Some(label)) = (cells.get(file_col), cells.get(label_col)) else {
-            return Err(bad(index + 1, "missing the file or label column"));
-        };
-        if file.is_empty() || label.is_empty() {
-            return Err(bad(index + 1, "empty file or label"));
-        }
-        let label = label.to_ascii_lowercase();
+    for row in csv.rows() {
+        let file = csv.cell(row, file_col)?;
+        let label = csv.cell(row, label_col)?.to_ascii_lowercase();
         samples.push(LivenessSample {
             path: root.join(file),
             attack: (!crate::eval::scores::is_bona_fide(&label)).then_some(label),
         });
     }
     if samples.is_empty() {
-        return Err(bad(1, "the list holds no images"));
+        return Err(csv.error(1, "the list holds no images"));
     }
     Ok(samples)
 }

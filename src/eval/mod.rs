@@ -5,6 +5,7 @@
 //! threshold behind the caller's back.
 
 pub mod cache;
+mod csv;
 pub mod face;
 pub mod identities;
 pub mod interval;

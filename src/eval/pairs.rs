@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::csv::CsvList;
 
 /// Two images and whether they show the same person.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,52 +27,16 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
     let mut seen: HashMap<(PathBuf, PathBuf), bool> = HashMap::new();
     let mut pairs = Vec::new();
     for file in files {
-        let text =
-            std::fs::read_to_string(file).map_err(|e| Error::io("reading pair list", file, e))?;
-        let bad = |line: usize, what: String| {
-            Error::new(
-                ErrorKind::Dataset,
-                format!("{}:{line}: {what}", file.display()),
-            )
-        };
-        let mut lines = text.lines().enumerate();
-        let header: Vec<String> = match lines.next() {
-            Some((_, h)) => h
-                .split(',')
-                .map(|c| c.trim().to_ascii_lowercase())
-                .collect(),
-            None => return Err(bad(1, "the pair list is empty".into())),
-        };
-        let column = |name: &str| header.iter().position(|c| c == name);
-        let (Some(cx), Some(cy), Some(cd)) =
-            (column("file_x"), column("file_y"), column("decision"))
-        else {
-            return Err(bad(
-                1,
-                "the header needs columns file_x, file_y and decision".into(),
-            ));
-        };
-        for (index, line) in lines {
-            let number = index + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-            let cell = |i: usize| {
-                cells.get(i).copied().ok_or_else(|| {
-                    bad(
-                        number,
-                        format!("expected at least {} columns", header.len().min(i + 1)),
-                    )
-                })
-            };
-            let same = match cell(cd)?.to_ascii_lowercase().as_str() {
+        let list = CsvList::read(file, "pair list")?;
+        let [cx, cy, cd] = list.columns([&["file_x"], &["file_y"], &["decision"]])?;
+        for row in list.rows() {
+            let same = match list.cell(row, cd)?.to_ascii_lowercase().as_str() {
                 "yes" | "1" | "same" | "true" => true,
                 "no" | "0" | "different" | "false" => false,
-                other => return Err(bad(number, format!("label {other:?} is not yes/no"))),
+                other => return Err(list.error(row.0, format!("label {other:?} is not yes/no"))),
             };
-            let a = resolve(image_dir, cell(cx)?);
-            let b = resolve(image_dir, cell(cy)?);
+            let a = resolve(image_dir, list.cell(row, cx)?);
+            let b = resolve(image_dir, list.cell(row, cy)?);
             if a == b {
                 continue;
             }
@@ -83,8 +48,8 @@ pub fn read_pair_csv(files: &[&Path], image_dir: &Path) -> Result<Vec<LabelledPa
             match seen.get(&key) {
                 Some(&label) if label == same => continue,
                 Some(_) => {
-                    return Err(bad(
-                        number,
+                    return Err(list.error(
+                        row.0,
                         format!(
                             "{} and {} are labelled both same and different",
                             a.display(),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
 use crate::eval::metrics::ScoreSet;
 use crate::voice::audio::{Audio, AudioLimits};
@@ -139,67 +140,30 @@ pub struct VoiceTrial {
 /// `genuine`/`impostor`, `1`/`0`. Paths are relative to `root`. Missing recordings are kept (they
 /// become counted failures); malformed lines are errors naming the line.
 pub fn read_trials(list: &Path, root: &Path) -> Result<Vec<VoiceTrial>> {
-    let text =
-        std::fs::read_to_string(list).map_err(|e| Error::io("reading the trial list", list, e))?;
-    let bad = |line: usize, what: String| {
-        Error::new(
-            ErrorKind::Dataset,
-            format!("{}:{line}: {what}", list.display()),
-        )
-    };
-    let mut lines = text.lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .map(|(_, h)| {
-            h.split(',')
-                .map(|c| c.trim().to_ascii_lowercase())
-                .collect()
-        })
-        .unwrap_or_default();
-    let column = |name: &str| header.iter().position(|c| c == name);
-    let (Some(ce), Some(cp), Some(cl)) = (column("enroll"), column("probe"), column("label"))
-    else {
-        return Err(bad(
-            1,
-            "the header needs columns enroll, probe and label".into(),
-        ));
-    };
+    let csv = CsvList::read(list, "trial list")?;
+    let [ce, cp, cl] = csv.columns([&["enroll"], &["probe"], &["label"]])?;
     let mut trials = Vec::new();
-    for (index, line) in lines {
-        let number = index + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
-        let cell = |i: usize| {
-            cells
-                .get(i)
-                .copied()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| bad(number, format!("column {} is missing or empty", header[i])))
-        };
-        let same = match cell(cl)?.to_ascii_lowercase().as_str() {
+    for row in csv.rows() {
+        let same = match csv.cell(row, cl)?.to_ascii_lowercase().as_str() {
             "target" | "genuine" | "1" | "same" => true,
             "nontarget" | "impostor" | "0" | "different" => false,
             other => {
-                return Err(bad(
-                    number,
+                return Err(csv.error(
+                    row.0,
                     format!("label {other:?} is neither target nor nontarget"),
                 ));
             }
         };
-        let enroll: Vec<PathBuf> = cell(ce)?
+        let enroll: Vec<PathBuf> = csv
+            .cell(row, ce)?
             .split(';')
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| root.join(p))
             .collect();
-        let probe = root.join(cell(cp)?);
+        let probe = root.join(csv.cell(row, cp)?);
         if enroll.contains(&probe) {
-            return Err(bad(
-                number,
-                "the probe is one of the enrollment recordings".into(),
-            ));
+            return Err(csv.error(row.0, "the probe is one of the enrollment recordings"));
         }
         trials.push(VoiceTrial {
             enroll,
@@ -208,7 +172,7 @@ pub fn read_trials(list: &Path, root: &Path) -> Result<Vec<VoiceTrial>> {
         });
     }
     if trials.is_empty() {
-        return Err(bad(1, "the trial list holds no trials".into()));
+        return Err(csv.error(1, "the trial list holds no trials"));
     }
     Ok(trials)
 }
