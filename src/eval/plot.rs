@@ -53,6 +53,17 @@ const COLOURS: [RGBColor; 7] = [
     RGBColor(0, 0, 0),
 ];
 
+impl DetLabels {
+    /// Labels of a verification DET plot: FMR across, FNMR up.
+    pub fn verification(title: &str) -> DetLabels {
+        DetLabels {
+            title: title.to_string(),
+            x: "FMR".into(),
+            y: "FNMR".into(),
+        }
+    }
+}
+
 /// The rates the axes are labelled at.
 /// (Spaced so their labels never touch on a 900-pixel plot.)
 const TICKS: [f64; 11] = [1e-5, 1e-4, 1e-3, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8];

@@ -318,6 +318,7 @@ fn face(args: EvalFaceArgs, config: Config) -> Result<()> {
         );
     }
     let warnings = verification_warnings(&summary, scores.failures.len());
+    let det_points = det(&set, DET_POINTS);
     let json = serde_json::json!({
         "header": ReportHeader::new("vouch.eval.face"),
         "models": models,
@@ -329,7 +330,7 @@ fn face(args: EvalFaceArgs, config: Config) -> Result<()> {
         },
         "summary": summary,
         "lfw_accuracy": lfw,
-        "det": det(&set, DET_POINTS),
+        "det": det_points,
         "warnings": warnings,
         "pairs": scores.pairs,
     });
@@ -340,14 +341,10 @@ fn face(args: EvalFaceArgs, config: Config) -> Result<()> {
             summary.genuine,
             summary.impostor
         ),
-        points: det(&set, DET_POINTS),
+        points: det_points,
         impostors: summary.impostor,
     };
-    let labels = DetLabels {
-        title: "Face verification (DET)".into(),
-        x: "FMR".into(),
-        y: "FNMR".into(),
-    };
+    let labels = DetLabels::verification("Face verification (DET)");
     finish(
         &args.report,
         &json,
@@ -514,11 +511,12 @@ fn scores(args: EvalScoresArgs) -> Result<()> {
         args.file.display(),
         verification_markdown(&summary)
     );
+    let det_points = det(&set, DET_POINTS);
     let json = serde_json::json!({
         "header": ReportHeader::new("vouch.eval.scores"),
         "source": args.file,
         "summary": summary,
-        "det": det(&set, DET_POINTS),
+        "det": det_points,
         "warnings": warnings,
     });
     let curve = DetCurve {
@@ -526,14 +524,10 @@ fn scores(args: EvalScoresArgs) -> Result<()> {
             .file
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
-        points: det(&set, DET_POINTS),
+        points: det_points,
         impostors: summary.impostor,
     };
-    let labels = DetLabels {
-        title: "Verification (DET)".into(),
-        x: "FMR".into(),
-        y: "FNMR".into(),
-    };
+    let labels = DetLabels::verification("Verification (DET)");
     // The input already is the score file: no copy of it in the folder.
     finish(&args.report, &json, md, &warnings, &[curve], &labels, None)
 }

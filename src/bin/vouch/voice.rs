@@ -440,11 +440,7 @@ pub(crate) fn eval(args: EvalVoiceArgs, config: Config) -> Result<()> {
         points: det,
         impostors: summary.impostor,
     };
-    let labels = DetLabels {
-        title: "Speaker verification (DET)".into(),
-        x: "FMR".into(),
-        y: "FNMR".into(),
-    };
+    let labels = DetLabels::verification("Speaker verification (DET)");
     crate::eval::finish(
         &args.report,
         &json,
@@ -647,11 +643,7 @@ fn passphrase_report(
         points: det,
         impostors: set.impostor().len(),
     };
-    let labels = DetLabels {
-        title: "Spoken passphrases: speaker scores (DET)".into(),
-        x: "FMR".into(),
-        y: "FNMR".into(),
-    };
+    let labels = DetLabels::verification("Spoken passphrases: speaker scores (DET)");
     crate::eval::finish(args, &json, md, &[], &[curve], &labels, Some(&set))
 }
 
