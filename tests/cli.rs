@@ -3,17 +3,7 @@
 use std::process::Command;
 
 use crate::util;
-
-fn vouch() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
-    if let Some(lib) = util::ort_library() {
-        cmd.env("VOUCH_ORT_LIB", lib);
-    }
-    if let Some(shared) = util::shared_dir() {
-        cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
-    }
-    cmd
-}
+use crate::util::vouch;
 
 #[test]
 fn models_list_prints_the_manifest_as_json() {

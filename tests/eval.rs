@@ -3,22 +3,12 @@
 //! identity, labelled liveness lists, voice trial lists, and bad datasets.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 use crate::util;
-
-fn vouch() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
-    if let Some(lib) = util::ort_library() {
-        cmd.env("VOUCH_ORT_LIB", lib);
-    }
-    if let Some(shared) = util::shared_dir() {
-        cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
-    }
-    cmd
-}
+use crate::util::vouch;
 
 fn ok(out: Output) -> String {
     assert!(

@@ -154,3 +154,15 @@ pub fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<vouch
         .collect::<Option<Vec<_>>>()?;
     Some(vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
 }
+
+/// The `vouch` binary, pointed at the shared models and the runtime library when present.
+pub fn vouch() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"));
+    if let Some(lib) = ort_library() {
+        cmd.env("VOUCH_ORT_LIB", lib);
+    }
+    if let Some(shared) = shared_dir() {
+        cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
+    }
+    cmd
+}
