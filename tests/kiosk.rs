@@ -173,10 +173,21 @@ impl Kiosk {
     }
 }
 
-/// How many tries a genuine customer gets in these tests. The passphrase's digit check
-/// refuses about one genuine phrase in eight (88 % accepted on FSDD, README), and each try has
-/// fresh random digits, so five tries all failing (odds ~3e-5) means something broke.
-const TRIES: usize = 5;
+/// How many tries a genuine customer gets in these tests. The voice factor refuses genuine
+/// customers at known rates: the digit check about one phrase in eight (88 % accepted on FSDD,
+/// README) and the speaker score about 6 % (FNMR at the FMR 1e-2 threshold on the calibration
+/// phrases). Each try has fresh random digits, so eight tries all failing (odds ~1e-6) means
+/// something broke.
+const TRIES: usize = 8;
+
+/// The reasons a genuine try may fail for: the voice factor's own error rates, never face or
+/// liveness.
+fn genuine_voice_refusal(reasons: &[String]) -> bool {
+    !reasons.is_empty()
+        && reasons
+            .iter()
+            .all(|r| r == "passphrase_mismatch" || r == "voice_mismatch")
+}
 
 #[test]
 fn kiosk_flows_accept_the_customer_and_reject_impostors_and_a_printed_photo() {
@@ -194,9 +205,8 @@ fn kiosk_flows_accept_the_customer_and_reject_impostors_and_a_printed_photo() {
     }
     let last = tries.last().unwrap();
     assert_eq!(last.outcome, Outcome::Accept, "{tries:?}");
-    // A genuine try may only fail on the spoken digits, never on face, liveness or voice.
     for failed in &tries[..tries.len() - 1] {
-        assert_eq!(failed.reasons, ["passphrase_mismatch"], "{failed:?}");
+        assert!(genuine_voice_refusal(&failed.reasons), "{failed:?}");
     }
 
     // Someone else's face, the right voice: the face factor fails.
@@ -310,7 +320,7 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
     assert!(screen.contains("Say: 7   (take 2 of 3)"), "{screen}");
     assert!(screen.contains("Enrollment ACCEPT"), "{screen}");
     // Each try is a new process with new random digits (see TRIES); a failed try may only
-    // fail on the spoken digits.
+    // fail on the voice factor.
     let verify = [
         s("kiosk"),
         s("verify"),
@@ -331,10 +341,12 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
         if screen.contains("Decision: ACCEPT") {
             break;
         }
-        assert!(
-            screen.contains("reasons: passphrase_mismatch\r\n"),
-            "{screen}"
-        );
+        let reasons = screen
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("reasons: "))
+            .unwrap_or_default();
+        let reasons: Vec<String> = reasons.split(", ").map(str::to_string).collect();
+        assert!(genuine_voice_refusal(&reasons), "{screen}");
     }
     assert!(screen.contains("Paying 120.00 EUR as carol."), "{screen}");
     assert!(screen.contains("Look at the camera."), "{screen}");
