@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
     let limits = LimitsConfig::default();
     if let Ok(image) = FaceImage::decode(data, &limits) {
         assert!(u64::from(image.width()) * u64::from(image.height()) <= limits.max_image_pixels);
-        assert_eq!(image.rgb().len(), image.width() as usize * image.height() as usize * 3);
+        assert_eq!(
+            image.rgb().len(),
+            image.width() as usize * image.height() as usize * 3
+        );
     }
 });
