@@ -380,3 +380,69 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
         "{screen}"
     );
 }
+
+#[test]
+fn kiosk_bad_arguments_are_clear_errors() {
+    if util::engine().is_none() {
+        return;
+    }
+    let shared = util::shared_dir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = util::vouch()
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Before the keys exist, the kiosk says how to create each.
+    let verify = ["kiosk", "verify", "dave", "--amount", "5", "--frames", "."];
+    let (ok, err) = run(&verify);
+    assert!(!ok && err.contains("vouch keys generate"), "{err}");
+    assert!(run(&["keys", "generate"]).0);
+    let (ok, err) = run(&verify);
+    assert!(!ok && err.contains("vouch receipt keygen"), "{err}");
+    assert!(run(&["receipt", "keygen", "--out", ".vouch/receipt.key"]).0);
+    let (ok, err) = run(&["kiosk", "verify", "dave", "--amount", "-3", "--frames", "."]);
+    assert!(!ok && err.contains("--amount"), "{err}");
+    let takes = shared.join("data/fsdd/recordings");
+    let takes = takes.to_str().unwrap();
+    let (ok, err) = run(&[
+        "kiosk",
+        "enroll",
+        "dave",
+        "--frames",
+        ".",
+        "--takes",
+        takes,
+        "--speaker",
+        "nobody",
+    ]);
+    assert!(!ok && err.contains("nobody"), "{err}");
+    // A folder without faces: no usable frame, with the reasons counted.
+    let blank = dir.path().join("blank");
+    std::fs::create_dir(&blank).unwrap();
+    std::fs::write(
+        blank.join("frame_0000.png"),
+        util::png(64, 64, |_, _| [128, 128, 128]),
+    )
+    .unwrap();
+    let (ok, err) = run(&[
+        "kiosk",
+        "enroll",
+        "dave",
+        "--unpaced",
+        "--frames",
+        blank.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("no usable face"), "{err}");
+    // Without a camera build or --frames, the message says what to do.
+    if !cfg!(feature = "camera") {
+        let (ok, err) = run(&["kiosk", "enroll", "dave"]);
+        assert!(!ok && err.contains("--features camera"), "{err}");
+    }
+}

@@ -262,6 +262,8 @@ fn spaced(digits: &str) -> String {
 }
 
 fn enroll(authenticator: &Authenticator, args: &KioskEnrollArgs) -> Result<()> {
+    // A wrong speech source is refused before the customer is asked to do anything.
+    recorded(&args.sources)?;
     say(&format!("Enrolling {}.", args.subject))?;
     let selection = capture_face(authenticator, &args.sources, 1)?;
     let face = selection.encode_best(FrameEncoding::default())?;
@@ -315,6 +317,7 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
     if !(args.amount.is_finite() && args.amount >= 0.0) {
         bail!("--amount must be a non-negative number");
     }
+    recorded(&args.sources)?;
     let amount_minor = (args.amount * 100.0).round() as u64;
     let transaction = Transaction::new(
         amount_minor,
