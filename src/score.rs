@@ -140,7 +140,7 @@ impl Calibration {
                     fmr,
                     threshold,
                     fnmr: scores.fnmr(threshold),
-                    extrapolated: n * fmr < MIN_EXPECTED_IMPOSTORS,
+                    extrapolated: must_extrapolate(n, fmr),
                     threshold_interval: percentile_interval(&column).map(|i| [i.low, i.high]),
                 }
             })
@@ -389,12 +389,18 @@ fn tail_fit(impostor: &[f64]) -> (f64, f64, f64) {
     (mean, variance.sqrt(), max)
 }
 
+/// True when `impostors` scores are too few to measure `fmr` (fewer than
+/// [`MIN_EXPECTED_IMPOSTORS`] expected above the threshold).
+fn must_extrapolate(impostors: f64, fmr: f64) -> bool {
+    impostors * fmr < MIN_EXPECTED_IMPOSTORS
+}
+
 /// The threshold for `fmr`: measured on the impostor scores when at least
 /// [`MIN_EXPECTED_IMPOSTORS`] of them are expected above it, else extrapolated from a normal
 /// fit of the impostor scores (never below the highest impostor score seen).
 fn threshold_for(scores: &ScoreSet, fmr: f64) -> f64 {
     let impostor = scores.impostor();
-    if (impostor.len() as f64) * fmr < MIN_EXPECTED_IMPOSTORS {
+    if must_extrapolate(impostor.len() as f64, fmr) {
         let (mean, sd, max) = tail_fit(impostor);
         (mean + sd * upper_normal_quantile(fmr)).max(max)
     } else {
