@@ -121,7 +121,12 @@ audit_log = "{d}/audit.log"
 
     /// A client on the Unix socket.
     pub async fn unix_client(&self) -> VouchClient<Channel> {
-        VouchClient::new(unix_channel(self.unix.clone()).await).max_decoding_message_size(64 << 20)
+        VouchClient::new(self.unix_channel().await).max_decoding_message_size(64 << 20)
+    }
+
+    /// A channel on the Unix socket, for clients other than [`VouchClient`].
+    pub async fn unix_channel(&self) -> Channel {
+        unix_channel(self.unix.clone()).await
     }
 
     /// A client on TCP with `name`'s certificate (`None`: no certificate).

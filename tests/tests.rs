@@ -9,6 +9,7 @@
 mod util;
 
 mod capture;
+mod catalogue;
 mod cli;
 mod daemon;
 #[cfg(all(feature = "camera", feature = "microphone"))]

@@ -29,7 +29,7 @@ mod service;
 mod workers;
 
 pub use config::{DaemonConfig, DaemonFile};
-pub use service::{VouchService, status_of};
+pub use service::{ERROR_KIND_METADATA, VouchService, status_of};
 
 /// The generated protobuf types and gRPC stubs of `vouch.v1`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]

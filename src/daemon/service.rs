@@ -26,9 +26,14 @@ pub struct VouchService {
     pub(super) timeout: Duration,
 }
 
+/// The trailer naming the library's [`ErrorKind`] of a refused request (`image_decode`,
+/// `challenge_invalid`…), so a terminal can tell "capture again" from "fix the request"
+/// without parsing messages. Only on client errors: server-side kinds stay in the log.
+pub const ERROR_KIND_METADATA: &str = "vouch-error-kind";
+
 /// The gRPC code of a library error, and a message fit for the client. Client errors say
-/// what was wrong with the request; server-side failures say nothing about internals (the
-/// detail goes to the daemon's log).
+/// what was wrong with the request (and carry [`ERROR_KIND_METADATA`]); server-side failures
+/// say nothing about internals (the detail goes to the daemon's log).
 pub fn status_of(err: &Error) -> Status {
     use ErrorKind::*;
     let code = match err.kind() {
@@ -44,7 +49,12 @@ pub fn status_of(err: &Error) -> Status {
         tracing::error!(kind = %err.kind(), "request failed: {err:#}");
         Status::new(code, "internal error; see the daemon's log")
     } else {
-        Status::new(code, err.message().to_string())
+        let mut status = Status::new(code, err.message().to_string());
+        status.metadata_mut().insert(
+            ERROR_KIND_METADATA,
+            tonic::metadata::MetadataValue::from_static(err.kind().as_str()),
+        );
+        status
     }
 }
 
@@ -460,6 +470,12 @@ mod tests {
         let status = status_of(&e);
         assert_eq!(status.code(), Code::Internal);
         assert!(!status.message().contains("secret"));
+        assert!(status.metadata().get(ERROR_KIND_METADATA).is_none());
+        let refused = status_of(&Error::new(ErrorKind::ImageDecode, "bad"));
+        assert_eq!(
+            refused.metadata().get(ERROR_KIND_METADATA).unwrap(),
+            "image_decode"
+        );
         assert_eq!(
             status_of(&Error::new(ErrorKind::ChallengeInvalid, "used")).code(),
             Code::FailedPrecondition

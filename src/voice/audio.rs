@@ -186,8 +186,19 @@ fn decode_error(e: SymphoniaError) -> Error {
     }
 }
 
-/// Decodes to mono at the file's own rate.
+/// Decodes to mono at the file's own rate. symphonia asserts on some malformed headers (a
+/// WAV declaring 0 Hz panics building its time base): a panic there is a refused file, not
+/// a crashed kiosk or a failed daemon worker.
 fn decode_mono(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
+    std::panic::catch_unwind(|| decode_mono_unguarded(bytes, limits)).unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::AudioDecode,
+            "the audio header is malformed (the decoder gave up on it)",
+        ))
+    })
+}
+
+fn decode_mono_unguarded(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
@@ -428,6 +439,17 @@ pub(crate) mod tests {
         for (what, bytes, kind) in cases {
             let err = Audio::decode(&bytes, &limits).expect_err(what);
             assert_eq!(err.kind(), kind, "{what}: {err}");
+        }
+    }
+
+    /// Found by the bad-input catalogue: symphonia panicked ("TimeBase cannot have 0
+    /// numerator or denominator") on a WAV whose header declares 0 Hz.
+    #[test]
+    fn regression_wav_declaring_zero_hertz_is_refused_not_a_panic() {
+        for rate in [0, 1] {
+            let bytes = wav(rate, 1, 16, 1, &vec![vec![0.2]; 8000]);
+            let err = Audio::decode(&bytes, &AudioLimits::default()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::AudioDecode, "{rate} Hz: {err}");
         }
     }
 
