@@ -21,5 +21,6 @@ mod kiosk;
 mod liveness;
 mod metrics;
 mod models;
+mod secrets;
 mod store;
 mod voice;

@@ -391,8 +391,8 @@ where
                 channels,
                 sample_rate,
             };
-            if let Err(chunk) = data_ring.try_push(chunk) {
-                pending = chunk.samples;
+            if let Err(mut chunk) = data_ring.try_push(chunk) {
+                pending = std::mem::take(&mut chunk.samples);
                 if pending.len() > max_pending {
                     pending.clear();
                     data_counters.lost.fetch_add(1, Ordering::Relaxed);

@@ -80,8 +80,9 @@ pub trait FrameSource: Send {
     fn next_frame(&mut self, timeout: Duration) -> Result<Option<Frame>>;
 }
 
-/// One chunk of sound as the device delivers it.
-#[derive(Clone, Debug, PartialEq)]
+/// One chunk of sound as the device delivers it. The customer's voice: wiped on drop,
+/// redacted in `Debug`.
+#[derive(Clone, PartialEq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct AudioChunk {
     /// Samples in [-1, 1], interleaved by channel.
     pub samples: Vec<f32>,
@@ -89,6 +90,18 @@ pub struct AudioChunk {
     pub channels: u16,
     /// Samples per second per channel.
     pub sample_rate: u32,
+}
+
+impl std::fmt::Debug for AudioChunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "AudioChunk({} samples, {} channels at {} Hz, redacted)",
+            self.samples.len(),
+            self.channels,
+            self.sample_rate
+        )
+    }
 }
 
 /// What an audio source delivers.
