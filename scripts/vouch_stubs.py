@@ -16,7 +16,9 @@ from grpc_tools import protoc
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Room for full-size photos in a request (the daemon's own limit is max_message_bytes).
-MAX_SEND = 64 << 20
+# A pool of its own per channel: grpc-core otherwise shares one connection among channels to
+# the same target, and every channel here stands for a terminal with its own connection.
+OPTIONS = [("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
 
 
 @functools.cache
@@ -38,18 +40,20 @@ def load_stubs():
 
 
 def unix_channel(socket):
-    """An insecure channel to vouchd's Unix socket (the local terminal)."""
+    """An insecure channel to vouchd's Unix socket (the local terminal), on a connection of
+    its own."""
     # grpc-core names a Unix socket's path as the HTTP/2 authority, which is not a valid
     # authority and which vouchd's HTTP/2 stack refuses: name a plain one instead.
-    options = [("grpc.max_send_message_length", MAX_SEND), ("grpc.default_authority", "localhost")]
+    options = OPTIONS + [("grpc.default_authority", "localhost")]
     return grpc.insecure_channel(f"unix://{socket}", options=options)
 
 
 def tls_channel(target, certs, name, ca="ca.pem"):
-    """A mutual-TLS channel to vouchd's TCP listener `target` (HOST:PORT) as terminal `name`,
-    whose certificate and key are `certs/NAME.pem` and `certs/NAME.key` (scripts/test-certs.sh);
-    `name=None` presents no client certificate. The server is checked against `certs/CA` under
-    the name `localhost`, whatever address `target` uses.
+    """A mutual-TLS channel, on a connection of its own, to vouchd's TCP listener `target`
+    (HOST:PORT) as terminal `name`, whose certificate and key are `certs/NAME.pem` and
+    `certs/NAME.key` (scripts/test-certs.sh); `name=None` presents no client certificate. The
+    server is checked against `certs/CA` under the name `localhost`, whatever address `target`
+    uses.
     """
     def read(f):
         with open(os.path.join(certs, f), "rb") as fh:
@@ -60,6 +64,5 @@ def tls_channel(target, certs, name, ca="ca.pem"):
         creds = grpc.ssl_channel_credentials(root_certificates=read(ca),
                                              private_key=read(f"{name}.key"),
                                              certificate_chain=read(f"{name}.pem"))
-    options = [("grpc.ssl_target_name_override", "localhost"),
-               ("grpc.max_send_message_length", MAX_SEND)]
+    options = OPTIONS + [("grpc.ssl_target_name_override", "localhost")]
     return grpc.secure_channel(target, creds, options=options)
