@@ -337,9 +337,9 @@ def growth(samples, duration):
     rows = [
         ("RSS mean, middle third", f"{mean_middle:.1f} MiB"),
         ("RSS mean, last third", f"{mean_last:.1f} MiB ({delta:+.1f} MiB)"),
-        ("RSS slope, last third", f"{slope:+.2f} MiB/min" if slope is not None else "-"),
+        ("RSS slope, last third", f"{slope:+.3f} MiB/min" if slope is not None else "-"),
         ("RSS slope, last two thirds",
-         f"{slope_per_minute([p for p in mem if p[0] >= duration / 3]):+.2f} MiB/min"),
+         f"{slope_per_minute([p for p in mem if p[0] >= duration / 3]):+.3f} MiB/min"),
         ("RSS verdict", verdict),
     ]
     for field, label in (("fds", "open descriptors"), ("threads", "threads")):
