@@ -23,8 +23,8 @@ serving, because a soak must show zero errors.
 
 With --pid the daemon's VmRSS, VmHWM, open descriptors (/proc/PID/fd), threads and CPU time
 are sampled every --sample-every seconds (and written to --samples-csv); one table row is
-printed per --window seconds. The growth verdict compares the mean RSS of the last third of
-the run with that of the middle third and fits a slope over the last third (MiB/min).
+printed per --window seconds. The growth verdict compares the mean and the peak RSS of the
+last third of the run with those of the middle third, and fits a slope (MiB/min).
 --plot draws the RSS curve (scripts/soak_plot.py, which also overlays several runs' CSVs).
 
 scripts/load.sh builds and starts a daemon and runs this against it.
@@ -312,32 +312,50 @@ def slope_per_minute(points):
     return 60 * sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
+def variance(values):
+    """Sample variance; 0 under two values."""
+    if len(values) < 2:
+        return 0.0
+    m = sum(values) / len(values)
+    return sum((v - m) ** 2 for v in values) / (len(values) - 1)
+
+
 def growth(samples, duration):
-    """Rows on whether the daemon's RSS, descriptors and threads stopped growing."""
-    mem = [(s["elapsed_s"], s["rss_kib"] / 1024) for s in samples if s["rss_kib"] is not None]
-    if len(mem) < 6:
-        return [("RSS growth", "too few samples for a verdict (run longer)")]
+    """Rows on whether the daemon's RSS, descriptors and threads stopped growing, from the
+    samples taken under load (the first `duration` seconds)."""
+    mem = [(s["elapsed_s"], s["rss_kib"] / 1024) for s in samples
+           if s["rss_kib"] is not None and s["elapsed_s"] <= duration]
     middle = [v for t, v in mem if duration / 3 <= t < 2 * duration / 3]
     last = [(t, v) for t, v in mem if t >= 2 * duration / 3]
-    if not middle or len(last) < 2:
-        return [("RSS growth", "too few samples for a verdict (run longer)")]
+    if len(middle) < 2 or len(last) < 2:
+        return [("RSS verdict", "too few samples under load for a verdict (run longer)")]
+    values = [v for _, v in last]
     mean_middle = sum(middle) / len(middle)
-    mean_last = sum(v for _, v in last) / len(last)
-    delta = mean_last - mean_middle
-    slope = slope_per_minute(last)
-    # Within sampling noise (allocator arenas, a message buffer more or less): the larger of
-    # 2 MiB and 0.5 % of the resident size.
+    mean_last = sum(values) / len(values)
+    # An instant's RSS swings with the work in flight (a full-resolution detection holds tens
+    # of MiB that go back to the system after it): a leak is the last third's mean *and* its
+    # peak above the middle third's, each by more than noise. Noise: the larger of 2 MiB
+    # (allocator arenas, a message more or less) and 0.5 %; for the mean, also twice the
+    # standard error of the difference of the two means, which the swings set.
     tolerance = max(2.0, 0.005 * mean_last)
-    if abs(delta) <= tolerance:
-        verdict = f"flat (within {tolerance:.1f} MiB): stopped growing"
-    elif delta > 0:
-        verdict = f"STILL GROWING by more than {tolerance:.1f} MiB"
+    spread = 2 * (variance(middle) / len(middle) + variance(values) / len(values)) ** 0.5
+    mean_tolerance = max(tolerance, spread)
+    rises = mean_last - mean_middle > mean_tolerance
+    new_peak = max(values) - max(middle) > tolerance
+    if rises and new_peak:
+        verdict = "STILL GROWING (mean and peak up by more than noise)"
+    elif rises or new_peak:
+        verdict = f"inconclusive ({'mean' if rises else 'peak'} up by more than noise): run longer"
     else:
-        verdict = "shrinking"
+        verdict = "stopped growing (last third's mean and peak within noise of the middle third's)"
     rows = [
-        ("RSS mean, middle third", f"{mean_middle:.1f} MiB"),
-        ("RSS mean, last third", f"{mean_last:.1f} MiB ({delta:+.1f} MiB)"),
-        ("RSS slope, last third", f"{slope:+.3f} MiB/min" if slope is not None else "-"),
+        ("RSS middle third, mean (min-max)",
+         f"{mean_middle:.1f} MiB ({min(middle):.1f}-{max(middle):.1f})"),
+        ("RSS last third, mean (min-max)",
+         f"{mean_last:.1f} MiB ({min(values):.1f}-{max(values):.1f}), "
+         f"{mean_last - mean_middle:+.1f} MiB"),
+        ("RSS noise allowed, mean / peak", f"{mean_tolerance:.1f} / {tolerance:.1f} MiB"),
+        ("RSS slope, last third", f"{slope_per_minute(last):+.3f} MiB/min"),
         ("RSS slope, last two thirds",
          f"{slope_per_minute([p for p in mem if p[0] >= duration / 3]):+.3f} MiB/min"),
         ("RSS verdict", verdict),
@@ -491,7 +509,7 @@ def main(argv=None):
              f"{mib(max(rss) if rss else None)} MiB"),
             ("daemon VmHWM", f"{mib(hwm)} MiB" if hwm else "- (process gone)"),
         ]
-        rows += growth(samples, elapsed)
+        rows += growth(samples, args.duration)
     rows.append(("serving afterwards", after))
     width = max(len(k) for k, _ in rows)
     print()
