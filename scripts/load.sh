@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Builds vouchd (release), starts it in a temporary folder on the real models, runs
-# scripts/load.py against it, stops it with SIGTERM and removes the folder.
+# Builds vouchd (release), starts it in a temporary folder on the real models, listening on a
+# Unix socket and on mutual TLS (a test PKI from scripts/test-certs.sh, terminal till-1 allowed
+# what the load calls), runs scripts/load.py against it, stops it with SIGTERM and removes the
+# folder.
 #   scripts/load.sh [load.py options, e.g. --clients 32 --duration 20 --method get-subject]
+#   scripts/load.sh --transport tls --duration 6m --samples-csv tls.csv   # a soak over mTLS
 # Environment:
 #   VOUCH_SHARED    folder holding models/ and data/ (default: ../shared beside the checkout)
 #   VOUCH_ORT_LIB   libonnxruntime.so (default: .vouch/lib/libonnxruntime.so, which
 #                   `scripts/setup.sh --runtime-only` fetches)
 #   VOUCHD_WORKERS  inference workers (default: the number of cores)
+#   VOUCHD_MAX_IN_FLIGHT  the daemon's queue bound (default 64)
+#   VOUCH_PYTHON    the Python that runs load.py (default python3; needs grpcio, grpcio-tools)
+#   CARGO_TARGET_DIR  where cargo builds (default target/)
 # A measurement, not a test: it prints figures and fails only when something does not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +21,9 @@ SHARED=${VOUCH_SHARED:-$ROOT/../shared}
 export VOUCH_SHARED=$SHARED
 ORT_LIB=${VOUCH_ORT_LIB:-$ROOT/.vouch/lib/libonnxruntime.so}
 WORKERS=${VOUCHD_WORKERS:-$(nproc)}
+MAX_IN_FLIGHT=${VOUCHD_MAX_IN_FLIGHT:-64}
+PYTHON=${VOUCH_PYTHON:-python3}
+BIN=${CARGO_TARGET_DIR:-target}/release
 
 say() { printf '\033[1m[load]\033[0m %s\n' "$*" >&2; }
 
@@ -23,8 +32,8 @@ say() { printf '\033[1m[load]\033[0m %s\n' "$*" >&2; }
   echo "no ONNX Runtime at $ORT_LIB: run scripts/setup.sh --runtime-only or set VOUCH_ORT_LIB" >&2
   exit 1
 }
-python3 -c 'import grpc, grpc_tools' 2>/dev/null || {
-  echo "python3 needs grpcio and grpcio-tools (scripts/setup.sh --runtime-only installs them)" >&2
+"$PYTHON" -c 'import grpc, grpc_tools' 2>/dev/null || {
+  echo "$PYTHON needs grpcio and grpcio-tools (scripts/setup.sh --runtime-only installs them)" >&2
   exit 1
 }
 
@@ -43,13 +52,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-target/release/vouch receipt keygen --out "$dir/receipt.key" >/dev/null
+scripts/test-certs.sh "$dir/certs"
+"$BIN/vouch" receipt keygen --out "$dir/receipt.key" >/dev/null
 cat >"$dir/vouchd.toml" <<EOF
 [daemon]
 unix_socket = "$dir/vouchd.sock"
 metrics_listen = "127.0.0.1:0"
 workers = $WORKERS
-max_in_flight = 64
+max_in_flight = $MAX_IN_FLIGHT
+[daemon.tcp]
+listen = "127.0.0.1:0"
+cert = "$dir/certs/server.pem"
+key = "$dir/certs/server.key"
+client_ca = "$dir/certs/ca.pem"
+[daemon.terminals.till-1]
+methods = ["Enroll", "Verify", "DeleteSubject", "GetSubject", "GetReceiptKey"]
 [runtime]
 library = "$ORT_LIB"
 [models]
@@ -69,8 +86,8 @@ export VOUCHD_LOAD_KEK
 # VOUCH_KEK would take over the key source; this daemon must use only its own.
 unset VOUCH_KEK
 
-say "starting vouchd ($WORKERS workers, max_in_flight 64) in $dir"
-VOUCH_LOG=${VOUCH_LOG:-warn} target/release/vouchd --config "$dir/vouchd.toml" >"$dir/stdout" &
+say "starting vouchd ($WORKERS workers, max_in_flight $MAX_IN_FLIGHT) in $dir"
+VOUCH_LOG=${VOUCH_LOG:-warn} "$BIN/vouchd" --config "$dir/vouchd.toml" >"$dir/stdout" &
 pid=$!
 # Its first line on stdout says where it listens (the models load first: allow two minutes).
 line=""
@@ -84,10 +101,12 @@ case "$line" in
   "vouchd ready "*) say "$line (pid $pid)" ;;
   *) echo "vouchd did not start${line:+: $line} (see its errors above)" >&2; exit 1 ;;
 esac
-socket=$(printf '%s\n' "$line" | tr ' ' '\n' | sed -n 's/^unix=//p')
+field() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 
+# load.py picks the transport (--transport, unix by default); it gets both addresses.
 status=0
-python3 scripts/load.py --socket "$socket" --pid "$pid" "$@" || status=$?
+"$PYTHON" scripts/load.py --socket "$(field unix)" --tcp "$(field tcp)" --certs "$dir/certs" \
+  --pid "$pid" "$@" || status=$?
 
 say "stopping vouchd (SIGTERM)"
 kill -TERM "$pid" 2>/dev/null || true

@@ -9,33 +9,14 @@ Run by the Rust test `daemon::python_client_over_both_transports` against a real
 Prints one line per check; exits 1 on the first failure.
 """
 import argparse
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 
 import grpc
-from grpc_tools import protoc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def load_stubs():
-    out = tempfile.mkdtemp(prefix="vouch-py-")
-    atexit.register(shutil.rmtree, out, ignore_errors=True)
-    proto_dir = os.path.join(ROOT, "proto")
-    include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-    code = protoc.main([
-        "protoc", f"-I{proto_dir}", f"-I{include}", f"--python_out={out}",
-        f"--grpc_python_out={out}", "vouch/v1/vouch.proto",
-    ])
-    if code != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from vouch.v1 import vouch_pb2, vouch_pb2_grpc  # noqa: E402
-    return vouch_pb2, vouch_pb2_grpc
-
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from vouch_stubs import load_stubs, tls_channel as channel_as, unix_channel  # noqa: E402
 
 pb, rpc = load_stubs()
 
@@ -82,17 +63,7 @@ def code_of(call):
 
 
 def tls_channel(args, name, ca="ca.pem"):
-    def read(f):
-        with open(os.path.join(args.certs, f), "rb") as fh:
-            return fh.read()
-    if name is None:
-        creds = grpc.ssl_channel_credentials(root_certificates=read(ca))
-    else:
-        creds = grpc.ssl_channel_credentials(root_certificates=read(ca),
-                                             private_key=read(f"{name}.key"),
-                                             certificate_chain=read(f"{name}.pem"))
-    return grpc.secure_channel(args.tcp, creds,
-                               options=[("grpc.ssl_target_name_override", "localhost")])
+    return channel_as(args.tcp, args.certs, name, ca)
 
 
 def main():
@@ -103,10 +74,7 @@ def main():
     p.add_argument("--data", required=True)
     args = p.parse_args()
     faces = os.path.join(args.data, "faces-deepface")
-    # grpc-core names a Unix socket's path as the HTTP/2 authority, which is not a valid
-    # authority and which vouchd's HTTP/2 stack refuses: name a plain one instead.
-    options = [("grpc.max_send_message_length", 64 << 20), ("grpc.default_authority", "localhost")]
-    unix = grpc.insecure_channel(f"unix://{args.unix}", options=options)
+    unix = unix_channel(args.unix)
     local = rpc.VouchStub(unix)
 
     enrolled = local.Enroll(pb.EnrollRequest(
