@@ -259,6 +259,7 @@ mod tests {
             ErrorKind::TemplateAuth,
             ErrorKind::Key,
             ErrorKind::Store,
+            ErrorKind::StorageFull,
             ErrorKind::NotFound,
             ErrorKind::AudioDecode,
             ErrorKind::AudioTooLong,
@@ -272,5 +273,25 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_full_disk_quota_or_file_size_limit_is_storage_full() {
+        let path = Path::new("audit.log");
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EFBIG] {
+            let e = Error::io(
+                "appending to",
+                path,
+                std::io::Error::from_raw_os_error(errno),
+            );
+            assert_eq!(e.kind(), ErrorKind::StorageFull, "errno {errno}");
+        }
+        let e = Error::io(
+            "appending to",
+            path,
+            std::io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert_eq!(e.kind(), ErrorKind::Io);
     }
 }
