@@ -64,6 +64,9 @@ pub enum ErrorKind {
     Key,
     /// The template store failed (database error, schema mismatch).
     Store,
+    /// A write failed because the disk, a quota or a file-size limit is full; nothing was
+    /// written. Free space (or raise the limit) and retry.
+    StorageFull,
     /// The subject or template does not exist.
     NotFound,
     /// Audio bytes are empty, truncated, corrupt, non-finite or in an unsupported format.
@@ -115,6 +118,7 @@ impl ErrorKind {
             ErrorKind::TemplateAuth => "template_auth",
             ErrorKind::Key => "key",
             ErrorKind::Store => "store",
+            ErrorKind::StorageFull => "storage_full",
             ErrorKind::NotFound => "not_found",
             ErrorKind::AudioDecode => "audio_decode",
             ErrorKind::AudioTooLong => "audio_too_long",
@@ -159,8 +163,15 @@ impl Error {
     }
 
     /// An I/O error on `path`, saying what was being done.
+    /// A full disk, quota or file-size limit is [`ErrorKind::StorageFull`]: the caller can
+    /// do nothing but wait for space, which callers (the daemon) tell apart from a broken file.
     pub(crate) fn io(doing: &str, path: &Path, err: std::io::Error) -> Error {
-        Error::new(ErrorKind::Io, format!("{doing} {}: {err}", path.display())).with_source(err)
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::StorageFull | Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::StorageFull,
+            _ => ErrorKind::Io,
+        };
+        Error::new(kind, format!("{doing} {}: {err}", path.display())).with_source(err)
     }
 
     /// What class of problem this is.
@@ -248,6 +259,7 @@ mod tests {
             ErrorKind::TemplateAuth,
             ErrorKind::Key,
             ErrorKind::Store,
+            ErrorKind::StorageFull,
             ErrorKind::NotFound,
             ErrorKind::AudioDecode,
             ErrorKind::AudioTooLong,
@@ -261,5 +273,25 @@ mod tests {
         ];
         let names: std::collections::HashSet<_> = kinds.iter().map(|k| k.as_str()).collect();
         assert_eq!(names.len(), kinds.len());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_full_disk_quota_or_file_size_limit_is_storage_full() {
+        let path = Path::new("audit.log");
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EFBIG] {
+            let e = Error::io(
+                "appending to",
+                path,
+                std::io::Error::from_raw_os_error(errno),
+            );
+            assert_eq!(e.kind(), ErrorKind::StorageFull, "errno {errno}");
+        }
+        let e = Error::io(
+            "appending to",
+            path,
+            std::io::Error::from_raw_os_error(libc::EIO),
+        );
+        assert_eq!(e.kind(), ErrorKind::Io);
     }
 }

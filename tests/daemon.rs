@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vouch::daemon::proto as pb;
@@ -20,7 +21,14 @@ pub struct Daemon {
     pub unix: PathBuf,
     pub tcp: SocketAddr,
     pub metrics: SocketAddr,
+    /// Everything the daemon wrote to stderr (also echoed to the test's stderr).
+    stderr: Arc<Mutex<String>>,
+    /// `RLIMIT_FSIZE` in bytes for the next start (see [`Daemon::set_file_size_limit`]).
+    file_size_limit: Option<u64>,
 }
+
+/// The `[keys]` table of the usual test daemon: the key in an environment variable.
+pub const ENV_KEYS: &str = "env = \"VOUCHD_TEST_KEK\"";
 
 impl Daemon {
     /// Starts `vouchd` with the real models, or `None` (reason printed) without them.
@@ -31,6 +39,14 @@ impl Daemon {
 
     /// As [`Daemon::start`], with `daemon_extra` added to the `[daemon]` table.
     pub fn start_with(daemon_extra: &str, extra: &str) -> Option<Daemon> {
+        let dir = Daemon::prepare(daemon_extra, ENV_KEYS, extra)?;
+        Some(Daemon::launch(dir, None))
+    }
+
+    /// A folder holding everything `vouchd` needs (test certificates, a receipt key, the
+    /// configuration `vouchd.toml` with `keys` as its `[keys]` table), or `None` (reason
+    /// printed) without the real models. The store, audit log and socket go in it too.
+    pub fn prepare(daemon_extra: &str, keys: &str, extra: &str) -> Option<tempfile::TempDir> {
         let shared = util::shared_dir().or_else(|| {
             eprintln!("skipped: no shared folder");
             None
@@ -74,7 +90,7 @@ dir = "{models}"
 [store]
 sqlite = "{d}/templates.db"
 [keys]
-env = "VOUCHD_TEST_KEK"
+{keys}
 [decisions]
 receipt_key = "{d}/receipt.key"
 audit_log = "{d}/audit.log"
@@ -86,37 +102,107 @@ audit_log = "{d}/audit.log"
             models = shared.join("models").display(),
         );
         std::fs::write(d.join("vouchd.toml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vouchd"))
+        Some(dir)
+    }
+
+    /// Starts `vouchd` on a folder made by [`Daemon::prepare`] (or left by an earlier
+    /// daemon), with a file-size limit of `file_size_limit` bytes when given; panics with
+    /// its stderr if it does not start.
+    pub fn launch(dir: tempfile::TempDir, file_size_limit: Option<u64>) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            dir,
+            unix: PathBuf::new(),
+            tcp: SocketAddr::from(([127, 0, 0, 1], 0)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr: Arc::default(),
+            file_size_limit,
+        };
+        if let Err(stderr) = daemon.try_restart() {
+            panic!("vouchd did not start: {stderr}");
+        }
+        daemon
+    }
+
+    /// Starts `vouchd` again on the same folder (same store, keys and audit log) after
+    /// [`Daemon::stop`] or [`Daemon::kill`]. On failure, its stderr (it has exited).
+    pub fn try_restart(&mut self) -> Result<(), String> {
+        assert!(self.child.is_none(), "the daemon is still running");
+        let vouchd = env!("CARGO_BIN_EXE_vouchd");
+        let mut command = match self.file_size_limit {
+            // prlimit execs vouchd, so the child's pid is vouchd's.
+            Some(bytes) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--fsize={bytes}")).arg("--").arg(vouchd);
+                c
+            }
+            None => Command::new(vouchd),
+        };
+        let mut child = command
             .arg("--config")
-            .arg(d.join("vouchd.toml"))
+            .arg(self.dir.path().join("vouchd.toml"))
             .env("VOUCHD_TEST_KEK", format!("test:{}", "5a".repeat(32)))
             .env_remove("VOUCH_KEK")
+            .env_remove("VOUCH_KEYS")
+            .env_remove("VOUCH_STORE")
             .env("VOUCH_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Echoed line by line (the daemon's own stderr may be a file its limit applies to).
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let echo = {
+            let stderr = Arc::clone(&stderr);
+            let pipe = BufReader::new(child.stderr.take().unwrap());
+            std::thread::spawn(move || {
+                for line in pipe.lines().map_while(Result::ok) {
+                    eprintln!("vouchd: {line}");
+                    let mut all = stderr.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            })
+        };
+        self.stderr = Arc::clone(&stderr);
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        assert!(
-            line.starts_with("vouchd ready"),
-            "vouchd did not start: {line:?}"
-        );
+        if !line.starts_with("vouchd ready") {
+            let status = child.wait().unwrap();
+            let _ = echo.join();
+            let text = stderr.lock().unwrap().clone();
+            return Err(format!("{status}; stdout {line:?}; stderr:\n{text}"));
+        }
         let field = |name: &str| {
             line.split_whitespace()
                 .find_map(|f| f.strip_prefix(&format!("{name}=")))
                 .unwrap()
                 .to_string()
         };
-        Some(Daemon {
-            unix: PathBuf::from(field("unix")),
-            tcp: field("tcp").parse().unwrap(),
-            metrics: field("metrics").parse().unwrap(),
-            child: Some(child),
-            dir,
-        })
+        self.unix = PathBuf::from(field("unix"));
+        self.tcp = field("tcp").parse().unwrap();
+        self.metrics = field("metrics").parse().unwrap();
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The file-size limit (`RLIMIT_FSIZE`, bytes) of the next start; `None`: unlimited.
+    pub fn set_file_size_limit(&mut self, bytes: Option<u64>) {
+        self.file_size_limit = bytes;
+    }
+
+    /// What the current (or last) daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Whether the daemon process is still running (false once it has exited, however).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
     /// A client on the Unix socket.
@@ -155,14 +241,25 @@ audit_log = "{d}/audit.log"
 
     /// Stops the daemon with SIGTERM and waits; true when it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
+        self.stop_status().is_none_or(|s| s.success())
+    }
+
+    /// Stops the daemon with SIGTERM and waits; how it exited (`None`: it was not running).
+    pub fn stop_status(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
             .status();
-        child.wait().map(|s| s.success()).unwrap_or(false)
+        Some(child.wait().unwrap())
+    }
+
+    /// Kills the daemon with SIGKILL (no shutdown of any kind) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
     }
 }
 
@@ -213,7 +310,7 @@ pub fn tx(id: &str, amount_minor: u64) -> pb::Transaction {
     }
 }
 
-fn decision(d: i32) -> pb::Decision {
+pub fn decision(d: i32) -> pb::Decision {
     pb::Decision::try_from(d).unwrap()
 }
 

@@ -326,7 +326,19 @@ pub(crate) fn postgres() -> Option<(String, String)> {
 }
 
 pub(crate) fn postgres_script(arg: &str, data: &str) {
-    let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"))
+    let mut command =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"));
+    // Restarted on the port the tests connect to, whatever the script's default.
+    if let Some(port) = std::env::var("VOUCH_TEST_POSTGRES_URL")
+        .ok()
+        .and_then(|url| {
+            url.split_whitespace()
+                .find_map(|f| f.strip_prefix("port=").map(String::from))
+        })
+    {
+        command.env("VOUCH_TEST_POSTGRES_PORT", port);
+    }
+    let status = command
         .arg(arg)
         .env("VOUCH_TEST_POSTGRES_DATA", data)
         .stdout(Stdio::null())

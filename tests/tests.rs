@@ -16,6 +16,7 @@ mod daemon;
 mod devices;
 mod eval;
 mod face;
+mod faults;
 mod formats;
 mod kiosk;
 mod liveness;

@@ -6,7 +6,8 @@
 //! TCP with mutual TLS. Prometheus metrics are on a separate loopback HTTP port. Requests
 //! are converted, run on a fixed pool of worker threads (never on the async runtime's
 //! threads) behind a bounded queue, and converted back; SIGTERM or SIGINT stop accepting and
-//! let in-flight requests finish.
+//! let in-flight requests finish. SIGXFSZ (a write past `ulimit -f`) is caught, so that such a
+//! write fails like a full disk instead of killing the daemon mid-write.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -286,13 +287,15 @@ fn spawn_shipper(
 /// Runs the daemon until SIGTERM or SIGINT: loads everything (every problem surfaces before
 /// serving), serves, shuts down gracefully.
 pub fn run(file: DaemonFile, on_bound: impl FnOnce(&Bound) + Send) -> Result<()> {
-    let authenticator = Arc::new(Authenticator::open(file.library.clone())?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("vouchd-io")
         .enable_all()
         .build()
         .map_err(|e| Error::new(ErrorKind::Io, format!("starting the async runtime: {e}")))?;
+    // Before anything is written (opening the store and the audit log may write).
+    runtime.block_on(survive_file_size_limits())?;
+    let authenticator = Arc::new(Authenticator::open(file.library.clone())?);
     runtime.block_on(async move {
         let shutdown = async {
             let mut term =
@@ -310,4 +313,26 @@ pub fn run(file: DaemonFile, on_bound: impl FnOnce(&Bound) + Send) -> Result<()>
         };
         serve(file, authenticator, shutdown, on_bound).await
     })
+}
+
+/// A write past the file-size limit (`RLIMIT_FSIZE`, `ulimit -f`) raises SIGXFSZ, whose
+/// default action kills the process (with a core dump) in the middle of whatever it was
+/// writing. With a handler installed the write fails with EFBIG instead, which the store and
+/// the audit log handle like a full disk: the request is refused, nothing half-written stays.
+async fn survive_file_size_limits() -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut xfsz = signal(SignalKind::from_raw(libc::SIGXFSZ)).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("installing the SIGXFSZ handler: {e}"),
+        )
+    })?;
+    tokio::spawn(async move {
+        while xfsz.recv().await.is_some() {
+            tracing::warn!(
+                "a write went past the file-size limit (SIGXFSZ); it failed and its request was refused"
+            );
+        }
+    });
+    Ok(())
 }

@@ -43,9 +43,18 @@ pub fn status_of(err: &Error) -> Status {
         }
         NotFound => Code::NotFound,
         ChallengeInvalid | TemplateModelMismatch => Code::FailedPrecondition,
+        StorageFull => Code::ResourceExhausted,
         _ => Code::Internal,
     };
-    if code == Code::Internal {
+    if err.kind() == StorageFull {
+        // Nothing was stored, and no decision was returned without its audit record: the
+        // terminal may retry once the operator has freed space.
+        tracing::error!(kind = %err.kind(), "request failed: {err:#}");
+        Status::new(
+            code,
+            "the daemon's storage is full: nothing was stored and no decision was made; retry once space is freed",
+        )
+    } else if code == Code::Internal {
         tracing::error!(kind = %err.kind(), "request failed: {err:#}");
         Status::new(code, "internal error; see the daemon's log")
     } else {
@@ -484,6 +493,12 @@ mod tests {
             status_of(&Error::new(ErrorKind::ImageDecode, "bad")).code(),
             Code::InvalidArgument
         );
+        let full = status_of(&Error::new(
+            ErrorKind::StorageFull,
+            "appending to /secret/audit.log: File too large",
+        ));
+        assert_eq!(full.code(), Code::ResourceExhausted);
+        assert!(!full.message().contains("secret"), "{}", full.message());
     }
 
     #[test]

@@ -65,10 +65,14 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn db_error(doing: &str, e: rusqlite::Error) -> Error {
-    Error::new(
-        ErrorKind::Store,
-        format!("template database: {doing} failed: {e}"),
-    )
+    // SQLITE_FULL is ENOSPC. (A file-size limit, EFBIG, is reported by SQLite as a generic
+    // I/O error and stays a store error.)
+    let kind = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        ErrorKind::StorageFull
+    } else {
+        ErrorKind::Store
+    };
+    Error::new(kind, format!("template database: {doing} failed: {e}"))
 }
 
 impl SqliteStore {

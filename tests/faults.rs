@@ -1,0 +1,676 @@
+//! Fault injection on the real `vouchd`: SIGKILL in the middle of enrollments, the fleet
+//! PostgreSQL server stopped under load, a full disk (a file-size limit), and the key file
+//! removed while the daemon runs. Each checks what must survive the fault, and that the
+//! daemon says clearly what it cannot do.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tonic::Code;
+use tonic::transport::Channel;
+use vouch::daemon::proto as pb;
+use vouch::daemon::proto::vouch_client::VouchClient;
+
+use crate::daemon::{Daemon, decision, face, tx};
+
+/// Photos with one face each, one per identity of the shared set first.
+const PHOTOS: [&str; 16] = [
+    "img1.jpg",
+    "img26.jpg",
+    "img8.jpg",
+    "img3.jpg",
+    "img13.jpg",
+    "img16.jpg",
+    "img29.jpg",
+    "img34.jpg",
+    "img38.jpg",
+    "img18.jpg",
+    "img20.jpg",
+    "img22.jpg",
+    "img24.jpg",
+    "img2.jpg",
+    "img27.jpg",
+    "img9.jpg",
+];
+
+/// The key the test daemons seal templates under (`VOUCHD_TEST_KEK`).
+fn test_keyring() -> vouch::template::Keyring {
+    vouch::template::Keyring::single(
+        "test",
+        vouch::template::Kek::from_hex(&"5a".repeat(32)).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn enroll(
+    client: &mut VouchClient<Channel>,
+    subject: &str,
+    photo: &str,
+) -> Result<pb::EnrollResponse, tonic::Status> {
+    client
+        .enroll(pb::EnrollRequest {
+            subject: subject.into(),
+            face: vec![face(photo)],
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn verify(
+    client: &mut VouchClient<Channel>,
+    subject: &str,
+    photo: &str,
+    id: &str,
+) -> Result<pb::VerifyResponse, tonic::Status> {
+    client
+        .verify(pb::VerifyRequest {
+            subject: subject.into(),
+            transaction: Some(tx(id, 450)),
+            frames: vec![face(photo)],
+            voice: None,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Every template in the store opens under the test key (nothing half-written, nothing
+/// sealed wrongly); returns the subjects with face templates and their counts.
+fn open_every_template(db: &Path) -> BTreeMap<String, usize> {
+    use vouch::store::TemplateStore;
+    let store = vouch::store::SqliteStore::open(db).unwrap();
+    let keys = test_keyring();
+    let mut subjects = BTreeMap::new();
+    for summary in store.subjects().unwrap() {
+        for stored in store.templates(&summary.subject, None).unwrap() {
+            vouch::template::open(&stored.blob, &stored.subject, &keys)
+                .unwrap_or_else(|e| panic!("template {} of {}: {e}", stored.id, stored.subject));
+        }
+        subjects.insert(summary.subject, summary.face);
+    }
+    subjects
+}
+
+fn integrity_check(db: &Path) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// The audit log's records as JSON values (the chain verified first).
+fn audit_records(log: &Path) -> Vec<serde_json::Value> {
+    let summary = vouch::audit::verify_file(log).unwrap();
+    assert!(!summary.torn_tail, "{summary:?}");
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn of_kind<'a>(records: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    records.iter().filter(|r| r["kind"] == kind).collect()
+}
+
+/// SIGKILL while enrollments are in flight, ten times over one folder: every acknowledged
+/// enrollment survives and verifies, every stored template opens, and the audit chain holds
+/// (a line torn by a kill is cut away on the next start, with a warning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_enrollments_loses_nothing_acknowledged() {
+    let Some(dir) = Daemon::prepare("", crate::daemon::ENV_KEYS, "") else {
+        return;
+    };
+    let mut daemon = Daemon::launch(dir, None);
+    const ROUNDS: usize = 10;
+    const PER_ROUND: usize = 6;
+    // subject → its photo, for the enrollments the daemon acknowledged.
+    let mut acked: BTreeMap<String, &str> = BTreeMap::new();
+    let mut refused = Vec::new();
+    let mut lost_in_flight = 0;
+    let mut torn_tails = 0;
+    for round in 0..ROUNDS {
+        let client = daemon.unix_client().await;
+        let tasks: Vec<_> = (0..PER_ROUND)
+            .map(|i| {
+                let mut client = client.clone();
+                let subject = format!("k{round}-{i}");
+                let photo = PHOTOS[(round * PER_ROUND + i) % PHOTOS.len()];
+                tokio::spawn(async move {
+                    let answer = enroll(&mut client, &subject, photo).await;
+                    (subject, photo, answer)
+                })
+            })
+            .collect();
+        // From "before the first finishes" to "after most have": a different moment each round.
+        let delay = 30 + (round as u64 * 173) % 900;
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        daemon.kill();
+        for task in tasks {
+            let (subject, photo, answer) = tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("a request outlived the killed daemon")
+                .unwrap();
+            match answer {
+                Ok(r) if decision(r.decision) == pb::Decision::Accept && r.face_enrolled => {
+                    acked.insert(subject, photo);
+                }
+                // A photo the quality gate or liveness refuses: nothing may be stored.
+                Ok(r) if decision(r.decision) == pb::Decision::Retake && !r.face_enrolled => {
+                    refused.push(subject);
+                }
+                Ok(r) => panic!("{subject}: {r:?}"),
+                // Cut off by the kill: never acknowledged.
+                Err(_) => lost_in_flight += 1,
+            }
+        }
+        let log = daemon.dir.path().join("audit.log");
+        if round == ROUNDS / 2 {
+            // A kill cannot split one write(2) of a short line, but a power cut can: half of a
+            // next record, as a crash in the middle of writing it would leave.
+            let text = std::fs::read_to_string(&log).unwrap();
+            let last = text.lines().last().unwrap();
+            let half = &last[..last.len() / 2];
+            let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            std::io::Write::write_all(&mut file, half.as_bytes()).unwrap();
+        }
+        let before = vouch::audit::verify_file(&log).expect("the chain after a kill");
+        daemon.try_restart().expect("restart after kill -9");
+        if before.torn_tail {
+            torn_tails += 1;
+            assert!(
+                daemon.stderr().contains("partly written line"),
+                "a torn audit line was cut without a warning"
+            );
+        }
+        // Everything acknowledged so far is there, after every restart.
+        let mut client = daemon.unix_client().await;
+        for subject in acked.keys() {
+            let found = client
+                .get_subject(pb::GetSubjectRequest {
+                    subject: subject.clone(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: acknowledged {subject} lost: {e}"))
+                .into_inner();
+            assert_eq!(found.face_templates, 1, "{subject}");
+        }
+    }
+    eprintln!(
+        "{} enrollments acknowledged, {} refused by liveness, {lost_in_flight} cut off by kills, {torn_tails} torn audit tails",
+        acked.len(),
+        refused.len()
+    );
+    // The kills must have landed both before and after some acknowledgements.
+    assert!(acked.len() >= PER_ROUND, "too few acknowledged: {acked:?}");
+    assert!(lost_in_flight > 0, "no kill caught a request in flight");
+    assert!(torn_tails >= 1, "the torn line was not seen");
+
+    // Each acknowledged subject verifies with their own photo.
+    let mut client = daemon.unix_client().await;
+    for (n, (subject, photo)) in acked.iter().enumerate() {
+        let answer = verify(&mut client, subject, photo, &format!("kv-{n}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            decision(answer.decision),
+            pb::Decision::Accept,
+            "{subject}: {answer:?}"
+        );
+    }
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+
+    // The files themselves: the database is sound, every template opens, every acknowledged
+    // enrollment has its audit record, and the chain verifies from the first record.
+    let d = daemon.dir.path();
+    assert_eq!(integrity_check(&d.join("templates.db")), "ok");
+    let stored = open_every_template(&d.join("templates.db"));
+    for subject in acked.keys() {
+        assert_eq!(stored.get(subject), Some(&1), "{subject}");
+    }
+    for subject in &refused {
+        assert!(!stored.contains_key(subject), "{subject} was refused");
+    }
+    // A kill between the template's commit and the answer leaves a whole template that was
+    // never acknowledged; it is a complete record (it opened above), never a partial one.
+    // (Killed before its audit record too, it has none: see SECURITY.md, "Fault injection".)
+    let records = audit_records(&d.join("audit.log"));
+    let enrolled: BTreeSet<&str> = of_kind(&records, "enroll")
+        .iter()
+        .filter(|r| r["outcome"] == "accept")
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    let unacknowledged: Vec<_> = stored
+        .keys()
+        .filter(|s| !acked.contains_key(*s))
+        .map(|s| (s, enrolled.contains(s.as_str())))
+        .collect();
+    eprintln!("stored but never acknowledged (subject, audited): {unacknowledged:?}");
+    for subject in acked.keys() {
+        assert!(
+            enrolled.contains(subject.as_str()),
+            "{subject} has no audit record"
+        );
+    }
+    assert_eq!(of_kind(&records, "service_start").len(), ROUNDS + 1);
+    assert_eq!(of_kind(&records, "verify").len(), acked.len());
+}
+
+/// The fleet PostgreSQL server stops while three clients verify without pause, and comes
+/// back: every decision is still made (from the local store) and audited, and every local
+/// record reaches the fleet store exactly once, in order, with its hash; every receipt a
+/// client received is there.
+#[test]
+fn verifications_under_load_ship_every_record_through_a_postgres_restart() {
+    let Some((url, data)) = crate::store::postgres() else {
+        return;
+    };
+    let _one_at_a_time = crate::store::POSTGRES_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let origin = format!(
+        "faults-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let Some(mut daemon) = Daemon::start_with(
+        &format!("origin = \"{origin}\""),
+        &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
+    ) else {
+        return;
+    };
+    // (seq, hash, prev, receipt) as shipped, in seq order.
+    type Row = (i64, String, String, Option<String>);
+    let shipped = || -> Vec<Row> {
+        let Ok(mut db) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return Vec::new();
+        };
+        db.query(
+            "SELECT seq, hash, prev, record->'details'->>'receipt' FROM vouch_audit WHERE origin = $1 ORDER BY seq",
+            &[&origin],
+        )
+        .map(|rows| {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let log = daemon.dir.path().join("audit.log");
+    let local_records = || std::fs::read_to_string(&log).unwrap().lines().count();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let subjects = [
+        ("pia", "img1.jpg"),
+        ("pat", "img26.jpg"),
+        ("pol", "img8.jpg"),
+    ];
+    runtime.block_on(async {
+        let mut client = daemon.unix_client().await;
+        for (subject, photo) in subjects {
+            let r = enroll(&mut client, subject, photo).await.unwrap();
+            assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+        }
+    });
+
+    // Three clients, each on its own connection, verifying until told to stop.
+    let running = Arc::new(AtomicBool::new(true));
+    let outage = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = subjects
+        .iter()
+        .enumerate()
+        .map(|(c, (subject, photo))| {
+            let (running, outage) = (Arc::clone(&running), Arc::clone(&outage));
+            let client = runtime.block_on(daemon.unix_client());
+            let (subject, photo) = (subject.to_string(), photo.to_string());
+            runtime.spawn(async move {
+                let mut client = client;
+                let mut receipts = Vec::new();
+                let mut during_outage = 0;
+                let mut n = 0;
+                while running.load(Ordering::Relaxed) {
+                    let was_out = outage.load(Ordering::Relaxed);
+                    let answer = verify(&mut client, &subject, &photo, &format!("c{c}-{n}"))
+                        .await
+                        .unwrap_or_else(|e| panic!("{subject} verification {n}: {e}"));
+                    assert_eq!(
+                        decision(answer.decision),
+                        pb::Decision::Accept,
+                        "{subject} verification {n}: {answer:?}"
+                    );
+                    if was_out && outage.load(Ordering::Relaxed) {
+                        during_outage += 1;
+                    }
+                    receipts.push(answer.receipt);
+                    n += 1;
+                }
+                (receipts, during_outage)
+            })
+        })
+        .collect();
+
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        let until = Instant::now() + Duration::from_secs(90);
+        while !done() {
+            assert!(Instant::now() < until, "timed out waiting: {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    // Shipping works under load before the outage.
+    wait_until("records shipped before the outage", &|| {
+        shipped().len() >= 10
+    });
+
+    crate::store::postgres_script("stop", &data);
+    outage.store(true, Ordering::Relaxed);
+    let at_stop = local_records();
+    // Several shipping rounds fail while the decisions go on.
+    wait_until("decisions during the outage", &|| {
+        local_records() >= at_stop + 30
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    outage.store(false, Ordering::Relaxed);
+    crate::store::postgres_script("start", &data);
+    let at_restart = local_records();
+    wait_until("records of the outage shipped", &|| {
+        shipped().len() >= at_restart
+    });
+    running.store(false, Ordering::Relaxed);
+    let mut receipts = Vec::new();
+    let mut during_outage = 0;
+    for client in clients {
+        let (r, d) = runtime.block_on(client).unwrap();
+        receipts.extend(r);
+        during_outage += d;
+    }
+    assert!(
+        during_outage > 0,
+        "no verification was answered while the database was down"
+    );
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+
+    // Every local record, exactly once, in order, with its hash and link; and every receipt
+    // a client holds is among them, once.
+    let local: Vec<Row> = audit_records(&log)
+        .iter()
+        .map(|v| {
+            (
+                v["seq"].as_i64().unwrap(),
+                v["hash"].as_str().unwrap().to_string(),
+                v["prev"].as_str().unwrap().to_string(),
+                v["details"]["receipt"].as_str().map(String::from),
+            )
+        })
+        .collect();
+    let fleet = shipped();
+    assert_eq!(fleet.len(), local.len(), "records shipped");
+    assert_eq!(fleet, local);
+    let fleet_receipts: Vec<&str> = fleet.iter().filter_map(|r| r.3.as_deref()).collect();
+    assert_eq!(
+        fleet_receipts.len(),
+        receipts.len(),
+        "one record per decision"
+    );
+    let fleet_receipts: BTreeSet<&str> = fleet_receipts.into_iter().collect();
+    for receipt in &receipts {
+        assert!(fleet_receipts.contains(receipt.as_str()), "a receipt lost");
+    }
+    eprintln!(
+        "{} verifications ({during_outage} during the outage), {} records shipped",
+        receipts.len(),
+        fleet.len()
+    );
+}
+
+/// The daemon's files may not grow past 64 KiB (`RLIMIT_FSIZE`, like a full disk; SIGXFSZ
+/// killed vouchd before it installed a handler for it): enrolling
+/// until the store cannot grow gets a clear refusal, verifications go on until the audit log
+/// cannot grow either, and then they are refused rather than answered unaudited; the daemon
+/// survives all of it, and nothing stored before is damaged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_clearly_and_damages_nothing() {
+    if std::process::Command::new("prlimit")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let Some(dir) = Daemon::prepare("", crate::daemon::ENV_KEYS, "") else {
+        return;
+    };
+    // Some subjects enrolled with room to spare, then a restart under the limit (the store's
+    // schema and these templates checkpointed into the database file by the clean stop).
+    let mut daemon = Daemon::launch(dir, None);
+    let mut client = daemon.unix_client().await;
+    let mut enrolled: Vec<(String, &str)> = Vec::new();
+    for (i, photo) in PHOTOS.iter().take(6).enumerate() {
+        let subject = format!("before-{i}");
+        let r = enroll(&mut client, &subject, photo).await.unwrap();
+        assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+        enrolled.push((subject, *photo));
+    }
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+    const LIMIT: u64 = 64 * 1024;
+    daemon.set_file_size_limit(Some(LIMIT));
+    daemon.try_restart().expect("start under the limit");
+    let mut client = daemon.unix_client().await;
+    let leaks = |status: &tonic::Status| {
+        let m = status.message().to_lowercase();
+        [
+            "/",
+            "sqlite",
+            "database",
+            "file too large",
+            "audit.log",
+            "os error",
+        ]
+        .iter()
+        .any(|w| m.contains(w))
+    };
+
+    // Enroll until the template store cannot grow.
+    let mut refusal = None;
+    for (i, photo) in PHOTOS.iter().cycle().take(60).enumerate() {
+        let subject = format!("full-{i}");
+        match enroll(&mut client, &subject, photo).await {
+            // A photo liveness refuses stores nothing (checked below).
+            Ok(r) if decision(r.decision) == pb::Decision::Retake => {}
+            Ok(r) => {
+                assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+                enrolled.push((subject, *photo));
+            }
+            Err(status) => {
+                refusal = Some(status);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("60 enrollments fitted in 64 KiB files");
+    eprintln!(
+        "{} enrollments stored under the limit, then: {refusal:?}",
+        enrolled.len() - 6
+    );
+    // SQLite reports EFBIG as a generic I/O error (INTERNAL); a real full disk (ENOSPC) is
+    // SQLITE_FULL, RESOURCE_EXHAUSTED. Either way a deliberate status, saying nothing inside.
+    assert!(
+        matches!(refusal.code(), Code::ResourceExhausted | Code::Internal),
+        "{refusal:?}"
+    );
+    assert!(!leaks(&refusal), "{refusal:?}");
+    assert!(daemon.is_running(), "vouchd died when its store was full");
+    // Still full: refused again, the same way.
+    let again = enroll(&mut client, "full-again", "img1.jpg")
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), refusal.code(), "{again:?}");
+
+    // Reads and decisions go on while the audit log has room.
+    for (subject, _) in &enrolled {
+        let found = client
+            .get_subject(pb::GetSubjectRequest {
+                subject: subject.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(found.face_templates, 1);
+    }
+    let mut accepted = 0;
+    let mut audit_full = None;
+    for n in 0..400 {
+        let (subject, photo) = &enrolled[n % enrolled.len()];
+        match verify(&mut client, subject, photo, &format!("fv-{n}")).await {
+            Ok(answer) => {
+                assert_eq!(
+                    decision(answer.decision),
+                    pb::Decision::Accept,
+                    "{answer:?}"
+                );
+                accepted += 1;
+            }
+            Err(status) => {
+                audit_full = Some(status);
+                break;
+            }
+        }
+    }
+    let audit_full = audit_full.expect("400 verifications fitted in a 64 KiB audit log");
+    eprintln!("{accepted} verifications, then: {audit_full:?}");
+    assert!(accepted > 0, "no verification after the store filled up");
+    // No decision without its audit record: refused, as a full disk.
+    assert_eq!(audit_full.code(), Code::ResourceExhausted, "{audit_full:?}");
+    assert!(!leaks(&audit_full), "{audit_full:?}");
+    assert!(
+        daemon.is_running(),
+        "vouchd died when its audit log was full"
+    );
+    client
+        .get_subject(pb::GetSubjectRequest {
+            subject: enrolled[0].0.clone(),
+        })
+        .await
+        .unwrap();
+
+    // SIGTERM: the stop record cannot be written either, which is an error exit, not a crash.
+    let status = daemon.stop_status().unwrap();
+    assert_eq!(
+        status.signal(),
+        None,
+        "vouchd was killed by a signal: {status}"
+    );
+
+    let d = daemon.dir.path().to_path_buf();
+    assert_eq!(integrity_check(&d.join("templates.db")), "ok");
+    let stored = open_every_template(&d.join("templates.db"));
+    assert_eq!(
+        stored.keys().cloned().collect::<BTreeSet<_>>(),
+        enrolled
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect::<BTreeSet<_>>(),
+        "exactly the acknowledged enrollments are stored"
+    );
+    let records = audit_records(&d.join("audit.log"));
+    assert_eq!(of_kind(&records, "enroll").len(), enrolled.len());
+    assert_eq!(of_kind(&records, "verify").len(), accepted);
+
+    // Space again: everything stored before still verifies, and enrollment works.
+    daemon.set_file_size_limit(None);
+    daemon.try_restart().expect("restart without the limit");
+    let mut client = daemon.unix_client().await;
+    for (n, (subject, photo)) in enrolled.iter().enumerate() {
+        let answer = verify(&mut client, subject, photo, &format!("fa-{n}"))
+            .await
+            .unwrap();
+        assert_eq!(decision(answer.decision), pb::Decision::Accept, "{subject}");
+    }
+    let r = enroll(&mut client, "full-after", "img1.jpg").await.unwrap();
+    assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+    vouch::audit::verify_file(&d.join("audit.log")).unwrap();
+}
+
+/// The key file removed under a running daemon: the key was read at start and stays in
+/// memory, so enrollment and verification go on under it (an operator takes a key out of
+/// service by stopping the daemon); a restart without the file is refused, naming it; with
+/// the file back, everything enrolled before and after the removal opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_file_removed_while_running_keeps_the_loaded_key_and_blocks_a_restart() {
+    let Some(dir) = Daemon::prepare("", "file = \"keys.toml\"", "") else {
+        return;
+    };
+    // Relative paths in the configuration: make the key path absolute instead.
+    let key_file = dir.path().join("keys.toml");
+    let config = dir.path().join("vouchd.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "file = \"keys.toml\"",
+        &format!("file = \"{}\"", key_file.display()),
+    );
+    std::fs::write(&config, text).unwrap();
+    vouch::template::Keyring::generate("k-faults")
+        .unwrap()
+        .save(&key_file)
+        .unwrap();
+    let mut daemon = Daemon::launch(dir, None);
+    let mut client = daemon.unix_client().await;
+    let r = enroll(&mut client, "kate", "img1.jpg").await.unwrap();
+    assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+
+    let backup = daemon.dir.path().join("keys.backup");
+    std::fs::rename(&key_file, &backup).unwrap();
+    assert!(!key_file.exists());
+
+    // The loaded key keeps working.
+    let r = enroll(&mut client, "ken", "img26.jpg").await.unwrap();
+    assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
+    for (subject, photo, id) in [("kate", "img7.jpg", "kf-1"), ("ken", "img26.jpg", "kf-2")] {
+        let answer = verify(&mut client, subject, photo, id).await.unwrap();
+        assert_eq!(
+            decision(answer.decision),
+            pb::Decision::Accept,
+            "{subject}: {answer:?}"
+        );
+    }
+    assert!(daemon.is_running());
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+
+    // No key file: the daemon refuses to start, and says which file it needs.
+    let refused = daemon
+        .try_restart()
+        .expect_err("vouchd started without its key file");
+    assert!(
+        refused.contains(&format!("cannot read key file {}", key_file.display())),
+        "{refused}"
+    );
+    assert!(refused.contains("vouch keys generate"), "{refused}");
+    assert!(refused.contains("exit status: 1"), "{refused}");
+    assert!(!refused.contains("panicked"), "{refused}");
+
+    // The key back: both subjects (one sealed after the file was gone) open and verify.
+    std::fs::rename(&backup, &key_file).unwrap();
+    daemon
+        .try_restart()
+        .expect("restart with the key file back");
+    let mut client = daemon.unix_client().await;
+    for (subject, photo, id) in [("kate", "img7.jpg", "kf-3"), ("ken", "img26.jpg", "kf-4")] {
+        let answer = verify(&mut client, subject, photo, id).await.unwrap();
+        assert_eq!(
+            decision(answer.decision),
+            pb::Decision::Accept,
+            "{subject}: {answer:?}"
+        );
+    }
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+    let records = audit_records(&daemon.dir.path().join("audit.log"));
+    assert_eq!(of_kind(&records, "enroll").len(), 2);
+    assert_eq!(of_kind(&records, "service_start").len(), 2);
+}
