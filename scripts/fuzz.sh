@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs vouch's fuzz targets (fuzz/, cargo-fuzz + libFuzzer on the nightly toolchain), each
-# for SECONDS, seeded from the project's fixtures and, when present, samples of the shared
-# data (copied into a corpus folder outside the checkout, never committed).
+# Runs vouch's fuzz targets (fuzz/, cargo-fuzz + libFuzzer), each for SECONDS, seeded from
+# the project's fixtures and, when present, samples of the shared data (copied into a corpus
+# folder outside the checkout, never committed). Fails when a target finds a crash.
 #
 #   scripts/fuzz.sh                 # every target, 60 s each
 #   scripts/fuzz.sh 3600 audio_decode
+#   VOUCH_FUZZ_TARGET_DIR=/var/tmp/fuzz-target scripts/fuzz.sh 20   # CI's smoke run
+# cargo fuzz needs nightly compiler flags: the nightly toolchain when installed, else the
+# stable one with RUSTC_BOOTSTRAP=1 (machines here cannot fetch another toolchain).
 # Crashes land in fuzz/artifacts/TARGET/; reproduce with
 #   cargo +nightly fuzz run TARGET fuzz/artifacts/TARGET/crash-…
 set -euo pipefail
@@ -12,11 +15,18 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_decode audio_decode template_open receipt_verify audit_lines config_parse)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(image_decode audio_decode template_open receipt_verify audit_lines config_parse grpc_request)
 SHARED=${VOUCH_SHARED:-$(pwd)/../shared}
 CORPUS=${VOUCH_FUZZ_CORPUS:-/var/tmp/vouch-fuzz-corpus}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-rustup toolchain list | grep -q nightly || { echo "cargo fuzz needs a nightly toolchain" >&2; exit 1; }
+if rustup toolchain list | grep -q '^nightly'; then
+  TOOLCHAIN=+nightly
+else
+  TOOLCHAIN=+stable
+  export RUSTC_BOOTSTRAP=1
+fi
+TARGET_DIR=()
+[ -z "${VOUCH_FUZZ_TARGET_DIR:-}" ] || TARGET_DIR=(--target-dir "$VOUCH_FUZZ_TARGET_DIR")
 
 seed() {
   local target=$1; shift
@@ -32,10 +42,29 @@ seed receipt_verify fixtures/formats/receipt-v1.txt
 seed audit_lines fixtures/formats/audit-v1.jsonl
 seed config_parse policy/default.toml calibration/mobilefacenet.toml
 
+# A few hand-made requests (method byte, then the protobuf body): a Verify naming a subject,
+# an Enroll with one digit recording, a Challenge with a transaction.
+mkdir -p "$CORPUS/grpc_request"
+printf '\x01\x0a\x05alice' >"$CORPUS/grpc_request/verify-subject"
+printf '\x00\x0a\x05alice\x22\x02\x08\x03' >"$CORPUS/grpc_request/enroll-digit"
+printf '\x03\x0a\x01a\x12\x0b\x18\xc2\x03\x22\x03EUR\x2a\x00' >"$CORPUS/grpc_request/challenge-tx"
+
+failed=()
 for target in "${TARGETS[@]}"; do
   echo "== $target ($SECONDS_EACH s)"
+  log=$(mktemp)
   # 2 GB RSS cap: a parser that tries to allocate from a forged header fails the run.
-  cargo +nightly fuzz run "$target" "$CORPUS/$target" -- \
-    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-    | grep -E "^(stat::|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|Done)" || true
+  if cargo "$TOOLCHAIN" fuzz run "${TARGET_DIR[@]}" "$target" "$CORPUS/$target" -- \
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE|Done)" "$log" || true
+  else
+    # The build's or the fuzzer's own words: the crash, its input and how to reproduce it.
+    tail -n 40 "$log"
+    failed+=("$target")
+  fi
+  rm -f "$log"
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzzing failed: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+  exit 1
+fi

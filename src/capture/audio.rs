@@ -778,19 +778,15 @@ mod tests {
         };
         assert_eq!(converter.push(&chunk).unwrap(), [0.5, -0.5]);
         assert!(converter.finish().is_empty());
+        let with = |edit: fn(&mut AudioChunk)| {
+            let mut bad = chunk.clone();
+            edit(&mut bad);
+            bad
+        };
         for bad in [
-            AudioChunk {
-                samples: vec![0.0; 3],
-                ..chunk.clone()
-            },
-            AudioChunk {
-                sample_rate: 8_000,
-                ..chunk.clone()
-            },
-            AudioChunk {
-                samples: vec![f32::NAN, 0.0],
-                ..chunk.clone()
-            },
+            with(|c| c.samples = vec![0.0; 3]),
+            with(|c| c.sample_rate = 8_000),
+            with(|c| c.samples = vec![f32::NAN, 0.0]),
         ] {
             assert_eq!(converter.push(&bad).unwrap_err().kind(), ErrorKind::Device);
         }

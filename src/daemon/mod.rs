@@ -26,6 +26,7 @@ mod auth;
 pub mod codec;
 pub mod config;
 mod metrics;
+pub mod requests;
 mod service;
 mod workers;
 

@@ -9,13 +9,14 @@ use tonic::{Code, Request, Response, Status};
 use super::auth::Terminal;
 use super::metrics::Metrics;
 use super::proto as pb;
+use super::requests;
 use super::workers::{Refused, WorkerPool};
 use crate::authenticator::{
     Authenticator, ChallengeOutcome, Decision, EnrollRequest, IdentifyRequest, Outcome,
-    TransactionContext, VerifyRequest, VoiceResponse,
+    VerifyRequest,
 };
 use crate::error::{Error, ErrorKind};
-use crate::policy::{Factor, Transaction};
+use crate::policy::Factor;
 use crate::score::Confidence;
 
 /// The `vouch.v1.Vouch` service.
@@ -65,77 +66,6 @@ pub fn status_of(err: &Error) -> Status {
         );
         status
     }
-}
-
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidInput, message)
-}
-
-fn sniff_image(image: &pb::Image, what: &str) -> crate::Result<()> {
-    let declared = pb::ImageFormat::try_from(image.format)
-        .map_err(|_| invalid(format!("{what}: unknown image format {}", image.format)))?;
-    let actual = if image.data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some(pb::ImageFormat::Jpeg)
-    } else if image.data.starts_with(b"\x89PNG\r\n\x1a\n") {
-        Some(pb::ImageFormat::Png)
-    } else {
-        None
-    };
-    match (declared, actual) {
-        (pb::ImageFormat::Unspecified, _) => Ok(()),
-        (declared, Some(actual)) if declared == actual => Ok(()),
-        (declared, _) => Err(Error::new(
-            ErrorKind::ImageDecode,
-            format!(
-                "{what}: declared {} but the bytes are not that format",
-                declared.as_str_name()
-            ),
-        )),
-    }
-}
-
-fn sniff_audio(audio: &pb::Audio, what: &str) -> crate::Result<()> {
-    let declared = pb::AudioFormat::try_from(audio.format)
-        .map_err(|_| invalid(format!("{what}: unknown audio format {}", audio.format)))?;
-    let actual = if audio.data.starts_with(b"RIFF") && audio.data.get(8..12) == Some(b"WAVE") {
-        Some(pb::AudioFormat::Wav)
-    } else if audio.data.starts_with(b"fLaC") {
-        Some(pb::AudioFormat::Flac)
-    } else {
-        None
-    };
-    match (declared, actual) {
-        (pb::AudioFormat::Unspecified, _) => Ok(()),
-        (declared, Some(actual)) if declared == actual => Ok(()),
-        (declared, _) => Err(Error::new(
-            ErrorKind::AudioDecode,
-            format!(
-                "{what}: declared {} but the bytes are not that format",
-                declared.as_str_name()
-            ),
-        )),
-    }
-}
-
-fn images<'a>(images: &'a [pb::Image], what: &str) -> crate::Result<Vec<&'a [u8]>> {
-    images
-        .iter()
-        .enumerate()
-        .map(|(i, image)| {
-            sniff_image(image, &format!("{what} {}", i + 1))?;
-            Ok(image.data.as_slice())
-        })
-        .collect()
-}
-
-fn transaction(tx: Option<pb::Transaction>) -> crate::Result<TransactionContext> {
-    let tx = tx.ok_or_else(|| invalid("the request has no transaction"))?;
-    let mcc = (!tx.merchant_category.is_empty()).then_some(tx.merchant_category.as_str());
-    Ok(TransactionContext {
-        transaction: Transaction::new(tx.amount_minor, &tx.currency, mcc)?,
-        id: tx.id,
-        nonce: tx.nonce,
-    })
 }
 
 fn decision(outcome: Outcome) -> pb::Decision {
@@ -252,44 +182,13 @@ impl pb::vouch_server::Vouch for VouchService {
         let message = request.into_inner();
         let response = self
             .call("Enroll", terminal, limit, move |auth, terminal| {
-                let face = images(&message.face, "face sample")?;
-                let speech = message
-                    .speech
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| {
-                        sniff_audio(a, &format!("speech {}", i + 1))?;
-                        Ok(a.data.as_slice())
-                    })
-                    .collect::<crate::Result<Vec<_>>>()?;
-                let digits =
-                    message
-                        .digits
-                        .iter()
-                        .enumerate()
-                        .map(|(i, d)| {
-                            let audio = d.audio.as_ref().ok_or_else(|| {
-                                invalid(format!("digit recording {} has no audio", i + 1))
-                            })?;
-                            sniff_audio(audio, &format!("digit recording {}", i + 1))?;
-                            let digit = u8::try_from(d.digit).ok().filter(|d| *d <= 9).ok_or_else(
-                                || {
-                                    invalid(format!(
-                                        "digit recording {}: {} is not a digit",
-                                        i + 1,
-                                        d.digit
-                                    ))
-                                },
-                            )?;
-                            Ok((digit, audio.data.as_slice()))
-                        })
-                        .collect::<crate::Result<Vec<_>>>()?;
+                let input = requests::enroll_input(&message)?;
                 let report = auth.enroll(&EnrollRequest {
                     subject: &message.subject,
                     terminal: terminal.name(),
-                    face: &face,
-                    speech: &speech,
-                    digits: &digits,
+                    face: &input.face,
+                    speech: &input.speech,
+                    digits: &input.digits,
                 })?;
                 Ok(pb::EnrollResponse {
                     decision: decision(report.outcome) as i32,
@@ -323,28 +222,13 @@ impl pb::vouch_server::Vouch for VouchService {
         let message = request.into_inner();
         let response = self
             .call("Verify", terminal, limit, move |auth, terminal| {
-                let tx = transaction(message.transaction)?;
-                let frames = images(&message.frames, "frame")?;
-                let voice = match &message.voice {
-                    Some(v) => {
-                        let audio = v
-                            .audio
-                            .as_ref()
-                            .ok_or_else(|| invalid("the voice response has no audio"))?;
-                        sniff_audio(audio, "voice response")?;
-                        Some(VoiceResponse {
-                            challenge_id: &v.challenge_id,
-                            audio: &audio.data,
-                        })
-                    }
-                    None => None,
-                };
+                let input = requests::verify_input(&message)?;
                 let d = auth.verify(&VerifyRequest {
                     subject: &message.subject,
                     terminal: terminal.name(),
-                    transaction: &tx,
-                    face_frames: &frames,
-                    voice,
+                    transaction: &input.transaction,
+                    face_frames: &input.frames,
+                    voice: input.voice,
                 })?;
                 Ok(verify_response(d))
             })
@@ -364,7 +248,7 @@ impl pb::vouch_server::Vouch for VouchService {
         let (terminal, limit) = (Terminal::of(&request), deadline(&request));
         let message = request.into_inner();
         self.call("Identify", terminal, limit, move |auth, terminal| {
-            let frames = images(&message.frames, "frame")?;
+            let frames = requests::frames(&message.frames)?;
             let found = auth.identify(&IdentifyRequest {
                 terminal: terminal.name(),
                 face_frames: &frames,
@@ -396,7 +280,7 @@ impl pb::vouch_server::Vouch for VouchService {
         let (terminal, limit) = (Terminal::of(&request), deadline(&request));
         let message = request.into_inner();
         self.call("Challenge", terminal, limit, move |auth, terminal| {
-            let tx = transaction(message.transaction)?;
+            let tx = requests::transaction(message.transaction.as_ref())?;
             Ok(
                 match auth.challenge(&message.subject, terminal.name(), &tx)? {
                     ChallengeOutcome::Issued(c) => pb::ChallengeResponse {
@@ -499,25 +383,6 @@ mod tests {
         ));
         assert_eq!(full.code(), Code::ResourceExhausted);
         assert!(!full.message().contains("secret"), "{}", full.message());
-    }
-
-    #[test]
-    fn declared_formats_must_match_the_bytes() {
-        let jpeg = pb::Image {
-            data: vec![0xFF, 0xD8, 0xFF, 0xE0],
-            format: pb::ImageFormat::Png as i32,
-        };
-        assert!(sniff_image(&jpeg, "f").is_err());
-        let unknown = pb::Image {
-            data: vec![1, 2],
-            format: 99,
-        };
-        assert!(sniff_image(&unknown, "f").is_err());
-        let wav = pb::Audio {
-            data: b"RIFF\0\0\0\0WAVEfmt ".to_vec(),
-            format: pb::AudioFormat::Wav as i32,
-        };
-        assert!(sniff_audio(&wav, "a").is_ok());
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! From protobuf requests to the library's: every check that needs no model — declared formats
+//! against the bytes, digits in range, a transaction present and well-formed. Pure functions,
+//! so the `grpc_request` fuzz target runs them on arbitrary messages without a daemon.
+
+use crate::authenticator::{TransactionContext, VoiceResponse};
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::Transaction;
+
+use super::proto as pb;
+
+/// What an enrollment request carries, checked.
+#[derive(Debug)]
+pub struct EnrollInput<'a> {
+    /// Face images.
+    pub face: Vec<&'a [u8]>,
+    /// Free speech recordings.
+    pub speech: Vec<&'a [u8]>,
+    /// Each digit and its recording.
+    pub digits: Vec<(u8, &'a [u8])>,
+}
+
+/// What a verification request carries, checked.
+#[derive(Debug)]
+pub struct VerifyInput<'a> {
+    /// The payment.
+    pub transaction: TransactionContext,
+    /// Face frames.
+    pub frames: Vec<&'a [u8]>,
+    /// The spoken passphrase, when sent.
+    pub voice: Option<VoiceResponse<'a>>,
+}
+
+/// Checks an enrollment request's media and digits.
+pub fn enroll_input(message: &pb::EnrollRequest) -> Result<EnrollInput<'_>> {
+    let face = images(&message.face, "face sample")?;
+    let speech = message
+        .speech
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            sniff_audio(a, &format!("speech {}", i + 1))?;
+            Ok(a.data.as_slice())
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let digits = message
+        .digits
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let what = format!("digit recording {}", i + 1);
+            let audio = d
+                .audio
+                .as_ref()
+                .ok_or_else(|| invalid(format!("{what} has no audio")))?;
+            sniff_audio(audio, &what)?;
+            let digit = u8::try_from(d.digit)
+                .ok()
+                .filter(|d| *d <= 9)
+                .ok_or_else(|| invalid(format!("{what}: {} is not a digit", d.digit)))?;
+            Ok((digit, audio.data.as_slice()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(EnrollInput {
+        face,
+        speech,
+        digits,
+    })
+}
+
+/// Checks a verification request's transaction, frames and voice response.
+pub fn verify_input(message: &pb::VerifyRequest) -> Result<VerifyInput<'_>> {
+    let transaction = transaction(message.transaction.as_ref())?;
+    let frames = frames(&message.frames)?;
+    let voice = match &message.voice {
+        Some(v) => {
+            let audio = v
+                .audio
+                .as_ref()
+                .ok_or_else(|| invalid("the voice response has no audio"))?;
+            sniff_audio(audio, "voice response")?;
+            Some(VoiceResponse {
+                challenge_id: &v.challenge_id,
+                audio: &audio.data,
+            })
+        }
+        None => None,
+    };
+    Ok(VerifyInput {
+        transaction,
+        frames,
+        voice,
+    })
+}
+
+/// Checks the frames of a presentation (Verify, Identify).
+pub fn frames(frames: &[pb::Image]) -> Result<Vec<&[u8]>> {
+    images(frames, "frame")
+}
+
+/// The transaction a request names: present, with a valid currency and category.
+pub fn transaction(tx: Option<&pb::Transaction>) -> Result<TransactionContext> {
+    let tx = tx.ok_or_else(|| invalid("the request has no transaction"))?;
+    let mcc = (!tx.merchant_category.is_empty()).then_some(tx.merchant_category.as_str());
+    Ok(TransactionContext {
+        transaction: Transaction::new(tx.amount_minor, &tx.currency, mcc)?,
+        id: tx.id.clone(),
+        nonce: tx.nonce.clone(),
+    })
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, message)
+}
+
+fn images<'a>(images: &'a [pb::Image], what: &str) -> Result<Vec<&'a [u8]>> {
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| {
+            sniff_image(image, &format!("{what} {}", i + 1))?;
+            Ok(image.data.as_slice())
+        })
+        .collect()
+}
+
+/// A declared image format must be what the bytes are (unspecified: detected later).
+fn sniff_image(image: &pb::Image, what: &str) -> Result<()> {
+    let declared = pb::ImageFormat::try_from(image.format)
+        .map_err(|_| invalid(format!("{what}: unknown image format {}", image.format)))?;
+    let actual = if image.data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(pb::ImageFormat::Jpeg)
+    } else if image.data.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(pb::ImageFormat::Png)
+    } else {
+        None
+    };
+    match (declared, actual) {
+        (pb::ImageFormat::Unspecified, _) => Ok(()),
+        (declared, Some(actual)) if declared == actual => Ok(()),
+        (declared, _) => Err(Error::new(
+            ErrorKind::ImageDecode,
+            format!(
+                "{what}: declared {} but the bytes are not that format",
+                declared.as_str_name()
+            ),
+        )),
+    }
+}
+
+/// A declared audio format must be what the bytes are (unspecified: detected later).
+fn sniff_audio(audio: &pb::Audio, what: &str) -> Result<()> {
+    let declared = pb::AudioFormat::try_from(audio.format)
+        .map_err(|_| invalid(format!("{what}: unknown audio format {}", audio.format)))?;
+    let actual = if audio.data.starts_with(b"RIFF") && audio.data.get(8..12) == Some(b"WAVE") {
+        Some(pb::AudioFormat::Wav)
+    } else if audio.data.starts_with(b"fLaC") {
+        Some(pb::AudioFormat::Flac)
+    } else {
+        None
+    };
+    match (declared, actual) {
+        (pb::AudioFormat::Unspecified, _) => Ok(()),
+        (declared, Some(actual)) if declared == actual => Ok(()),
+        (declared, _) => Err(Error::new(
+            ErrorKind::AudioDecode,
+            format!(
+                "{what}: declared {} but the bytes are not that format",
+                declared.as_str_name()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_formats_must_match_the_bytes() {
+        let jpeg = pb::Image {
+            data: vec![0xFF, 0xD8, 0xFF, 0xE0],
+            format: pb::ImageFormat::Png as i32,
+        };
+        assert!(sniff_image(&jpeg, "f").is_err());
+        let unknown = pb::Image {
+            data: vec![1, 2],
+            format: 99,
+        };
+        assert!(sniff_image(&unknown, "f").is_err());
+        let wav = pb::Audio {
+            data: b"RIFF\0\0\0\0WAVEfmt ".to_vec(),
+            format: pb::AudioFormat::Wav as i32,
+        };
+        assert!(sniff_audio(&wav, "a").is_ok());
+    }
+
+    #[test]
+    fn digits_must_be_digits_and_have_audio() {
+        let digit = |digit, audio: Option<pb::Audio>| pb::EnrollRequest {
+            digits: vec![pb::DigitRecording { digit, audio }],
+            ..Default::default()
+        };
+        let wav = || {
+            Some(pb::Audio {
+                data: b"RIFF\0\0\0\0WAVE".to_vec(),
+                format: 0,
+            })
+        };
+        assert_eq!(enroll_input(&digit(3, wav())).unwrap().digits[0].0, 3);
+        for bad in [digit(10, wav()), digit(u32::MAX, wav()), digit(1, None)] {
+            let err = enroll_input(&bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        }
+    }
+}
