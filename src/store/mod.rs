@@ -85,7 +85,11 @@ pub(crate) fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    // A random name, not the pid: a file left by a crash must never block later writes, and
+    // a pid comes back after a reboot or wrap-around.
+    let mut salt = [0u8; 8];
+    crate::template::crypto::random(&mut salt)?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", hex::encode(salt)));
     let result = (|| -> std::io::Result<()> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -104,6 +108,36 @@ pub(crate) fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> 
         let _ = std::fs::remove_file(&tmp);
         Error::io("writing", path, e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_temporary_file_left_by_a_crash_does_not_block_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cursor");
+        // What the old pid-named scheme would have collided with.
+        std::fs::write(
+            dir.path()
+                .join(format!(".cursor.tmp-{}", std::process::id())),
+            b"stale",
+        )
+        .unwrap();
+        write_private_atomically(&path, b"1").unwrap();
+        write_private_atomically(&path, b"2").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"2");
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                let name = name.to_string_lossy();
+                name.starts_with(".cursor.tmp-") && !name.ends_with(&std::process::id().to_string())
+            })
+            .count();
+        assert_eq!(leftovers, 0, "a write left its temporary file");
+    }
 }
 
 #[cfg(test)]
