@@ -1013,3 +1013,79 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
     let (clean, _daemon) = stopped.await.unwrap();
     assert!(clean, "vouchd exited uncleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn research_mode_reports_scores_and_reflection_lists_the_services() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    // `extra` lands in the [decisions] table.
+    let Some(daemon) = Daemon::start("research_scores = true") else {
+        return;
+    };
+    let mut client = daemon.unix_client().await;
+    let enrolled = client
+        .enroll(pb::EnrollRequest {
+            subject: "alice".into(),
+            face: vec![face("img2.jpg"), face("img6.jpg")],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decision(enrolled.decision), pb::Decision::Accept);
+    let scores = |probe: &str, id: &str| {
+        let mut client = client.clone();
+        let (probe, id) = (probe.to_string(), id.to_string());
+        async move {
+            let answer = client
+                .verify(pb::VerifyRequest {
+                    subject: "alice".into(),
+                    transaction: Some(tx(&id, 450)),
+                    frames: vec![face(&probe)],
+                    voice: None,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            (
+                decision(answer.decision),
+                answer.scores.expect("research scores"),
+            )
+        }
+    };
+    // The same person scores above the face threshold, someone else below it; the threshold
+    // and the liveness score come with them.
+    let (genuine, g) = scores("img7.jpg", "t-g").await;
+    let (impostor, i) = scores("img27.jpg", "t-i").await;
+    assert_eq!(
+        (genuine, impostor),
+        (pb::Decision::Accept, pb::Decision::Reject)
+    );
+    let threshold = g.face_threshold.unwrap();
+    assert!(g.face.unwrap() > threshold, "{g:?}");
+    assert!(i.face.unwrap() < threshold, "{i:?}");
+    assert_eq!(i.face_threshold, Some(threshold));
+    assert!(g.liveness.is_some() && g.voice.is_none(), "{g:?}");
+
+    // Server reflection names the service and health, so grpcurl-style tools work unaided.
+    let mut reflection = ServerReflectionClient::new(daemon.unix_channel().await);
+    let request = tonic_reflection::pb::v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("one answer");
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    let names: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for expected in ["vouch.v1.Vouch", "grpc.health.v1.Health"] {
+        assert!(names.contains(&expected), "{names:?}");
+    }
+}
