@@ -76,6 +76,33 @@ fn frame_selection_picks_the_sharpest_usable_photos() {
     }
 }
 
+/// A corrupt file among the frames is counted as undecodable and selection goes on to the
+/// good ones after it (the source moves past a bad file; so does selection).
+#[test]
+fn a_corrupt_frame_is_counted_and_selection_goes_on() {
+    let Some(engine) = util::engine() else { return };
+    let Some(dir) = deepface_folder(&PHOTOS[..2]) else {
+        return;
+    };
+    // Sorted between the two photos: img10, img10b (corrupt), img11.
+    let good = std::fs::read(dir.path().join(PHOTOS[0])).unwrap();
+    std::fs::write(dir.path().join("img10b.jpg"), &good[..good.len() / 4]).unwrap();
+    let mut source = ImageFolderSource::folder(dir.path(), 30.0, &LimitsConfig::default())
+        .unwrap()
+        .paced(false);
+    let config = SelectConfig {
+        run_length: 1,
+        best: 2,
+        stop_when_ready: false,
+        ..SelectConfig::default()
+    };
+    let selection = select_frames(engine, &mut source, &config, &mut |_| {}).unwrap();
+    assert_eq!(selection.tally.frames, 3, "{:?}", selection.tally);
+    assert_eq!(selection.tally.undecodable, 1);
+    assert_eq!(selection.tally.usable, 2, "{:?}", selection.tally);
+    assert!(selection.tally.to_string().contains("undecodable in 1"));
+}
+
 /// A still presentation: one live frame (`liveness-samples/image_T1.jpg`) shifted by a pixel
 /// or two per frame, written as a numbered sequence. Selection stops at the first run of 5,
 /// and the run's bytes are accepted by the engine's multi-frame liveness as one presentation.

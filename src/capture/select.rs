@@ -105,6 +105,9 @@ pub struct Tally {
     /// Usable frames that broke a run: the face moved too far since the previous frame, or
     /// the frame size changed.
     pub moving: u64,
+    /// Frames the source could not decode (a corrupt file, a truncated camera buffer); the
+    /// source moves past them and so does selection.
+    pub undecodable: u64,
 }
 
 impl Tally {
@@ -122,6 +125,7 @@ impl std::fmt::Display for Tally {
         let mut reasons: Vec<(&str, u64)> = vec![("no face", self.no_face)];
         reasons.extend(self.failed.iter().map(|&(c, n)| (label(c), n)));
         reasons.push(("moving too much", self.moving));
+        reasons.push(("undecodable", self.undecodable));
         reasons.retain(|r| r.1 > 0);
         reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         if reasons.is_empty() {
@@ -379,8 +383,17 @@ pub fn select_frames(
     let mut first = None;
     let mut elapsed = Duration::ZERO;
     while tracker.tally.frames < config.max_frames as u64 {
-        let Some(frame) = source.next_frame(config.frame_timeout)? else {
-            break;
+        let frame = match source.next_frame(config.frame_timeout) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            // One bad frame is a refused frame, not a failed capture; a device that fails or
+            // stalls still ends it.
+            Err(e) if e.kind() == ErrorKind::ImageDecode => {
+                tracker.tally.frames += 1;
+                tracker.tally.undecodable += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
         };
         let start = *first.get_or_insert(frame.timestamp);
         let at = frame.timestamp.saturating_sub(start);
