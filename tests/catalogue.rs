@@ -173,7 +173,8 @@ fn authenticator(dir: &Path) -> Authenticator {
     auth
 }
 
-fn template(model: &str) -> Template {
+/// A face template of `model` with a fixed vector.
+pub fn template(model: &str) -> Template {
     let header = TemplateHeader {
         modality: Modality::Face,
         model_id: model.into(),
@@ -975,6 +976,20 @@ fn request_cases() -> Vec<RequestCase> {
         })
     };
     let probe = || face("img7.jpg");
+    let tone = || util::wav_16k(&sine(1.0, 0.3));
+    let audio = |data, format: pb::AudioFormat| {
+        Some(pb::Audio {
+            data,
+            format: format as i32,
+        })
+    };
+    let enroll_digit = |digit, audio| {
+        Call::Enroll(pb::EnrollRequest {
+            subject: "carol".into(),
+            digits: vec![pb::DigitRecording { digit, audio }],
+            ..Default::default()
+        })
+    };
     let with_currency = |currency: &str| {
         let mut t = tx("t-bad", 450);
         t.currency = currency.into();
@@ -1095,10 +1110,7 @@ fn request_cases() -> Vec<RequestCase> {
                 frames: vec![probe()],
                 voice: Some(pb::VoiceResponse {
                     challenge_id: "no-such-challenge".into(),
-                    audio: Some(pb::Audio {
-                        data: util::wav_16k(&sine(1.0, 0.3)),
-                        format: 1,
-                    }),
+                    audio: audio(tone(), pb::AudioFormat::Wav),
                 }),
             }),
             Code::FailedPrecondition,
@@ -1115,62 +1127,31 @@ fn request_cases() -> Vec<RequestCase> {
         ),
         r(
             "enroll: digit 12",
-            Call::Enroll(pb::EnrollRequest {
-                subject: "carol".into(),
-                digits: vec![pb::DigitRecording {
-                    digit: 12,
-                    audio: Some(pb::Audio {
-                        data: util::wav_16k(&sine(1.0, 0.3)),
-                        format: 1,
-                    }),
-                }],
-                ..Default::default()
-            }),
+            enroll_digit(12, audio(tone(), pb::AudioFormat::Wav)),
             Code::InvalidArgument,
             Some(InvalidInput),
         ),
         r(
             "enroll: a digit recording without audio",
-            Call::Enroll(pb::EnrollRequest {
-                subject: "carol".into(),
-                digits: vec![pb::DigitRecording {
-                    digit: 1,
-                    audio: None,
-                }],
-                ..Default::default()
-            }),
+            enroll_digit(1, None),
             Code::InvalidArgument,
             Some(InvalidInput),
         ),
         r(
             "enroll: a silent digit recording",
-            Call::Enroll(pb::EnrollRequest {
-                subject: "carol".into(),
-                digits: vec![pb::DigitRecording {
-                    digit: 1,
-                    audio: Some(pb::Audio {
-                        data: util::wav_16k(&vec![0.0; 16_000]),
-                        format: 0,
-                    }),
-                }],
-                ..Default::default()
-            }),
+            enroll_digit(
+                1,
+                audio(
+                    util::wav_16k(&vec![0.0; 16_000]),
+                    pb::AudioFormat::Unspecified,
+                ),
+            ),
             Code::InvalidArgument,
             Some(AudioSilent),
         ),
         r(
             "enroll: a WAV declared FLAC",
-            Call::Enroll(pb::EnrollRequest {
-                subject: "carol".into(),
-                digits: vec![pb::DigitRecording {
-                    digit: 1,
-                    audio: Some(pb::Audio {
-                        data: util::wav_16k(&sine(1.0, 0.3)),
-                        format: 2,
-                    }),
-                }],
-                ..Default::default()
-            }),
+            enroll_digit(1, audio(tone(), pb::AudioFormat::Flac)),
             Code::InvalidArgument,
             Some(AudioDecode),
         ),

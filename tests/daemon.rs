@@ -205,6 +205,24 @@ audit_log = "{d}/audit.log"
             .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
+    /// A daemon shipping its audit log each second to the fleet PostgreSQL server at `url`,
+    /// under an origin of its own (`PREFIX-PID-NANOS`, returned) so runs never mix.
+    pub fn start_shipping(url: &str, prefix: &str) -> Option<(Daemon, String)> {
+        let origin = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let daemon = Daemon::start_with(
+            &format!("origin = \"{origin}\""),
+            &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
+        )?;
+        Some((daemon, origin))
+    }
+
     /// A client on the Unix socket.
     pub async fn unix_client(&self) -> VouchClient<Channel> {
         VouchClient::new(self.unix_channel().await).max_decoding_message_size(64 << 20)
@@ -831,18 +849,7 @@ fn daemon_ships_its_audit_log_through_a_database_outage() {
     let _one_at_a_time = crate::store::POSTGRES_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let origin = format!(
-        "daemon-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let Some(mut daemon) = Daemon::start_with(
-        &format!("origin = \"{origin}\""),
-        &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
-    ) else {
+    let Some((mut daemon, origin)) = Daemon::start_shipping(&url, "daemon-test") else {
         return;
     };
     let shipped = |origin: &str| -> Vec<(i64, String)> {

@@ -272,18 +272,7 @@ fn verifications_under_load_ship_every_record_through_a_postgres_restart() {
     let _one_at_a_time = crate::store::POSTGRES_LOCK
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let origin = format!(
-        "faults-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let Some(mut daemon) = Daemon::start_with(
-        &format!("origin = \"{origin}\""),
-        &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
-    ) else {
+    let Some((mut daemon, origin)) = Daemon::start_shipping(&url, "faults") else {
         return;
     };
     // (seq, hash, prev, receipt) as shipped, in seq order.

@@ -10,7 +10,7 @@ use vouch::capture::AudioChunk;
 use vouch::face::FaceImage;
 use vouch::face::embed::Embedding;
 use vouch::receipt::ReceiptSigner;
-use vouch::template::{Kek, Keyring, Modality, Template, TemplateHeader, Transform};
+use vouch::template::{Kek, Keyring, Template, Transform};
 use vouch::voice::Audio;
 use vouch::voice::speaker::Voiceprint;
 
@@ -108,15 +108,9 @@ fn errors_reading_keys_never_quote_them() {
 #[test]
 fn biometric_data_never_shows_its_values() {
     let vector = vec![VALUE; 128];
-    let header = TemplateHeader {
-        modality: Modality::Face,
-        model_id: "mobilefacenet@b7120c095d60".into(),
-        model_sha256: [0x5a; 32],
-        dimension: 128,
-        samples: 1,
-        quality: 0.9,
-        created_unix: 0,
-    };
+    let header = crate::catalogue::template("mobilefacenet@b7120c095d60")
+        .header()
+        .clone();
     let shown = [
         (
             "Template",
