@@ -41,6 +41,8 @@ seed template_open fixtures/formats/template-envelope-v1.bin
 seed receipt_verify fixtures/formats/receipt-v1.txt
 seed audit_lines fixtures/formats/audit-v1.jsonl
 seed config_parse policy/default.toml calibration/mobilefacenet.toml
+# Every input a fuzzer once failed on is replayed first, as a regression check.
+for found in fixtures/fuzz/*/; do seed "$(basename "$found")" "$found"*; done
 
 # A few hand-made requests (method byte, then the protobuf body): a Verify naming a subject,
 # an Enroll with one digit recording, a Challenge with a transaction.

@@ -186,19 +186,12 @@ fn decode_error(e: SymphoniaError) -> Error {
     }
 }
 
-/// Decodes to mono at the file's own rate. symphonia asserts on some malformed headers (a
-/// WAV declaring 0 Hz panics building its time base): a panic there is a refused file, not
-/// a crashed kiosk or a failed daemon worker.
+/// Decodes to mono at the file's own rate. Only what decoding needs reaches symphonia (see
+/// [`super::container`]), and symphonia asserts on some malformed headers: a panic there is a
+/// refused file, not a crashed kiosk or a failed daemon worker.
 fn decode_mono(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
-    // The known case is refused before symphonia sees it, so that fuzzing (whose panic hook
-    // aborts) goes past it; the guard below is for the cases nobody has found yet.
-    if wav_declared_rate(bytes) == Some(0) {
-        return Err(Error::new(
-            ErrorKind::AudioDecode,
-            "the WAV header declares a sample rate of 0 Hz",
-        ));
-    }
-    std::panic::catch_unwind(|| decode_mono_unguarded(bytes, limits)).unwrap_or_else(|_| {
+    let essentials = super::container::essentials(bytes)?;
+    std::panic::catch_unwind(|| decode_mono_unguarded(essentials, limits)).unwrap_or_else(|_| {
         Err(Error::new(
             ErrorKind::AudioDecode,
             "the audio header is malformed (the decoder gave up on it)",
@@ -206,29 +199,8 @@ fn decode_mono(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
     })
 }
 
-/// The sample rate in a RIFF/WAVE file's `fmt ` chunk, if there is one.
-fn wav_declared_rate(bytes: &[u8]) -> Option<u32> {
-    if bytes.get(..4)? != b"RIFF" || bytes.get(8..12)? != b"WAVE" {
-        return None;
-    }
-    let mut at = 12usize;
-    while let Some(header) = bytes.get(at..at.checked_add(8)?) {
-        let size = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
-        if &header[..4] == b"fmt " {
-            let rate = bytes.get(at + 12..at + 16)?;
-            return Some(u32::from_le_bytes(rate.try_into().ok()?));
-        }
-        // Chunks are padded to an even length.
-        at = at
-            .checked_add(8)?
-            .checked_add(size)?
-            .checked_add(size % 2)?;
-    }
-    None
-}
-
-fn decode_mono_unguarded(bytes: &[u8], limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
-    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
+fn decode_mono_unguarded(bytes: Vec<u8>, limits: &AudioLimits) -> Result<(u32, Vec<f32>)> {
+    let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
             &Hint::new(),

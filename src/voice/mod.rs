@@ -6,6 +6,7 @@
 //! data: wiped on drop, never logged.
 
 pub mod audio;
+mod container;
 pub mod digits;
 pub mod encoder;
 pub mod enrollment;
