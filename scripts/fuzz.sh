@@ -60,8 +60,10 @@ for target in "${TARGETS[@]}"; do
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE|Done)" "$log" || true
   else
-    # The build's or the fuzzer's own words: the crash, its input and how to reproduce it.
-    tail -n 40 "$log"
+    # The build's or the fuzzer's own words: what failed, its input and how to reproduce it
+    # (not the input's Debug dump, which can run to megabytes).
+    grep -E "ERROR|SUMMARY|panicked|out-of-memory|leak|^error|artifacts/|No space" "$log" | head -n 20
+    tail -n 5 "$log"
     failed+=("$target")
   fi
   rm -f "$log"
