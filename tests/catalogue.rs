@@ -441,6 +441,31 @@ fn catalogue() -> Vec<Case> {
             },
         ),
         case(
+            "audio: WAV with a LIST chunk claiming 4 GB",
+            Nothing,
+            AudioDecode,
+            |_| {
+                let wav = util::wav_16k(&sine(1.0, 0.3));
+                let data_at = 12 + 8 + 16;
+                let mut lying = wav[..data_at].to_vec();
+                lying.extend_from_slice(b"LIST");
+                lying.extend_from_slice(&u32::MAX.to_le_bytes());
+                lying.extend_from_slice(b"INFO");
+                lying.extend_from_slice(&wav[data_at..]);
+                audio(&lying)
+            },
+        ),
+        case(
+            "audio: FLAC whose picture block claims 2 GB (found by fuzzing)",
+            Nothing,
+            AudioDecode,
+            |_| {
+                let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("fixtures/fuzz/audio_decode/flac-picture-2gb");
+                audio(&std::fs::read(fixture).unwrap())
+            },
+        ),
+        case(
             "audio: LibriSpeech FLAC cut after 1 KiB",
             Models,
             AudioDecode,

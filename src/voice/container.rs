@@ -193,8 +193,8 @@ mod tests {
         // The fuzzer's own input (kept as a fixture and a seed of the fuzz corpus): its
         // picture block also claims more bytes than the file holds, so it is refused outright.
         let found = include_bytes!("../../fixtures/fuzz/audio_decode/flac-picture-2gb");
-        let err = crate::voice::Audio::decode(found, &crate::voice::AudioLimits::default())
-            .unwrap_err();
+        let err =
+            crate::voice::Audio::decode(found, &crate::voice::AudioLimits::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AudioDecode);
         assert!(err.message().contains("metadata block runs past"), "{err}");
     }
