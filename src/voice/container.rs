@@ -5,7 +5,7 @@
 //! before reading a byte (found by fuzzing: a 72 KB FLAC asked for 2.1 GB). So tags,
 //! pictures, cue sheets and padding are dropped here, every length that is walked is checked
 //! against the bytes present, and a header declaring 0 Hz (which panics symphonia) is refused.
-//! Other containers pass through unchanged for the decoder to refuse.
+//! Anything that is not WAV or FLAC from its first byte (after an ID3v2 tag) is refused here.
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -14,15 +14,33 @@ const FLAC_STREAMINFO: u8 = 0;
 const FLAC_STREAMINFO_LEN: usize = 34;
 
 /// The bytes to hand the decoder: WAV as `RIFF` + `fmt ` + `data`, FLAC as the marker,
-/// STREAMINFO and the audio frames; anything else as given.
+/// STREAMINFO and the audio frames (after an ID3v2 tag, which some encoders prepend).
+/// Anything else is refused here: symphonia's probe would otherwise search the bytes for a
+/// marker and parse whatever follows it (found by fuzzing: 23 bytes, `f\0fLaC` and a picture
+/// block claiming 2.2 GB).
 pub(crate) fn essentials(bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
-        wav(bytes)
-    } else if bytes.starts_with(b"fLaC") {
-        flac(bytes)
-    } else {
-        Ok(bytes.to_vec())
+        return wav(bytes);
     }
+    let flac_at = id3v2_len(bytes).unwrap_or(0);
+    match bytes.get(flac_at..) {
+        Some(rest) if rest.starts_with(b"fLaC") => flac(rest),
+        _ => Err(Error::new(
+            ErrorKind::AudioDecode,
+            "the data is not WAV or FLAC audio",
+        )),
+    }
+}
+
+/// The length of an ID3v2 tag at the start (header, body and footer), if there is one.
+fn id3v2_len(bytes: &[u8]) -> Option<usize> {
+    let header = bytes.get(..10).filter(|h| h.starts_with(b"ID3"))?;
+    // The size is "synchsafe": four 7-bit bytes.
+    let size = header[6..10].iter().try_fold(0usize, |n, &b| {
+        (b < 0x80).then_some((n << 7) | usize::from(b))
+    })?;
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    Some(10 + size + footer)
 }
 
 fn malformed(what: &str) -> Error {
@@ -197,6 +215,22 @@ mod tests {
             crate::voice::Audio::decode(found, &crate::voice::AudioLimits::default()).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::AudioDecode);
         assert!(err.message().contains("metadata block runs past"), "{err}");
+    }
+
+    /// Found by fuzzing (`audio_decode`, after the fix above): bytes that are neither WAV nor
+    /// FLAC at the start but hold a FLAC marker further on, followed by a picture block
+    /// claiming 2.2 GB; symphonia's probe found the marker and allocated.
+    #[test]
+    fn regression_a_flac_marker_inside_other_bytes_is_not_searched_for() {
+        let found = include_bytes!("../../fixtures/fuzz/audio_decode/marker-at-offset-2");
+        let err = essentials(found).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AudioDecode);
+        assert!(err.message().contains("not WAV or FLAC"), "{err}");
+        // An ID3v2 tag before the marker is skipped, as FLAC readers do.
+        let flac = flac_file(&[], &[0xFF, 0xF8]);
+        let mut tagged = b"ID3\x04\x00\x00\x00\x00\x00\x03abc".to_vec();
+        tagged.extend_from_slice(&flac);
+        assert_eq!(essentials(&tagged).unwrap(), flac);
     }
 
     #[test]
