@@ -233,6 +233,19 @@ mod tests {
         assert_eq!(essentials(&tagged).unwrap(), flac);
     }
 
+    /// Found by fuzzing (`audio_decode`): a FLAC frame whose LPC predictor overflows an
+    /// `i32` inside symphonia. Release builds wrap (garbage samples, then the usual checks);
+    /// with overflow checks, as here and under the fuzzer, symphonia panics, and the panic is
+    /// caught and refused. Either way: a typed error or audio, never a crash.
+    #[test]
+    fn regression_a_flac_lpc_overflow_in_the_decoder_is_not_a_crash() {
+        let found = include_bytes!("../../fixtures/fuzz/audio_decode/flac-lpc-overflow");
+        if let Err(err) = crate::voice::Audio::decode(found, &crate::voice::AudioLimits::default())
+        {
+            assert_eq!(err.kind(), ErrorKind::AudioDecode, "{err}");
+        }
+    }
+
     #[test]
     fn malformed_flac_metadata_is_refused() {
         let cases = [
