@@ -58,8 +58,8 @@ for target in "${TARGETS[@]}"; do
   # 2 GB RSS cap: a parser that tries to allocate from a forged header fails the run.
   # cargo fuzz builds with overflow checks everywhere by default; audio_decode is built
   # without them (-O), because symphonia's FLAC LPC predictor overflows an i32 on crafted
-  # frames (fixtures/fuzz/audio_decode/flac-lpc-overflow): release builds wrap, checked builds
-  # panic and vouch refuses the file, and the fuzzer would otherwise stop there every run.
+  # frames (found 2026-11-30): release builds wrap, checked builds panic and vouch refuses the
+  # file, and the fuzzer would otherwise stop there every run.
   mode=()
   [ "$target" != audio_decode ] || mode=(-O)
   if cargo "$TOOLCHAIN" fuzz run "${mode[@]}" "${TARGET_DIR[@]}" "$target" "$CORPUS/$target" -- \
