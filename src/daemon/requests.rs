@@ -123,6 +123,17 @@ fn images<'a>(images: &'a [pb::Image], what: &str) -> Result<Vec<&'a [u8]>> {
         .collect()
 }
 
+/// The one refusal of both sniffers: a format was declared and the bytes are another.
+fn require_declared(agrees: bool, declared: &str, kind: ErrorKind, what: &str) -> Result<()> {
+    if agrees {
+        return Ok(());
+    }
+    Err(Error::new(
+        kind,
+        format!("{what}: declared {declared} but the bytes are not that format"),
+    ))
+}
+
 /// A declared image format must be what the bytes are (unspecified: detected later).
 fn sniff_image(image: &pb::Image, what: &str) -> Result<()> {
     let declared = pb::ImageFormat::try_from(image.format)
@@ -134,17 +145,12 @@ fn sniff_image(image: &pb::Image, what: &str) -> Result<()> {
     } else {
         None
     };
-    match (declared, actual) {
-        (pb::ImageFormat::Unspecified, _) => Ok(()),
-        (declared, Some(actual)) if declared == actual => Ok(()),
-        (declared, _) => Err(Error::new(
-            ErrorKind::ImageDecode,
-            format!(
-                "{what}: declared {} but the bytes are not that format",
-                declared.as_str_name()
-            ),
-        )),
-    }
+    require_declared(
+        declared == pb::ImageFormat::Unspecified || actual == Some(declared),
+        declared.as_str_name(),
+        ErrorKind::ImageDecode,
+        what,
+    )
 }
 
 /// A declared audio format must be what the bytes are (unspecified: detected later).
@@ -158,17 +164,12 @@ fn sniff_audio(audio: &pb::Audio, what: &str) -> Result<()> {
     } else {
         None
     };
-    match (declared, actual) {
-        (pb::AudioFormat::Unspecified, _) => Ok(()),
-        (declared, Some(actual)) if declared == actual => Ok(()),
-        (declared, _) => Err(Error::new(
-            ErrorKind::AudioDecode,
-            format!(
-                "{what}: declared {} but the bytes are not that format",
-                declared.as_str_name()
-            ),
-        )),
-    }
+    require_declared(
+        declared == pb::AudioFormat::Unspecified || actual == Some(declared),
+        declared.as_str_name(),
+        ErrorKind::AudioDecode,
+        what,
+    )
 }
 
 #[cfg(test)]
