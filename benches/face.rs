@@ -27,7 +27,7 @@ fn engine() -> Option<Engine> {
         config.runtime.library =
             Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
     }
-    match Engine::new(config) {
+    match config.validate().and_then(Engine::new) {
         Ok(engine) => Some(engine),
         Err(e) => {
             eprintln!("face bench skipped: {e}");
@@ -99,10 +99,11 @@ fn bench_liveness(c: &mut Criterion) {
     };
     let frame = engine.decode_image(&bytes).unwrap();
     let face = engine
-        .assess_liveness_frames(std::slice::from_ref(&frame), None)
+        .assess_liveness_images(std::slice::from_ref(&frame))
         .unwrap()
-        .per_frame[0]
-        .face;
+        .faces[0]
+        .face_box;
+    let threshold = engine.config().decisions.liveness_threshold;
     let mut jitter_config = engine.config().liveness.clone();
     jitter_config.jitter = vouch::face::Jitter::Always;
     let models_dir = &engine.config().models.dir;
@@ -119,21 +120,23 @@ fn bench_liveness(c: &mut Criterion) {
         b.iter(|| {
             let r = engine
                 .liveness()
-                .score_frame(black_box(&frame), &face)
+                .score_frame(black_box(&frame), &face, threshold)
                 .unwrap();
             assert!(r.score > 0.5);
         })
     });
     group.bench_function("both_models_jittered", |b| {
         b.iter(|| {
-            let r = jittered.score_frame(black_box(&frame), &face).unwrap();
+            let r = jittered
+                .score_frame(black_box(&frame), &face, threshold)
+                .unwrap();
             assert!(r.score > 0.5);
         })
     });
-    group.bench_function("frame_bytes_to_verdict", |b| {
+    group.bench_function("frame_bytes_to_score", |b| {
         b.iter(|| {
             let r = engine.assess_liveness(&[black_box(&bytes)]).unwrap();
-            assert!(r.live);
+            assert!(r.liveness.score > threshold);
         })
     });
     group.finish();

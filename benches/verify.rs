@@ -87,7 +87,7 @@ fn config(dir: &Path) -> Option<Config> {
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
     config.decisions.policy = Some(policy);
-    config.decisions.research_scores = true;
+    config.dangerous().set_research_scores(true);
     config.decisions.attempts.max_subject_failures = u32::MAX;
     config.decisions.attempts.max_terminal_failures = u32::MAX;
     Some(config)
@@ -130,7 +130,7 @@ fn bench(c: &mut Criterion) {
     let Some(config) = config(dir.path()) else {
         return;
     };
-    let auth = match Authenticator::open(config) {
+    let auth = match config.validate().and_then(Authenticator::open) {
         Ok(auth) => auth,
         Err(e) => return eprintln!("verify bench skipped: {e}"),
     };

@@ -83,7 +83,7 @@ fn engine() -> Option<Engine> {
         config.runtime.library =
             Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));
     }
-    match Engine::new(config) {
+    match config.validate().and_then(Engine::new) {
         Ok(engine) => Some(engine),
         Err(e) => {
             eprintln!("speaker bench skipped: {e}");

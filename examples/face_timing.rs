@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(10);
     let mut config = Config::from_env()?;
     config.runtime.intra_threads = 1;
-    let engine = Engine::new(config)?;
+    let engine = Engine::new(config.validate()?)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

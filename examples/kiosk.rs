@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [subject, amount, frames, takes, speaker] = args.as_slice() else {
         return Err("usage: kiosk SUBJECT AMOUNT FRAMES_DIR TAKES_DIR SPEAKER".into());
     };
-    let authenticator = Authenticator::open(vouch::Config::from_env()?)?;
+    let authenticator = Authenticator::open(vouch::Config::from_env()?.validate()?)?;
     let engine = authenticator.engine();
 
     let amount_minor = (amount.parse::<f64>()? * 100.0).round() as u64;

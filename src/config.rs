@@ -1,18 +1,38 @@
-//! Configuration: built-in defaults, then a TOML file, then environment variables, validated once.
+//! Configuration: built-in defaults, then a TOML file, then environment variables, validated
+//! once into a [`ValidConfig`].
 //!
-//! Secrets are never stored in the configuration itself; it refers to them by path.
+//! Each section belongs to the module it configures, which documents its keys and checks its
+//! values (`[face]` to [`crate::face`], `[decisions]` to [`crate::decision`], …); this module
+//! only composes them, reads the environment (it is the library's only reader of
+//! configuration variables) and validates the whole once. Code that needs a checked
+//! configuration takes a [`ValidConfig`], which only [`Config::validate`] makes.
+//!
+//! Secrets are never stored in the configuration: it names the files (or the variable) that
+//! hold them, and the modules that use a secret read it themselves.
+//!
+//! Settings that weaken security sit behind [`Config::dangerous`] (`[dangerous]` in TOML), and
+//! turning one on is logged.
 //!
 //! ```
-//! let config = vouch::Config::default();
+//! let config = vouch::Config::default().validate().unwrap();
 //! assert_eq!(config.runtime.intra_threads, 1);
-//! config.validate().unwrap();
 //! ```
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
+
+pub use crate::decision::{DecisionsConfig, QualityConfig};
+pub use crate::face::image::LimitsConfig;
+pub use crate::face::{FaceConfig, LivenessConfig};
+pub use crate::models::ModelsConfig;
+pub use crate::runtime::RuntimeConfig;
+pub use crate::store::StoreConfig;
+pub use crate::template::KeysConfig;
+pub use crate::voice::VoiceConfig;
 
 /// Environment variable naming the ONNX Runtime shared library.
 pub const ENV_ORT_LIB: &str = "VOUCH_ORT_LIB";
@@ -22,8 +42,17 @@ pub const ENV_MODEL_DIR: &str = "VOUCH_MODEL_DIR";
 pub const ENV_MANIFEST: &str = "VOUCH_MANIFEST";
 /// Environment variable setting [`RuntimeConfig::intra_threads`].
 pub const ENV_INTRA_THREADS: &str = "VOUCH_INTRA_THREADS";
+/// Environment variable naming the SQLite template store ([`StoreConfig::sqlite`]).
+pub const ENV_STORE: &str = "VOUCH_STORE";
+/// Environment variable naming the key file ([`KeysConfig::file`]).
+pub const ENV_KEYS: &str = "VOUCH_KEYS";
+/// Environment variable holding a key-encryption key (`ID:HEX`) to use instead of the key
+/// file; only its presence is read here ([`KeysConfig::env`]).
+pub const ENV_KEK: &str = "VOUCH_KEK";
+/// ONNX Runtime's own variable for its library, honoured after [`ENV_ORT_LIB`].
+pub const ENV_ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
 
-/// The whole configuration of a vouch engine.
+/// The whole configuration of a vouch deployment, as read; [`Config::validate`] checks it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -31,271 +60,120 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Where the models and their manifest are.
     pub models: ModelsConfig,
-    /// Face detection and matching settings.
+    /// Face detection and embedding.
     pub face: FaceConfig,
-    /// Passive liveness settings.
-    pub liveness: crate::face::LivenessConfig,
-    /// Quality gate thresholds.
-    pub quality: crate::face::QualityConfig,
+    /// Passive liveness models and how frames are scored.
+    pub liveness: LivenessConfig,
+    /// The quality gate's limits.
+    pub quality: QualityConfig,
     /// Where templates are stored.
     pub store: StoreConfig,
     /// Where template keys come from.
     pub keys: KeysConfig,
-    /// Limits on inputs from outside.
+    /// Limits on images from outside.
     pub limits: LimitsConfig,
     /// Speaker verification and the spoken passphrase.
     pub voice: VoiceConfig,
-    /// Policy, calibration, attempt limits, receipts and the audit log.
+    /// Policy, calibration, decision thresholds, attempt limits, receipts and the audit log.
     pub decisions: DecisionsConfig,
+    /// Settings that weaken security; see [`Config::dangerous`].
+    dangerous: DangerousConfig,
 }
 
-/// How decisions are made and recorded (`[decisions]`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+/// Settings that weaken security (`[dangerous]`), each off by default. Reached through
+/// [`Config::dangerous`] in code; every one that is on is logged when a deployment opens.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
-pub struct DecisionsConfig {
-    /// The risk policy (TOML). By default, the built-in one (`policy/default.toml`).
-    pub policy: Option<PathBuf>,
-    /// Calibration files (`vouch calibrate`), overriding the built-in ones of the same model.
-    pub calibration: Vec<PathBuf>,
-    /// Report raw scores with decisions. For research only: raw scores let an attacker climb
-    /// towards a match, so terminals get a decision and a coarse confidence. By default, off.
-    pub research_scores: bool,
-    /// The Ed25519 key that signs receipts (mode 0600; `vouch receipt keygen`). By default,
-    /// `.vouch/receipt.key`.
-    pub receipt_key: PathBuf,
-    /// The hash-chained audit log. By default, `.vouch/audit.log`.
-    pub audit_log: PathBuf,
-    /// Identification's target false-positive identification rate over the whole gallery;
-    /// each comparison is held to `fpir / gallery size`. By default, 1e-3.
-    pub identify_fpir: f64,
-    /// Attempt limits and lockout.
-    pub attempts: crate::attempts::AttemptsConfig,
+pub struct DangerousConfig {
+    /// Report raw scores and thresholds with decisions, and list identification candidates.
+    /// For research only: raw scores let an attacker climb towards a match one small change
+    /// at a time, which is why terminals otherwise get a decision and a coarse confidence.
+    research_scores: bool,
 }
 
-impl Default for DecisionsConfig {
-    fn default() -> DecisionsConfig {
-        DecisionsConfig {
-            policy: None,
-            calibration: Vec::new(),
-            research_scores: false,
-            receipt_key: PathBuf::from(".vouch/receipt.key"),
-            audit_log: PathBuf::from(".vouch/audit.log"),
-            identify_fpir: 1e-3,
-            attempts: crate::attempts::AttemptsConfig::default(),
+impl DangerousConfig {
+    /// Whether decisions carry raw scores (see the field's documentation).
+    pub fn research_scores(&self) -> bool {
+        self.research_scores
+    }
+
+    /// Turns raw research scores on or off.
+    pub fn set_research_scores(&mut self, on: bool) -> &mut DangerousConfig {
+        self.research_scores = on;
+        self
+    }
+
+    /// Warns in the log about every dangerous setting that is on.
+    pub fn log_enabled(&self) {
+        if self.research_scores {
+            tracing::warn!(
+                "dangerous.research_scores is on: decisions carry raw scores, which lets a caller hill-climb towards a match; never enable it on a terminal in service"
+            );
         }
     }
 }
 
-/// Speaker verification and the spoken passphrase.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct VoiceConfig {
-    /// Manifest name of the speaker encoder. By default, `resemblyzer`.
-    pub encoder: String,
-    /// Voice-encoder cosine a passphrase response must reach against the voiceprint. By
-    /// default, 0.80: the equal-error threshold of `vouch eval passphrase` on FSDD's
-    /// calibration takes (10–49), which the reported figures do not use.
-    pub speaker_threshold: f64,
-    /// The challenge's digit must be among this many nearest enrolled digits for every spoken
-    /// token (1 = the nearest). By default, 2.
-    pub digit_rank: usize,
-    /// Digits per passphrase. By default, 6.
-    pub passphrase_length: usize,
-    /// How long a challenge stays valid, in seconds. By default, 60.
-    pub challenge_ttl_seconds: u64,
-    /// Limits on recordings (a single spoken digit may last 0.15 s, so the shortest accepted
-    /// is 0.1 s here).
-    pub audio: crate::voice::AudioLimits,
-}
+/// A configuration [`Config::validate`] has checked: every value in range, every section
+/// consistent. It dereferences to the [`Config`] it holds; to change a value, take the
+/// [`Config`] back with [`ValidConfig::into_inner`] and validate again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidConfig(Config);
 
-impl VoiceConfig {
-    /// The default speaker threshold.
-    pub const DEFAULT_SPEAKER_THRESHOLD: f64 = 0.80;
-}
+impl Deref for ValidConfig {
+    type Target = Config;
 
-impl Default for VoiceConfig {
-    fn default() -> VoiceConfig {
-        VoiceConfig {
-            encoder: "resemblyzer".to_string(),
-            speaker_threshold: VoiceConfig::DEFAULT_SPEAKER_THRESHOLD,
-            digit_rank: crate::voice::passphrase::DEFAULT_DIGIT_RANK,
-            passphrase_length: 6,
-            challenge_ttl_seconds: 60,
-            audio: crate::voice::AudioLimits {
-                min_seconds: 0.1,
-                ..crate::voice::AudioLimits::default()
-            },
-        }
+    fn deref(&self) -> &Config {
+        &self.0
     }
 }
 
-/// Where templates are stored.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct StoreConfig {
-    /// The SQLite template database. By default, `.vouch/templates.db`; `$VOUCH_STORE`
-    /// overrides it.
-    pub sqlite: PathBuf,
-    /// Templates kept per subject and modality (the newest). By default, 5.
-    pub max_templates: usize,
-}
-
-impl Default for StoreConfig {
-    fn default() -> StoreConfig {
-        StoreConfig {
-            sqlite: PathBuf::from(".vouch/templates.db"),
-            max_templates: crate::vault::DEFAULT_MAX_TEMPLATES,
-        }
+impl ValidConfig {
+    /// The configuration, to change and validate again.
+    pub fn into_inner(self) -> Config {
+        self.0
     }
 }
 
-/// Where template keys come from. The keys themselves never appear in the configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct KeysConfig {
-    /// The key file (mode 0600; made by `vouch keys generate`). By default,
-    /// `.vouch/keys.toml`; `$VOUCH_KEYS` overrides it.
-    pub file: PathBuf,
-    /// An environment variable holding `ID:HEX` to use instead of the file. By default,
-    /// `VOUCH_KEK` when it is set.
-    pub env: Option<String>,
-}
-
-impl Default for KeysConfig {
-    fn default() -> KeysConfig {
-        KeysConfig {
-            file: PathBuf::from(".vouch/keys.toml"),
-            env: None,
-        }
-    }
-}
-
-/// How ONNX Runtime is loaded and run.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct RuntimeConfig {
-    /// Path of `libonnxruntime.so`. By default, `$VOUCH_ORT_LIB`, then `$ORT_DYLIB_PATH`, then
-    /// `.vouch/lib/libonnxruntime.so` under the working directory (where `scripts/setup.sh`
-    /// puts it).
-    pub library: Option<PathBuf>,
-    /// Intra-op threads per inference session. By default, 1: on small devices several sessions
-    /// run side by side, and ONNX Runtime's spinning pools fight each other when oversubscribed.
-    pub intra_threads: usize,
-    /// The most sessions kept per model, i.e. how many inferences of one model may run at once.
-    /// By default, the number of CPU cores.
-    pub sessions_per_model: usize,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> RuntimeConfig {
-        RuntimeConfig {
-            library: None,
-            intra_threads: 1,
-            sessions_per_model: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-        }
-    }
-}
-
-/// Where models are found.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelsConfig {
-    /// Directory holding the model files named in the manifest. By default, `$VOUCH_MODEL_DIR`,
-    /// else `.vouch/models` under the working directory (where `vouch models fetch` copies them).
-    pub dir: PathBuf,
-    /// A manifest file to use instead of the one built into the library. By default, none.
-    pub manifest: Option<PathBuf>,
-}
-
-impl Default for ModelsConfig {
-    fn default() -> ModelsConfig {
-        ModelsConfig {
-            dir: PathBuf::from(".vouch/models"),
-            manifest: None,
-        }
-    }
-}
-
-/// Face detection and matching settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct FaceConfig {
-    /// Manifest name of the face detector. By default, `yunet_n`.
-    pub detector: String,
-    /// Manifest name of the face embedder. By default, `mobilefacenet`.
-    pub embedder: String,
-    /// Minimum detection score (cls × obj) for a face. By default, 0.6 (YuNet's own default).
-    pub detection_threshold: f32,
-    /// IoU above which overlapping detections are merged. By default, 0.45.
-    pub nms_iou: f32,
-    /// Images whose longer side exceeds this are downscaled before detection (landmarks are
-    /// mapped back to full resolution for alignment). Keeps detection fast on large photos and
-    /// keeps large faces within the sizes YuNet was trained on. By default, 640; 0 disables it.
-    pub detect_max_side: u32,
-    /// Add the embedding of the mirrored crop before normalising (upstream's evaluation
-    /// protocol). Doubles embedding time. By default, off.
-    pub flip_augment: bool,
-    /// Cosine similarity at or above which two faces are declared the same person.
-    /// By default, 0.45: see [`FaceConfig::DEFAULT_MATCH_THRESHOLD`].
-    pub match_threshold: f32,
-}
-
-impl FaceConfig {
-    /// The default match threshold for MobileFaceNet cosine scores.
-    ///
-    /// Chosen on the faces-deepface development pairs (the only labelled face pairs available
-    /// to the project): between their highest impostor score (0.39) and their equal-error
-    /// threshold (0.47), so figures reported on the same pairs at this threshold are
-    /// optimistic. Choose an operating point on your own data for production.
-    pub const DEFAULT_MATCH_THRESHOLD: f32 = 0.45;
-}
-
-impl Default for FaceConfig {
-    fn default() -> FaceConfig {
-        FaceConfig {
-            detector: "yunet_n".to_string(),
-            embedder: "mobilefacenet".to_string(),
-            detection_threshold: 0.6,
-            nms_iou: 0.45,
-            detect_max_side: 640,
-            flip_augment: false,
-            match_threshold: FaceConfig::DEFAULT_MATCH_THRESHOLD,
-        }
-    }
-}
-
-/// Limits on inputs from outside, enforced before any expensive work.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// Largest encoded image accepted, in bytes. By default, 32 MiB.
-    pub max_image_bytes: usize,
-    /// Largest decoded image accepted, in pixels (width × height), checked from the header
-    /// before any pixel buffer is allocated. By default, 40 million.
-    pub max_image_pixels: u64,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> LimitsConfig {
-        LimitsConfig {
-            max_image_bytes: 32 << 20,
-            max_image_pixels: 40_000_000,
-        }
-    }
-}
+/// Keys that earlier versions read and that now live elsewhere (or are gone): an old file
+/// gets a message saying where, instead of a bare "unknown field".
+const MOVED_KEYS: [(&str, &str, &str); 6] = [
+    (
+        "face",
+        "match_threshold",
+        "decisions use calibrated thresholds (calibration/, `vouch calibrate`); the raw threshold is gone",
+    ),
+    (
+        "liveness",
+        "threshold",
+        "it is now decisions.liveness_threshold",
+    ),
+    (
+        "liveness",
+        "detect_max_side",
+        "one detection per frame now serves liveness and matching: set face.detect_max_side",
+    ),
+    (
+        "voice",
+        "speaker_threshold",
+        "passphrase decisions use the voice encoder's calibrated threshold; the raw threshold is gone",
+    ),
+    ("voice", "digit_rank", "it is now decisions.digit_rank"),
+    (
+        "decisions",
+        "research_scores",
+        "it is now dangerous.research_scores",
+    ),
+];
 
 impl Config {
-    /// Built-in defaults overridden by environment variables, validated.
+    /// Built-in defaults overridden by environment variables (not validated).
     pub fn from_env() -> Result<Config> {
         let mut config = Config::default();
         config.apply_env()?;
-        config.validate()?;
         Ok(config)
     }
 
-    /// Defaults, then the TOML file at `path`, then environment variables, validated.
+    /// Defaults, then the TOML file at `path`, then environment variables (not validated).
     pub fn load(path: &Path) -> Result<Config> {
         let text =
             std::fs::read_to_string(path).map_err(|e| Error::io("reading config file", path, e))?;
@@ -306,23 +184,42 @@ impl Config {
             )
         })?;
         config.apply_env()?;
-        config.validate()?;
         Ok(config)
     }
 
     /// Defaults overridden by a TOML document (not validated, no environment).
     pub fn from_toml(text: &str) -> Result<Config> {
         toml::from_str(text).map_err(|e| {
-            Error::new(
-                ErrorKind::Config,
-                format!("invalid configuration: {}", e.message()),
-            )
+            let moved = toml::from_str::<toml::Table>(text).ok().and_then(|table| {
+                MOVED_KEYS.iter().find(|(section, key, _)| {
+                    table
+                        .get(*section)
+                        .and_then(|s| s.as_table())
+                        .is_some_and(|s| s.contains_key(*key))
+                })
+            });
+            match moved {
+                Some((section, key, hint)) => Error::new(
+                    ErrorKind::Config,
+                    format!("invalid configuration: {section}.{key} is no longer read: {hint}"),
+                ),
+                None => Error::new(
+                    ErrorKind::Config,
+                    format!("invalid configuration: {}", e.message()),
+                ),
+            }
         })
     }
 
-    /// Applies `VOUCH_ORT_LIB`, `VOUCH_MODEL_DIR`, `VOUCH_MANIFEST` and `VOUCH_INTRA_THREADS`.
+    /// Applies the environment: `VOUCH_ORT_LIB` (else `ORT_DYLIB_PATH`), `VOUCH_MODEL_DIR`,
+    /// `VOUCH_MANIFEST`, `VOUCH_INTRA_THREADS`, `VOUCH_STORE`, `VOUCH_KEYS`, and `VOUCH_KEK`'s
+    /// presence.
     pub fn apply_env(&mut self) -> Result<()> {
         if let Some(path) = env_path(ENV_ORT_LIB) {
+            self.runtime.library = Some(path);
+        } else if self.runtime.library.is_none()
+            && let Some(path) = env_path(ENV_ORT_DYLIB_PATH)
+        {
             self.runtime.library = Some(path);
         }
         if let Some(path) = env_path(ENV_MODEL_DIR) {
@@ -331,14 +228,14 @@ impl Config {
         if let Some(path) = env_path(ENV_MANIFEST) {
             self.models.manifest = Some(path);
         }
-        if let Some(path) = env_path("VOUCH_STORE") {
+        if let Some(path) = env_path(ENV_STORE) {
             self.store.sqlite = path;
         }
-        if let Some(path) = env_path("VOUCH_KEYS") {
+        if let Some(path) = env_path(ENV_KEYS) {
             self.keys.file = path;
         }
-        if std::env::var_os("VOUCH_KEK").is_some_and(|v| !v.is_empty()) && self.keys.env.is_none() {
-            self.keys.env = Some("VOUCH_KEK".to_string());
+        if std::env::var_os(ENV_KEK).is_some_and(|v| !v.is_empty()) && self.keys.env.is_none() {
+            self.keys.env = Some(ENV_KEK.to_string());
         }
         if let Ok(value) = std::env::var(ENV_INTRA_THREADS) {
             self.runtime.intra_threads = value.trim().parse().map_err(|_| {
@@ -351,89 +248,28 @@ impl Config {
         Ok(())
     }
 
-    /// Checks every value once, so that later code can rely on them.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::new(ErrorKind::Config, what.to_string()));
-        if !(1..=64).contains(&self.runtime.intra_threads) {
-            return bad("runtime.intra_threads must be between 1 and 64");
-        }
-        if !(1..=256).contains(&self.runtime.sessions_per_model) {
-            return bad("runtime.sessions_per_model must be between 1 and 256");
-        }
-        let face = &self.face;
-        if !(face.detection_threshold > 0.0 && face.detection_threshold < 1.0) {
-            return bad("face.detection_threshold must be in (0, 1)");
-        }
-        if !(face.nms_iou > 0.0 && face.nms_iou <= 1.0) {
-            return bad("face.nms_iou must be in (0, 1]");
-        }
-        if face.detect_max_side != 0 && face.detect_max_side < 64 {
-            return bad("face.detect_max_side must be 0 (off) or at least 64");
-        }
-        if !(-1.0..=1.0).contains(&face.match_threshold) {
-            return bad("face.match_threshold must be a cosine in [-1, 1]");
-        }
-        let live = &self.liveness;
-        if !(0.0..=1.0).contains(&live.threshold) {
-            return bad("liveness.threshold must be in [0, 1]");
-        }
-        let voice = &self.voice;
-        if !(-1.0..=1.0).contains(&voice.speaker_threshold) {
-            return bad("voice.speaker_threshold must be a cosine in [-1, 1]");
-        }
-        if !(1..=5).contains(&voice.digit_rank) {
-            return bad("voice.digit_rank must be between 1 and 5");
-        }
-        if !(4..=16).contains(&voice.passphrase_length) {
-            return bad("voice.passphrase_length must be between 4 and 16");
-        }
-        if !(1..=3600).contains(&voice.challenge_ttl_seconds) {
-            return bad("voice.challenge_ttl_seconds must be between 1 and 3600");
-        }
-        let audio = &voice.audio;
-        if !(audio.min_seconds > 0.0
-            && audio.min_seconds < audio.max_seconds
-            && audio.max_seconds <= 600.0)
-        {
-            return bad("voice.audio: 0 < min_seconds < max_seconds <= 600 is required");
-        }
-        let decisions = &self.decisions;
-        if !(decisions.identify_fpir > 0.0 && decisions.identify_fpir < 1.0) {
-            return bad("decisions.identify_fpir must be in (0, 1)");
-        }
-        decisions.attempts.validate()?;
-        if !(1..=1000).contains(&live.max_frames) {
-            return bad("liveness.max_frames must be between 1 and 1000");
-        }
-        if !(0.0..=1.0).contains(&live.jitter_margin) {
-            return bad("liveness.jitter_margin must be in [0, 1]");
-        }
-        if !(0.0..=1.0).contains(&live.min_frame_iou) {
-            return bad("liveness.min_frame_iou must be in [0, 1]");
-        }
-        let q = &self.quality;
-        let limits = [
-            q.min_face_width,
-            q.min_sharpness,
-            q.max_yaw_deg,
-            q.max_roll_deg,
-            q.min_brightness,
-            q.max_brightness,
-            q.max_clipped,
-        ];
-        if limits.iter().any(|v| !v.is_finite() || *v < 0.0) || q.min_brightness > q.max_brightness
-        {
-            return bad(
-                "quality limits must be finite, non-negative, and min_brightness <= max_brightness",
-            );
-        }
-        if !(1..=1000).contains(&self.store.max_templates) {
-            return bad("store.max_templates must be between 1 and 1000");
-        }
-        if self.limits.max_image_bytes == 0 || self.limits.max_image_pixels == 0 {
-            return bad("limits.max_image_bytes and limits.max_image_pixels must be positive");
-        }
-        Ok(())
+    /// The settings that weaken security, to read or change (changes are logged when a
+    /// deployment opens with them).
+    pub fn dangerous(&mut self) -> &mut DangerousConfig {
+        &mut self.dangerous
+    }
+
+    /// The settings that weaken security, read-only.
+    pub fn dangerous_settings(&self) -> &DangerousConfig {
+        &self.dangerous
+    }
+
+    /// Checks every section once, so that later code can rely on its values.
+    pub fn validate(self) -> Result<ValidConfig> {
+        self.runtime.validate()?;
+        self.face.validate()?;
+        self.liveness.validate()?;
+        self.quality.validate()?;
+        self.voice.validate()?;
+        self.decisions.validate()?;
+        self.store.validate()?;
+        self.limits.validate()?;
+        Ok(ValidConfig(self))
     }
 }
 
@@ -455,18 +291,38 @@ mod tests {
     #[test]
     fn toml_overrides_defaults() {
         let config =
-            Config::from_toml("[face]\nmatch_threshold = 0.5\n[runtime]\nintra_threads = 2\n")
+            Config::from_toml("[face]\ndetect_max_side = 640\n[runtime]\nintra_threads = 2\n")
                 .unwrap();
-        assert_eq!(config.face.match_threshold, 0.5);
+        assert_eq!(config.face.detect_max_side, 640);
         assert_eq!(config.runtime.intra_threads, 2);
         assert_eq!(config.face.detector, "yunet_n");
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = Config::from_toml("[face]\nmatch_treshold = 0.5\n").unwrap_err();
+        let err = Config::from_toml("[face]\ndetect_max_sid = 640\n").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
-        assert!(err.to_string().contains("match_treshold"), "{err}");
+        assert!(err.to_string().contains("detect_max_sid"), "{err}");
+    }
+
+    #[test]
+    fn moved_keys_say_where_they_went() {
+        for (text, says) in [
+            (
+                "[liveness]\nthreshold = 0.4\n",
+                "decisions.liveness_threshold",
+            ),
+            (
+                "[decisions]\nresearch_scores = true\n",
+                "dangerous.research_scores",
+            ),
+            ("[face]\nmatch_threshold = 0.5\n", "calibrated"),
+            ("[voice]\ndigit_rank = 2\n", "decisions.digit_rank"),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config);
+            assert!(err.to_string().contains(says), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -477,5 +333,18 @@ mod tests {
         let mut config = Config::default();
         config.runtime.intra_threads = 0;
         assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+        let mut config = Config::default();
+        config.decisions.liveness_threshold = 1.5;
+        assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn dangerous_settings_are_off_unless_asked_for() {
+        let mut config = Config::default();
+        assert!(!config.dangerous_settings().research_scores());
+        config.dangerous().set_research_scores(true);
+        assert!(config.dangerous_settings().research_scores());
+        let config = Config::from_toml("[dangerous]\nresearch_scores = true\n").unwrap();
+        assert!(config.dangerous_settings().research_scores());
     }
 }

@@ -1,38 +1,45 @@
-//! The engine: the one place that orchestrates models into enrollments and decisions.
+//! The engine: the models, loaded and verified, turning bytes into evidence.
 //!
-//! The daemon and the CLI are thin layers over [`Engine`]. It is `Send + Sync`: one engine
-//! serves every thread, each inference taking a pooled session of its own.
+//! [`Engine`] decodes images, observes a presentation (one detection per frame: see
+//! [`crate::face::presentation`]), scores its liveness and embeds its face, and loads the voice
+//! encoder on first use. It returns evidence only and decides nothing: the
+//! [`crate::authenticator::Authenticator`] holds the evidence to thresholds through
+//! [`crate::decision`]. A few research helpers (comparing two images, in-memory templates)
+//! return scores for evaluation and demonstrations; they make and record no decision.
+//!
+//! It is `Send + Sync`: one engine serves every thread, each inference taking a pooled session
+//! of its own.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::ValidConfig;
+use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::quality;
+use crate::face::presentation::{self, Presentation, PresentedFace};
 use crate::face::{
-    Detection, Embedding, FaceBox, FaceImage, FacePipeline, FaceSample, Liveness, LivenessResult,
+    Detection, FaceImage, FacePipeline, FaceSample, Liveness, LivenessEvidence, PresentedEmbedding,
+    QualityReport,
 };
 use crate::models::Manifest;
 use crate::runtime::Runtime;
 use crate::template::{Modality, Template, TemplateHeader};
-use crate::vault::TemplateVault;
 use crate::voice::encoder::VoiceEncoder;
 
-/// A face enrollment: the mean embedding of several samples, bound to the model that made it.
-///
-/// Kept in memory only for now; encrypted storage is the template module's job.
+/// A face reference kept in memory, for research and demonstrations: the mean embedding of
+/// several images, bound to the model that made it. Never stored; stored templates are made by
+/// [`crate::authenticator::Authenticator::enroll`].
 #[derive(Debug, Clone)]
 pub struct FaceTemplate {
     subject: String,
     model_id: String,
     embedding: Embedding,
     samples: usize,
-    quality: f32,
 }
 
 impl FaceTemplate {
-    /// The enrolled subject.
+    /// The subject it was made for.
     pub fn subject(&self) -> &str {
         &self.subject
     }
@@ -48,25 +55,32 @@ impl FaceTemplate {
     }
 }
 
-/// The outcome of comparing a probe face with a template or another face.
+/// A research comparison of a probe face with another face or a template: a score, not a
+/// decision.
 #[derive(Clone, Debug, Serialize)]
-pub struct FaceMatch {
+pub struct FaceComparison {
     /// Cosine similarity of the embeddings.
     pub score: f32,
-    /// The threshold the decision used.
-    pub threshold: f32,
-    /// `score >= threshold`.
-    pub is_match: bool,
     /// How many faces the probe image held (the largest was used).
     pub probe_faces: usize,
     /// Time from image bytes to score.
     pub elapsed: Duration,
 }
 
+/// A presentation's liveness evidence with the faces it was scored on (research tools show
+/// both).
+#[derive(Clone, Debug, Serialize)]
+pub struct LivenessAssessment {
+    /// The scores.
+    pub liveness: LivenessEvidence,
+    /// Each frame's face: box, landmarks, other faces, quality measurements.
+    pub faces: Vec<PresentedFace>,
+}
+
 /// The vouch engine. Create one per process and share it.
 #[derive(Debug)]
 pub struct Engine {
-    config: Config,
+    config: ValidConfig,
     runtime: Runtime,
     manifest: Manifest,
     face: FacePipeline,
@@ -82,15 +96,10 @@ const _: () = {
 
 impl Engine {
     /// Loads ONNX Runtime, the manifest and the face models, verifying every model file and its
-    /// input/output contract. All configuration and model problems surface here, not at the
-    /// first request.
-    pub fn new(config: Config) -> Result<Engine> {
-        config.validate()?;
+    /// input/output contract. All model problems surface here, not at the first request.
+    pub fn new(config: ValidConfig) -> Result<Engine> {
         let runtime = Runtime::load(&config.runtime)?;
-        let manifest = match &config.models.manifest {
-            Some(path) => Manifest::load(path)?,
-            None => Manifest::builtin(),
-        };
+        let manifest = config.models.manifest()?;
         let face = FacePipeline::new(&runtime, &manifest, &config.models.dir, &config.face)?;
         let liveness = Liveness::new(&runtime, &manifest, &config.models.dir, &config.liveness)?;
         Ok(Engine {
@@ -104,7 +113,7 @@ impl Engine {
     }
 
     /// The configuration the engine was built with.
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &ValidConfig {
         &self.config
     }
 
@@ -128,6 +137,11 @@ impl Engine {
         &self.liveness
     }
 
+    /// Face detections run since the engine started (one per observed frame).
+    pub fn detections_run(&self) -> u64 {
+        self.face.detector().runs()
+    }
+
     /// The voice encoder of the manifest (`voice.encoder`, by default `resemblyzer`), loaded
     /// and verified on first use; a loading error is returned on every call.
     pub fn voice_encoder(&self) -> Result<&VoiceEncoder> {
@@ -140,141 +154,85 @@ impl Engine {
             .map_err(|e| Error::new(e.kind(), e.message().to_string()))
     }
 
-    /// Passive liveness over the frames of one presentation (1 to `liveness.max_frames`
-    /// images of one size), each frame's largest face detected. See
-    /// [`Engine::assess_liveness_frames`].
-    pub fn assess_liveness(&self, frames: &[&[u8]]) -> Result<LivenessResult> {
-        self.check_frame_count(frames.len())?;
-        let images = frames
+    /// Decodes image bytes under the configured limits.
+    pub fn decode_image(&self, bytes: &[u8]) -> Result<FaceImage> {
+        FaceImage::decode(bytes, &self.config.limits)
+    }
+
+    /// Decodes every image of a request, an error naming the one that failed (`what 2: …`).
+    pub fn decode_images(&self, images: &[&[u8]], what: &str) -> Result<Vec<FaceImage>> {
+        images
             .iter()
             .enumerate()
             .map(|(i, bytes)| {
                 self.decode_image(bytes)
-                    .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))
+                    .map_err(|e| Error::new(e.kind(), format!("{what} {}: {}", i + 1, e.message())))
             })
-            .collect::<Result<Vec<_>>>()?;
-        self.assess_liveness_frames(&images, None)
+            .collect()
     }
 
-    /// Passive liveness over decoded frames. With `boxes` (one per frame) the caller names the
-    /// face, e.g. `FaceBox::whole` for images that are already face crops; otherwise each
-    /// frame's largest detected face is judged.
-    ///
-    /// Refused with [`ErrorKind::InvalidInput`]: no frames, more than `liveness.max_frames`,
-    /// frames of different sizes, a box count that differs from the frame count, a box of
-    /// zero area or outside its frame, and a face that moves between consecutive frames by
-    /// more than `liveness.min_frame_iou` allows (not one presentation). A frame without a
-    /// face is [`ErrorKind::NoFace`].
-    pub fn assess_liveness_frames(
-        &self,
-        frames: &[FaceImage],
-        boxes: Option<&[FaceBox]>,
-    ) -> Result<LivenessResult> {
-        self.check_frame_count(frames.len())?;
-        let (w, h) = (frames[0].width(), frames[0].height());
-        if let Some(i) = frames
-            .iter()
-            .position(|f| (f.width(), f.height()) != (w, h))
-        {
+    /// Observes the frames of one presentation (1 to `liveness.max_frames` frames of one
+    /// size): one detection per frame, each frame's largest face with its landmarks, the other
+    /// faces' share and the quality measurements. See [`presentation::observe`] for what is
+    /// refused.
+    pub fn observe<'a>(&self, frames: &'a [FaceImage]) -> Result<Presentation<'a>> {
+        let max = self.config.liveness.max_frames;
+        if frames.is_empty() || frames.len() > max {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "frame {} is {}x{} but frame 1 is {w}x{h}; the frames of one presentation come from one camera",
-                    i + 1,
-                    frames[i].width(),
-                    frames[i].height()
+                    "a presentation takes 1 to {max} frames (liveness.max_frames), got {}",
+                    frames.len()
                 ),
             ));
         }
-        if let Some(boxes) = boxes.filter(|b| b.len() != frames.len()) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("{} face boxes for {} frames", boxes.len(), frames.len()),
-            ));
-        }
-        let mut faces = Vec::with_capacity(frames.len());
-        for (i, frame) in frames.iter().enumerate() {
-            let (face, landmarks) = match boxes {
-                Some(boxes) => (boxes[i], None),
-                None => {
-                    let detection = self.largest_face(frame).map_err(|e| {
-                        Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message()))
-                    })?;
-                    (
-                        FaceBox::from_corners(detection.bbox),
-                        Some(detection.landmarks),
-                    )
-                }
-            };
-            face.validate(frame)
-                .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))?;
-            faces.push((face, landmarks));
-        }
-        for (i, pair) in faces.windows(2).enumerate() {
-            let overlap = pair[0].0.iou(&pair[1].0);
-            if overlap < self.config.liveness.min_frame_iou {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!(
-                        "the face moved between frames {} and {} (box overlap {overlap:.2}, at least {:.2} required): not one presentation",
-                        i + 1,
-                        i + 2,
-                        self.config.liveness.min_frame_iou
-                    ),
-                ));
-            }
-        }
-        let mut scored = Vec::with_capacity(frames.len());
-        let mut reports = Vec::with_capacity(frames.len());
-        for (frame, (face, landmarks)) in frames.iter().zip(&faces) {
-            reports.push(quality::assess(
-                frame,
-                face,
-                landmarks.as_ref(),
-                &self.config.quality,
-            ));
-            scored.push(self.liveness.score_frame(frame, face)?);
-        }
-        self.liveness.fuse(scored, reports)
+        presentation::observe(
+            self.face.detector(),
+            frames,
+            self.config.liveness.min_frame_iou,
+        )
     }
 
-    /// The quality report of an image's largest face (found at full resolution, as for
-    /// liveness).
-    pub fn face_quality(&self, bytes: &[u8]) -> Result<quality::QualityReport> {
+    /// Passive liveness of a presentation, on the faces its detections found; frames whose
+    /// score lands near `jitter_around` (the threshold it will be held to) are re-scored with
+    /// jittered crops when `liveness.jitter` says so.
+    pub fn liveness_of(
+        &self,
+        presentation: &Presentation<'_>,
+        jitter_around: f32,
+    ) -> Result<LivenessEvidence> {
+        self.liveness.assess(presentation, jitter_around)
+    }
+
+    /// The embedding of a presentation's sharpest frame, aligned from that frame's one
+    /// detection: the face whose liveness [`Engine::liveness_of`] scores.
+    pub fn embed(&self, presentation: &Presentation<'_>) -> Result<PresentedEmbedding> {
+        self.face
+            .embed_presented(presentation, presentation.sharpest())
+    }
+
+    /// Research: the liveness scores of frames of one presentation (image bytes), with the
+    /// faces they were scored on, jittered around `decisions.liveness_threshold`.
+    pub fn assess_liveness(&self, frames: &[&[u8]]) -> Result<LivenessAssessment> {
+        let images = self.decode_images(frames, "frame")?;
+        self.assess_liveness_images(&images)
+    }
+
+    /// Research: [`Engine::assess_liveness`] over decoded frames.
+    pub fn assess_liveness_images(&self, frames: &[FaceImage]) -> Result<LivenessAssessment> {
+        let presentation = self.observe(frames)?;
+        let liveness = self.liveness_of(&presentation, self.config.decisions.liveness_threshold)?;
+        Ok(LivenessAssessment {
+            liveness,
+            faces: presentation.faces().to_vec(),
+        })
+    }
+
+    /// The quality measurements of an image's face (found by the one detection a frame gets).
+    pub fn face_quality(&self, bytes: &[u8]) -> Result<QualityReport> {
         let image = self.decode_image(bytes)?;
-        let face = self.largest_face(&image)?;
-        Ok(quality::assess(
-            &image,
-            &FaceBox::from_corners(face.bbox),
-            Some(&face.landmarks),
-            &self.config.quality,
-        ))
-    }
-
-    fn check_frame_count(&self, count: usize) -> Result<()> {
-        let max = self.config.liveness.max_frames;
-        if count == 0 || count > max {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("liveness takes 1 to {max} frames (liveness.max_frames), got {count}"),
-            ));
-        }
-        Ok(())
-    }
-
-    fn largest_face(&self, image: &FaceImage) -> Result<Detection> {
-        let faces = self
-            .face
-            .detector()
-            .detect_at(image, self.config.liveness.detect_max_side)?;
-        crate::face::detect::largest(&faces)
-            .copied()
-            .ok_or_else(|| Error::new(ErrorKind::NoFace, "no face was found in the frame"))
-    }
-
-    /// Decodes image bytes under the configured limits.
-    pub fn decode_image(&self, bytes: &[u8]) -> Result<FaceImage> {
-        FaceImage::decode(bytes, &self.config.limits)
+        let presentation = self.observe(std::slice::from_ref(&image))?;
+        Ok(presentation.faces()[0].quality.clone())
     }
 
     /// Every face in an image, highest score first.
@@ -282,23 +240,27 @@ impl Engine {
         self.face.detect(&self.decode_image(bytes)?)
     }
 
-    /// Decodes an image and embeds its largest face.
+    /// Research: decodes an image and embeds its largest face.
     pub fn face_sample(&self, bytes: &[u8]) -> Result<FaceSample> {
         self.face.analyze(&self.decode_image(bytes)?)
     }
 
-    /// Compares the largest faces of two images at the configured threshold.
-    pub fn compare_faces(&self, a: &[u8], b: &[u8]) -> Result<FaceMatch> {
+    /// Research: the cosine of the largest faces of two images. A score, not a decision.
+    pub fn compare_faces(&self, a: &[u8], b: &[u8]) -> Result<FaceComparison> {
         let started = Instant::now();
         let first = self.face_sample(a)?;
         let second = self.face_sample(b)?;
-        let score = first.embedding.cosine(&second.embedding)?;
-        Ok(self.decide(score, second.face_count, started))
+        Ok(FaceComparison {
+            score: first.embedding.cosine(&second.embedding)?,
+            probe_faces: second.face_count,
+            elapsed: started.elapsed(),
+        })
     }
 
-    /// Enrolls `subject` from several face images (at least one; three or more make a steadier
-    /// template). The template is the normalised mean of the samples' embeddings.
-    pub fn enroll_face(&self, subject: &str, samples: &[&[u8]]) -> Result<FaceTemplate> {
+    /// Research: an in-memory face reference for `subject` from several images (at least one),
+    /// the normalised mean of their embeddings. Nothing is checked for quality or liveness and
+    /// nothing is stored: enrollment is [`crate::authenticator::Authenticator::enroll`].
+    pub fn face_template_from(&self, subject: &str, samples: &[&[u8]]) -> Result<FaceTemplate> {
         if subject.is_empty() || subject.len() > 256 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -308,25 +270,16 @@ impl Engine {
         if samples.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "enrollment needs at least one face image",
+                "a face template needs at least one face image",
             ));
         }
-        let mut scores = Vec::with_capacity(samples.len());
         let embeddings = samples
             .iter()
             .enumerate()
             .map(|(i, bytes)| {
                 self.face_sample(bytes)
-                    .map(|s| {
-                        scores.push(s.face.score);
-                        s.embedding
-                    })
-                    .map_err(|e| {
-                        Error::new(
-                            e.kind(),
-                            format!("enrollment sample {}: {}", i + 1, e.message()),
-                        )
-                    })
+                    .map(|s| s.embedding)
+                    .map_err(|e| Error::new(e.kind(), format!("sample {}: {}", i + 1, e.message())))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(FaceTemplate {
@@ -334,12 +287,16 @@ impl Engine {
             model_id: self.face.embedder().spec().id(),
             embedding: Embedding::mean(&embeddings)?,
             samples: embeddings.len(),
-            quality: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
         })
     }
 
-    /// Verifies a probe image against a template (1:1).
-    pub fn verify_face(&self, template: &FaceTemplate, probe: &[u8]) -> Result<FaceMatch> {
+    /// Research: the cosine of a probe image's largest face against an in-memory reference. A
+    /// reference made by another model is refused ([`ErrorKind::TemplateModelMismatch`]).
+    pub fn compare_with_template(
+        &self,
+        template: &FaceTemplate,
+        probe: &[u8],
+    ) -> Result<FaceComparison> {
         let started = Instant::now();
         let model_id = self.face.embedder().spec().id();
         if template.model_id != model_id {
@@ -352,26 +309,16 @@ impl Engine {
             ));
         }
         let sample = self.face_sample(probe)?;
-        let score = template.embedding.cosine(&sample.embedding)?;
-        Ok(self.decide(score, sample.face_count, started))
-    }
-
-    /// Enrolls `subject` from face images into the vault (one template: the mean of the
-    /// samples' embeddings, sealed and stored). Returns the template id.
-    pub fn enroll_face_stored(
-        &self,
-        vault: &TemplateVault,
-        subject: &str,
-        samples: &[&[u8]],
-    ) -> Result<i64> {
-        let face = self.enroll_face(subject, samples)?;
-        let template = self.face_template(&[face.embedding], face.samples, face.quality)?;
-        vault.enroll(subject, &template)
+        Ok(FaceComparison {
+            score: template.embedding.cosine(&sample.embedding)?,
+            probe_faces: sample.face_count,
+            elapsed: started.elapsed(),
+        })
     }
 
     /// A face template (not yet sealed) from the embeddings of `samples` accepted samples:
     /// their normalised mean, bound to this engine's embedder.
-    pub fn face_template(
+    pub fn template_of(
         &self,
         embeddings: &[Embedding],
         samples: usize,
@@ -395,37 +342,5 @@ impl Engine {
                 .unwrap_or(0),
         };
         Template::new(header, mean.values().to_vec())
-    }
-
-    /// Verifies a probe image against `subject`'s stored face templates (1:1): the best
-    /// cosine over the subject's template set.
-    pub fn verify_face_stored(
-        &self,
-        vault: &TemplateVault,
-        subject: &str,
-        probe: &[u8],
-    ) -> Result<FaceMatch> {
-        let started = Instant::now();
-        let model_id = self.face.embedder().spec().id();
-        let templates = vault.load(subject, Modality::Face, &model_id)?;
-        let sample = self.face_sample(probe)?;
-        let protected = Embedding::from_raw(vault.protect(sample.embedding.values())?)?;
-        let mut best = f32::NEG_INFINITY;
-        for t in &templates {
-            let enrolled = Embedding::from_raw(t.values().to_vec())?;
-            best = best.max(enrolled.cosine(&protected)?);
-        }
-        Ok(self.decide(best, sample.face_count, started))
-    }
-
-    fn decide(&self, score: f32, probe_faces: usize, started: Instant) -> FaceMatch {
-        let threshold = self.config.face.match_threshold;
-        FaceMatch {
-            score,
-            threshold,
-            is_match: score >= threshold,
-            probe_faces,
-            elapsed: started.elapsed(),
-        }
     }
 }

@@ -40,6 +40,18 @@ pub enum Factor {
     Voice,
 }
 
+impl Factor {
+    /// The factor's name (`face`, `liveness`, `voice`), as policies, receipts and the API
+    /// write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Factor::Face => "face",
+            Factor::Liveness => "liveness",
+            Factor::Voice => "voice",
+        }
+    }
+}
+
 /// What is being paid for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Transaction {

@@ -34,7 +34,6 @@
 //! refuses to load a file that group or others can read, wipes the key from memory when
 //! dropped and never prints it.
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -120,7 +119,7 @@ impl Receipt {
         decision: &str,
     ) -> Result<Receipt> {
         let mut id = [0u8; 16];
-        crate::template::crypto::random(&mut id)?;
+        crate::secure::random(&mut id)?;
         let issued_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -222,7 +221,7 @@ impl ReceiptSigner {
     /// by its owner only (mode 0600). An existing file is never overwritten.
     pub fn generate(path: &Path) -> Result<ReceiptSigner> {
         let mut secret = Zeroizing::new([0u8; 32]);
-        crate::template::crypto::random(secret.as_mut())?;
+        crate::secure::random(secret.as_mut())?;
         let signer = ReceiptSigner::from_secret(&secret);
         let text = Zeroizing::new(format!(
             "# vouch receipt signing key (Ed25519 secret, hex). Keep this file private (mode 0600).\n\
@@ -238,7 +237,7 @@ impl ReceiptSigner {
     /// Reads a key file written by [`ReceiptSigner::generate`]. Refused when the file can be
     /// read by anyone but its owner.
     pub fn load(path: &Path) -> Result<ReceiptSigner> {
-        crate::template::crypto::check_private(path)?;
+        crate::secure::check_owner_only_reads(path, "key file", ErrorKind::Key)?;
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             Error::new(
                 ErrorKind::Key,
@@ -299,17 +298,16 @@ impl ReceiptSigner {
     }
 }
 
-/// Writes a new file readable by its owner only, refusing to replace an existing one, and
-/// makes it durable (file and folder synced).
+/// Writes a new key file readable by its owner only, atomically, never replacing an existing
+/// one (a half-written key file can never be mistaken for a key).
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
+    crate::secure::write_atomic(
+        path,
+        bytes,
+        crate::secure::Access::Private,
+        crate::secure::Existing::Keep,
+    )
+    .map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::new(
                 ErrorKind::Key,
@@ -319,21 +317,8 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<()> {
                 ),
             )
         } else {
-            Error::io("creating", path, e)
+            Error::io("writing", path, e)
         }
-    })?;
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::File::open(parent)?.sync_all());
-    written.map_err(|e| {
-        // A half-written key file must not be mistaken for a key later.
-        let _ = std::fs::remove_file(path);
-        Error::io("writing", path, e)
     })
 }
 

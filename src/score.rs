@@ -13,13 +13,13 @@
 //! - **an LLR map** `llr = slope × score + offset`: the log-likelihood ratio of the score
 //!   under normal models of the genuine and impostor scores with a pooled variance.
 //!
-//! Fusion ([`fuse`]) adds the LLRs of independent factors. The engine decides with each
-//! required factor at its own threshold (an AND rule keeps each factor's FMR bound and stops a
-//! strong face from buying a failed passphrase, which would undo replay protection); the
-//! fused LLR is what the coarse [`Confidence`] reported to the terminal comes from.
+//! The decision module ([`crate::decision`]) holds each required factor to its own threshold
+//! (an AND rule keeps each factor's FMR bound and stops a strong face from buying a failed
+//! passphrase, which would undo replay protection) and adds the factors' LLRs into the coarse
+//! confidence reported to the terminal. This module only calibrates: it never decides.
 //!
 //! ```
-//! use vouch::eval::metrics::ScoreSet;
+//! use vouch::stats::ScoreSet;
 //! use vouch::score::Calibration;
 //!
 //! let genuine: Vec<f64> = (0..200).map(|i| 0.6 + 0.002 * i as f64).collect();
@@ -36,8 +36,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::eval::interval::{BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap, percentile_interval};
-use crate::eval::metrics::{ScoreSet, fnmr_at_fmr};
+use crate::stats::interval::{
+    BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap, percentile_interval,
+};
+use crate::stats::{ScoreSet, fnmr_at_fmr, upper_normal_quantile};
 
 /// Version of the calibration file format.
 pub const CALIBRATION_VERSION: u32 = 1;
@@ -302,47 +304,6 @@ impl Calibrations {
     }
 }
 
-/// Fuses the LLRs of independent factors: their sum.
-pub fn fuse(llrs: &[f64]) -> f64 {
-    llrs.iter().sum()
-}
-
-/// The coarse confidence a terminal is told instead of raw scores. Raw scores would let an
-/// attacker climb towards a match one small change at a time; three levels do not.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Confidence {
-    /// The evidence is weak or against the claim.
-    Low,
-    /// The evidence favours the claim.
-    Medium,
-    /// The evidence is overwhelming (likelihood ratio above 10⁶).
-    High,
-}
-
-impl Confidence {
-    /// The level of a fused LLR (natural log): high above ln 10⁶, medium above ln 10², else
-    /// low.
-    pub fn of_llr(llr: f64) -> Confidence {
-        if llr >= 6.0 * std::f64::consts::LN_10 {
-            Confidence::High
-        } else if llr >= 2.0 * std::f64::consts::LN_10 {
-            Confidence::Medium
-        } else {
-            Confidence::Low
-        }
-    }
-
-    /// The level's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Confidence::Low => "low",
-            Confidence::Medium => "medium",
-            Confidence::High => "high",
-        }
-    }
-}
-
 /// The LLR of a score under two normal class models with a pooled variance: linear in the
 /// score, `(μg − μi)/σ² · (s − (μg + μi)/2)`. Unlike a logistic fit it stays finite when the
 /// calibration scores are separable (every genuine above every impostor), which they often are
@@ -362,22 +323,6 @@ fn fit_gaussian_llr(genuine: &[f64], impostor: &[f64]) -> Result<(f64, f64)> {
         ));
     }
     Ok((slope, offset))
-}
-
-/// `z` such that a standard normal exceeds it with probability `p` (0 < p < 1), by bisection
-/// on the complementary error function (accurate to ~1e-7 relative, far finer than any
-/// score threshold needs).
-pub(crate) fn upper_normal_quantile(p: f64) -> f64 {
-    let (mut lo, mut hi) = (-40.0_f64, 40.0_f64);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if 0.5 * erfc(mid / std::f64::consts::SQRT_2) > p {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
 }
 
 /// Mean, standard deviation and maximum of impostor scores.
@@ -408,65 +353,9 @@ fn threshold_for(scores: &ScoreSet, fmr: f64) -> f64 {
     }
 }
 
-/// The complementary error function, by its continued fraction for large arguments and its
-/// series for small ones.
-pub(crate) fn erfc(x: f64) -> f64 {
-    if x < 0.0 {
-        return 2.0 - erfc(-x);
-    }
-    if x < 2.0 {
-        // erf by its Maclaurin series: converges quickly for |x| < 2.
-        let mut term = x;
-        let mut sum = x;
-        for n in 1..200 {
-            term *= -x * x / n as f64;
-            let add = term / (2 * n + 1) as f64;
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-        }
-        return 1.0 - sum * 2.0 / std::f64::consts::PI.sqrt();
-    }
-    // Lentz's method on erfc(x) = exp(-x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + …)))).
-    let tiny = 1e-300;
-    let mut f = x;
-    let mut c = x;
-    let mut d = 0.0;
-    for n in 1..500 {
-        let an = n as f64 / 2.0;
-        d = x + an * d;
-        d = if d.abs() < tiny { tiny } else { d };
-        c = x + an / c;
-        c = if c.abs() < tiny { tiny } else { c };
-        d = 1.0 / d;
-        let delta = c * d;
-        f *= delta;
-        if (delta - 1.0).abs() < 1e-16 {
-            break;
-        }
-    }
-    (-x * x).exp() / (f * std::f64::consts::PI.sqrt())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normal_quantiles_match_tables() {
-        for (p, z) in [
-            (0.5, 0.0),
-            (0.158_655_253_9, 1.0),
-            (1e-2, 2.326_347_874),
-            (1e-3, 3.090_232_306),
-            (1e-4, 3.719_016_485),
-            (1e-6, 4.753_424_309),
-        ] {
-            let got = upper_normal_quantile(p);
-            assert!((got - z).abs() < 1e-6, "p={p}: {got} vs {z}");
-        }
-    }
 
     fn synthetic() -> ScoreSet {
         // Impostors ~ uniform on [-0.2, 0.2], genuine on [0.5, 0.9].
@@ -542,13 +431,5 @@ mod tests {
             Calibration::parse(text).unwrap();
         }
         assert_eq!(Calibrations::builtin().models().count(), BUILTIN.len());
-    }
-
-    #[test]
-    fn fusion_sums_and_confidence_is_coarse() {
-        assert_eq!(fuse(&[1.5, 2.0]), 3.5);
-        assert_eq!(Confidence::of_llr(-3.0), Confidence::Low);
-        assert_eq!(Confidence::of_llr(5.0), Confidence::Medium);
-        assert_eq!(Confidence::of_llr(20.0), Confidence::High);
     }
 }

@@ -18,9 +18,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::store::{SubjectSummary, TemplateStore};
 use crate::template::{self, EnvelopeInfo, Kek, KeyProvider, Modality, Template, Transform};
 
-/// Templates kept per subject and modality by default.
-pub const DEFAULT_MAX_TEMPLATES: usize = 5;
-
 /// Encrypted template storage with keys.
 pub struct TemplateVault {
     store: Arc<dyn TemplateStore>,
@@ -50,31 +47,22 @@ pub struct RotationReport {
 }
 
 impl TemplateVault {
-    /// The vault the configuration describes: the SQLite store, the key file (or the key in
-    /// the environment variable `keys.env`), and the keyring's transform key if it has one.
-    pub fn open(config: &crate::config::Config) -> Result<TemplateVault> {
-        let keyring = match &config.keys.env {
-            Some(var) => crate::template::Keyring::from_env(var)?,
-            None => crate::template::Keyring::load(&config.keys.file).map_err(|e| {
-                Error::new(
-                    e.kind(),
-                    format!("{} (create keys with `vouch keys generate`)", e.message()),
-                )
-            })?,
-        };
-        if let Some(dir) = config
-            .store
-            .sqlite
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
+    /// The vault the configuration describes: the SQLite store of `store`, the keyring of
+    /// `keys` (its file, or the key in the environment variable it names), and the keyring's
+    /// transform key if it has one.
+    pub fn open(
+        store: &crate::store::StoreConfig,
+        keys: &crate::template::KeysConfig,
+    ) -> Result<TemplateVault> {
+        let keyring = keys.keyring()?;
+        if let Some(dir) = store.sqlite.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("creating the store folder", dir, e))?;
         }
-        let store = Arc::new(crate::store::SqliteStore::open(&config.store.sqlite)?);
+        let sqlite = Arc::new(crate::store::SqliteStore::open(&store.sqlite)?);
         let transform = keyring.transform_key().cloned();
-        let mut vault = TemplateVault::new(store, Arc::new(keyring))
-            .with_max_templates(config.store.max_templates);
+        let mut vault =
+            TemplateVault::new(sqlite, Arc::new(keyring)).with_max_templates(store.max_templates);
         if let Some(key) = transform {
             vault = vault.with_transform(key);
         }
@@ -88,7 +76,7 @@ impl TemplateVault {
             keys,
             transform_key: None,
             transforms: Mutex::new(HashMap::new()),
-            max_templates: DEFAULT_MAX_TEMPLATES,
+            max_templates: crate::store::DEFAULT_MAX_TEMPLATES,
         }
     }
 

@@ -10,6 +10,7 @@ use vouch::capture::{
     ToMono16k, capture_utterance, encode_image, select_frames, wav_pcm16,
 };
 use vouch::config::LimitsConfig;
+use vouch::decision::{presentation_retake, quality_failures};
 use vouch::face::FaceImage;
 use vouch::voice::{AudioLimits, SAMPLE_RATE};
 
@@ -70,9 +71,11 @@ fn frame_selection_picks_the_sharpest_usable_photos() {
         .iter()
         .zip(selection.encode_best(FrameEncoding::default()).unwrap())
     {
-        assert!(frame.quality.passed());
+        let limits = &engine.config().quality;
+        assert!(quality_failures(&frame.quality, limits).is_empty());
         let report = engine.face_quality(&bytes).unwrap();
-        assert!(report.passed(), "{:?}", report.failures);
+        let failures = quality_failures(&report, limits);
+        assert!(failures.is_empty(), "{failures:?}");
     }
 }
 
@@ -139,9 +142,18 @@ fn a_still_presentation_gives_a_run_that_liveness_accepts() {
     assert_eq!(selection.best.len(), 3);
     let frames = selection.encode_run(FrameEncoding::default()).unwrap();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-    let liveness = engine.assess_liveness(&refs).unwrap();
-    eprintln!("liveness score over the run: {:.3}", liveness.score);
-    assert!(liveness.quality_passed());
+    let assessment = engine.assess_liveness(&refs).unwrap();
+    eprintln!(
+        "liveness score over the run: {:.3}",
+        assessment.liveness.score
+    );
+    let config = engine.config();
+    let retake = presentation_retake(
+        &assessment.faces,
+        &config.quality,
+        config.decisions.other_face_share,
+    );
+    assert!(retake.is_empty(), "{retake:?}");
 }
 
 fn crop(image: &FaceImage, x: u32, y: u32, w: u32, h: u32) -> FaceImage {

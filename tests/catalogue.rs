@@ -144,7 +144,7 @@ impl Bench {
 /// An authenticator of its own (store, keys, receipts and audit log in `dir`) with `alice`
 /// enrolled from two deepface photos.
 fn authenticator(dir: &Path) -> Authenticator {
-    let mut config = util::engine().unwrap().config().clone();
+    let mut config = util::engine().unwrap().config().clone().into_inner();
     config.store.sqlite = dir.join("templates.db");
     config.keys.file = dir.join("keys.toml");
     config.decisions.receipt_key = dir.join("receipt.key");
@@ -156,8 +156,8 @@ fn authenticator(dir: &Path) -> Authenticator {
         .save(&config.keys.file)
         .unwrap();
     ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
-    let vault = vouch::vault::TemplateVault::open(&config).unwrap();
-    let engine = Arc::new(vouch::Engine::new(config).unwrap());
+    let vault = vouch::vault::TemplateVault::open(&config.store, &config.keys).unwrap();
+    let engine = Arc::new(vouch::Engine::new(config.validate().unwrap()).unwrap());
     let auth = Authenticator::with_engine(engine, vault).unwrap();
     let shared = util::shared_dir().unwrap().join("data/faces-deepface");
     let photos = ["img2.jpg", "img6.jpg"].map(|p| std::fs::read(shared.join(p)).unwrap());
@@ -259,7 +259,7 @@ fn audit_with(b: &Bench, edit: impl Fn(Vec<&str>) -> Vec<String>) -> Result<()> 
 }
 
 fn config(text: &str) -> Result<()> {
-    Config::from_toml(text)?.validate()
+    Config::from_toml(text)?.validate().map(drop)
 }
 
 fn daemon_config(text: &str) -> Result<()> {
@@ -924,7 +924,7 @@ fn every_bad_input_in_the_catalogue_gets_its_error_kind() {
     );
     let bench = Bench::new();
     if bench.auth.is_none() {
-        eprintln!("skipped: the cases that need the models (no models or runtime)");
+        util::skip("the cases that need the models (no models or runtime)");
     }
     let mut failures = Vec::new();
     let mut ran = 0;

@@ -67,7 +67,7 @@ fn a_missing_file_is_a_clear_failure() {
 fn a_bad_config_value_is_refused_before_anything_runs() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("vouch.toml");
-    std::fs::write(&config, "[face]\nmatch_threshold = 7\n").unwrap();
+    std::fs::write(&config, "[face]\ndetection_threshold = 7\n").unwrap();
     let out = vouch()
         .arg("--config")
         .arg(&config)
@@ -75,7 +75,18 @@ fn a_bad_config_value_is_refused_before_anything_runs() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("match_threshold"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("detection_threshold"));
+    // A key an earlier version read says where it went.
+    std::fs::write(&config, "[liveness]\nthreshold = 0.4\n").unwrap();
+    let out = vouch()
+        .arg("--config")
+        .arg(&config)
+        .args(["models", "list"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("decisions.liveness_threshold"), "{stderr}");
 }
 
 /// `vouch voice mfcc long.flac | head -1`: the reader leaves early; vouch must exit quietly,
@@ -105,21 +116,34 @@ fn a_reader_that_stops_early_is_not_a_crash() {
     assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
 }
 
-/// `vouch voice enroll`, `challenge` and `verify` as a user runs them, on FSDD recordings.
+/// `vouch voice enroll` (through the authenticator: audited), `challenge` and the research
+/// `compare` as a user runs them, on FSDD recordings.
 #[test]
-fn voice_enroll_challenge_and_verify_from_the_command_line() {
+fn voice_enroll_challenge_and_compare_from_the_command_line() {
     let Some(_) = util::engine() else { return };
-    let Some(dir) = util::data_file("fsdd/recordings") else {
+    let Some(dir) = util::data_dir("fsdd/recordings") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("vouch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[decisions]\nreceipt_key = \"{0}/receipt.key\"\naudit_log = \"{0}/audit.log\"\n",
+            work.path().display()
+        ),
+    )
+    .unwrap();
     let env = |cmd: &mut Command| {
         cmd.env("VOUCH_STORE", work.path().join("store.db"))
-            .env("VOUCH_KEYS", work.path().join("keys.toml"));
+            .env("VOUCH_KEYS", work.path().join("keys.toml"))
+            .arg("--config")
+            .arg(&config);
     };
     let mut keys = vouch();
     env(&mut keys);
     assert!(keys.args(["keys", "generate"]).status().unwrap().success());
+    vouch::receipt::ReceiptSigner::generate(&work.path().join("receipt.key")).unwrap();
 
     let mut enroll = vouch();
     env(&mut enroll);
@@ -139,6 +163,11 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("enrolled lucas"));
+    let audit = std::fs::read_to_string(work.path().join("audit.log")).unwrap();
+    assert!(
+        audit.contains("\"enroll\"") && audit.contains("lucas"),
+        "the enrollment is audited: {audit}"
+    );
 
     let mut challenge = vouch();
     env(&mut challenge);
@@ -156,10 +185,10 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
     let response = work.path().join("response.wav");
     std::fs::write(&response, util::wav_16k(phrase.samples())).unwrap();
 
-    let mut verify = vouch();
-    env(&mut verify);
-    let out = verify
-        .args(["voice", "verify", "lucas"])
+    let mut compare = vouch();
+    env(&mut compare);
+    let out = compare
+        .args(["voice", "compare", "lucas"])
         .arg(&response)
         .args(["--digits", digits, "--json"])
         .output()
@@ -170,13 +199,18 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["digits_match"], true, "{result}");
+    assert!(result["worst_rank"].as_u64().unwrap() <= 2, "{result}");
+    assert!(result["speaker_score"].as_f64().unwrap() > 0.5, "{result}");
+    assert!(
+        result.get("accepted").is_none(),
+        "research output holds no verdict: {result}"
+    );
 
     // Too few digits: a clear failure, not a crash.
     let mut wrong = vouch();
     env(&mut wrong);
     let out = wrong
-        .args(["voice", "verify", "lucas"])
+        .args(["voice", "compare", "lucas"])
         .arg(&response)
         .args(["--digits", "1234567"])
         .output()
@@ -194,7 +228,7 @@ fn voice_enroll_challenge_and_verify_from_the_command_line() {
 #[test]
 fn the_demo_runs_end_to_end() {
     let Some(_) = util::engine() else { return };
-    let Some(data) = util::shared_dir().map(|s| s.join("data")) else {
+    let Some(data) = util::shared().map(|s| s.join("data")) else {
         return;
     };
     let out = vouch()

@@ -48,11 +48,11 @@ impl Daemon {
     /// printed) without the real models. The store, audit log and socket go in it too.
     pub fn prepare(daemon_extra: &str, keys: &str, extra: &str) -> Option<tempfile::TempDir> {
         let shared = util::shared_dir().or_else(|| {
-            eprintln!("skipped: no shared folder");
+            util::skip("no shared folder");
             None
         })?;
         let lib = util::ort_library().or_else(|| {
-            eprintln!("skipped: no ONNX Runtime library");
+            util::skip("no ONNX Runtime library");
             None
         })?;
         let dir = tempfile::tempdir().unwrap();
@@ -820,7 +820,7 @@ fn python_client_over_both_transports() {
             std::env::var_os("VOUCH_REQUIRE_PYTHON_GRPC").is_none(),
             "python3 with grpcio and grpcio-tools is required"
         );
-        eprintln!("skipped: python3 with grpcio and grpcio-tools is not installed");
+        util::skip("python3 with grpcio and grpcio-tools is not installed");
         return;
     }
     let Some(daemon) = Daemon::start("") else {
@@ -1027,8 +1027,8 @@ async fn research_mode_reports_scores_and_reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    // `extra` lands in the [decisions] table.
-    let Some(daemon) = Daemon::start("research_scores = true") else {
+    // `extra` lands after the [decisions] table.
+    let Some(daemon) = Daemon::start("[dangerous]\nresearch_scores = true") else {
         return;
     };
     let mut client = daemon.unix_client().await;

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 use vouch::ErrorKind;
+use vouch::decision::face_matches;
+use vouch::embedding::Embedding;
 use vouch::face::FaceImage;
 
 use crate::util;
@@ -98,7 +100,7 @@ fn agrees_with_the_python_reference() {
             "{}: largest face",
             expected.image
         );
-        let reference = vouch::face::Embedding::from_raw(reference.clone()).unwrap();
+        let reference = vouch::embedding::Embedding::from_raw(reference.clone()).unwrap();
         let cosine = sample.embedding.cosine(&reference).unwrap();
         assert!(
             cosine >= 0.999,
@@ -127,13 +129,22 @@ fn enroll_then_verify_genuine_and_impostor() {
     ) else {
         return;
     };
-    let template = engine.enroll_face("alice", &[&a1, &a2]).unwrap();
+    let template = engine.face_template_from("alice", &[&a1, &a2]).unwrap();
     assert_eq!(template.samples(), 2);
     assert_eq!(template.model_id(), engine.face().embedder().spec().id());
-    let genuine = engine.verify_face(&template, &a4).unwrap();
-    let impostor = engine.verify_face(&template, &other).unwrap();
-    assert!(genuine.is_match, "genuine score {}", genuine.score);
-    assert!(!impostor.is_match, "impostor score {}", impostor.score);
+    let genuine = engine.compare_with_template(&template, &a4).unwrap();
+    let impostor = engine.compare_with_template(&template, &other).unwrap();
+    let threshold = calibrated_threshold(engine, 1e-3);
+    assert!(
+        face_matches(f64::from(genuine.score), threshold),
+        "genuine score {}",
+        genuine.score
+    );
+    assert!(
+        !face_matches(f64::from(impostor.score), threshold),
+        "impostor score {}",
+        impostor.score
+    );
     assert!(genuine.score > impostor.score + 0.2);
 }
 
@@ -273,10 +284,12 @@ fn stored_verification_is_unchanged_by_the_renewable_transform() {
     let plain = TemplateVault::new(Arc::new(MemoryStore::new()), keys.clone());
     let renewable = TemplateVault::new(Arc::new(MemoryStore::new()), keys)
         .with_transform(Kek::from_hex(&"97".repeat(32)).unwrap());
+    let embed = |bytes: &[u8]| engine.face_sample(bytes).unwrap().embedding;
+    let template = engine
+        .template_of(&[embed(&a1), embed(&a2)], 2, 1.0)
+        .unwrap();
     for vault in [&plain, &renewable] {
-        engine
-            .enroll_face_stored(vault, "alice", &[&a1, &a2])
-            .unwrap();
+        vault.enroll("alice", &template).unwrap();
     }
     let model = engine.face().embedder().spec().id();
     let stored_plain = plain
@@ -288,16 +301,33 @@ fn stored_verification_is_unchanged_by_the_renewable_transform() {
         .unwrap()
         .remove(0);
     assert_ne!(stored_plain.values(), stored_renewable.values());
+    // What verification computes: the probe moved into the vault's protected space, against
+    // the stored vector.
+    let score = |vault: &TemplateVault, stored: &[f32], probe: &[u8]| -> f32 {
+        let protected = Embedding::from_raw(vault.protect(embed(probe).values()).unwrap()).unwrap();
+        Embedding::from_raw(stored.to_vec())
+            .unwrap()
+            .cosine(&protected)
+            .unwrap()
+    };
+    let threshold = calibrated_threshold(engine, 1e-3);
     let mut worst = 0f32;
     for (probe, genuine) in [(&a4, true), (&a5, true), (&other, false)] {
-        let p = engine.verify_face_stored(&plain, "alice", probe).unwrap();
-        let r = engine
-            .verify_face_stored(&renewable, "alice", probe)
-            .unwrap();
-        assert_eq!(p.is_match, genuine, "score {}", p.score);
-        assert_eq!(r.is_match, genuine);
-        worst = worst.max((p.score - r.score).abs());
+        let p = score(&plain, stored_plain.values(), probe);
+        let r = score(&renewable, stored_renewable.values(), probe);
+        assert_eq!(face_matches(f64::from(p), threshold), genuine, "score {p}");
+        assert_eq!(face_matches(f64::from(r), threshold), genuine, "score {r}");
+        worst = worst.max((p - r).abs());
     }
     eprintln!("renewable transform: largest score change on real faces {worst:e}");
     assert!(worst < 1e-5, "{worst}");
+}
+
+/// The built-in calibration's threshold of the default embedder at `fmr`.
+fn calibrated_threshold(engine: &vouch::Engine, fmr: f64) -> f64 {
+    vouch::score::Calibrations::builtin()
+        .get(&engine.face().embedder().spec().id())
+        .unwrap()
+        .threshold_at(fmr)
+        .unwrap()
 }

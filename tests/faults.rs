@@ -430,7 +430,7 @@ async fn a_full_disk_refuses_writes_clearly_and_damages_nothing() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: prlimit (util-linux) is not installed");
+        crate::util::skip("prlimit (util-linux) is not installed");
         return;
     }
     let Some(dir) = Daemon::prepare("", crate::daemon::ENV_KEYS, "") else {

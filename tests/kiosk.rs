@@ -43,9 +43,9 @@ fn frames(dir: &Path, name: &str, photos: &[PathBuf], copies: usize) -> PathBuf 
 
 fn kiosk() -> Option<Kiosk> {
     let engine = util::engine()?;
-    let shared = util::shared_dir()?;
+    let shared = util::shared()?;
     let dir = tempfile::tempdir().unwrap();
-    let mut config = engine.config().clone();
+    let mut config = engine.config().clone().into_inner();
     config.store.sqlite = dir.path().join("templates.db");
     config.keys.file = dir.path().join("keys.toml");
     config.decisions.receipt_key = dir.path().join("receipt.key");
@@ -57,8 +57,8 @@ fn kiosk() -> Option<Kiosk> {
         .save(&config.keys.file)
         .unwrap();
     vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
-    let vault = TemplateVault::open(&config).unwrap();
-    let engine = Arc::new(vouch::Engine::new(config).unwrap());
+    let vault = TemplateVault::open(&config.store, &config.keys).unwrap();
+    let engine = Arc::new(vouch::Engine::new(config.validate().unwrap()).unwrap());
     let authenticator = Authenticator::with_engine(engine, vault).unwrap();
     Some(Kiosk {
         dir,
@@ -275,7 +275,7 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
         return;
     }
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("kiosk terminal test skipped: no `script` (util-linux) for a pseudo-terminal");
+        util::skip("no `script` (util-linux) for a pseudo-terminal");
         return;
     }
     let shared = util::shared_dir().unwrap();

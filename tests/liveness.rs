@@ -2,6 +2,7 @@
 //! fusion, and bad input.
 
 use vouch::ErrorKind;
+use vouch::decision::{is_live, presentation_retake, quality_failures};
 use vouch::face::{FaceBox, FaceImage};
 
 use crate::util;
@@ -21,14 +22,21 @@ fn the_four_sample_frames_get_the_right_verdict() {
     ] {
         let Some(bytes) = sample(name) else { return };
         let result = engine.assess_liveness(&[&bytes]).unwrap();
-        assert_eq!(result.live, live, "{name}: score {}", result.score);
-        assert_eq!(result.per_model.len(), 2);
-        assert_eq!(result.per_frame.len(), 1);
-        assert!(
-            result.quality_passed(),
-            "{name}: {:?}",
-            result.quality[0].failures
+        let config = engine.config();
+        let score = result.liveness.score;
+        assert_eq!(
+            is_live(score, config.decisions.liveness_threshold),
+            live,
+            "{name}: score {score}"
         );
+        assert_eq!(result.liveness.per_model.len(), 2);
+        assert_eq!(result.liveness.per_frame.len(), 1);
+        let retake = presentation_retake(
+            &result.faces,
+            &config.quality,
+            config.decisions.other_face_share,
+        );
+        assert!(retake.is_empty(), "{name}: {retake:?}");
     }
 }
 
@@ -54,7 +62,7 @@ fn small_box_changes_rarely_flip_the_verdict() {
         .iter()
         .position(|m| *m == config.liveness.jitter)
         .unwrap();
-    let threshold = config.liveness.threshold;
+    let threshold = config.decisions.liveness_threshold;
     let mut flips = [0usize; 3];
     let mut total = 0;
     for name in [
@@ -66,13 +74,18 @@ fn small_box_changes_rarely_flip_the_verdict() {
         let Some(bytes) = sample(name) else { return };
         let frame = engine.decode_image(&bytes).unwrap();
         let base = engine
-            .assess_liveness_frames(std::slice::from_ref(&frame), None)
+            .assess_liveness_images(std::slice::from_ref(&frame))
             .unwrap();
-        let b = base.per_frame[0].face;
+        let b = base.faces[0].face_box;
         let verdicts = |face: &FaceBox| -> Vec<bool> {
             ensembles
                 .iter()
-                .map(|e| e.score_frame(&frame, face).unwrap().score >= threshold)
+                .map(|e| {
+                    is_live(
+                        e.score_frame(&frame, face, threshold).unwrap().score,
+                        threshold,
+                    )
+                })
                 .collect()
         };
         let base_verdicts = verdicts(&b);
@@ -95,7 +108,7 @@ fn small_box_changes_rarely_flip_the_verdict() {
         }
         eprintln!(
             "{name}: flips of 45 (off, near_threshold, always): {local:?}; base score {:.3}",
-            base.score
+            base.liveness.score
         );
         if name == "image_T1.jpg" || name == "image_F2.jpg" {
             assert_eq!(
@@ -129,8 +142,8 @@ fn frames_are_fused_by_their_mean() {
     let Some(t1) = sample("image_T1.jpg") else {
         return;
     };
-    let one = engine.assess_liveness(&[&t1]).unwrap();
-    let three = engine.assess_liveness(&[&t1, &t1, &t1]).unwrap();
+    let one = engine.assess_liveness(&[&t1]).unwrap().liveness;
+    let three = engine.assess_liveness(&[&t1, &t1, &t1]).unwrap().liveness;
     assert_eq!(three.per_frame.len(), 3);
     assert!((three.score - one.score).abs() < 1e-6);
     let mean: f32 = three.per_frame.iter().map(|f| f.score).sum::<f32>() / 3.0;
@@ -171,15 +184,12 @@ fn bad_liveness_input_gets_typed_errors() {
         width: 0.0,
         height: 30.0,
     };
+    let liveness = engine.liveness();
     for bad in [outside, empty] {
-        let err = engine
-            .assess_liveness_frames(frames, Some(&[bad]))
-            .unwrap_err();
+        let err = liveness.assess_boxes(frames, &[bad], 0.5).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
     }
-    let err = engine
-        .assess_liveness_frames(frames, Some(&[]))
-        .unwrap_err();
+    let err = liveness.assess_boxes(frames, &[], 0.5).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     // the face jumps between frames: not one presentation
     let a = FaceBox {
@@ -194,8 +204,8 @@ fn bad_liveness_input_gets_typed_errors() {
         width: 100.0,
         height: 100.0,
     };
-    let err = engine
-        .assess_liveness_frames(&[frame.clone(), frame.clone()], Some(&[a, b]))
+    let err = liveness
+        .assess_boxes(&[frame.clone(), frame.clone()], &[a, b], 0.5)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("moved"), "{err}");
@@ -211,20 +221,17 @@ fn an_all_black_frame_has_no_face_or_fails_quality() {
     );
     let frame = FaceImage::decode(&black, &engine.config().limits).unwrap();
     let whole = FaceBox::whole(&frame);
-    let result = engine
-        .assess_liveness_frames(std::slice::from_ref(&frame), Some(&[whole]))
-        .unwrap();
-    assert!(!result.quality_passed());
-    assert!(!result.accepted());
+    let quality = vouch::face::quality::measure(&frame, &whole, None);
+    assert!(!quality_failures(&quality, &engine.config().quality).is_empty());
 }
 
 #[test]
 fn liveness_models_missing_from_the_manifest_fail_at_start() {
     let Ok(mut config) = util::real_config() else {
-        return eprintln!("skipped: no models or runtime");
+        return util::skip("no models or runtime");
     };
     config.liveness.models = vec!["minifasnet_v2".into(), "minifasnet_v3".into()];
-    let err = vouch::Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(vouch::Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Manifest);
     assert!(err.to_string().contains("minifasnet_v3"), "{err}");
 }

@@ -25,7 +25,7 @@ fn edited_manifest(dir: &std::path::Path, from: &str, to: &str) -> PathBuf {
 #[test]
 fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
     let Ok(mut config) = util::real_config() else {
-        return eprintln!("skipped: no models or runtime");
+        return util::skip("no models or runtime");
     };
     let dir = tempfile::tempdir().unwrap();
     config.models.manifest = Some(edited_manifest(
@@ -33,7 +33,7 @@ fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
         "b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507",
         "0000000000000000000000000000000000000000000000000000000000000000",
     ));
-    let err = Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelIntegrity);
     assert!(err.to_string().contains("mobilefacenet"), "{err}");
 }
@@ -41,7 +41,7 @@ fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
 #[test]
 fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
     let Ok(mut config) = util::real_config() else {
-        return eprintln!("skipped: no models or runtime");
+        return util::skip("no models or runtime");
     };
     let dir = tempfile::tempdir().unwrap();
     config.models.manifest = Some(edited_manifest(
@@ -49,7 +49,7 @@ fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
         "inputs = [{ name = \"input0\", shape = [1, 3, 112, 112] }]",
         "inputs = [{ name = \"input0\", shape = [1, 3, 128, 128] }]",
     ));
-    let err = Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelContract);
     let msg = err.to_string();
     assert!(
@@ -61,7 +61,7 @@ fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
 #[test]
 fn a_model_with_a_wrong_output_name_is_refused() {
     let Ok(mut config) = util::real_config() else {
-        return eprintln!("skipped: no models or runtime");
+        return util::skip("no models or runtime");
     };
     let dir = tempfile::tempdir().unwrap();
     config.models.manifest = Some(edited_manifest(
@@ -69,17 +69,17 @@ fn a_model_with_a_wrong_output_name_is_refused() {
         "{ name = \"kps_32\"",
         "{ name = \"landmarks_32\"",
     ));
-    let err = Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelContract, "{err}");
 }
 
 #[test]
 fn a_missing_model_directory_says_how_to_fetch() {
     let Ok(mut config) = util::real_config() else {
-        return eprintln!("skipped: no models or runtime");
+        return util::skip("no models or runtime");
     };
     config.models.dir = PathBuf::from("/nonexistent/models");
-    let err = Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelIntegrity);
     assert!(err.to_string().contains("vouch models fetch"), "{err}");
 }
@@ -88,7 +88,7 @@ fn a_missing_model_directory_says_how_to_fetch() {
 fn a_missing_runtime_library_is_a_clear_error() {
     let mut config = Config::default();
     config.runtime.library = Some(PathBuf::from("/nonexistent/lib/libonnxruntime.so"));
-    let err = Engine::new(config).unwrap_err();
+    let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Runtime);
     assert!(err.to_string().contains("scripts/setup.sh"), "{err}");
 }
@@ -136,8 +136,8 @@ fn serve(root: PathBuf, requests: usize) -> (String, std::thread::JoinHandle<()>
 
 #[test]
 fn fetch_downloads_and_verifies_over_http() {
-    let Some(shared) = util::shared_dir() else {
-        return eprintln!("skipped: no shared folder");
+    let Some(shared) = util::shared() else {
+        return;
     };
     let manifest = Manifest::builtin();
     let spec = manifest.get("yunet_s").unwrap();

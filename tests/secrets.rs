@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use vouch::capture::AudioChunk;
+use vouch::embedding::Embedding;
 use vouch::face::FaceImage;
-use vouch::face::embed::Embedding;
 use vouch::receipt::ReceiptSigner;
 use vouch::template::{Kek, Keyring, Template, Transform};
 use vouch::voice::Audio;

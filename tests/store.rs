@@ -317,8 +317,8 @@ pub(crate) fn postgres() -> Option<(String, String)> {
     ) {
         (Ok(url), Ok(data)) => Some((url, data)),
         _ => {
-            eprintln!(
-                "skipped: no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)"
+            crate::util::skip(
+                "no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)",
             );
             None
         }

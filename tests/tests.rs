@@ -22,6 +22,7 @@ mod kiosk;
 mod liveness;
 mod metrics;
 mod models;
+mod presentation;
 mod secrets;
 mod store;
 mod voice;

@@ -1,10 +1,29 @@
 //! Shared helpers for the integration tests: finding the real models and data, one engine per
 //! test binary, and small byte-level builders for bad inputs.
+//!
+//! A test whose models, data, runtime or PostgreSQL server are absent says so through
+//! [`skip`] and returns; with `VOUCH_REQUIRE_MODELS=1` (CI sets it) that is a failure, so a
+//! green run cannot mean that nothing ran.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use vouch::{Config, Engine};
+
+/// Whether every test must run (`VOUCH_REQUIRE_MODELS=1`): a missing input is then a failure.
+pub fn required() -> bool {
+    std::env::var("VOUCH_REQUIRE_MODELS").is_ok_and(|v| v == "1")
+}
+
+/// Says why a test cannot run; with `VOUCH_REQUIRE_MODELS=1`, fails it instead.
+#[track_caller]
+pub fn skip(reason: impl std::fmt::Display) {
+    assert!(
+        !required(),
+        "VOUCH_REQUIRE_MODELS=1, but this test cannot run: {reason}"
+    );
+    eprintln!("skipped: {reason}");
+}
 
 /// The folder holding `models/` and `data/`: `$VOUCH_SHARED`, else `../shared` beside the
 /// checkout.
@@ -13,6 +32,15 @@ pub fn shared_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     dir.join("models").is_dir().then_some(dir)
+}
+
+/// [`shared_dir`], or `None` after saying why ([`skip`]).
+pub fn shared() -> Option<PathBuf> {
+    let dir = shared_dir();
+    if dir.is_none() {
+        skip("no shared folder (set VOUCH_SHARED)");
+    }
+    dir
 }
 
 /// `libonnxruntime.so`: `$VOUCH_ORT_LIB`, else the copy `scripts/setup.sh` makes.
@@ -42,7 +70,10 @@ pub fn engine() -> Option<&'static Engine> {
     static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
     let engine = ENGINE.get_or_init(|| {
         let config = real_config()?;
-        Engine::new(config).map_err(|e| format!("engine failed to start: {e:#}"))
+        config
+            .validate()
+            .and_then(Engine::new)
+            .map_err(|e| format!("engine failed to start: {e:#}"))
     });
     match engine {
         Ok(engine) => Some(engine),
@@ -50,7 +81,7 @@ pub fn engine() -> Option<&'static Engine> {
             // A missing model folder or runtime is a skip; an engine that fails to start on
             // present models is a failure.
             assert!(!reason.starts_with("engine failed"), "{reason}");
-            eprintln!("skipped: {reason}");
+            skip(reason);
             None
         }
     }
@@ -58,11 +89,22 @@ pub fn engine() -> Option<&'static Engine> {
 
 /// A file under `shared/data`, or `None` (reason printed) when absent.
 pub fn data_file(relative: &str) -> Option<PathBuf> {
-    let path = shared_dir()?.join("data").join(relative);
+    let path = shared()?.join("data").join(relative);
     if path.is_file() {
         Some(path)
     } else {
-        eprintln!("skipped: {} is absent", path.display());
+        skip(format!("{} is absent", path.display()));
+        None
+    }
+}
+
+/// A folder under `shared/data`, or `None` (reason printed) when absent.
+pub fn data_dir(relative: &str) -> Option<PathBuf> {
+    let path = shared()?.join("data").join(relative);
+    if path.is_dir() {
+        Some(path)
+    } else {
+        skip(format!("{} is absent", path.display()));
         None
     }
 }
@@ -165,4 +207,38 @@ pub fn vouch() -> std::process::Command {
         cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
     }
     cmd
+}
+
+/// An authenticator of its own over the real models, with its store, keys, receipt key and
+/// audit log in `dir`, and an engine of its own (so its detection counter counts only its
+/// requests); `edit` adjusts the configuration first. `None` (reason printed) without the
+/// models.
+pub fn authenticator(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut Config),
+) -> Option<vouch::authenticator::Authenticator> {
+    let mut config = match real_config() {
+        Ok(config) => config,
+        Err(reason) => {
+            skip(reason);
+            return None;
+        }
+    };
+    config.store.sqlite = dir.join("templates.db");
+    config.keys.file = dir.join("keys.toml");
+    config.keys.env = None;
+    config.decisions.receipt_key = dir.join("receipt.key");
+    config.decisions.audit_log = dir.join("audit.log");
+    edit(&mut config);
+    vouch::template::Keyring::generate("k1")
+        .unwrap()
+        .save(&config.keys.file)
+        .unwrap();
+    vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
+    Some(vouch::authenticator::Authenticator::open(config.validate().unwrap()).unwrap())
+}
+
+/// A faces-deepface photo's bytes, or `None` (reason printed) when absent.
+pub fn deepface(name: &str) -> Option<Vec<u8>> {
+    data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap())
 }

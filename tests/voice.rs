@@ -151,12 +151,12 @@ fn voice_encoder_separates_librispeech_speakers() {
     use vouch::eval::{ScoreSet, eer};
     use vouch::voice::encoder::VoiceEncoder;
     let Some(engine) = util::engine() else { return };
-    let Some(shared) = util::shared_dir() else {
+    let Some(shared) = util::shared() else {
         return;
     };
     let root = shared.join("data/librispeech/test-other");
     let Ok(speakers) = std::fs::read_dir(&root) else {
-        return eprintln!("skipped: no LibriSpeech test-other");
+        return util::skip("no LibriSpeech test-other");
     };
     let encoder = VoiceEncoder::new(
         engine.runtime(),
@@ -226,13 +226,13 @@ fn gmm_ubm_trains_and_separates_librispeech_speakers() {
     use vouch::eval::voice::{score_all_pairs, speaker_recordings};
     use vouch::eval::{ScoreSet, eer};
     use vouch::voice::ubm::{GmmUbm, ScoreNorm, Ubm, UbmBuild, audio_files};
-    let Some(shared) = util::shared_dir() else {
+    let Some(shared) = util::shared() else {
         return;
     };
     let background = shared.join("data/librispeech/train-clean-100");
     let test = shared.join("data/librispeech/test-other");
     if !background.is_dir() || !test.is_dir() {
-        return eprintln!("skipped: no LibriSpeech under {}", shared.display());
+        return util::skip(format!("no LibriSpeech under {}", shared.display()));
     }
     let mut build = UbmBuild {
         cohort: 40,
@@ -296,7 +296,18 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
     let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
     let vault = TemplateVault::new(Arc::new(MemoryStore::new()), keys)
         .with_transform(Kek::from_hex(&"97".repeat(32)).unwrap());
-    let service = VoiceService::new(&encoder, &vault, vouch::config::VoiceConfig::default());
+    let service = VoiceService::new(&encoder, &vault);
+    // What the authenticator holds a response to for the built-in large tier: the encoder's
+    // calibrated threshold at FMR 1e-2, and the default digit tolerance.
+    let speaker_threshold = vouch::score::Calibrations::builtin()
+        .get(encoder.id())
+        .unwrap()
+        .threshold_at(1e-2)
+        .unwrap();
+    let rank = vouch::decision::DecisionsConfig::DEFAULT_DIGIT_RANK;
+    let judge = |evidence: &vouch::voice::passphrase::PassphraseEvidence| {
+        vouch::decision::passphrase(evidence, speaker_threshold, rank)
+    };
     let mut takes = Vec::new();
     for digit in 0..10u8 {
         for take in 5..10 {
@@ -317,39 +328,41 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
         Modality::Passphrase
     );
 
-    let genuine = service.verify("theo", "491702", &probe).unwrap();
+    let genuine = service.examine("theo", "491702", &probe).unwrap();
     eprintln!("genuine: {genuine:?}");
-    assert!(genuine.accepted, "{genuine:?}");
+    assert!(judge(&genuine).accepted(), "{genuine:?}");
 
     let impostor = service
-        .verify(
+        .examine(
             "theo",
             "491702",
             &util::fsdd_phrase("george", "491702", 1).unwrap(),
         )
         .unwrap();
     eprintln!("impostor: {impostor:?}");
+    let verdict = judge(&impostor);
     assert!(
-        !impostor.speaker_match && !impostor.accepted,
+        !verdict.speaker_match && !verdict.accepted(),
         "{impostor:?}"
     );
 
     let replay = service
-        .verify(
+        .examine(
             "theo",
             "491702",
             &util::fsdd_phrase("theo", "123456", 2).unwrap(),
         )
         .unwrap();
     eprintln!("replay: {replay:?}");
-    assert!(!replay.digits_match && !replay.accepted, "{replay:?}");
+    let verdict = judge(&replay);
+    assert!(!verdict.digits_match && !verdict.accepted(), "{replay:?}");
 
     let short = util::fsdd_phrase("theo", "4917", 0).unwrap();
-    let e = service.verify("theo", "491702", &short).unwrap_err();
+    let e = service.examine("theo", "491702", &short).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::PassphraseTokens);
     assert!(e.message().contains("heard 4"), "{e}");
 
-    let e = service.verify("nobody", "491702", &probe).unwrap_err();
+    let e = service.examine("nobody", "491702", &probe).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
@@ -360,7 +373,7 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
 fn fsdd_passphrase_protocol_separates_genuine_impostor_and_replay() {
     use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
     let Some(encoder) = encoder() else { return };
-    let Some(dir) = util::data_file("fsdd/recordings") else {
+    let Some(dir) = util::data_dir("fsdd/recordings") else {
         return;
     };
     let protocol = FsddProtocol {

@@ -597,7 +597,7 @@ impl AuditLog {
         let file = options
             .open(path)
             .map_err(|e| Error::io("opening", path, e))?;
-        check_not_shared_writable(&file, path)?;
+        crate::secure::check_owner_only_writes(&file, path, "the audit log", ErrorKind::Config)?;
         file.try_lock().map_err(|e| match e {
             std::fs::TryLockError::WouldBlock => Error::new(
                 ErrorKind::Io,
@@ -609,7 +609,8 @@ impl AuditLog {
             std::fs::TryLockError::Error(e) => Error::io("locking", path, e),
         })?;
         // The file may have just been created: make its name durable too.
-        sync_parent(path)?;
+        crate::secure::sync_parent(path)
+            .map_err(|e| Error::io("syncing the folder of", path, e))?;
 
         let reader = File::open(path).map_err(|e| Error::io("opening", path, e))?;
         let mut walk = Walk::new(BufReader::new(reader), 0, GENESIS.to_string(), 0, path);
@@ -779,41 +780,6 @@ fn check_details(details: &Map<String, Value>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(unix)]
-fn check_not_shared_writable(file: &File, path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io("inspecting", path, e))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if !meta.is_file() || mode & 0o022 != 0 {
-        return Err(Error::new(
-            ErrorKind::Config,
-            format!(
-                "the audit log {} has mode {mode:o}: others could rewrite it; restrict it with `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_not_shared_writable(_file: &File, _path: &Path) -> Result<()> {
-    Ok(())
-}
-
-fn sync_parent(path: &Path) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    File::open(parent)
-        .and_then(|dir| dir.sync_all())
-        .map_err(|e| Error::io("syncing", parent, e))
 }
 
 #[cfg(test)]

@@ -361,7 +361,13 @@ impl Shipper {
             )
         })?;
         text.push(b'\n');
-        crate::store::write_private_atomically(&self.cursor_path, &text)
+        crate::secure::write_atomic(
+            &self.cursor_path,
+            &text,
+            crate::secure::Access::Private,
+            crate::secure::Existing::Replace,
+        )
+        .map_err(|e| Error::io("writing", &self.cursor_path, e))
     }
 }
 
@@ -389,8 +395,8 @@ mod tests {
         ) {
             (Ok(url), Ok(data)) => Some((url, data)),
             _ => {
-                eprintln!(
-                    "skipped: no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)"
+                crate::testing::skip(
+                    "no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)",
                 );
                 None
             }
@@ -411,7 +417,7 @@ mod tests {
 
     fn unique_origin(test: &str) -> String {
         let mut bytes = [0u8; 8];
-        crate::template::crypto::random(&mut bytes).unwrap();
+        crate::secure::random(&mut bytes).unwrap();
         format!("test-{test}-{}", hex::encode(bytes))
     }
 

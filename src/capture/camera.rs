@@ -19,9 +19,9 @@ use nokhwa::utils::{
 
 use super::ring::{Pop, Ring};
 use super::{Frame, FrameSource, FrameSourceInfo};
-use crate::config::LimitsConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::FaceImage;
+use crate::face::image::LimitsConfig;
 
 /// Pixel formats vouch converts to RGB itself, in order of preference at equal size and rate
 /// (uncompressed first: no JPEG artefacts on the face).

@@ -97,7 +97,7 @@ pub fn encode_image(image: &FaceImage, encoding: FrameEncoding) -> Result<Zeroiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::LimitsConfig;
+    use crate::face::image::LimitsConfig;
 
     fn gradient() -> FaceImage {
         let (w, h) = (48u32, 32u32);

@@ -16,9 +16,9 @@ use zeroize::Zeroizing;
 use crate::capture::{
     AudioChunk, AudioSource, AudioSourceInfo, Frame, FrameSource, FrameSourceInfo,
 };
-use crate::config::LimitsConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::FaceImage;
+use crate::face::image::LimitsConfig;
 use crate::voice::AudioLimits;
 
 /// Sleeps until a due time on the source's own clock, which starts at the first delivery.

@@ -1,9 +1,9 @@
 //! Frame selection: from a stream of frames, within a time budget, the frames worth sending
 //! to the [`crate::authenticator::Authenticator`].
 //!
-//! Each frame's largest face is found as the engine finds it for liveness (same detector
-//! resolution, so the box the quality gate judges here is the box judged there) and put
-//! through the quality gate. Two things are collected: the best usable frames for matching
+//! Each frame is observed as the authenticator observes it (one detection, the largest face,
+//! the same box and landmarks) and held to the same gate ([`crate::decision`]: quality and a
+//! second face), so a frame selected here is one the authenticator can judge. Two things are collected: the best usable frames for matching
 //! (sharpest first, as the authenticator embeds the sharpest), and a run of consecutive
 //! usable frames of one presentation for multi-frame liveness (one frame size, face boxes
 //! overlapping by at least `liveness.min_frame_iou`). When the budget runs out without a run,
@@ -18,10 +18,10 @@ use zeroize::Zeroizing;
 
 use crate::capture::encode::{FrameEncoding, encode_image};
 use crate::capture::{Frame, FrameSource};
+use crate::decision::{self, QualityCheck};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::FaceBox;
-use crate::face::quality::{self, QualityCheck, QualityReport};
+use crate::face::{FaceBox, QualityReport};
 
 /// How frames are selected.
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +100,8 @@ pub struct Tally {
     pub usable: u64,
     /// Frames without a face.
     pub no_face: u64,
+    /// Frames holding a second face large enough to need a retake.
+    pub multiple_faces: u64,
     /// Frames failing each quality check (a frame may fail several), in the order first seen.
     pub failed: Vec<(QualityCheck, u64)>,
     /// Usable frames that broke a run: the face moved too far since the previous frame, or
@@ -122,7 +124,10 @@ impl Tally {
 impl std::fmt::Display for Tally {
     /// The reasons, most frequent first: "no face in 30, too dark in 12, moving too much in 5".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut reasons: Vec<(&str, u64)> = vec![("no face", self.no_face)];
+        let mut reasons: Vec<(&str, u64)> = vec![
+            ("no face", self.no_face),
+            ("several faces", self.multiple_faces),
+        ];
         reasons.extend(self.failed.iter().map(|&(c, n)| (label(c), n)));
         reasons.push(("moving too much", self.moving));
         reasons.push(("undecodable", self.undecodable));
@@ -193,6 +198,10 @@ enum Look {
         face: FaceBox,
         landmarks: [[f32; 2]; 5],
         report: QualityReport,
+        /// The quality checks it fails.
+        failures: Vec<QualityCheck>,
+        /// Whether a second face calls for a retake.
+        multiple_faces: bool,
     },
 }
 
@@ -243,15 +252,21 @@ impl Tracker {
                 face,
                 landmarks,
                 report,
-            } if report.passed() => (face, landmarks, report),
+                failures,
+                multiple_faces: false,
+            } if failures.is_empty() => (face, landmarks, report),
             refused => {
                 match refused {
                     Look::NoFace => self.tally.no_face += 1,
-                    Look::Face { report, .. } => {
-                        report
-                            .failures
-                            .iter()
-                            .for_each(|f| self.tally.fail(f.check));
+                    Look::Face {
+                        failures,
+                        multiple_faces,
+                        ..
+                    } => {
+                        if multiple_faces {
+                            self.tally.multiple_faces += 1;
+                        }
+                        failures.iter().for_each(|&check| self.tally.fail(check));
                     }
                 }
                 self.break_run();
@@ -411,31 +426,27 @@ pub fn select_frames(
     tracker.finish(elapsed)
 }
 
-/// The largest face and its quality, found as [`Engine::assess_liveness_frames`] finds it.
+/// The frame's face as the authenticator observes it, held to the same gate.
 fn look(engine: &Engine, frame: &Frame) -> Result<Look> {
-    let image = &frame.image;
-    let faces = engine
-        .face()
-        .detector()
-        .detect_at(image, engine.config().liveness.detect_max_side)?;
-    let Some(detection) = crate::face::detect::largest(&faces) else {
-        return Ok(Look::NoFace);
+    let presentation = match engine.observe(std::slice::from_ref(&frame.image)) {
+        Ok(presentation) => presentation,
+        // No face, or a box the liveness check would refuse: no face to work with.
+        Err(e) if matches!(e.kind(), ErrorKind::NoFace | ErrorKind::InvalidInput) => {
+            return Ok(Look::NoFace);
+        }
+        Err(e) => return Err(e),
     };
-    let face = FaceBox::from_corners(detection.bbox);
-    // A box the liveness check would refuse is no face to work with.
-    if face.validate(image).is_err() {
-        return Ok(Look::NoFace);
-    }
-    let report = quality::assess(
-        image,
-        &face,
-        Some(&detection.landmarks),
-        &engine.config().quality,
-    );
+    let config = engine.config();
+    let face = &presentation.faces()[0];
     Ok(Look::Face {
-        face,
-        landmarks: detection.landmarks,
-        report,
+        face: face.face_box,
+        landmarks: face.detection.landmarks,
+        report: face.quality.clone(),
+        failures: decision::quality_failures(&face.quality, &config.quality)
+            .iter()
+            .map(|f| f.check)
+            .collect(),
+        multiple_faces: decision::multiple_faces(face, config.decisions.other_face_share),
     })
 }
 
@@ -443,7 +454,6 @@ fn look(engine: &Engine, frame: &Frame) -> Result<Look> {
 mod tests {
     use super::*;
     use crate::face::FaceImage;
-    use crate::face::quality::QualityFailure;
 
     fn frame(index: u64, w: u32) -> Frame {
         Frame {
@@ -469,15 +479,9 @@ mod tests {
                 roll_deg: None,
                 brightness: 100.0,
                 clipped: 0.0,
-                failures: failures
-                    .iter()
-                    .map(|&check| QualityFailure {
-                        check,
-                        value: 0.0,
-                        limit: 0.0,
-                    })
-                    .collect(),
             },
+            failures: failures.to_vec(),
+            multiple_faces: false,
         }
     }
 
@@ -548,6 +552,29 @@ mod tests {
         assert_eq!(
             e.message(),
             "no usable frame in 42 frames (1.4 s): no face in 30, too dark in 12, blurred in 12"
+        );
+        let mut t = Tracker::new(1, 1, 0.5);
+        let Look::Face {
+            face: face_box,
+            landmarks,
+            report,
+            ..
+        } = face(10.0, 100.0, &[])
+        else {
+            unreachable!()
+        };
+        let crowded = Look::Face {
+            face: face_box,
+            landmarks,
+            report,
+            failures: Vec::new(),
+            multiple_faces: true,
+        };
+        t.observe(frame(0, 200), crowded);
+        assert_eq!(t.tally.multiple_faces, 1);
+        assert_eq!(
+            t.finish(Duration::ZERO).unwrap_err().message(),
+            "no usable frame in 1 frames (0.0 s): several faces in 1"
         );
         let mut t = Tracker::new(1, 3, 0.5);
         for i in 0..6 {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, ValidConfig};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The gRPC methods, as the allow-lists name them.
@@ -125,8 +125,8 @@ fn default_ship_interval() -> u64 {
 pub struct DaemonFile {
     /// `[daemon]`.
     pub daemon: DaemonConfig,
-    /// Everything else: the library's configuration.
-    pub library: Config,
+    /// Everything else: the library's configuration, validated.
+    pub library: ValidConfig,
 }
 
 impl DaemonFile {
@@ -143,7 +143,7 @@ impl DaemonFile {
     pub fn from_env() -> Result<DaemonFile> {
         let file = DaemonFile {
             daemon: DaemonConfig::default(),
-            library: Config::from_env()?,
+            library: Config::from_env()?.validate()?,
         };
         file.validate()?;
         Ok(file)
@@ -163,14 +163,16 @@ impl DaemonFile {
             toml::to_string(&table).map_err(|e| Error::new(ErrorKind::Config, e.to_string()))?;
         let mut library = Config::from_toml(&rest)?;
         library.apply_env()?;
-        let file = DaemonFile { daemon, library };
+        let file = DaemonFile {
+            daemon,
+            library: library.validate()?,
+        };
         file.validate()?;
         Ok(file)
     }
 
-    /// Checks every value.
+    /// Checks every value of `[daemon]` (the library's part is a [`ValidConfig`] already).
     pub fn validate(&self) -> Result<()> {
-        self.library.validate()?;
         let d = &self.daemon;
         let bad = |m: String| Err(Error::new(ErrorKind::Config, format!("daemon: {m}")));
         if d.unix_socket.as_os_str().is_empty() && d.tcp.is_none() {
@@ -258,10 +260,10 @@ mod tests {
     #[test]
     fn defaults_validate_and_sections_split() {
         let file =
-            DaemonFile::parse("[daemon]\nsocket_mode = \"0600\"\n[face]\nmatch_threshold = 0.5\n")
+            DaemonFile::parse("[daemon]\nsocket_mode = \"0600\"\n[face]\ndetect_max_side = 960\n")
                 .unwrap();
         assert_eq!(file.daemon.socket_mode().unwrap(), 0o600);
-        assert_eq!(file.library.face.match_threshold, 0.5);
+        assert_eq!(file.library.face.detect_max_side, 960);
     }
 
     #[test]

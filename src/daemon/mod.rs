@@ -95,7 +95,7 @@ fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener> {
 
 fn tls_config(tcp: &config::TcpConfig) -> Result<ServerTlsConfig> {
     let read = |p: &Path| std::fs::read(p).map_err(io("reading", p));
-    crate::template::crypto::check_private(&tcp.key)?;
+    crate::secure::check_owner_only_reads(&tcp.key, "key file", ErrorKind::Key)?;
     Ok(ServerTlsConfig::new()
         .identity(Identity::from_pem(read(&tcp.cert)?, read(&tcp.key)?))
         .client_ca_root(Certificate::from_pem(read(&tcp.client_ca)?))

@@ -15,9 +15,9 @@ use crate::authenticator::{
     Authenticator, ChallengeOutcome, Decision, EnrollRequest, IdentifyRequest, Outcome,
     VerifyRequest,
 };
+use crate::decision::Confidence;
 use crate::error::{Error, ErrorKind};
 use crate::policy::Factor;
-use crate::score::Confidence;
 
 /// The `vouch.v1.Vouch` service.
 pub struct VouchService {
@@ -87,12 +87,7 @@ fn confidence(c: Confidence) -> pb::Confidence {
 }
 
 fn factor(f: &Factor) -> String {
-    match f {
-        Factor::Face => "face",
-        Factor::Liveness => "liveness",
-        Factor::Voice => "voice",
-    }
-    .to_string()
+    f.as_str().to_string()
 }
 
 fn verify_response(d: Decision) -> pb::VerifyResponse {

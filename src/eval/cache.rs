@@ -12,14 +12,13 @@
 //! The cache holds plaintext embeddings of the evaluation images: it is for research data
 //! sets, never for enrolled customers, and lives under `.vouch/cache` unless told otherwise.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::embedding::Embedding;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::face::Embedding;
 
 /// A cached analysis of one image.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,7 +88,7 @@ impl EmbeddingCache {
         }
     }
 
-    /// Stores an entry (atomically: temporary file, then rename).
+    /// Stores an entry (atomically: a reader never sees half an entry).
     pub fn put(&self, image_sha256: &[u8; 32], face: &CachedFace) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io("creating the embedding cache", &self.dir, e))?;
@@ -107,33 +106,19 @@ impl EmbeddingCache {
             }
         }
         let path = self.entry(image_sha256);
-        let mut tmp = tempfile_in(&self.dir)?;
-        tmp.1
-            .write_all(&bytes)
-            .map_err(|e| Error::io("writing the embedding cache", &tmp.0, e))?;
-        drop(tmp.1);
-        std::fs::rename(&tmp.0, &path)
-            .map_err(|e| Error::io("writing the embedding cache", &path, e))
+        // Embeddings are biometric data: owner-only, like the templates they could rebuild.
+        crate::secure::write_atomic(
+            &path,
+            &bytes,
+            crate::secure::Access::Private,
+            crate::secure::Existing::Replace,
+        )
+        .map_err(|e| Error::io("writing the embedding cache", &path, e))
     }
 
     fn entry(&self, image_sha256: &[u8; 32]) -> PathBuf {
         self.dir.join(hex::encode(image_sha256))
     }
-}
-
-/// A new, uniquely named file in `dir` (name from the process id, the thread and a counter, so
-/// concurrent writers never share one).
-fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File)> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io("writing the embedding cache", &path, e))?;
-    Ok((path, file))
 }
 
 /// The cached form of an analysis outcome.

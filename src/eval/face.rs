@@ -7,12 +7,14 @@ use serde::Serialize;
 
 use sha2::{Digest, Sha256};
 
+use crate::embedding::Embedding;
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::eval::cache::{CachedFace, EmbeddingCache, to_cached};
-use crate::eval::metrics::{ScoreSet, VerificationSummary};
+use crate::eval::metrics::VerificationSummary;
 use crate::eval::pairs::LabelledPair;
-use crate::face::{Embedding, FaceImage};
+use crate::face::FaceImage;
+use crate::stats::ScoreSet;
 
 /// One scored pair.
 #[derive(Clone, Debug, Serialize)]
@@ -84,7 +86,7 @@ pub fn score_pairs(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let outcomes = crate::eval::parallel_map(&images, threads, on_image, |path| {
+    let outcomes = crate::parallel::parallel_map(&images, threads, on_image, |path| {
         let failure = |kind: String, message: String| AcquisitionFailure {
             image: path.clone(),
             kind,

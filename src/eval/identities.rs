@@ -7,15 +7,16 @@
 //! can be reproduced. This module never opens an image; a file that later fails to decode is a
 //! failure to acquire, counted by [`crate::eval::face`].
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::csv::CsvList;
 use crate::eval::pairs::LabelledPair;
-use crate::eval::rng::SplitMix64;
+use crate::stats::SplitMix64;
 
 /// A cap on impostor pairs that keeps an evaluation to minutes while measuring FMR down to
 /// 0.001 % (one false match in 100,000).
@@ -23,6 +24,26 @@ pub const DEFAULT_MAX_IMPOSTOR: usize = 100_000;
 
 /// Image extensions read (compared case-insensitively).
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
+
+/// The images of each identity in a labelled list (a `file,identity` CSV such as
+/// faces-deepface's `identities_derived.csv`; the identity column may also be named
+/// `identity_cluster`, `label` or `subject`), paths relative to `image_dir`, in list order.
+pub fn read_identity_list(list: &Path, image_dir: &Path) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+    let csv = CsvList::read(list, "identity list")?;
+    let [file, identity] = csv.columns([
+        &["file", "image", "path"],
+        &["identity", "identity_cluster", "label", "subject"],
+    ])?;
+    let mut identities: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    for row in csv.rows() {
+        let path = image_dir.join(csv.cell(row, file)?);
+        identities
+            .entry(csv.cell(row, identity)?.to_string())
+            .or_default()
+            .push(path);
+    }
+    Ok(identities)
+}
 
 /// The pairs of an identity folder and how they were made.
 #[derive(Clone, Debug)]
@@ -142,7 +163,7 @@ pub fn read_identity_pairs(root: &Path, max_impostor: usize, seed: u64) -> Resul
     let mut sizes = Vec::new();
     let mut empty_identity_folders = 0;
     for folder in &folders {
-        let found = crate::eval::files_under(folder, &IMAGE_EXTENSIONS)?;
+        let found = crate::listing::files_under(folder, &IMAGE_EXTENSIONS)?;
         if found.is_empty() {
             empty_identity_folders += 1;
         } else {
@@ -299,9 +320,38 @@ fn sample_ranks(n: u64, k: u64, seed: u64) -> Vec<u64> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use super::*;
+
+    #[test]
+    fn an_identity_list_groups_images_in_list_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("ids.csv");
+        std::fs::write(
+            &list,
+            "file,identity_cluster,width\nb.jpg,id02,10\na.jpg,id01,10\n\nc.jpg,id02,10\n",
+        )
+        .unwrap();
+        let ids = read_identity_list(&list, Path::new("/photos")).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(ids["id01"], [PathBuf::from("/photos/a.jpg")]);
+        assert_eq!(
+            ids["id02"],
+            [
+                PathBuf::from("/photos/b.jpg"),
+                PathBuf::from("/photos/c.jpg")
+            ]
+        );
+        std::fs::write(&list, "file,width\na.jpg,10\n").unwrap();
+        let err = read_identity_list(&list, dir.path()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dataset);
+        std::fs::write(&list, "file,identity\na.jpg,\n").unwrap();
+        assert!(
+            read_identity_list(&list, dir.path())
+                .unwrap_err()
+                .message()
+                .contains(":2:")
+        );
+    }
 
     /// Creates `root/rel` for each path (with parent folders).
     fn tree(root: &Path, files: &[&str]) {

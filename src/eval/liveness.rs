@@ -10,9 +10,10 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
-use crate::eval::interval::{Interval, wilson};
-use crate::eval::metrics::{self, OperatingPoint, RocPoint, ScoreSet};
+use crate::eval::metrics::{self, RocPoint};
 use crate::face::{FaceBox, FaceImage};
+use crate::stats::interval::{Interval, wilson};
+use crate::stats::{OperatingPoint, ScoreSet};
 
 /// A labelled liveness image: bona fide (`attack == None`) or an attack of a named type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub fn samples_in(dir: &Path, attack: Option<&str>) -> Result<Vec<LivenessSample
             attack: attack.map(str::to_string),
         }]);
     }
-    let files = crate::eval::files_under(dir, &["jpg", "jpeg", "png"])?;
+    let files = crate::listing::files_under(dir, &["jpg", "jpeg", "png"])?;
     if files.is_empty() {
         return Err(Error::new(
             ErrorKind::Dataset,
@@ -133,15 +134,19 @@ pub fn score_samples(
     threads: usize,
     on_sample: &(dyn Fn() + Sync),
 ) -> (Vec<ScoredSample>, Vec<AcquisitionFailure>) {
-    let outcomes = crate::eval::parallel_map(samples, threads, on_sample, |sample| {
+    let outcomes = crate::parallel::parallel_map(samples, threads, on_sample, |sample| {
         FaceImage::open(&sample.path, &engine.config().limits).and_then(|image| {
-            let boxes = whole_image.then(|| [FaceBox::whole(&image)]);
-            engine
-                .assess_liveness_frames(
-                    std::slice::from_ref(&image),
-                    boxes.as_ref().map(|b| b.as_slice()),
-                )
-                .map(|r| f64::from(r.score))
+            let frames = std::slice::from_ref(&image);
+            let evidence = if whole_image {
+                engine.liveness().assess_boxes(
+                    frames,
+                    &[FaceBox::whole(&image)],
+                    engine.config().decisions.liveness_threshold,
+                )?
+            } else {
+                engine.assess_liveness_images(frames)?.liveness
+            };
+            Ok(f64::from(evidence.score))
         })
     });
     let mut scored = Vec::new();
@@ -197,7 +202,7 @@ pub fn summarize(
             apcer_interval: wilson(accepted, attack_scores.len()),
             bpcer_at_apcer: [0.01, 0.05]
                 .iter()
-                .map(|&t| metrics::fnmr_at_fmr(&set, t))
+                .map(|&t| crate::stats::fnmr_at_fmr(&set, t))
                 .collect(),
             det: metrics::det(&set, metrics::DET_POINTS),
         });

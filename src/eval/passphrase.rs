@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::eval::metrics::{ScoreSet, eer};
+use crate::eval::metrics::eer;
+use crate::stats::{ScoreSet, SplitMix64};
 use crate::voice::audio::{Audio, AudioLimits};
 use crate::voice::digits::DigitTemplates;
 use crate::voice::passphrase::{PassphraseVerifier, join_recordings};
@@ -42,6 +43,8 @@ pub struct FsddProtocol {
     pub gap_seconds: f32,
     /// Seed of the digit strings and take choices.
     pub seed: u64,
+    /// The digit check's tolerance (see `decisions.digit_rank`). By default, 2.
+    pub digit_rank: usize,
 }
 
 impl Default for FsddProtocol {
@@ -54,6 +57,7 @@ impl Default for FsddProtocol {
             length: 6,
             gap_seconds: 0.3,
             seed: 1,
+            digit_rank: crate::decision::DecisionsConfig::DEFAULT_DIGIT_RANK,
         }
     }
 }
@@ -170,22 +174,11 @@ fn read_corpus(dir: &Path) -> Result<Corpus> {
     Ok(Corpus { files })
 }
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        // xorshift64*: reproducible trial construction, not for secrets.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % n.max(1)
-    }
-
-    fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + self.below(10) as u8))
-            .collect()
-    }
+/// `n` uniformly random decimal digits.
+fn random_digits(rng: &mut SplitMix64, n: usize) -> String {
+    (0..n)
+        .map(|_| char::from(b'0' + rng.below(10) as u8))
+        .collect()
 }
 
 struct Enrolled {
@@ -220,11 +213,11 @@ pub fn evaluate_fsdd(
         })?;
         Audio::open(path, &limits)
     };
-    let verifier = PassphraseVerifier::new(model, f64::NEG_INFINITY)?;
+    let verifier = PassphraseVerifier::new(model)?;
     let speakers: Vec<String> = corpus.files.keys().cloned().collect();
 
     // Enrollment.
-    let enrolled = crate::eval::parallel_map(&speakers, threads, &|| {}, |speaker| {
+    let enrolled = crate::parallel::parallel_map(&speakers, threads, &|| {}, |speaker| {
         let mut digits = DigitTemplates::new();
         let mut takes = Vec::new();
         for digit in 0..10 {
@@ -243,11 +236,11 @@ pub fn evaluate_fsdd(
 
     // A phrase: `spoken` by `speaker`, from takes in `range`.
     let phrase =
-        |speaker: &str, spoken: &str, range: &Range<u32>, rng: &mut Rng| -> Result<Audio> {
+        |speaker: &str, spoken: &str, range: &Range<u32>, rng: &mut SplitMix64| -> Result<Audio> {
             let takes = spoken
                 .bytes()
                 .map(|b| {
-                    let take = range.start + rng.below((range.end - range.start) as usize) as u32;
+                    let take = range.start + rng.below(u64::from(range.end - range.start)) as u32;
                     open(speaker, usize::from(b - b'0'), take)
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -263,11 +256,11 @@ pub fn evaluate_fsdd(
         seed: u64,
     }
     let plan = |kinds: &[TrialKind], seed: u64| -> Vec<Plan> {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = SplitMix64::new(seed);
         let mut plans = Vec::new();
         for subject in 0..speakers.len() {
             for p in 0..protocol.phrases_per_speaker {
-                let expected = rng.digits(protocol.length);
+                let expected = random_digits(&mut rng, protocol.length);
                 for &kind in kinds {
                     let (speaker, spoken) = match kind {
                         TrialKind::Genuine => (subject, expected.clone()),
@@ -279,9 +272,9 @@ pub fn evaluate_fsdd(
                             )
                         }
                         TrialKind::Replay => {
-                            let mut other = rng.digits(protocol.length);
+                            let mut other = random_digits(&mut rng, protocol.length);
                             while other == expected {
-                                other = rng.digits(protocol.length);
+                                other = random_digits(&mut rng, protocol.length);
                             }
                             (subject, other)
                         }
@@ -292,7 +285,7 @@ pub fn evaluate_fsdd(
                         speaker,
                         expected: expected.clone(),
                         spoken,
-                        seed: rng.below(usize::MAX) as u64,
+                        seed: rng.next_u64(),
                     });
                 }
             }
@@ -300,9 +293,9 @@ pub fn evaluate_fsdd(
         plans
     };
     let run = |plans: &[Plan], range: &Range<u32>, threshold: f64| -> Result<Vec<TrialOutcome>> {
-        let verifier = PassphraseVerifier::new(model, threshold)?;
-        crate::eval::parallel_map(plans, threads, on_trial, |t| {
-            let mut rng = Rng(t.seed | 1);
+        let verifier = PassphraseVerifier::new(model)?;
+        crate::parallel::parallel_map(plans, threads, on_trial, |t| {
+            let mut rng = SplitMix64::new(t.seed);
             let audio = phrase(&speakers[t.speaker], &t.spoken, range, &mut rng)?;
             let enrolled = &enrolled[t.subject];
             let mut outcome = TrialOutcome {
@@ -316,11 +309,13 @@ pub fn evaluate_fsdd(
                 accepted: false,
                 token_count_error: false,
             };
-            match verifier.verify(&t.expected, &audio, &enrolled.digits, &enrolled.voiceprint) {
-                Ok(r) => {
-                    outcome.heard = r.heard;
-                    outcome.speaker_score = r.speaker_score;
-                    outcome.accepted = r.accepted;
+            match verifier.examine(&t.expected, &audio, &enrolled.digits, &enrolled.voiceprint) {
+                Ok(evidence) => {
+                    outcome.accepted =
+                        crate::decision::passphrase(&evidence, threshold, protocol.digit_rank)
+                            .accepted();
+                    outcome.heard = evidence.heard;
+                    outcome.speaker_score = evidence.speaker_score;
                 }
                 Err(e) if e.kind() == ErrorKind::PassphraseTokens => {
                     outcome.token_count_error = true;

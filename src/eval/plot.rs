@@ -17,7 +17,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::metrics::RocPoint;
-use crate::score::{erfc, upper_normal_quantile};
+use crate::stats::{erfc, upper_normal_quantile};
 
 /// One curve of a DET plot.
 #[derive(Clone, Debug)]
@@ -259,7 +259,8 @@ fn register_font() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::metrics::{ScoreSet, det};
+    use crate::eval::metrics::det;
+    use crate::stats::ScoreSet;
 
     #[test]
     fn draws_png_and_svg_or_says_why_not() {

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::eval::interval::Interval;
 use crate::eval::metrics::VerificationSummary;
 use crate::eval::plot::{DetCurve, DetLabels, det_plot};
+use crate::stats::interval::Interval;
 
 /// The version of every `vouch.eval.*` JSON schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -152,7 +152,7 @@ pub fn verification_markdown(summary: &VerificationSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::metrics::ScoreSet;
+    use crate::stats::ScoreSet;
 
     #[test]
     fn markdown_marks_unmeasurable_points_and_report_files_are_written() {

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::eval::metrics::ScoreSet;
+use crate::stats::ScoreSet;
 
 /// One labelled score.
 #[derive(Clone, Debug, PartialEq)]

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
-use crate::eval::metrics::ScoreSet;
+use crate::stats::ScoreSet;
 use crate::voice::audio::{Audio, AudioLimits};
 use crate::voice::speaker::SpeakerModel;
 use crate::voice::ubm::audio_files;
@@ -89,7 +89,7 @@ pub fn score_all_pairs(
         max_seconds: 60.0,
         ..AudioLimits::default()
     };
-    let samples = crate::eval::parallel_map(recordings, threads, on_item, |r| {
+    let samples = crate::parallel::parallel_map(recordings, threads, on_item, |r| {
         Audio::open(&r.path, &limits)
             .and_then(|a| model.analyse(&a))
             .map_err(|e| Error::new(e.kind(), format!("{}: {}", r.path.display(), e.message())))
@@ -97,7 +97,7 @@ pub fn score_all_pairs(
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
     let indices: Vec<usize> = (0..samples.len()).collect();
-    let rows = crate::eval::parallel_map(&indices, threads, on_item, |&i| {
+    let rows = crate::parallel::parallel_map(&indices, threads, on_item, |&i| {
         let print = model.enroll(&[&samples[i]])?;
         (i + 1..samples.len())
             .map(|j| {
@@ -208,7 +208,7 @@ pub fn score_trials(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let analysed = crate::eval::parallel_map(&files, threads, on_item, |path| {
+    let analysed = crate::parallel::parallel_map(&files, threads, on_item, |path| {
         Audio::open(path, &limits).and_then(|a| model.analyse(&a))
     });
     let mut samples = BTreeMap::new();
@@ -231,7 +231,7 @@ pub fn score_trials(
         by_enroll.entry(t.enroll.as_slice()).or_default().push(t);
     }
     let groups: Vec<(&[PathBuf], Vec<&VoiceTrial>)> = by_enroll.into_iter().collect();
-    let rows = crate::eval::parallel_map(&groups, threads, on_item, |(enroll, group)| {
+    let rows = crate::parallel::parallel_map(&groups, threads, on_item, |(enroll, group)| {
         let enroll_samples: Option<Vec<_>> = enroll.iter().map(|p| samples.get(p)).collect();
         let Some(enroll_samples) = enroll_samples else {
             return Ok((Vec::new(), group.len()));

@@ -1,13 +1,14 @@
 //! Face detection with YuNet: boxes, scores and 5 landmarks.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::Array4;
 use ort::value::TensorRef;
 use serde::Serialize;
 
-use crate::config::FaceConfig;
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::config::FaceConfig;
 use crate::face::image::FaceImage;
 use crate::models::{ModelSpec, ModelTask};
 use crate::runtime::{Runtime, SessionPool};
@@ -51,6 +52,72 @@ impl Detection {
     }
 }
 
+/// A face box in frame coordinates: top-left corner, width and height.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FaceBox {
+    /// Left edge.
+    pub x: f32,
+    /// Top edge.
+    pub y: f32,
+    /// Width.
+    pub width: f32,
+    /// Height.
+    pub height: f32,
+}
+
+impl FaceBox {
+    /// The box `[x1, y1, x2, y2]` of a detection, as the liveness models were trained with it
+    /// (integer corner, inclusive size).
+    pub fn from_corners(bbox: [f32; 4]) -> FaceBox {
+        let (x1, y1) = (bbox[0].trunc(), bbox[1].trunc());
+        FaceBox {
+            x: x1,
+            y: y1,
+            width: (bbox[2] - bbox[0] + 1.0).trunc(),
+            height: (bbox[3] - bbox[1] + 1.0).trunc(),
+        }
+    }
+
+    /// The whole image as a box (for inputs that are already face crops).
+    pub fn whole(image: &FaceImage) -> FaceBox {
+        FaceBox {
+            x: 0.0,
+            y: 0.0,
+            width: image.width() as f32,
+            height: image.height() as f32,
+        }
+    }
+
+    /// Checks that the box has a positive, finite area and overlaps the image.
+    pub fn validate(&self, image: &FaceImage) -> Result<()> {
+        let finite = [self.x, self.y, self.width, self.height]
+            .iter()
+            .all(|v| v.is_finite());
+        if !finite || self.width < 1.0 || self.height < 1.0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("the face box {self:?} has no area"),
+            ));
+        }
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        if self.x >= w || self.y >= h || self.x + self.width <= 0.0 || self.y + self.height <= 0.0 {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("the face box {self:?} lies outside the {w}x{h} image"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Intersection over union with another box.
+    pub fn iou(&self, other: &FaceBox) -> f32 {
+        let w = ((self.x + self.width).min(other.x + other.width) - self.x.max(other.x)).max(0.0);
+        let h = ((self.y + self.height).min(other.y + other.height) - self.y.max(other.y)).max(0.0);
+        let inter = w * h;
+        inter / (self.width * self.height + other.width * other.height - inter)
+    }
+}
+
 /// The largest face by box area (the one a terminal's customer presents), if any.
 pub fn largest(faces: &[Detection]) -> Option<&Detection> {
     faces.iter().max_by(|a, b| a.area().total_cmp(&b.area()))
@@ -65,6 +132,9 @@ pub struct Detector {
     threshold: f32,
     nms_iou: f32,
     max_side: u32,
+    /// Detections run since the detector was loaded (each frame of a presentation is detected
+    /// once: this counter is how tests and metrics show it).
+    runs: AtomicU64,
 }
 
 impl Detector {
@@ -107,6 +177,7 @@ impl Detector {
             threshold: config.detection_threshold,
             nms_iou: config.nms_iou,
             max_side: config.detect_max_side,
+            runs: AtomicU64::new(0),
         })
     }
 
@@ -115,15 +186,16 @@ impl Detector {
         self.pool.spec()
     }
 
+    /// How many detections this detector has run.
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
     /// All faces above the threshold after non-maximum suppression, highest score first.
     /// An image without a face gives an empty list. Images larger than the configured
     /// `detect_max_side` are downscaled first.
     pub fn detect(&self, image: &FaceImage) -> Result<Vec<Detection>> {
-        self.detect_at(image, self.max_side)
-    }
-
-    /// [`Detector::detect`] with another downscaling limit (`0`: full resolution).
-    pub fn detect_at(&self, image: &FaceImage, max_side: u32) -> Result<Vec<Detection>> {
+        let max_side = self.max_side;
         if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
             return Err(Error::new(
                 ErrorKind::ImageTooSmall,
@@ -135,6 +207,7 @@ impl Detector {
             ));
         }
         let (input, scale) = detector_input(image, max_side)?;
+        self.runs.fetch_add(1, Ordering::Relaxed);
         let blob = to_bgr_blob(&input, self.pad_multiple);
         let mut faces = self.pool.with_session(|session| {
             let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;

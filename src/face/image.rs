@@ -5,8 +5,40 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::config::LimitsConfig;
 use crate::error::{Error, ErrorKind, Result};
+
+/// Limits on images from outside (`[limits]`), enforced before any expensive work.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest encoded image accepted, in bytes. By default, 32 MiB.
+    pub max_image_bytes: usize,
+    /// Largest decoded image accepted, in pixels (width × height), checked from the header
+    /// before any pixel buffer is allocated. By default, 40 million.
+    pub max_image_pixels: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            max_image_bytes: 32 << 20,
+            max_image_pixels: 40_000_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Checks the values ([`ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> Result<()> {
+        if self.max_image_bytes == 0 || self.max_image_pixels == 0 {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "limits.max_image_bytes and limits.max_image_pixels must be positive",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// An RGB image (8 bits per channel, row-major, no padding).
 ///

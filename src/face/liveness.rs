@@ -7,8 +7,9 @@
 //! they need the full camera frame: on an image that is already a tight face crop, the crop
 //! collapses to the whole image and accuracy falls sharply.
 //!
-//! The result is a score and a flag, never an error, for a frame that was assessed: a spoof is
-//! an answer, not a failure.
+//! The result is evidence: scores per model, per frame and fused, never a verdict and never an
+//! error for a frame that was assessed (a spoof is an answer, not a failure). The threshold a
+//! fused score must reach is the decision module's ([`crate::decision`]).
 //!
 //! ## What has been measured, and what has not
 //!
@@ -17,7 +18,7 @@
 //! and **one screen replay** on a tablet (one frame of the project's four full-frame
 //! samples). On the NUAA crops, at the default threshold 0.5: APCER 3.9 %, BPCER 41.2 %
 //! (tight crops starve the models of the context they need, so this is a worst case for
-//! bona fide users); on the four full-frame samples every verdict is right. Masks, 3-D
+//! bona fide users); on the four full-frame samples every verdict at 0.5 is right. Masks, 3-D
 //! attacks, deepfake injection and high-quality screen replays have **not** been measured;
 //! do not assume the ensemble stops them.
 
@@ -25,75 +26,11 @@ use ndarray::Array4;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::detect::FaceBox;
 use crate::face::image::FaceImage;
+use crate::face::presentation::Presentation;
 use crate::models::{ModelSpec, ModelTask};
 use crate::runtime::{Runtime, SessionPool};
-
-/// A face box in frame coordinates: top-left corner, width and height.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct FaceBox {
-    /// Left edge.
-    pub x: f32,
-    /// Top edge.
-    pub y: f32,
-    /// Width.
-    pub width: f32,
-    /// Height.
-    pub height: f32,
-}
-
-impl FaceBox {
-    /// The box `[x1, y1, x2, y2]` of a detection, as the liveness models were trained with it
-    /// (integer corner, inclusive size).
-    pub fn from_corners(bbox: [f32; 4]) -> FaceBox {
-        let (x1, y1) = (bbox[0].trunc(), bbox[1].trunc());
-        FaceBox {
-            x: x1,
-            y: y1,
-            width: (bbox[2] - bbox[0] + 1.0).trunc(),
-            height: (bbox[3] - bbox[1] + 1.0).trunc(),
-        }
-    }
-
-    /// The whole image as a box (for inputs that are already face crops).
-    pub fn whole(image: &FaceImage) -> FaceBox {
-        FaceBox {
-            x: 0.0,
-            y: 0.0,
-            width: image.width() as f32,
-            height: image.height() as f32,
-        }
-    }
-
-    /// Checks that the box has a positive, finite area and overlaps the image.
-    pub fn validate(&self, image: &FaceImage) -> Result<()> {
-        let finite = [self.x, self.y, self.width, self.height]
-            .iter()
-            .all(|v| v.is_finite());
-        if !finite || self.width < 1.0 || self.height < 1.0 {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("the face box {self:?} has no area"),
-            ));
-        }
-        let (w, h) = (image.width() as f32, image.height() as f32);
-        if self.x >= w || self.y >= h || self.x + self.width <= 0.0 || self.y + self.height <= 0.0 {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("the face box {self:?} lies outside the {w}x{h} image"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Intersection over union with another box.
-    pub fn iou(&self, other: &FaceBox) -> f32 {
-        let w = ((self.x + self.width).min(other.x + other.width) - self.x.max(other.x)).max(0.0);
-        let h = ((self.y + self.height).min(other.y + other.height) - self.y.max(other.y)).max(0.0);
-        let inter = w * h;
-        inter / (self.width * self.height + other.width * other.height - inter)
-    }
-}
 
 /// The crop window `[left, top, right, bottom]` (inclusive integer pixel coordinates) a model
 /// with `crop_scale` sees for `face` in a `width × height` frame.
@@ -261,34 +198,46 @@ impl LivenessModel {
     }
 }
 
-/// Liveness settings.
+/// Liveness settings (`[liveness]`): which models, and how frames are scored.
 #[derive(Clone, Debug, serde::Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LivenessConfig {
     /// Manifest names of the ensemble's models. By default, MiniFASNetV2 and MiniFASNetV1SE
     /// (the upstream ensemble).
     pub models: Vec<String>,
-    /// Fused live score at or above which a presentation is judged live.
-    /// By default, [`LivenessConfig::DEFAULT_THRESHOLD`].
-    pub threshold: f32,
     /// The most frames one assessment accepts. By default, 32.
     pub max_frames: usize,
     /// Consecutive frames whose face boxes overlap less than this (IoU) are refused as not one
     /// presentation. By default, 0.5.
     pub min_frame_iou: f32,
     /// When to also score four crops from the box shifted and scaled by ±5 % and average all
-    /// five: steadier verdicts (the models are box-sensitive) for five times the inference.
+    /// five: steadier scores (the models are box-sensitive) for five times the inference.
     /// By default, [`Jitter::NearThreshold`]: only frames whose score lands within
-    /// `jitter_margin` of the threshold pay for it.
+    /// `jitter_margin` of the decision threshold pay for it.
     pub jitter: Jitter,
-    /// How close to the threshold a frame's score must be for [`Jitter::NearThreshold`] to
-    /// re-score it with jittered crops. By default, 0.2.
+    /// How close to the decision threshold a frame's score must be for
+    /// [`Jitter::NearThreshold`] to re-score it with jittered crops. By default, 0.2.
     pub jitter_margin: f32,
-    /// Frames whose longer side exceeds this are downscaled to find the face box; 0 means full
-    /// resolution. The models were trained on boxes from a detector run on the full camera
-    /// frame, and their verdict moves with the box (a sample frame scores 0.88 with the
-    /// full-resolution box and 0.45 with the box found at 640 px), so by default, 0.
-    pub detect_max_side: u32,
+}
+
+impl LivenessConfig {
+    /// Checks the values ([`ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::new(ErrorKind::Config, what.to_string()));
+        if self.models.is_empty() {
+            return bad("liveness.models names no model");
+        }
+        if !(1..=1000).contains(&self.max_frames) {
+            return bad("liveness.max_frames must be between 1 and 1000");
+        }
+        if !(0.0..=1.0).contains(&self.jitter_margin) {
+            return bad("liveness.jitter_margin must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.min_frame_iou) {
+            return bad("liveness.min_frame_iou must be in [0, 1]");
+        }
+        Ok(())
+    }
 }
 
 /// When liveness averages over jittered crops.
@@ -304,27 +253,14 @@ pub enum Jitter {
     Always,
 }
 
-impl LivenessConfig {
-    /// The default decision threshold on the fused live score.
-    ///
-    /// The upstream ensemble's own cut, kept after measuring the project's data. On the NUAA
-    /// print attacks (tight crops) a lower cut trades security for convenience (0.418 gives
-    /// APCER 5 %, BPCER 36.7 %; 0.5 gives APCER 3.9 %, BPCER 41.2 %), and a payment verifier
-    /// should err towards refusing attacks; the four full-frame samples sit far from it
-    /// (0.344 for the print, 0.880 for the hardest live frame).
-    pub const DEFAULT_THRESHOLD: f32 = 0.5;
-}
-
 impl Default for LivenessConfig {
     fn default() -> LivenessConfig {
         LivenessConfig {
             models: vec!["minifasnet_v2".into(), "minifasnet_v1se".into()],
-            threshold: LivenessConfig::DEFAULT_THRESHOLD,
             max_frames: 32,
             min_frame_iou: 0.5,
             jitter: Jitter::NearThreshold,
             jitter_margin: 0.2,
-            detect_max_side: 0,
         }
     }
 }
@@ -340,33 +276,15 @@ pub struct FrameLiveness {
     pub face: FaceBox,
 }
 
-/// The verdict over all frames of one presentation.
+/// The liveness evidence of one presentation: scores, never a verdict.
 #[derive(Clone, Debug, Serialize)]
-pub struct LivenessResult {
-    /// `score >= threshold`.
-    pub live: bool,
-    /// Fused score: the mean of the frames' ensemble scores.
+pub struct LivenessEvidence {
+    /// Fused score: the mean of the frames' ensemble scores, in [0, 1] (1 = live).
     pub score: f32,
-    /// The threshold the verdict used.
-    pub threshold: f32,
     /// Each model's live probability, averaged over the frames.
     pub per_model: Vec<ModelScore>,
     /// Per-frame scores, in input order.
     pub per_frame: Vec<FrameLiveness>,
-    /// Per-frame quality reports, in input order.
-    pub quality: Vec<crate::face::quality::QualityReport>,
-}
-
-impl LivenessResult {
-    /// True when every frame passed the quality gate.
-    pub fn quality_passed(&self) -> bool {
-        self.quality.iter().all(|q| q.passed())
-    }
-
-    /// Live, and every frame good enough to judge.
-    pub fn accepted(&self) -> bool {
-        self.live && self.quality_passed()
-    }
 }
 
 /// The liveness ensemble.
@@ -413,11 +331,17 @@ impl Liveness {
     }
 
     /// Scores one frame: each model's live probability (averaged over jittered crops when
-    /// configured) and their mean.
-    pub fn score_frame(&self, frame: &FaceImage, face: &FaceBox) -> Result<FrameLiveness> {
+    /// configured) and their mean. `jitter_around` is the decision threshold the caller will
+    /// hold the score to: [`Jitter::NearThreshold`] re-scores the frames that land near it.
+    pub fn score_frame(
+        &self,
+        frame: &FaceImage,
+        face: &FaceBox,
+        jitter_around: f32,
+    ) -> Result<FrameLiveness> {
         face.validate(frame)?;
         let single = self.score_boxes(frame, std::slice::from_ref(face))?;
-        let near = (mean_live(&single) - self.config.threshold).abs() < self.config.jitter_margin;
+        let near = (mean_live(&single) - jitter_around).abs() < self.config.jitter_margin;
         let per_model = match self.config.jitter {
             Jitter::Always => self.score_boxes(frame, &jittered(face))?,
             Jitter::NearThreshold if near => self.score_boxes(frame, &jittered(face))?,
@@ -428,6 +352,48 @@ impl Liveness {
             per_model,
             face: *face,
         })
+    }
+
+    /// Scores every frame of a presentation on the box its one detection found, and fuses
+    /// them. `jitter_around`: see [`Liveness::score_frame`].
+    pub fn assess(
+        &self,
+        presentation: &Presentation<'_>,
+        jitter_around: f32,
+    ) -> Result<LivenessEvidence> {
+        let boxes: Vec<FaceBox> = presentation.faces().iter().map(|f| f.face_box).collect();
+        self.assess_boxes(presentation.frames(), &boxes, jitter_around)
+    }
+
+    /// Scores frames on boxes the caller names, one per frame (e.g. [`FaceBox::whole`] for
+    /// images that are already face crops), and fuses them. For research on cropped data:
+    /// decisions use [`Liveness::assess`], whose boxes come from detection.
+    pub fn assess_boxes(
+        &self,
+        frames: &[FaceImage],
+        boxes: &[FaceBox],
+        jitter_around: f32,
+    ) -> Result<LivenessEvidence> {
+        if frames.is_empty() || boxes.len() != frames.len() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{} face boxes for {} frames", boxes.len(), frames.len()),
+            ));
+        }
+        for (i, (frame, face)) in frames.iter().zip(boxes).enumerate() {
+            face.validate(frame)
+                .map_err(|e| Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message())))?;
+        }
+        crate::face::presentation::check_steady(boxes, self.config.min_frame_iou)?;
+        let mut scored = Vec::with_capacity(frames.len());
+        for (i, (frame, face)) in frames.iter().zip(boxes).enumerate() {
+            scored.push(
+                self.score_frame(frame, face, jitter_around).map_err(|e| {
+                    Error::new(e.kind(), format!("frame {}: {}", i + 1, e.message()))
+                })?,
+            );
+        }
+        self.fuse(scored)
     }
 
     /// Each model's live probability averaged over `boxes`.
@@ -447,18 +413,14 @@ impl Liveness {
             .collect()
     }
 
-    /// Fuses per-frame scores into one verdict.
+    /// Fuses per-frame scores into the presentation's evidence.
     ///
     /// Fusion is the mean of the frames' ensemble scores. A print or a screen is the same
     /// artefact in every frame, so its scores are consistently low; per-frame noise (motion
     /// blur, a glint) is independent from frame to frame and averages out. The mean is less
     /// brittle than the minimum (one bad frame does not turn a real customer away) and harder
     /// to game than the maximum (one lucky frame does not pass an attack).
-    pub fn fuse(
-        &self,
-        frames: Vec<FrameLiveness>,
-        quality: Vec<crate::face::quality::QualityReport>,
-    ) -> Result<LivenessResult> {
+    pub fn fuse(&self, frames: Vec<FrameLiveness>) -> Result<LivenessEvidence> {
         if frames.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -473,13 +435,10 @@ impl Liveness {
                 live: frames.iter().map(|f| f.per_model[i].live).sum::<f32>() / n,
             })
             .collect();
-        Ok(LivenessResult {
-            live: score >= self.config.threshold,
+        Ok(LivenessEvidence {
             score,
-            threshold: self.config.threshold,
             per_model,
             per_frame: frames,
-            quality,
         })
     }
 }

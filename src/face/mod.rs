@@ -1,13 +1,18 @@
 //! The face pipeline: decode → detect (5 landmarks) → align → embed → compare.
 //!
-//! This module owns everything between image bytes and a face embedding. It never stores or
-//! logs pixels or embeddings, and never decides a transaction: that is the engine's job.
+//! This module owns everything between image bytes and face evidence: one detection per frame
+//! ([`presentation`]), quality measurements, liveness scores and the embedding of the same
+//! face. It returns evidence only (scores, measurements, vectors): it never compares them with
+//! a threshold, which is [`crate::decision`]'s job, and it never stores or logs pixels or
+//! embeddings.
 
 pub mod align;
+mod config;
 pub mod detect;
 pub mod embed;
 pub mod image;
 pub mod liveness;
+pub mod presentation;
 pub mod quality;
 pub mod resample;
 
@@ -16,13 +21,15 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use align::{AlignedFace, align};
-pub use detect::{Detection, Detector};
-pub use embed::{Embedder, Embedding};
+pub use config::FaceConfig;
+pub use detect::{Detection, Detector, FaceBox};
+pub use embed::Embedder;
 pub use image::FaceImage;
-pub use liveness::{FaceBox, Jitter, Liveness, LivenessConfig, LivenessResult};
-pub use quality::{QualityConfig, QualityReport};
+pub use liveness::{Jitter, Liveness, LivenessConfig, LivenessEvidence};
+pub use presentation::{Presentation, PresentedFace};
+pub use quality::QualityReport;
 
-use crate::config::FaceConfig;
+use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::models::Manifest;
 use crate::runtime::Runtime;
@@ -36,6 +43,17 @@ pub struct StageTimings {
     pub align: Duration,
     /// Embedding.
     pub embed: Duration,
+}
+
+/// The embedding of a presentation's face, and which face it is.
+#[derive(Debug)]
+pub struct PresentedEmbedding {
+    /// The embedding.
+    pub embedding: Embedding,
+    /// The frame it was taken from.
+    pub frame: usize,
+    /// The face's box in that frame: the box its liveness was scored on.
+    pub face: FaceBox,
 }
 
 /// The face chosen in an image, and its embedding.
@@ -91,8 +109,33 @@ impl FacePipeline {
         self.detector.detect(image)
     }
 
-    /// Detects faces, keeps the largest, aligns and embeds it. An image without a face is a
-    /// [`ErrorKind::NoFace`] error.
+    /// Aligns and embeds the face of frame `frame` of a presentation, from the landmarks of
+    /// that frame's one detection: the face embedded is the face the presentation holds, the
+    /// one whose quality and liveness were measured.
+    pub fn embed_presented(
+        &self,
+        presentation: &Presentation<'_>,
+        frame: usize,
+    ) -> Result<PresentedEmbedding> {
+        let (Some(image), Some(face)) = (
+            presentation.frames().get(frame),
+            presentation.faces().get(frame),
+        ) else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("the presentation has no frame {}", frame + 1),
+            ));
+        };
+        let aligned = align(image, &face.detection.landmarks)?;
+        Ok(PresentedEmbedding {
+            embedding: self.embedder.embed(&aligned)?,
+            frame,
+            face: face.face_box,
+        })
+    }
+
+    /// Detects faces (once), keeps the largest, aligns and embeds it: one image's sample, for
+    /// research and evaluation. An image without a face is a [`ErrorKind::NoFace`] error.
     pub fn analyze(&self, image: &FaceImage) -> Result<FaceSample> {
         let started = Instant::now();
         let faces = self.detector.detect(image)?;

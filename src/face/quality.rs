@@ -1,132 +1,18 @@
-//! The quality gate: is this face sample good enough to match or to judge for liveness?
+//! Quality measurements of a face sample: what the quality gate ([`crate::decision`]) judges.
 //!
-//! Measured on the face region resampled to 112×112 (so thresholds do not depend on the
-//! photo's resolution): face size in the frame, sharpness (variance of the Laplacian of the
-//! luma), pose from the 5 landmarks (roll from the eye line, yaw from the nose's offset between
-//! the eyes), and exposure (mean luma and the share of clipped pixels). A failed check says
-//! which one and by how much, so a terminal can ask for a retake.
+//! Measured on the face region resampled to 112×112 (so limits do not depend on the photo's
+//! resolution): face size in the frame, sharpness (variance of the Laplacian of the luma),
+//! pose from the 5 landmarks (roll from the eye line, yaw from the nose's offset between the
+//! eyes), and exposure (mean luma and the share of clipped pixels). This module measures and
+//! never judges: the limits and the verdict belong to the decision module.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::face::detect::FaceBox;
 use crate::face::image::FaceImage;
-use crate::face::liveness::FaceBox;
 
-/// Thresholds of the quality gate.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct QualityConfig {
-    /// Smallest face box width in pixels. By default, 60: the aligned crop is 112 px wide, and
-    /// below about half that the embedder sees mostly interpolation.
-    pub min_face_width: f32,
-    /// Lowest variance of the Laplacian on the 112×112 face luma. By default, 50 (see
-    /// `QualityConfig::default` for where the figures come from).
-    pub min_sharpness: f32,
-    /// Largest yaw estimate in degrees. By default, 40.
-    pub max_yaw_deg: f32,
-    /// Largest roll in degrees. By default, 30.
-    pub max_roll_deg: f32,
-    /// Darkest acceptable mean luma (0..255). By default, 40.
-    pub min_brightness: f32,
-    /// Brightest acceptable mean luma (0..255). By default, 220.
-    pub max_brightness: f32,
-    /// Largest share of face pixels at 0–5 or 250–255. By default, 0.25.
-    pub max_clipped: f32,
-}
-
-impl Default for QualityConfig {
-    /// Defaults set from the project's data with `vouch face quality` over the 63 usable
-    /// faces-deepface photos and the 4 liveness frames (all pass), and over blurred copies:
-    ///
-    /// | measure | observed on the 67 frames | default limit |
-    /// |---|---|---|
-    /// | face width | 102 – 602 px | ≥ 60 px |
-    /// | sharpness | 245 – 3,571 (5th percentile 458) | ≥ 50; a Gaussian blur of 1 % of the image side gives 1 – 6 |
-    /// | yaw | 0 – 35° | ≤ 40° |
-    /// | roll | 0 – 16° | ≤ 30° |
-    /// | brightness | 91 – 189 | 40 – 220 |
-    /// | clipped share | 0 – 0.15 | ≤ 0.25 |
-    ///
-    /// The limits sit outside the range of good captures, so only clearly bad ones are refused.
-    fn default() -> QualityConfig {
-        QualityConfig {
-            min_face_width: 60.0,
-            min_sharpness: 50.0,
-            max_yaw_deg: 40.0,
-            max_roll_deg: 30.0,
-            min_brightness: 40.0,
-            max_brightness: 220.0,
-            max_clipped: 0.25,
-        }
-    }
-}
-
-/// Which quality check failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QualityCheck {
-    /// The face is too small in the frame.
-    FaceSize,
-    /// The face is blurred.
-    Sharpness,
-    /// The head is turned too far sideways.
-    Yaw,
-    /// The head is tilted too far.
-    Roll,
-    /// The face is too dark.
-    TooDark,
-    /// The face is too bright.
-    TooBright,
-    /// Too many pixels are clipped to black or white.
-    Clipped,
-}
-
-impl QualityCheck {
-    /// The reason code a decision gives for this failure (`quality_face_size`, …).
-    pub fn reason(self) -> &'static str {
-        match self {
-            QualityCheck::FaceSize => "quality_face_size",
-            QualityCheck::Sharpness => "quality_sharpness",
-            QualityCheck::Yaw => "quality_yaw",
-            QualityCheck::Roll => "quality_roll",
-            QualityCheck::TooDark => "quality_too_dark",
-            QualityCheck::TooBright => "quality_too_bright",
-            QualityCheck::Clipped => "quality_clipped",
-        }
-    }
-}
-
-/// One failed check: the measured value and the limit it broke.
-#[derive(Clone, Debug, Serialize)]
-pub struct QualityFailure {
-    /// The check.
-    pub check: QualityCheck,
-    /// What was measured.
-    pub value: f32,
-    /// The configured limit.
-    pub limit: f32,
-}
-
-impl std::fmt::Display for QualityFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (what, hint) = match self.check {
-            QualityCheck::FaceSize => ("face width", "come closer to the camera"),
-            QualityCheck::Sharpness => ("sharpness", "hold still; clean the lens"),
-            QualityCheck::Yaw => ("head turn", "look straight at the camera"),
-            QualityCheck::Roll => ("head tilt", "hold the head upright"),
-            QualityCheck::TooDark => ("brightness", "more light on the face"),
-            QualityCheck::TooBright => ("brightness", "less light on the face"),
-            QualityCheck::Clipped => ("clipped pixels", "avoid backlight and glare"),
-        };
-        write!(
-            f,
-            "{what} {:.1} breaks the limit {:.1}: {hint}",
-            self.value, self.limit
-        )
-    }
-}
-
-/// The measurements of one face sample and the checks it failed.
-#[derive(Clone, Debug, Serialize)]
+/// The measurements of one face sample.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct QualityReport {
     /// Face box width in frame pixels.
     pub face_width: f32,
@@ -140,26 +26,16 @@ pub struct QualityReport {
     pub brightness: f32,
     /// Share of face pixels clipped to black or white.
     pub clipped: f32,
-    /// The checks that failed; empty when the sample passed.
-    pub failures: Vec<QualityFailure>,
-}
-
-impl QualityReport {
-    /// True when every check passed.
-    pub fn passed(&self) -> bool {
-        self.failures.is_empty()
-    }
 }
 
 const SIDE: usize = 112;
 
-/// Measures a face sample and checks it against `config`. `landmarks` (from the detector)
-/// enable the pose checks; without them pose is not judged.
-pub fn assess(
+/// Measures a face sample. `landmarks` (from the detector) give the pose; without them pose
+/// is not measured.
+pub fn measure(
     image: &FaceImage,
     face: &FaceBox,
     landmarks: Option<&[[f32; 2]; 5]>,
-    config: &QualityConfig,
 ) -> QualityReport {
     let luma = face_luma(image, face);
     let n = luma.len() as f32;
@@ -173,60 +49,6 @@ pub fn assess(
         }
         None => (None, None),
     };
-    let mut failures = Vec::new();
-    let mut check = |failed: bool, check, value: f32, limit: f32| {
-        if failed {
-            failures.push(QualityFailure {
-                check,
-                value,
-                limit,
-            });
-        }
-    };
-    check(
-        face.width < config.min_face_width,
-        QualityCheck::FaceSize,
-        face.width,
-        config.min_face_width,
-    );
-    check(
-        sharpness < config.min_sharpness,
-        QualityCheck::Sharpness,
-        sharpness,
-        config.min_sharpness,
-    );
-    if let (Some(yaw), Some(roll)) = (yaw_deg, roll_deg) {
-        check(
-            yaw.abs() > config.max_yaw_deg,
-            QualityCheck::Yaw,
-            yaw.abs(),
-            config.max_yaw_deg,
-        );
-        check(
-            roll.abs() > config.max_roll_deg,
-            QualityCheck::Roll,
-            roll.abs(),
-            config.max_roll_deg,
-        );
-    }
-    check(
-        brightness < config.min_brightness,
-        QualityCheck::TooDark,
-        brightness,
-        config.min_brightness,
-    );
-    check(
-        brightness > config.max_brightness,
-        QualityCheck::TooBright,
-        brightness,
-        config.max_brightness,
-    );
-    check(
-        clipped > config.max_clipped,
-        QualityCheck::Clipped,
-        clipped,
-        config.max_clipped,
-    );
     QualityReport {
         face_width: face.width,
         sharpness,
@@ -234,7 +56,6 @@ pub fn assess(
         roll_deg,
         brightness,
         clipped,
-        failures,
     }
 }
 
@@ -331,31 +152,30 @@ mod tests {
     }
 
     #[test]
-    fn a_flat_dark_frame_fails_darkness_sharpness_and_clipping() {
+    fn a_flat_black_frame_is_dark_flat_and_clipped() {
         let img = image(200, 200, |_, _| 0);
-        let report = assess(&img, &whole(&img), None, &QualityConfig::default());
-        let checks: Vec<_> = report.failures.iter().map(|f| f.check).collect();
-        assert!(checks.contains(&QualityCheck::TooDark), "{checks:?}");
-        assert!(checks.contains(&QualityCheck::Sharpness), "{checks:?}");
-        assert!(checks.contains(&QualityCheck::Clipped), "{checks:?}");
-        assert!(!report.passed());
-        assert!(report.failures[0].to_string().contains("limit"));
+        let report = measure(&img, &whole(&img), None);
+        assert_eq!(report.brightness, 0.0);
+        assert_eq!(report.sharpness, 0.0);
+        assert_eq!(report.clipped, 1.0);
+        assert_eq!((report.yaw_deg, report.roll_deg), (None, None));
     }
 
     #[test]
-    fn texture_is_sharp_and_mid_grey_passes() {
+    fn texture_is_sharp_and_mid_grey() {
         let img = image(
             200,
             200,
             |x, y| if (x / 3 + y / 3) % 2 == 0 { 90 } else { 160 },
         );
-        let report = assess(&img, &whole(&img), None, &QualityConfig::default());
-        assert!(report.passed(), "{:?}", report.failures);
-        assert!(report.sharpness > 100.0);
+        let report = measure(&img, &whole(&img), None);
+        assert!(report.sharpness > 100.0, "{report:?}");
+        assert!((report.brightness - 125.0).abs() < 2.0, "{report:?}");
+        assert_eq!(report.clipped, 0.0);
     }
 
     #[test]
-    fn small_faces_fail_size() {
+    fn the_face_width_is_the_box_width() {
         let img = image(200, 200, |x, y| ((x * 7 + y * 13) % 200) as u8 + 30);
         let small = FaceBox {
             x: 10.0,
@@ -363,9 +183,7 @@ mod tests {
             width: 30.0,
             height: 30.0,
         };
-        let report = assess(&img, &small, None, &QualityConfig::default());
-        assert_eq!(report.failures[0].check, QualityCheck::FaceSize);
-        assert_eq!(report.failures[0].value, 30.0);
+        assert_eq!(measure(&img, &small, None).face_width, 30.0);
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Copying or downloading model files into a model directory, verified by sha256.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -109,26 +108,19 @@ fn download(spec: &ModelSpec, base: &str) -> Result<Vec<u8>> {
 }
 
 fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = dest.parent().unwrap_or(Path::new("."));
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)
         .map_err(|e| Error::io("creating model directory", parent, e))?;
-    let file_name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{file_name}.partial-{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dest)?;
-        // Make the rename itself durable.
-        std::fs::File::open(parent)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("writing model", dest, e)
-    })
+    crate::secure::write_atomic(
+        dest,
+        bytes,
+        crate::secure::Access::Shared,
+        crate::secure::Existing::Replace,
+    )
+    .map_err(|e| Error::io("writing model", dest, e))
 }
 
 #[cfg(test)]

@@ -13,8 +13,54 @@ use std::sync::{Mutex, PoisonError};
 
 pub use pool::SessionPool;
 
-use crate::config::RuntimeConfig;
 use crate::error::{Error, ErrorKind, Result};
+
+/// How ONNX Runtime is loaded and run (`[runtime]`).
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Path of `libonnxruntime.so`. By default, `$VOUCH_ORT_LIB`, then `$ORT_DYLIB_PATH`, then
+    /// `.vouch/lib/libonnxruntime.so` under the working directory (where `scripts/setup.sh`
+    /// puts it).
+    pub library: Option<PathBuf>,
+    /// Intra-op threads per inference session. By default, 1: on small devices several sessions
+    /// run side by side, and ONNX Runtime's spinning pools fight each other when oversubscribed.
+    pub intra_threads: usize,
+    /// The most sessions kept per model, i.e. how many inferences of one model may run at once.
+    /// By default, the number of CPU cores.
+    pub sessions_per_model: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> RuntimeConfig {
+        RuntimeConfig {
+            library: None,
+            intra_threads: 1,
+            sessions_per_model: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks the values ([`ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=64).contains(&self.intra_threads) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "runtime.intra_threads must be between 1 and 64",
+            ));
+        }
+        if !(1..=256).contains(&self.sessions_per_model) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "runtime.sessions_per_model must be between 1 and 256",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// The ONNX Runtime version vouch is built against (the `api-31` feature).
 pub const ORT_VERSION: &str = "1.31.1";

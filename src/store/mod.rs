@@ -8,15 +8,48 @@ mod memory;
 mod postgres;
 mod sqlite;
 
-use std::io::Write;
-use std::path::Path;
-
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::template::Modality;
+
+/// Templates kept per subject and modality by default.
+pub const DEFAULT_MAX_TEMPLATES: usize = 5;
+
+/// Where templates are stored (`[store]`).
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The SQLite template database. By default, `.vouch/templates.db`; `$VOUCH_STORE`
+    /// overrides it.
+    pub sqlite: std::path::PathBuf,
+    /// Templates kept per subject and modality (the newest). By default, 5.
+    pub max_templates: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            sqlite: std::path::PathBuf::from(".vouch/templates.db"),
+            max_templates: DEFAULT_MAX_TEMPLATES,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks the values ([`crate::ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1000).contains(&self.max_templates) {
+            return Err(crate::error::Error::new(
+                crate::error::ErrorKind::Config,
+                "store.max_templates must be between 1 and 1000",
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// One stored envelope.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,72 +105,6 @@ pub trait TemplateStore: Send + Sync {
         modality: Modality,
         visit: &mut dyn FnMut(&StoredTemplate) -> Result<()>,
     ) -> Result<()>;
-}
-
-/// Writes `bytes` to `path` readable by its owner only (mode 0600), atomically: a temporary
-/// file in the same folder, fsync, rename, fsync of the folder.
-pub(crate) fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // A random name, not the pid: a file left by a crash must never block later writes, and
-    // a pid comes back after a reboot or wrap-around.
-    let mut salt = [0u8; 8];
-    crate::template::crypto::random(&mut salt)?;
-    let tmp = parent.join(format!(".{name}.tmp-{}", hex::encode(salt)));
-    let result = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(parent)?.sync_all()
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("writing", path, e)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_temporary_file_left_by_a_crash_does_not_block_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("cursor");
-        // What the old pid-named scheme would have collided with.
-        std::fs::write(
-            dir.path()
-                .join(format!(".cursor.tmp-{}", std::process::id())),
-            b"stale",
-        )
-        .unwrap();
-        write_private_atomically(&path, b"1").unwrap();
-        write_private_atomically(&path, b"2").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"2");
-        let leftovers = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                let name = e.as_ref().unwrap().file_name();
-                let name = name.to_string_lossy();
-                name.starts_with(".cursor.tmp-") && !name.ends_with(&std::process::id().to_string())
-            })
-            .count();
-        assert_eq!(leftovers, 0, "a write left its temporary file");
-    }
 }
 
 #[cfg(test)]

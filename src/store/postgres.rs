@@ -183,7 +183,7 @@ fn migrate(client: &mut Client) -> std::result::Result<i32, postgres::Error> {
 
 fn token() -> Result<String> {
     let mut bytes = [0u8; 16];
-    crate::template::crypto::random(&mut bytes)?;
+    crate::secure::random(&mut bytes)?;
     Ok(hex::encode(bytes))
 }
 
@@ -336,8 +336,8 @@ mod tests {
     #[test]
     fn passes_the_store_suite() {
         let Ok(url) = std::env::var("VOUCH_TEST_POSTGRES_URL") else {
-            return eprintln!(
-                "skipped: VOUCH_TEST_POSTGRES_URL is not set (scripts/postgres.sh start)"
+            return crate::testing::skip(
+                "VOUCH_TEST_POSTGRES_URL is not set (scripts/postgres.sh start)",
             );
         };
         let store = PostgresStore::connect(&url).unwrap();

@@ -29,6 +29,45 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::template::format::{Template, TemplateHeader, corrupt, decode_header};
 
+/// Where template keys come from (`[keys]`). The keys themselves never appear in the
+/// configuration.
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeysConfig {
+    /// The key file (mode 0600; made by `vouch keys generate`). By default,
+    /// `.vouch/keys.toml`; `$VOUCH_KEYS` overrides it.
+    pub file: std::path::PathBuf,
+    /// An environment variable holding `ID:HEX` to use instead of the file. By default,
+    /// `VOUCH_KEK` when it is set. Only the variable's name is configuration: its value, a
+    /// secret, is read by [`Keyring::from_env`] and nowhere else.
+    pub env: Option<String>,
+}
+
+impl Default for KeysConfig {
+    fn default() -> KeysConfig {
+        KeysConfig {
+            file: std::path::PathBuf::from(".vouch/keys.toml"),
+            env: None,
+        }
+    }
+}
+
+impl KeysConfig {
+    /// The keyring this configuration names: from the environment variable `env` when set,
+    /// else from the key file.
+    pub fn keyring(&self) -> Result<Keyring> {
+        match &self.env {
+            Some(var) => Keyring::from_env(var),
+            None => Keyring::load(&self.file).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!("{} (create keys with `vouch keys generate`)", e.message()),
+                )
+            }),
+        }
+    }
+}
+
 const MAGIC: &[u8; 4] = b"VCHE";
 /// The envelope version this library writes.
 pub const ENVELOPE_VERSION: u16 = 1;
@@ -60,7 +99,7 @@ impl Kek {
     /// A fresh random key from the operating system's CSPRNG.
     pub fn generate() -> Result<Kek> {
         let mut bytes = [0u8; 32];
-        random(&mut bytes)?;
+        crate::secure::random(&mut bytes)?;
         Ok(Kek(bytes))
     }
 
@@ -181,7 +220,7 @@ impl Keyring {
     /// Reads a key file (TOML: `current = "id"` and a `[keys]` table of hex keys). Refused when
     /// the file can be read by anyone but its owner.
     pub fn load(path: &Path) -> Result<Keyring> {
-        check_private(path)?;
+        crate::secure::check_owner_only_reads(path, "key file", ErrorKind::Key)?;
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             Error::new(
                 ErrorKind::Key,
@@ -262,7 +301,13 @@ impl Keyring {
         for (id, key) in &self.keys {
             text.push_str(&format!("\"{id}\" = \"{}\"\n", key.to_hex().as_str()));
         }
-        crate::store::write_private_atomically(path, text.as_bytes())
+        crate::secure::write_atomic(
+            path,
+            text.as_bytes(),
+            crate::secure::Access::Private,
+            crate::secure::Existing::Replace,
+        )
+        .map_err(|e| Error::io("writing", path, e))
     }
 }
 
@@ -294,44 +339,6 @@ fn check_key_id(id: &str) -> Result<()> {
     }
 }
 
-/// Refuses a key file that anyone but its owner can read ([`ErrorKind::Key`]).
-#[cfg(unix)]
-pub(crate) fn check_private(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::new(
-            ErrorKind::Key,
-            format!("cannot read key file {}: {e}", path.display()),
-        )
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::new(
-            ErrorKind::Key,
-            format!(
-                "key file {} has mode {mode:o}: others can read it; restrict it with `chmod 600 {}`",
-                path.display(),
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub(crate) fn check_private(_path: &Path) -> Result<()> {
-    Ok(())
-}
-
-pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|e| {
-        Error::new(
-            ErrorKind::Key,
-            format!("the system random source failed: {e}"),
-        )
-    })
-}
-
 fn cipher(kek: &Kek, salt: &[u8]) -> Result<XChaCha20Poly1305> {
     let mut data_key = Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(Some(salt), &kek.0)
@@ -356,8 +363,8 @@ pub fn seal(template: &Template, subject: &str, keys: &dyn KeyProvider) -> Resul
     let kek = keys.key(&key_id)?;
     let mut salt = [0u8; SALT_LEN];
     let mut nonce = [0u8; NONCE_LEN];
-    random(&mut salt)?;
-    random(&mut nonce)?;
+    crate::secure::random(&mut salt)?;
+    crate::secure::random(&mut nonce)?;
     let header = template.header_bytes();
     let mut out = Vec::with_capacity(64 + header.len() + template.values().len() * 4 + TAG_LEN);
     out.extend_from_slice(MAGIC);
@@ -604,7 +611,13 @@ mod tests {
         ];
         for (i, text) in cases.iter().enumerate() {
             let path = dir.path().join(format!("{i}.toml"));
-            crate::store::write_private_atomically(&path, text.as_bytes()).unwrap();
+            crate::secure::write_atomic(
+                &path,
+                text.as_bytes(),
+                crate::secure::Access::Private,
+                crate::secure::Existing::Replace,
+            )
+            .unwrap();
             assert_eq!(
                 Keyring::load(&path).unwrap_err().kind(),
                 ErrorKind::Key,

@@ -9,6 +9,6 @@ pub mod crypto;
 pub mod format;
 pub mod transform;
 
-pub use crypto::{EnvelopeInfo, Kek, KeyProvider, Keyring, open, peek, seal};
+pub use crypto::{EnvelopeInfo, Kek, KeyProvider, Keyring, KeysConfig, open, peek, seal};
 pub use format::{Modality, Template, TemplateHeader};
 pub use transform::Transform;

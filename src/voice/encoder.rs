@@ -7,8 +7,8 @@
 
 use ndarray::Array3;
 
+use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::Embedding;
 use crate::models::{ModelSpec, ModelTask};
 use crate::runtime::{Runtime, SessionPool};
 use crate::voice::audio::Audio;

@@ -3,22 +3,21 @@
 //!
 //! An enrollment stores two encrypted templates for the subject: the voiceprint (the mean
 //! encoder embedding of all the subject's recordings, modality `voice`) and the enrolled
-//! digits (every take of 0–9, frame by frame, modality `passphrase`). Verification loads both,
-//! checks the spoken digits against the challenge and scores the response's embedding, in the
-//! vault's protected space, against the voiceprint.
+//! digits (every take of 0–9, frame by frame, modality `passphrase`). Examining a response loads
+//! both, ranks the spoken digits against the challenge and scores the response's embedding, in
+//! the vault's protected space, against the voiceprint; the decision module judges the result.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::VoiceConfig;
+use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::Embedding;
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::vault::TemplateVault;
 use crate::voice::audio::Audio;
 use crate::voice::digits::DigitTemplates;
 use crate::voice::encoder::VoiceEncoder;
-use crate::voice::passphrase::{PassphraseResult, PassphraseVerifier, join_recordings};
+use crate::voice::passphrase::{PassphraseEvidence, PassphraseVerifier, join_recordings};
 
 /// The digit templates' format and front end, bound into their templates.
 pub const DIGITS_MODEL_ID: &str = "digits-dtw-mfcc13d@1";
@@ -41,7 +40,6 @@ pub struct VoiceEnrollment {
 pub struct VoiceService<'a> {
     encoder: &'a VoiceEncoder,
     vault: &'a TemplateVault,
-    config: VoiceConfig,
 }
 
 fn now_unix() -> i64 {
@@ -52,17 +50,12 @@ fn now_unix() -> i64 {
 
 impl<'a> VoiceService<'a> {
     /// The service over `encoder` and `vault`.
-    pub fn new(encoder: &'a VoiceEncoder, vault: &'a TemplateVault, config: VoiceConfig) -> Self {
-        VoiceService {
-            encoder,
-            vault,
-            config,
-        }
+    pub fn new(encoder: &'a VoiceEncoder, vault: &'a TemplateVault) -> Self {
+        VoiceService { encoder, vault }
     }
 
     fn verifier(&self) -> Result<PassphraseVerifier<'a>> {
-        PassphraseVerifier::new(self.encoder, self.config.speaker_threshold)?
-            .with_digit_rank(self.config.digit_rank)
+        PassphraseVerifier::new(self.encoder)
     }
 
     /// Enrolls `subject`: every digit 0–9 at least once in `digits` (`(digit, recording of
@@ -129,15 +122,15 @@ impl<'a> VoiceService<'a> {
         })
     }
 
-    /// Verifies `response` as `subject` speaking `expected` (the challenge's digits; the
-    /// caller redeems the challenge). Uses the subject's newest digit enrollment and the best
-    /// score over their voiceprints.
-    pub fn verify(
+    /// Examines `response` as `subject` speaking `expected` (the challenge's digits; the
+    /// caller redeems the challenge): the ranks of the digits against the subject's newest
+    /// digit enrollment, and the best speaker score over their voiceprints. Evidence only.
+    pub fn examine(
         &self,
         subject: &str,
         expected: &str,
         response: &Audio,
-    ) -> Result<PassphraseResult> {
+    ) -> Result<PassphraseEvidence> {
         let verifier = self.verifier()?;
         let digit_templates = self
             .vault
@@ -161,6 +154,6 @@ impl<'a> VoiceService<'a> {
             let enrolled = Embedding::from_raw(t.values().to_vec())?;
             best = best.max(f64::from(enrolled.cosine(&probe)?));
         }
-        Ok(verifier.decide(check, best))
+        Ok(check.with_speaker_score(best))
     }
 }

@@ -16,6 +16,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::stats::SplitMix64;
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
@@ -519,30 +520,13 @@ fn moments(frames: &[f64], dims: usize) -> (Vec<f64>, Vec<f64>) {
     (mean, var)
 }
 
-/// SplitMix64: a small deterministic generator for the k-means start (not for secrets).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// `k` frames drawn without replacement as the first centroids.
 fn pick_distinct(frames: &[f64], dims: usize, k: usize, seed: u64) -> Vec<f64> {
     let n = frames.len() / dims;
-    let mut rng = SplitMix(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut order: Vec<usize> = (0..n).collect();
     for i in 0..k.min(n) {
-        let j = i + rng.below(n - i);
+        let j = i + rng.below((n - i) as u64) as usize;
         order.swap(i, j);
     }
     let mut out = Vec::with_capacity(k * dims);
@@ -601,11 +585,11 @@ fn recentre(frames: &[f64], dims: usize, assignment: &[usize], centroids: &mut [
             sums[c * dims + i] += frames[t * dims + i];
         }
     }
-    let mut rng = SplitMix(seed.wrapping_add(0x5EED));
+    let mut rng = SplitMix64::new(seed.wrapping_add(0x5EED));
     let n = assignment.len();
     for c in 0..k {
         if counts[c] == 0 {
-            let t = rng.below(n);
+            let t = rng.below(n as u64) as usize;
             centroids[c * dims..(c + 1) * dims].copy_from_slice(&frames[t * dims..(t + 1) * dims]);
         } else {
             for i in 0..dims {
@@ -621,8 +605,8 @@ mod tests {
 
     /// Frames from two well-separated 2-d Gaussians (a fixed pseudo-random stream).
     fn two_clusters(n: usize) -> Vec<f64> {
-        let mut rng = SplitMix(7);
-        let mut uniform = || (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+        let mut rng = SplitMix64::new(7);
+        let mut uniform = || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let mut out = Vec::new();
         for i in 0..n {
             // Box-Muller

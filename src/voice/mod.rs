@@ -20,3 +20,58 @@ pub mod vad;
 
 pub use audio::{Audio, AudioLimits, SAMPLE_RATE};
 pub use speaker::{SpeakerModel, VoiceSample, Voiceprint};
+
+/// Speaker verification and the spoken passphrase (`[voice]`).
+#[derive(Clone, Debug, serde::Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VoiceConfig {
+    /// Manifest name of the speaker encoder. By default, `resemblyzer`.
+    pub encoder: String,
+    /// Digits per passphrase. By default, 6.
+    pub passphrase_length: usize,
+    /// How long a challenge stays valid, in seconds. By default, 60.
+    pub challenge_ttl_seconds: u64,
+    /// Limits on recordings (a single spoken digit may last 0.15 s, so the shortest accepted
+    /// is 0.1 s here).
+    pub audio: AudioLimits,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> VoiceConfig {
+        VoiceConfig {
+            encoder: "resemblyzer".to_string(),
+            passphrase_length: 6,
+            challenge_ttl_seconds: 60,
+            audio: AudioLimits {
+                min_seconds: 0.1,
+                ..AudioLimits::default()
+            },
+        }
+    }
+}
+
+impl VoiceConfig {
+    /// Checks the values ([`crate::ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let bad = |what: &str| {
+            Err(crate::error::Error::new(
+                crate::error::ErrorKind::Config,
+                what.to_string(),
+            ))
+        };
+        if !(4..=16).contains(&self.passphrase_length) {
+            return bad("voice.passphrase_length must be between 4 and 16");
+        }
+        if !(1..=3600).contains(&self.challenge_ttl_seconds) {
+            return bad("voice.challenge_ttl_seconds must be between 1 and 3600");
+        }
+        let audio = &self.audio;
+        if !(audio.min_seconds > 0.0
+            && audio.min_seconds < audio.max_seconds
+            && audio.max_seconds <= 600.0)
+        {
+            return bad("voice.audio: 0 < min_seconds < max_seconds <= 600 is required");
+        }
+        Ok(())
+    }
+}

@@ -6,11 +6,12 @@
 //! passphrase says other digits, and a replayed response to this challenge finds it already
 //! redeemed or expired.
 //!
-//! [`PassphraseVerifier`] checks a response: the VAD splits it into spoken tokens, one per
+//! [`PassphraseVerifier`] examines a response: the VAD splits it into spoken tokens, one per
 //! digit of the challenge; each token is compared with the subject's enrolled digits
-//! ([`crate::voice::digits`]) and the challenge's digit must be among the `digit_rank`
-//! nearest (by default 2) for every token; and the whole response must pass the speaker model
-//! against the subject's voiceprint.
+//! ([`crate::voice::digits`]), giving the rank of the challenge's digit among the nearest;
+//! and the whole response is scored by the speaker model against the subject's voiceprint.
+//! The result is evidence ([`PassphraseEvidence`]): the decision module holds the worst rank
+//! to `decisions.digit_rank` (by default 2) and the speaker score to its calibrated threshold.
 //!
 //! Why a rank and not "the nearest digit must be the challenge's": the question is whether
 //! the response says the challenge, not which digits it says. On FSDD calibration takes the
@@ -27,7 +28,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::template::crypto::random;
+use crate::secure::random;
 use crate::voice::audio::Audio;
 use crate::voice::digits::{DigitFrontEnd, DigitTemplates, Recognised};
 use crate::voice::speaker::{SpeakerModel, Voiceprint};
@@ -162,71 +163,40 @@ impl ChallengeIssuer {
     }
 }
 
-/// What a passphrase response was found to hold.
+/// What a passphrase response was found to hold: evidence, not a verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PassphraseResult {
-    /// The digits recognised, in order.
+pub struct PassphraseEvidence {
+    /// The digits recognised (each token's nearest), in order.
     pub heard: String,
     /// Each token's recognition (digit, distance, margin).
     pub tokens: Vec<Recognised>,
-    /// Every token ranks the challenge's digit among the `digit_rank` nearest.
-    pub digits_match: bool,
     /// The worst (largest) rank of a challenge digit among the tokens, 1 = nearest.
     pub worst_rank: usize,
     /// The speaker model's score of the whole response against the voiceprint.
     pub speaker_score: f64,
-    /// The threshold it was held to.
-    pub speaker_threshold: f64,
-    /// `speaker_score >= speaker_threshold`.
-    pub speaker_match: bool,
-    /// Both.
-    pub accepted: bool,
 }
 
-/// Verifies spoken passphrases with a speaker model and the digit recogniser.
+/// Examines spoken passphrases with a speaker model and the digit recogniser.
 pub struct PassphraseVerifier<'a> {
     speaker: &'a dyn SpeakerModel,
     front: DigitFrontEnd,
-    speaker_threshold: f64,
-    digit_rank: usize,
 }
-
-/// The default tolerance of the digit check: the challenge's digit among the two nearest.
-pub const DEFAULT_DIGIT_RANK: usize = 2;
 
 impl std::fmt::Debug for PassphraseVerifier<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PassphraseVerifier")
             .field("speaker", &self.speaker.model_id())
-            .field("speaker_threshold", &self.speaker_threshold)
-            .field("digit_rank", &self.digit_rank)
             .finish_non_exhaustive()
     }
 }
 
 impl<'a> PassphraseVerifier<'a> {
-    /// A verifier accepting speaker scores at or above `speaker_threshold` (on `speaker`'s
-    /// scale).
-    pub fn new(speaker: &'a dyn SpeakerModel, speaker_threshold: f64) -> Result<Self> {
+    /// A verifier scoring voices with `speaker`.
+    pub fn new(speaker: &'a dyn SpeakerModel) -> Result<Self> {
         Ok(PassphraseVerifier {
             speaker,
             front: DigitFrontEnd::new()?,
-            speaker_threshold,
-            digit_rank: DEFAULT_DIGIT_RANK,
         })
-    }
-
-    /// Requires the challenge's digit among the `rank` nearest for every token (1 = it must
-    /// be the nearest; at most 5).
-    pub fn with_digit_rank(mut self, rank: usize) -> Result<Self> {
-        if !(1..=5).contains(&rank) {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "the digit rank tolerance is 1 to 5",
-            ));
-        }
-        self.digit_rank = rank;
-        Ok(self)
     }
 
     /// The digit front end (for enrolling digits).
@@ -234,24 +204,24 @@ impl<'a> PassphraseVerifier<'a> {
         &self.front
     }
 
-    /// Checks `response` against the challenge's `expected` digits, the subject's enrolled
+    /// Examines `response` against the challenge's `expected` digits, the subject's enrolled
     /// `digits` and `voiceprint`. A response with another number of spoken tokens than
     /// `expected` has digits is [`ErrorKind::PassphraseTokens`] (ask to speak again, pausing
     /// briefly between digits).
-    pub fn verify(
+    pub fn examine(
         &self,
         expected: &str,
         response: &Audio,
         digits: &DigitTemplates,
         voiceprint: &Voiceprint,
-    ) -> Result<PassphraseResult> {
+    ) -> Result<PassphraseEvidence> {
         let check = self.check_digits(expected, response, digits)?;
         let probe = self.speaker.analyse(response)?;
         let speaker_score = self.speaker.score(voiceprint, &probe)?;
-        Ok(self.decide(check, speaker_score))
+        Ok(check.with_speaker_score(speaker_score))
     }
 
-    /// The digit half of [`PassphraseVerifier::verify`].
+    /// The digit half of [`PassphraseVerifier::examine`].
     pub fn check_digits(
         &self,
         expected: &str,
@@ -294,23 +264,6 @@ impl<'a> PassphraseVerifier<'a> {
             worst_rank,
         })
     }
-
-    /// Combines a digit check and a speaker score (computed by the caller, e.g. in a vault's
-    /// protected space) into the result.
-    pub fn decide(&self, check: DigitCheck, speaker_score: f64) -> PassphraseResult {
-        let digits_match = check.worst_rank <= self.digit_rank;
-        let speaker_match = speaker_score >= self.speaker_threshold;
-        PassphraseResult {
-            heard: check.heard,
-            tokens: check.tokens,
-            digits_match,
-            worst_rank: check.worst_rank,
-            speaker_score,
-            speaker_threshold: self.speaker_threshold,
-            speaker_match,
-            accepted: digits_match && speaker_match,
-        }
-    }
 }
 
 /// What the digit check found.
@@ -322,6 +275,19 @@ pub struct DigitCheck {
     pub tokens: Vec<Recognised>,
     /// The worst rank of a challenge digit among the tokens.
     pub worst_rank: usize,
+}
+
+impl DigitCheck {
+    /// The evidence of the whole response, with the speaker score computed by the caller
+    /// (e.g. in a vault's protected space).
+    pub fn with_speaker_score(self, speaker_score: f64) -> PassphraseEvidence {
+        PassphraseEvidence {
+            heard: self.heard,
+            tokens: self.tokens,
+            worst_rank: self.worst_rank,
+            speaker_score,
+        }
+    }
 }
 
 /// Recordings joined with `gap_seconds` of silence before, between and after them (to build

@@ -9,8 +9,8 @@
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::Embedding;
 use crate::voice::audio::Audio;
 use crate::voice::ubm::GmmProbe;
 

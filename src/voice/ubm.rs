@@ -171,7 +171,7 @@ pub enum BuildProgress {
 
 /// The `.flac` and `.wav` files under `dir`, recursively, sorted.
 pub fn audio_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    crate::eval::files_under(dir, &["flac", "wav"])
+    crate::listing::files_under(dir, &["flac", "wav"])
 }
 
 impl Ubm {
@@ -192,9 +192,10 @@ impl Ubm {
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             on_progress(BuildProgress::Analysed(n, files.len()));
         };
-        let analysed = crate::eval::parallel_map(files, build.training.threads, &tick, |path| {
-            Audio::open(path, &limits).and_then(|a| front.frames(&a))
-        });
+        let analysed =
+            crate::parallel::parallel_map(files, build.training.threads, &tick, |path| {
+                Audio::open(path, &limits).and_then(|a| front.frames(&a))
+            });
         let mut recordings = Vec::new();
         for (path, result) in files.iter().zip(analysed) {
             match result {
@@ -411,7 +412,14 @@ impl Ubm {
 
     /// Writes the file atomically, readable by its owner only.
     pub fn save(&self, path: &Path) -> Result<()> {
-        crate::store::write_private_atomically(path, &self.to_bytes()?)
+        let bytes = self.to_bytes()?;
+        crate::secure::write_atomic(
+            path,
+            &bytes,
+            crate::secure::Access::Private,
+            crate::secure::Existing::Replace,
+        )
+        .map_err(|e| Error::io("writing", path, e))
     }
 }
 

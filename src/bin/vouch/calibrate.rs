@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use vouch::eval::metrics::ScoreSet;
 use vouch::score::{Calibration, DEFAULT_TARGETS};
-use vouch::{Config, Engine};
+use vouch::stats::ScoreSet;
+use vouch::{Engine, ValidConfig};
 
 #[derive(Subcommand)]
 pub(crate) enum CalibrateCommand {
@@ -56,7 +56,7 @@ pub(crate) enum CalibrateCommand {
     },
 }
 
-pub(crate) fn run(cmd: CalibrateCommand, config: Config) -> Result<()> {
+pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
     let (calibration, out) = match cmd {
         CalibrateCommand::Face {
             pairs,

@@ -12,7 +12,7 @@ use vouch::eval::metrics::DET_POINTS;
 use vouch::eval::plot::{DetCurve, DetLabels};
 use vouch::eval::report::{ReportHeader, pct, pct_interval, verification_markdown, write_report};
 use vouch::eval::{LabelledPair, ScoreSet, VerificationSummary, det};
-use vouch::{Config, Engine};
+use vouch::{Engine, ValidConfig};
 
 use crate::{progress, voice};
 
@@ -107,7 +107,7 @@ pub(crate) struct EvalLivenessArgs {
     /// The images are face crops: judge the whole image instead of detecting a face.
     #[arg(long)]
     whole_image: bool,
-    /// Decision threshold [default: liveness.threshold from the config].
+    /// Decision threshold [default: decisions.liveness_threshold from the config].
     #[arg(long)]
     threshold: Option<f64>,
     #[command(flatten)]
@@ -123,7 +123,7 @@ pub(crate) struct EvalScoresArgs {
     report: ReportArgs,
 }
 
-pub(crate) fn run(cmd: EvalCommand, config: Config) -> Result<()> {
+pub(crate) fn run(cmd: EvalCommand, config: ValidConfig) -> Result<()> {
     match cmd {
         EvalCommand::Face(args) => face(args, config),
         EvalCommand::Liveness(args) => liveness(args, config),
@@ -264,7 +264,7 @@ fn face_dataset(args: &EvalFaceArgs) -> Result<FaceDataset> {
     })
 }
 
-fn face(args: EvalFaceArgs, config: Config) -> Result<()> {
+fn face(args: EvalFaceArgs, config: ValidConfig) -> Result<()> {
     let dataset = face_dataset(&args)?;
     let engine = Engine::new(config)?;
     let cache = (!args.no_cache).then(|| EmbeddingCache::for_engine(&args.cache, &engine));
@@ -532,7 +532,7 @@ fn scores(args: EvalScoresArgs) -> Result<()> {
     finish(&args.report, &json, md, &warnings, &[curve], &labels, None)
 }
 
-fn liveness(args: EvalLivenessArgs, config: Config) -> Result<()> {
+fn liveness(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
     use vouch::eval::liveness::{read_liveness_list, samples_in, score_samples, summarize};
     let mut samples = Vec::new();
     if let Some(list) = &args.list {
@@ -554,7 +554,7 @@ fn liveness(args: EvalLivenessArgs, config: Config) -> Result<()> {
     let engine = Engine::new(config)?;
     let threshold = args
         .threshold
-        .unwrap_or(f64::from(engine.config().liveness.threshold));
+        .unwrap_or(f64::from(engine.config().decisions.liveness_threshold));
     let bar = progress(samples.len(), "scoring");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (scored, failures) =
@@ -588,7 +588,7 @@ fn liveness(args: EvalLivenessArgs, config: Config) -> Result<()> {
         summary.bona_fide,
         summary.failures.len()
     );
-    let at = |op: &vouch::eval::OperatingPoint| {
+    let at = |op: &vouch::stats::OperatingPoint| {
         if op.measurable {
             format!("{} (t {:.3})", pct(op.fnmr), op.threshold)
         } else {

@@ -8,20 +8,20 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use vouch::Config;
+use vouch::ValidConfig;
 use vouch::authenticator::{
-    Authenticator, ChallengeOutcome, EnrollRequest, TransactionContext, VerifyRequest,
-    VoiceResponse,
+    Authenticator, ChallengeOutcome, EnrollRequest, VerifyRequest, VoiceResponse,
 };
 use vouch::capture::{
     AudioCaptureConfig, AudioSource, FrameEncoding, FrameSource, ImageFolderSource, RecordedDigits,
     SelectConfig, Selection, Utterance, capture_utterance, select_frames,
 };
-use vouch::policy::Transaction;
 use zeroize::Zeroizing;
+
+use crate::transaction::TransactionArgs;
 
 /// The terminal id the kiosk reports to the audit log and receipts.
 const TERMINAL: &str = "kiosk";
@@ -86,20 +86,13 @@ pub(crate) struct KioskEnrollArgs {
 pub(crate) struct KioskVerifyArgs {
     /// The id the customer claims.
     subject: String,
-    /// Amount in major units, e.g. 12.50.
-    #[arg(long)]
-    amount: f64,
-    /// ISO 4217 currency.
-    #[arg(long, default_value = "EUR")]
-    currency: String,
-    /// ISO 18245 merchant category code.
-    #[arg(long)]
-    merchant_category: Option<String>,
+    #[command(flatten)]
+    transaction: TransactionArgs,
     #[command(flatten)]
     sources: Sources,
 }
 
-pub(crate) fn run(cmd: KioskCommand, config: Config) -> Result<()> {
+pub(crate) fn run(cmd: KioskCommand, config: ValidConfig) -> Result<()> {
     match cmd {
         KioskCommand::Enroll(args) => enroll(&Authenticator::open(config)?, &args),
         KioskCommand::Verify(args) => verify(&Authenticator::open(config)?, &args),
@@ -139,7 +132,7 @@ fn say(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn frame_source(sources: &Sources, config: &Config) -> Result<Box<dyn FrameSource>> {
+fn frame_source(sources: &Sources, config: &ValidConfig) -> Result<Box<dyn FrameSource>> {
     match &sources.frames {
         Some(path) => {
             let source = if path.is_dir() {
@@ -164,7 +157,9 @@ fn camera(index: Option<u32>) -> Result<Box<dyn FrameSource>> {
 
 #[cfg(not(feature = "camera"))]
 fn camera(_index: Option<u32>) -> Result<Box<dyn FrameSource>> {
-    bail!("no camera support in this build (rebuild with --features camera), and no --frames given")
+    anyhow::bail!(
+        "no camera support in this build (rebuild with --features camera), and no --frames given"
+    )
 }
 
 #[cfg(feature = "microphone")]
@@ -179,7 +174,7 @@ fn microphone(name: Option<&str>) -> Result<Box<dyn AudioSource>> {
 
 #[cfg(not(feature = "microphone"))]
 fn microphone(_name: Option<&str>) -> Result<Box<dyn AudioSource>> {
-    bail!(
+    anyhow::bail!(
         "no microphone support in this build (rebuild with --features microphone), and no --takes given"
     )
 }
@@ -314,27 +309,11 @@ fn enroll(authenticator: &Authenticator, args: &KioskEnrollArgs) -> Result<()> {
 }
 
 fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
-    if !(args.amount.is_finite() && args.amount >= 0.0) {
-        bail!("--amount must be a non-negative number");
-    }
+    let context = args.transaction.context("kiosk")?;
     recorded(&args.sources)?;
-    let amount_minor = (args.amount * 100.0).round() as u64;
-    let transaction = Transaction::new(
-        amount_minor,
-        &args.currency,
-        args.merchant_category.as_deref(),
-    )?;
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis());
-    let context = TransactionContext {
-        id: format!("kiosk-{stamp}"),
-        nonce: format!("{stamp:x}"),
-        transaction,
-    };
     say(&format!(
         "Paying {:.2} {} as {}.",
-        args.amount, args.currency, args.subject
+        args.transaction.amount, args.transaction.currency, args.subject
     ))?;
     let challenge = authenticator.challenge(&args.subject, TERMINAL, &context)?;
     let selection = capture_face(
@@ -372,7 +351,7 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
         decision
             .used
             .iter()
-            .map(|f| format!("{f:?}").to_lowercase())
+            .map(|f| f.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     ))?;

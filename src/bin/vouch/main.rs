@@ -2,15 +2,14 @@
 //! decision is made by the library.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use vouch::models::{FetchOutcome, FetchSource, Manifest, fetch_model};
+use vouch::models::{FetchOutcome, FetchSource, fetch_model};
 use vouch::runtime::{Runtime, SessionPool};
 use vouch::vault::TemplateVault;
-use vouch::{Config, Engine};
+use vouch::{Config, ValidConfig};
 
 /// `println!` that returns an error instead of panicking when stdout is closed early
 /// (`vouch … | head`); `main` turns that error into a quiet exit.
@@ -22,8 +21,11 @@ macro_rules! out {
 }
 
 mod calibrate;
+mod demo;
 mod eval;
+mod face;
 mod kiosk;
+mod transaction;
 mod trust;
 mod voice;
 
@@ -49,9 +51,9 @@ enum Command {
     /// List, verify or fetch the models of the manifest.
     #[command(subcommand)]
     Models(ModelsCommand),
-    /// Detect and compare faces.
+    /// Enroll and verify faces (audited decisions); detect, measure and compare them.
     #[command(subcommand)]
-    Face(FaceCommand),
+    Face(face::FaceCommand),
     /// Measure accuracy on labelled data.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -150,68 +152,6 @@ enum SubjectsCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum FaceCommand {
-    /// Enroll a subject from face images into the template store.
-    Enroll {
-        /// Subject id.
-        subject: String,
-        /// Face images (one template is made from all of them).
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-    },
-    /// Verify a probe image against a subject's stored templates.
-    Verify {
-        /// Subject id.
-        subject: String,
-        /// Probe image.
-        image: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Detect faces: boxes, scores and 5 landmarks.
-    Detect {
-        /// Image (JPEG or PNG).
-        image: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Judge whether frames show a live face or a presentation attack (printed photo, screen).
-    Liveness {
-        /// Frames of one presentation (JPEG or PNG, same size).
-        #[arg(required = true)]
-        frames: Vec<PathBuf>,
-        /// The images are already face crops: judge the whole image instead of detecting.
-        #[arg(long)]
-        whole_image: bool,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Measure the quality gate on the largest face of each image (size, sharpness, pose,
-    /// exposure).
-    Quality {
-        /// Images (JPEG or PNG).
-        #[arg(required = true)]
-        images: Vec<PathBuf>,
-        /// Print JSON lines.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Compare the largest faces of two images.
-    Compare {
-        /// First image.
-        a: PathBuf,
-        /// Second image.
-        b: PathBuf,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("VOUCH_LOG"))
@@ -233,7 +173,7 @@ fn run(cli: Cli) -> Result<()> {
     let config = load_config(&cli)?;
     match cli.command {
         Command::Models(cmd) => models(cmd, &config),
-        Command::Face(cmd) => face(cmd, config),
+        Command::Face(cmd) => face::run(cmd, config),
         Command::Eval(cmd) => eval::run(cmd, config),
         Command::Voice(cmd) => voice::run(cmd, config),
         Command::Calibrate(cmd) => calibrate::run(cmd, config),
@@ -242,11 +182,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Keys(cmd) => keys(cmd, &config),
         Command::Subjects(cmd) => subjects(cmd, &config),
         Command::Kiosk(cmd) => kiosk::run(cmd, config),
-        Command::Demo { data, enroll } => demo(config, data, enroll),
+        Command::Demo { data, enroll } => demo::run(config, data, enroll),
     }
 }
 
-fn load_config(cli: &Cli) -> Result<Config> {
+fn load_config(cli: &Cli) -> Result<ValidConfig> {
     let mut config = match &cli.config {
         Some(path) => Config::load(path)?,
         None => Config::from_env()?,
@@ -257,19 +197,11 @@ fn load_config(cli: &Cli) -> Result<Config> {
     if let Some(lib) = &cli.ort_lib {
         config.runtime.library = Some(lib.clone());
     }
-    config.validate()?;
-    Ok(config)
+    Ok(config.validate()?)
 }
 
-fn manifest(config: &Config) -> Result<Manifest> {
-    Ok(match &config.models.manifest {
-        Some(path) => Manifest::load(path)?,
-        None => Manifest::builtin(),
-    })
-}
-
-fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
-    let manifest = manifest(config)?;
+fn models(cmd: ModelsCommand, config: &ValidConfig) -> Result<()> {
+    let manifest = config.models.manifest()?;
     let dir = &config.models.dir;
     match cmd {
         ModelsCommand::List { json } => {
@@ -352,191 +284,8 @@ fn models(cmd: ModelsCommand, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn face(cmd: FaceCommand, config: Config) -> Result<()> {
-    let engine = Engine::new(config)?;
-    match cmd {
-        FaceCommand::Enroll { subject, images } => {
-            let vault = TemplateVault::open(engine.config())?;
-            let samples = images.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
-            let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
-            let id = engine.enroll_face_stored(&vault, &subject, &refs)?;
-            out!(
-                "enrolled {subject}: template {id} from {} image(s), sealed under key {}",
-                images.len(),
-                vault.current_key_id()
-            );
-        }
-        FaceCommand::Verify {
-            subject,
-            image,
-            json,
-        } => {
-            let vault = TemplateVault::open(engine.config())?;
-            let result = engine.verify_face_stored(&vault, &subject, &read(&image)?)?;
-            if json {
-                out!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                out!(
-                    "{subject}: score {:.4}  threshold {:.2}  → {}  ({} ms)",
-                    result.score,
-                    result.threshold,
-                    if result.is_match { "MATCH" } else { "NO MATCH" },
-                    result.elapsed.as_millis()
-                );
-            }
-        }
-        FaceCommand::Detect { image, json } => {
-            let bytes = read(&image)?;
-            let decoded = engine.decode_image(&bytes)?;
-            let faces = engine.face().detect(&decoded)?;
-            if json {
-                let out = serde_json::json!({
-                    "image": image, "width": decoded.width(), "height": decoded.height(),
-                    "faces": faces,
-                });
-                out!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                out!(
-                    "{}: {}x{}, {} face(s)",
-                    image.display(),
-                    decoded.width(),
-                    decoded.height(),
-                    faces.len()
-                );
-                for (i, f) in faces.iter().enumerate() {
-                    let lm: Vec<String> = f
-                        .landmarks
-                        .iter()
-                        .map(|p| format!("({:.1},{:.1})", p[0], p[1]))
-                        .collect();
-                    out!(
-                        "  #{i} score {:.3}  box [{:.1}, {:.1}, {:.1}, {:.1}]  landmarks {}",
-                        f.score,
-                        f.bbox[0],
-                        f.bbox[1],
-                        f.bbox[2],
-                        f.bbox[3],
-                        lm.join(" ")
-                    );
-                }
-            }
-        }
-        FaceCommand::Liveness {
-            frames,
-            whole_image,
-            json,
-        } => {
-            let images = frames
-                .iter()
-                .map(|f| Ok(engine.decode_image(&read(f)?)?))
-                .collect::<Result<Vec<_>>>()?;
-            let boxes: Option<Vec<vouch::face::FaceBox>> =
-                whole_image.then(|| images.iter().map(vouch::face::FaceBox::whole).collect());
-            let result = engine.assess_liveness_frames(&images, boxes.as_deref())?;
-            if json {
-                out!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                print_liveness(&result, &frames)?;
-            }
-        }
-        FaceCommand::Quality { images, json } => {
-            for path in &images {
-                let report = read(path).and_then(|bytes| Ok(engine.face_quality(&bytes)?));
-                match (report, json) {
-                    (Ok(r), true) => {
-                        out!("{}", serde_json::json!({"image": path, "quality": r}))
-                    }
-                    (Ok(r), false) => out!(
-                        "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0}, clipped {:.3} — {}",
-                        file_name(path),
-                        r.face_width,
-                        r.sharpness,
-                        r.yaw_deg.unwrap_or(f32::NAN),
-                        r.roll_deg.unwrap_or(f32::NAN),
-                        r.brightness,
-                        r.clipped,
-                        if r.passed() {
-                            "ok".to_string()
-                        } else {
-                            r.failures
-                                .iter()
-                                .map(|f| f.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        }
-                    ),
-                    (Err(e), true) => out!(
-                        "{}",
-                        serde_json::json!({"image": path, "error": format!("{e:#}")})
-                    ),
-                    (Err(e), false) => out!("{}: {e:#}", file_name(path)),
-                }
-            }
-        }
-        FaceCommand::Compare { a, b, json } => {
-            let result = engine.compare_faces(&read(&a)?, &read(&b)?)?;
-            if json {
-                out!("{}", serde_json::to_string_pretty(&result)?);
-            } else {
-                out!(
-                    "score {:.4}  threshold {:.2}  → {}  ({} ms)",
-                    result.score,
-                    result.threshold,
-                    if result.is_match { "MATCH" } else { "NO MATCH" },
-                    result.elapsed.as_millis()
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn print_liveness(result: &vouch::face::LivenessResult, frames: &[PathBuf]) -> Result<()> {
-    let verdict = match (result.live, result.quality_passed()) {
-        (true, true) => "LIVE",
-        (true, false) => "LIVE (but retake: quality)",
-        (false, _) => "ATTACK",
-    };
-    let models: Vec<String> = result
-        .per_model
-        .iter()
-        .map(|m| format!("{} {:.3}", m.model, m.live))
-        .collect();
-    out!(
-        "{verdict}: fused score {:.3} (threshold {:.2}); {}",
-        result.score,
-        result.threshold,
-        models.join(", ")
-    );
-    for ((frame, path), quality) in result.per_frame.iter().zip(frames).zip(&result.quality) {
-        let q = if quality.passed() {
-            "quality ok".to_string()
-        } else {
-            quality
-                .failures
-                .iter()
-                .map(|f| f.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        let pose = match (quality.yaw_deg, quality.roll_deg) {
-            (Some(y), Some(r)) => format!(", yaw {y:.0}°, roll {r:.0}°"),
-            _ => String::new(),
-        };
-        out!(
-            "  {}: score {:.3}  face {:.0}px, sharpness {:.0}, brightness {:.0}{pose} — {q}",
-            file_name(path),
-            frame.score,
-            quality.face_width,
-            quality.sharpness,
-            quality.brightness
-        );
-    }
-    Ok(())
 }
 
 fn new_key_id() -> String {
@@ -547,7 +296,7 @@ fn new_key_id() -> String {
     format!("key-{secs}")
 }
 
-fn keys(cmd: KeysCommand, config: &Config) -> Result<()> {
+fn keys(cmd: KeysCommand, config: &ValidConfig) -> Result<()> {
     use vouch::template::{Kek, KeyProvider, Keyring};
     let path = &config.keys.file;
     match cmd {
@@ -592,8 +341,8 @@ fn keys(cmd: KeysCommand, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn reseal(config: &Config) -> Result<()> {
-    let vault = TemplateVault::open(config)?;
+fn reseal(config: &ValidConfig) -> Result<()> {
+    let vault = TemplateVault::open(&config.store, &config.keys)?;
     let total: usize = vault.subjects()?.iter().map(|s| s.face + s.voice).sum();
     let bar = progress(total, "re-sealing");
     let report = vault.rotate(&mut || bar.inc(1))?;
@@ -606,8 +355,8 @@ fn reseal(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn subjects(cmd: SubjectsCommand, config: &Config) -> Result<()> {
-    let vault = TemplateVault::open(config)?;
+fn subjects(cmd: SubjectsCommand, config: &ValidConfig) -> Result<()> {
+    let vault = TemplateVault::open(&config.store, &config.keys)?;
     match cmd {
         SubjectsCommand::List { json } => {
             let subjects = vault.subjects()?;
@@ -674,173 +423,7 @@ pub(crate) fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn default_data_dir() -> PathBuf {
-    std::env::var_os("VOUCH_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("../shared/data"))
-}
-
-fn demo(config: Config, data: Option<PathBuf>, enroll: usize) -> Result<()> {
-    let faces_dir = data.unwrap_or_else(default_data_dir).join("faces-deepface");
-    let listing = faces_dir.join("identities_derived.csv");
-    let text = std::fs::read_to_string(&listing).with_context(|| {
-        format!(
-            "reading {} (point --data or VOUCH_DATA_DIR at the shared data folder)",
-            listing.display()
-        )
-    })?;
-    let mut identities: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
-    for line in text.lines().skip(1) {
-        let cells: Vec<&str> = line.split(',').collect();
-        if cells.len() >= 2 {
-            identities
-                .entry(cells[1].to_string())
-                .or_default()
-                .push(faces_dir.join(cells[0]));
-        }
-    }
-    identities.retain(|_, files| files.len() > enroll.max(1));
-    if identities.len() < 2 {
-        bail!(
-            "the demo needs at least two identities with more than {enroll} photos in {}",
-            listing.display()
-        );
-    }
-
-    let started = Instant::now();
-    let engine = Engine::new(config)?;
-    out!(
-        "vouch demo — detector {}, embedder {}, threshold {:.2} (engine ready in {} ms)\n",
-        engine.face().detector().spec().id(),
-        engine.face().embedder().spec().id(),
-        engine.config().face.match_threshold,
-        started.elapsed().as_millis()
-    );
-
-    let mut templates = Vec::new();
-    for (id, files) in &identities {
-        let samples: Vec<Vec<u8>> = files[..enroll]
-            .iter()
-            .map(|f| read(f))
-            .collect::<Result<_>>()?;
-        let refs: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
-        let t0 = Instant::now();
-        let template = engine.enroll_face(id, &refs)?;
-        let names: Vec<String> = files[..enroll].iter().map(|f| file_name(f)).collect();
-        out!(
-            "enrolled {id} from {} ({} ms)",
-            names.join(", "),
-            t0.elapsed().as_millis()
-        );
-        templates.push((template, files[enroll..].to_vec()));
-    }
-
-    out!(
-        "\n{:<6} {:<10} {:<9} {:>7}  {:<9} {:>6}",
-        "claim",
-        "probe",
-        "truth",
-        "score",
-        "decision",
-        "ms"
-    );
-    let (mut genuine, mut genuine_ok, mut impostor, mut impostor_ok) = (0, 0, 0, 0);
-    let mut times: Vec<Duration> = Vec::new();
-    for (i, (template, probes)) in templates.iter().enumerate() {
-        let other = &templates[(i + 1) % templates.len()].0;
-        for probe in probes {
-            let bytes = read(probe)?;
-            // Press photos are not camera frames: the liveness column shows what the models
-            // make of them, it does not gate the demo's decisions.
-            let liveness = match engine.assess_liveness(&[&bytes]) {
-                Ok(r) => format!("{} {:.2}", if r.live { "live" } else { "attack?" }, r.score),
-                Err(e) => e.kind().to_string(),
-            };
-            for (claim, is_genuine) in [(template, true), (other, false)] {
-                let outcome = match engine.verify_face(claim, &bytes) {
-                    Ok(o) => o,
-                    Err(e) => {
-                        out!(
-                            "{:<6} {:<10} {:<9} {:>7}  {:<9}",
-                            claim.subject(),
-                            file_name(probe),
-                            "-",
-                            "-",
-                            e.kind()
-                        );
-                        continue;
-                    }
-                };
-                times.push(outcome.elapsed);
-                let right = outcome.is_match == is_genuine;
-                if is_genuine {
-                    genuine += 1;
-                    genuine_ok += usize::from(right);
-                } else {
-                    impostor += 1;
-                    impostor_ok += usize::from(right);
-                }
-                out!(
-                    "{:<6} {:<10} {:<9} {:>7.3}  {:<9} {:>6}  {:<16}{}",
-                    claim.subject(),
-                    file_name(probe),
-                    if is_genuine { "genuine" } else { "impostor" },
-                    outcome.score,
-                    if outcome.is_match { "ACCEPT" } else { "reject" },
-                    outcome.elapsed.as_millis(),
-                    liveness,
-                    if right { "" } else { "  ✗" }
-                );
-            }
-        }
-    }
-    times.sort();
-    let median = times.get(times.len() / 2).copied().unwrap_or_default();
-    out!(
-        "\ngenuine accepted {genuine_ok}/{genuine}, impostors rejected {impostor_ok}/{impostor}; median verify time {} ms (decode + detect + align + embed)",
-        median.as_millis()
-    );
-    out!(
-        "(threshold chosen on these photos' labelled pairs; see `vouch eval face` for the measured error rates)"
-    );
-    let samples = faces_dir
-        .parent()
-        .map(|d| d.join("liveness-samples"))
-        .filter(|d| d.is_dir());
-    if let Some(dir) = samples {
-        out!("\npresentation attacks (liveness-samples, camera frames):");
-        for (name, what) in [
-            ("image_T1.jpg", "live person"),
-            ("image_T2.jpg", "live person"),
-            ("image_F1.jpg", "printed photo"),
-            ("image_F2.jpg", "replay on a tablet"),
-        ] {
-            let Ok(bytes) = std::fs::read(dir.join(name)) else {
-                continue;
-            };
-            let t0 = Instant::now();
-            match engine.assess_liveness(&[&bytes]) {
-                Ok(r) => out!(
-                    "  {name:<13} {what:<19} → {:<6} score {:.3}  ({} ms)",
-                    if r.accepted() { "LIVE" } else { "ATTACK" },
-                    r.score,
-                    t0.elapsed().as_millis()
-                ),
-                Err(e) => out!("  {name:<13} {what:<19} → error: {e}"),
-            }
-        }
-    }
-    let fsdd = faces_dir
-        .parent()
-        .map(|d| d.join("fsdd/recordings"))
-        .filter(|d| d.is_dir());
-    if let Some(dir) = fsdd {
-        voice::demo(engine.config().clone(), &dir)?;
-    }
-    Ok(())
-}
-
-fn file_name(path: &Path) -> String {
+pub(crate) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

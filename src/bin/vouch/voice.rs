@@ -7,9 +7,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use vouch::voice::gmm::TrainingStep;
 use vouch::voice::ubm::{BuildProgress, GmmUbm, ScoreNorm, Ubm, UbmBuild};
 use vouch::voice::{Audio, AudioLimits, SpeakerModel};
-use vouch::{Config, Engine};
+use vouch::{Engine, ValidConfig};
 
-use crate::progress;
+use crate::{progress, read};
+use vouch::authenticator::{Authenticator, EnrollRequest};
 
 /// The UBM file's name in the model directory.
 pub(crate) const UBM_FILE: &str = "gmm-ubm.vubm";
@@ -32,7 +33,7 @@ pub(crate) enum VoiceCommand {
         npy: Option<PathBuf>,
     },
     /// Enroll a subject's voice: every digit 0–9 spoken alone (several takes each), and
-    /// optionally free speech. Stores the voiceprint and the digits, encrypted.
+    /// optionally free speech. Stores the voiceprint and the digits, encrypted; audited.
     Enroll {
         /// Subject id.
         subject: String,
@@ -45,7 +46,7 @@ pub(crate) enum VoiceCommand {
         speech: Vec<PathBuf>,
     },
     /// Issue a random-digit passphrase challenge (digits, single-use nonce, expiry). The
-    /// daemon redeems challenges; this prints one to read out for `vouch voice verify`.
+    /// daemon redeems challenges; this prints one to read out for `vouch voice compare`.
     Challenge {
         /// Subject id.
         subject: String,
@@ -53,9 +54,10 @@ pub(crate) enum VoiceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Verify a spoken passphrase: the digits must be the expected ones and the voice the
-    /// subject's.
-    Verify {
+    /// Research: what a spoken response holds against a subject's enrolled digits and
+    /// voiceprint (digits heard, their ranks, the speaker score). Decides and records nothing:
+    /// passphrases are decided with the face by `vouch kiosk verify` and `vouchd`.
+    Compare {
         /// Subject id.
         subject: String,
         /// The recorded response (WAV or FLAC), digits separated by short pauses.
@@ -172,7 +174,7 @@ pub(crate) struct EvalPassphraseArgs {
     report: crate::eval::ReportArgs,
 }
 
-pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
+pub(crate) fn run(cmd: VoiceCommand, config: ValidConfig) -> Result<()> {
     match cmd {
         VoiceCommand::Enroll {
             subject,
@@ -205,12 +207,12 @@ pub(crate) fn run(cmd: VoiceCommand, config: Config) -> Result<()> {
             }
             Ok(())
         }
-        VoiceCommand::Verify {
+        VoiceCommand::Compare {
             subject,
             response,
             digits,
             json,
-        } => verify(config, &subject, &response, &digits, json),
+        } => compare(config, &subject, &response, &digits, json),
         VoiceCommand::Mfcc {
             file,
             deltas,
@@ -354,7 +356,7 @@ fn train_ubm(dir: &Path, output: &Path, build: &UbmBuild) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn eval(args: EvalVoiceArgs, config: Config) -> Result<()> {
+pub(crate) fn eval(args: EvalVoiceArgs, config: ValidConfig) -> Result<()> {
     use vouch::eval::plot::{DetCurve, DetLabels};
     use vouch::eval::report::{ReportHeader, verification_markdown};
     let model = speaker_model(args.model, args.ubm.as_deref(), args.norm, config)?;
@@ -457,7 +459,7 @@ pub(crate) fn speaker_model(
     choice: ModelChoice,
     ubm: Option<&Path>,
     norm: NormChoice,
-    config: Config,
+    config: ValidConfig,
 ) -> Result<Box<dyn SpeakerModel>> {
     Ok(match choice {
         ModelChoice::Encoder => Box::new(voice_encoder(config)?),
@@ -481,7 +483,7 @@ pub(crate) fn speaker_model(
 }
 
 /// The GE2E encoder of the manifest.
-pub(crate) fn voice_encoder(config: Config) -> Result<vouch::voice::encoder::VoiceEncoder> {
+pub(crate) fn voice_encoder(config: ValidConfig) -> Result<vouch::voice::encoder::VoiceEncoder> {
     let engine = Engine::new(config)?;
     let spec = engine.manifest().get(&engine.config().voice.encoder)?;
     Ok(vouch::voice::encoder::VoiceEncoder::new(
@@ -491,7 +493,7 @@ pub(crate) fn voice_encoder(config: Config) -> Result<vouch::voice::encoder::Voi
     )?)
 }
 
-pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: Config) -> Result<()> {
+pub(crate) fn eval_passphrase(args: EvalPassphraseArgs, config: ValidConfig) -> Result<()> {
     use vouch::eval::passphrase::{FsddProtocol, KindSummary, evaluate_fsdd};
     let model = speaker_model(args.model, args.ubm.as_deref(), NormChoice::S, config)?;
     let protocol = FsddProtocol {
@@ -588,10 +590,10 @@ fn passphrase_report(
     args: &crate::eval::ReportArgs,
     report: &vouch::eval::passphrase::PassphraseReport,
 ) -> Result<()> {
-    use vouch::eval::interval::wilson;
     use vouch::eval::passphrase::TrialKind;
     use vouch::eval::plot::{DetCurve, DetLabels};
     use vouch::eval::report::{ReportHeader, pct, pct_interval};
+    use vouch::stats::wilson;
     let speaker = |kind: TrialKind| -> Vec<f64> {
         report
             .trials
@@ -647,152 +649,63 @@ fn passphrase_report(
     crate::eval::finish(args, &json, md, &[], &[curve], &labels, Some(&set))
 }
 
-fn enroll(config: Config, subject: &str, digits: &[String], speech: &[PathBuf]) -> Result<()> {
-    let limits = config.voice.audio.clone();
+fn enroll(config: ValidConfig, subject: &str, digits: &[String], speech: &[PathBuf]) -> Result<()> {
     let mut takes = Vec::with_capacity(digits.len());
     for arg in digits {
         let (digit, file) = arg
             .split_once('=')
             .filter(|(d, _)| d.len() == 1 && d.as_bytes()[0].is_ascii_digit())
             .with_context(|| format!("--digit {arg:?}: expected DIGIT=FILE, e.g. 7=seven.wav"))?;
-        let audio = Audio::open(Path::new(file), &limits)?;
-        takes.push((digit.as_bytes()[0] - b'0', audio));
+        takes.push((digit.as_bytes()[0] - b'0', read(Path::new(file))?));
     }
-    let speech = speech
-        .iter()
-        .map(|p| Audio::open(p, &limits))
-        .collect::<vouch::Result<Vec<_>>>()?;
-    let vault = vouch::vault::TemplateVault::open(&config)?;
-    let encoder = voice_encoder(config.clone())?;
-    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault, config.voice);
-    let enrolled = service.enroll(subject, &speech, &takes)?;
+    let speech = speech.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+    let authenticator = Authenticator::open(config)?;
+    let speech_refs: Vec<&[u8]> = speech.iter().map(Vec::as_slice).collect();
+    let digit_refs: Vec<(u8, &[u8])> = takes.iter().map(|(d, b)| (*d, b.as_slice())).collect();
+    let report = authenticator.enroll(&EnrollRequest {
+        subject,
+        terminal: crate::face::TERMINAL,
+        face: &[],
+        speech: &speech_refs,
+        digits: &digit_refs,
+    })?;
+    let Some(enrolled) = report.voice else {
+        bail!("{subject}: no voice was enrolled");
+    };
     out!(
         "enrolled {subject}: voiceprint (template {}) from {:.1} s of audio, digits (template {}) with takes per digit {:?}; sealed under key {}",
         enrolled.voiceprint_id,
         enrolled.seconds,
         enrolled.digits_id,
         enrolled.digit_takes,
-        vault.current_key_id()
+        authenticator.vault().current_key_id()
     );
     Ok(())
 }
 
-fn verify(config: Config, subject: &str, response: &Path, digits: &str, json: bool) -> Result<()> {
+/// Research: what a spoken response holds against a subject's enrollment. No challenge is
+/// redeemed and nothing is decided or recorded.
+fn compare(
+    config: ValidConfig,
+    subject: &str,
+    response: &Path,
+    digits: &str,
+    json: bool,
+) -> Result<()> {
     let audio = Audio::open(response, &config.voice.audio)?;
-    let vault = vouch::vault::TemplateVault::open(&config)?;
-    let encoder = voice_encoder(config.clone())?;
-    let rank = config.voice.digit_rank;
-    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault, config.voice);
-    let result = service.verify(subject, digits, &audio)?;
+    let vault = vouch::vault::TemplateVault::open(&config.store, &config.keys)?;
+    let encoder = voice_encoder(config)?;
+    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault);
+    let evidence = service.examine(subject, digits, &audio)?;
     if json {
-        out!("{}", serde_json::to_string_pretty(&result)?);
+        out!("{}", serde_json::to_string_pretty(&evidence)?);
     } else {
         out!(
-            "{subject}: heard {} (each challenge digit must rank ≤ {rank}; worst {}) → digits {}; speaker {:.4} (threshold {:.2}) → {}; {}",
-            result.heard,
-            result.worst_rank,
-            if result.digits_match { "OK" } else { "WRONG" },
-            result.speaker_score,
-            result.speaker_threshold,
-            if result.speaker_match {
-                "OK"
-            } else {
-                "NO MATCH"
-            },
-            if result.accepted {
-                "ACCEPTED"
-            } else {
-                "REJECTED"
-            }
+            "{subject}: heard {} (worst rank of a challenge digit among the nearest enrolled: {}); speaker cosine {:.4} — research evidence: decisions hold it to decisions.digit_rank and the encoder's calibrated threshold",
+            evidence.heard,
+            evidence.worst_rank,
+            evidence.speaker_score,
         );
-    }
-    Ok(())
-}
-
-/// The demo's voice part: two FSDD speakers enroll their digits into a throwaway encrypted
-/// vault; each is challenged, and answers in their own voice; then someone else answers the
-/// challenge, an old recording of other digits is replayed, and a used challenge is reused.
-pub(crate) fn demo(config: Config, fsdd: &Path) -> Result<()> {
-    use std::sync::Arc;
-    use vouch::template::{Kek, Keyring};
-    use vouch::vault::TemplateVault;
-    use vouch::voice::enrollment::VoiceService;
-    use vouch::voice::passphrase::{ChallengeIssuer, join_recordings};
-    let limits = config.voice.audio.clone();
-    let take = |digit: u8, speaker: &str, take: u32| -> Result<Audio> {
-        Ok(Audio::open(
-            &fsdd.join(format!("{digit}_{speaker}_{take}.wav")),
-            &limits,
-        )?)
-    };
-    // A spoken phrase from the speaker's test takes (0–4), 0.3 s pauses between digits.
-    let phrase = |speaker: &str, digits: &str| -> Result<Audio> {
-        let takes = digits
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| take(b - b'0', speaker, i as u32 % 5))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3)?)
-    };
-    let encoder = voice_encoder(config.clone())?;
-    let keys = Arc::new(Keyring::single("demo", Kek::generate()?)?);
-    let vault = TemplateVault::new(Arc::new(vouch::store::MemoryStore::new()), keys);
-    let service = VoiceService::new(&encoder, &vault, config.voice.clone());
-    let issuer = ChallengeIssuer::new(
-        config.voice.passphrase_length,
-        std::time::Duration::from_secs(config.voice.challenge_ttl_seconds),
-    )?;
-    out!(
-        "\nspoken passphrase (FSDD; digits enrolled from takes 5–9, answers built from takes 0–4; speaker threshold {:.2}):",
-        config.voice.speaker_threshold
-    );
-    let speakers = ["george", "theo"];
-    for speaker in speakers {
-        let mut digits = Vec::new();
-        for d in 0..10u8 {
-            for t in 5..10 {
-                digits.push((d, take(d, speaker, t)?));
-            }
-        }
-        let t0 = std::time::Instant::now();
-        service.enroll(speaker, &[], &digits)?;
-        out!(
-            "  enrolled {speaker}: 50 digit recordings ({} ms)",
-            t0.elapsed().as_millis()
-        );
-    }
-    for (i, subject) in speakers.iter().enumerate() {
-        let other = speakers[(i + 1) % speakers.len()];
-        let challenge = issuer.issue(subject)?;
-        let mut replayed = issuer.issue(subject)?.digits;
-        while replayed == challenge.digits {
-            replayed = issuer.issue(subject)?.digits;
-        }
-        for (who, says, what) in [
-            (*subject, challenge.digits.as_str(), "the customer"),
-            (other, challenge.digits.as_str(), "someone else"),
-            (*subject, replayed.as_str(), "old recording"),
-        ] {
-            let t0 = std::time::Instant::now();
-            let line = match service.verify(subject, &challenge.digits, &phrase(who, says)?) {
-                Ok(r) => format!(
-                    "heard {} voice {:.3} → {}",
-                    r.heard,
-                    r.speaker_score,
-                    if r.accepted { "ACCEPT" } else { "reject" }
-                ),
-                Err(e) => format!("{} → reject", e.kind()),
-            };
-            out!(
-                "  {subject:<7} asked {}  {what:<14} ({who:<6} says {says}): {line}  ({} ms)",
-                challenge.digits,
-                t0.elapsed().as_millis()
-            );
-        }
-        issuer.redeem(&challenge.id, subject)?;
-        if let Err(e) = issuer.redeem(&challenge.id, subject) {
-            out!("  {subject:<7} the same challenge again: {}", e.kind());
-        }
     }
     Ok(())
 }

@@ -8,8 +8,8 @@
 
 use serde::Serialize;
 
-use crate::eval::metrics::ScoreSet;
-use crate::eval::rng::SplitMix64;
+use crate::stats::ScoreSet;
+use crate::stats::SplitMix64;
 
 /// Coverage of every interval this module computes.
 pub const CONFIDENCE: f64 = 0.95;
@@ -61,7 +61,7 @@ pub fn bootstrap<T: Send>(
     statistic: impl Fn(&ScoreSet) -> T + Sync,
 ) -> Vec<T> {
     let indices: Vec<u64> = (0..replicates as u64).collect();
-    crate::eval::parallel_map(&indices, threads, &|| {}, |&i| {
+    crate::parallel::parallel_map(&indices, threads, &|| {}, |&i| {
         let mut rng = SplitMix64::new(seed ^ i.wrapping_mul(0xd6e8_feb8_6659_fd93));
         let genuine = resample_sorted(scores.genuine(), &mut rng);
         let impostor = resample_sorted(scores.impostor(), &mut rng);

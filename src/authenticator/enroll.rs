@@ -1,0 +1,152 @@
+//! Enrollment: face samples through the quality gate and liveness into one sealed template,
+//! and the voice (voiceprint and digits) when given.
+
+use serde_json::Value;
+
+use super::{Authenticator, EnrollReport, EnrollRequest, Presented, SampleVerdict, check_id};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::decision::{self, Outcome};
+use crate::error::{Error, ErrorKind, Result};
+use crate::voice::audio::Audio;
+use crate::voice::enrollment::VoiceService;
+
+impl Authenticator {
+    /// Enrolls a subject: each face sample observed once, through the quality gate and
+    /// liveness, the accepted ones averaged into one template; voice when given.
+    pub fn enroll(&self, request: &EnrollRequest<'_>) -> Result<EnrollReport> {
+        check_id("subject", request.subject)?;
+        check_id("terminal", request.terminal)?;
+        if request.face.is_empty() && request.digits.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "an enrollment needs face images, or digit recordings for voice",
+            ));
+        }
+        let max = self.config().liveness.max_frames;
+        if request.face.len() > max {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "at most {max} face samples per enrollment (liveness.max_frames), got {}",
+                    request.face.len()
+                ),
+            ));
+        }
+        // Decode everything first: a corrupt input refuses the request before anything is
+        // stored.
+        let images = self.engine.decode_images(request.face, "face sample")?;
+        let limits = &self.config().voice.audio;
+        let speech = request
+            .speech
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                Audio::decode(bytes, limits)
+                    .map_err(|e| Error::new(e.kind(), format!("speech {}: {}", i + 1, e.message())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let digits = request
+            .digits
+            .iter()
+            .enumerate()
+            .map(|(i, (digit, bytes))| {
+                if *digit > 9 {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("digit recording {}: {digit} is not a digit", i + 1),
+                    ));
+                }
+                Audio::decode(bytes, limits)
+                    .map(|a| (*digit, a))
+                    .map_err(|e| {
+                        Error::new(
+                            e.kind(),
+                            format!("digit recording {} ({digit}): {}", i + 1, e.message()),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !speech.is_empty() && digits.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "speech without digit recordings: voice enrollment needs every digit 0–9",
+            ));
+        }
+
+        let threshold = self.config().decisions.liveness_threshold;
+        let mut samples = Vec::with_capacity(images.len());
+        let mut embeddings = Vec::new();
+        let mut quality = 0.0;
+        for (index, image) in images.iter().enumerate() {
+            let (accepted, reasons) = match self.present(std::slice::from_ref(image), true)? {
+                Presented::Retake(reasons) => (false, reasons),
+                Presented::Face {
+                    liveness,
+                    embedding,
+                } => {
+                    let score = liveness.map_or(0.0, |l| l.score);
+                    let (accepted, reasons) =
+                        decision::enrollment_sample(Vec::new(), score, threshold);
+                    if accepted {
+                        quality += score;
+                        embeddings.push(embedding.embedding);
+                    }
+                    (accepted, reasons)
+                }
+            };
+            samples.push(SampleVerdict {
+                index,
+                accepted,
+                reasons,
+            });
+        }
+        let face_template = if embeddings.is_empty() {
+            None
+        } else {
+            let template = self.engine.template_of(
+                &embeddings,
+                embeddings.len(),
+                quality / embeddings.len() as f32,
+            )?;
+            Some(self.vault.enroll(request.subject, &template)?)
+        };
+        let voice = if digits.is_empty() {
+            None
+        } else {
+            let encoder = self.engine.voice_encoder()?;
+            let service = VoiceService::new(encoder, &self.vault);
+            Some(service.enroll(request.subject, &speech, &digits)?)
+        };
+        let outcome = if face_template.is_some() || voice.is_some() {
+            Outcome::Accept
+        } else {
+            Outcome::Retake
+        };
+        let retakes: Vec<Value> = samples
+            .iter()
+            .filter(|s| !s.accepted)
+            .map(|s| serde_json::json!({"index": s.index, "reasons": s.reasons}))
+            .collect();
+        self.audit.append(
+            AuditEvent::new(AuditKind::Enroll, outcome.as_str())
+                .subject(request.subject)
+                .terminal(request.terminal)
+                .detail("face_template", face_template)
+                .detail("face_samples", images.len())
+                .detail("retake", retakes)
+                .detail(
+                    "voice_templates",
+                    voice
+                        .as_ref()
+                        .map(|v| serde_json::json!([v.voiceprint_id, v.digits_id])),
+                ),
+        )?;
+        Ok(EnrollReport {
+            subject: request.subject.to_string(),
+            outcome,
+            face_template,
+            samples,
+            voice,
+        })
+    }
+}

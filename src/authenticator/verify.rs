@@ -1,0 +1,254 @@
+//! 1:1 verification under the policy: evidence gathered, thresholds looked up, the decision
+//! module settles, the receipt is signed and the audit record written.
+
+use std::time::Instant;
+
+use super::{
+    Authenticator, Decision, Presented, ResearchScores, VerifyRequest, check_id, requirement_tier,
+};
+use crate::audit::{AuditEvent, AuditKind};
+use crate::decision::{self, Settled, Verification};
+use crate::embedding::Embedding;
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::{Factor, Requirement};
+use crate::receipt::Receipt;
+use crate::template::Modality;
+use crate::voice::audio::Audio;
+use crate::voice::enrollment::VoiceService;
+
+impl Authenticator {
+    /// Verifies a customer (1:1) for a transaction.
+    pub fn verify(&self, request: &VerifyRequest<'_>) -> Result<Decision> {
+        check_id("subject", request.subject)?;
+        check_id("terminal", request.terminal)?;
+        check_id("transaction", &request.transaction.id)?;
+        check_id("nonce", &request.transaction.nonce)?;
+        let now = Instant::now();
+        let requirement = self.policy.requirement(&request.transaction.transaction);
+
+        if let Some(lock) = self.attempts.check(request.subject, request.terminal, now) {
+            // A locked request is not looked at, but a spoken challenge is still spent.
+            if let Some(voice) = request.voice {
+                let _ = self.challenges.redeem(voice.challenge_id, request.subject);
+            }
+            return self.finish_verify(
+                request,
+                requirement_tier(&requirement),
+                Settled::locked(lock),
+                None,
+            );
+        }
+
+        let (factors, target_fmr, voice_target_fmr) = match &requirement {
+            Requirement::Refuse { .. } => {
+                return self.finish_verify(
+                    request,
+                    requirement_tier(&requirement),
+                    Settled::refused(),
+                    None,
+                );
+            }
+            Requirement::Verify {
+                factors,
+                target_fmr,
+                voice_target_fmr,
+                ..
+            } => (factors.clone(), *target_fmr, *voice_target_fmr),
+        };
+        let mut verification = Verification::new(&factors);
+
+        // The challenge is redeemed first, whatever happens next: it is single-use.
+        let challenge = match request.voice {
+            Some(voice) => Some(
+                self.challenges
+                    .redeem(voice.challenge_id, request.subject)?,
+            ),
+            None => None,
+        };
+        if request.face_frames.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a verification needs at least one face frame",
+            ));
+        }
+        let frames = self.engine.decode_images(request.face_frames, "frame")?;
+        let voice_audio = match request.voice {
+            Some(voice) => match Audio::decode(voice.audio, &self.config().voice.audio) {
+                Ok(audio) => Some(audio),
+                Err(e) => match decision::retake_reason(e.kind()) {
+                    Some(reason) => {
+                        verification.retake([reason.to_string()]);
+                        None
+                    }
+                    None => return Err(e),
+                },
+            },
+            None => None,
+        };
+
+        let mut scores = ResearchScores::default();
+        let liveness_threshold = self.config().decisions.liveness_threshold;
+        match self.present(&frames, verification.requires(Factor::Liveness))? {
+            Presented::Retake(reasons) => verification.retake(reasons),
+            Presented::Face {
+                liveness,
+                embedding,
+            } => {
+                if let Some(liveness) = liveness {
+                    scores.liveness = Some(f64::from(liveness.score));
+                    verification.liveness(liveness.score, liveness_threshold);
+                }
+                if verification.requires(Factor::Face) {
+                    let model = self.engine.face().embedder().spec().id();
+                    let calibration = self.calibrations.get(&model)?;
+                    let threshold = calibration.threshold_at(target_fmr)?;
+                    let score = self.best_face_score(request.subject, &embedding.embedding)?;
+                    scores.face = Some(score);
+                    scores.face_threshold = Some(threshold);
+                    verification.face(score, threshold, calibration.llr(score));
+                }
+            }
+        }
+
+        if verification.requires(Factor::Voice) {
+            match (challenge, voice_audio) {
+                (None, _) => verification.voice_required(),
+                (Some(_), None) => {} // retake, reason already given
+                (Some(challenge), Some(audio)) => {
+                    let encoder = self.engine.voice_encoder()?;
+                    let calibration = self.calibrations.get(encoder.id())?;
+                    let threshold = calibration.threshold_at(voice_target_fmr)?;
+                    let service = VoiceService::new(encoder, &self.vault);
+                    match service.examine(request.subject, &challenge.digits, &audio) {
+                        Ok(evidence) => {
+                            scores.voice = Some(evidence.speaker_score);
+                            scores.voice_threshold = Some(threshold);
+                            let verdict = decision::passphrase(
+                                &evidence,
+                                threshold,
+                                self.config().decisions.digit_rank,
+                            );
+                            verification
+                                .passphrase(verdict, calibration.llr(evidence.speaker_score));
+                        }
+                        Err(e) => match decision::retake_reason(e.kind()) {
+                            Some(reason) => verification.retake([reason.to_string()]),
+                            None => return Err(e),
+                        },
+                    }
+                }
+            }
+        }
+
+        let settled = verification.settle();
+        scores.fused_llr = settled.fused_llr;
+        if settled.is_failure() {
+            self.attempts
+                .record_failure(request.subject, request.terminal, now);
+        } else if settled.outcome == decision::Outcome::Accept {
+            self.attempts.record_success(request.subject);
+        }
+        let scores = self
+            .config()
+            .dangerous_settings()
+            .research_scores()
+            .then_some(scores);
+        self.finish_verify(request, requirement_tier(&requirement), settled, scores)
+    }
+
+    /// Best cosine of `probe` over the subject's face templates, in the vault's protected
+    /// space.
+    pub(super) fn best_face_score(&self, subject: &str, probe: &Embedding) -> Result<f64> {
+        let model = self.engine.face().embedder().spec().id();
+        let templates = self.vault.load(subject, Modality::Face, &model)?;
+        let protected = Embedding::from_raw(self.vault.protect(probe.values())?)?;
+        let mut best = f64::NEG_INFINITY;
+        for t in &templates {
+            let enrolled = Embedding::from_raw(t.values().to_vec())?;
+            best = best.max(f64::from(enrolled.cosine(&protected)?));
+        }
+        if templates.is_empty() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "the subject has no face enrollment",
+            ));
+        }
+        Ok(best)
+    }
+
+    fn models_used(&self, used: &[Factor]) -> Vec<String> {
+        let mut models = Vec::new();
+        if used.contains(&Factor::Face) {
+            models.push(self.engine.face().detector().spec().id());
+            models.push(self.engine.face().embedder().spec().id());
+        }
+        if used.contains(&Factor::Liveness) {
+            models.extend(
+                self.engine
+                    .liveness()
+                    .models()
+                    .iter()
+                    .map(|m| m.spec().id()),
+            );
+        }
+        if used.contains(&Factor::Voice)
+            && let Ok(encoder) = self.engine.voice_encoder()
+        {
+            models.push(encoder.id().to_string());
+            models.push(crate::voice::enrollment::DIGITS_MODEL_ID.to_string());
+        }
+        models
+    }
+
+    /// Signs the receipt and writes the audit record; the decision is returned only once both
+    /// are done.
+    fn finish_verify(
+        &self,
+        request: &VerifyRequest<'_>,
+        tier: Option<String>,
+        settled: Settled,
+        scores: Option<ResearchScores>,
+    ) -> Result<Decision> {
+        let tx = request.transaction;
+        let mut receipt = Receipt::new(
+            request.subject,
+            request.terminal,
+            &tx.id,
+            &tx.nonce,
+            tx.transaction.amount_minor,
+            &tx.transaction.currency,
+            settled.outcome.as_str(),
+        )?;
+        receipt.merchant_category = tx.transaction.merchant_category.clone();
+        receipt.reasons = settled.reasons.clone();
+        receipt.factors = settled
+            .used
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect();
+        receipt.models = self.models_used(&settled.used);
+        receipt.policy_tier = tier.clone();
+        receipt.audit_head = Some(self.audit.head());
+        let signed = self.signer.sign(&receipt)?;
+        self.audit.append(
+            AuditEvent::new(AuditKind::Verify, settled.outcome.as_str())
+                .subject(request.subject)
+                .terminal(request.terminal)
+                .detail("transaction_id", tx.id.as_str())
+                .detail("reasons", settled.reasons.clone())
+                .detail("tier", tier.clone())
+                .detail("receipt", signed.as_str()),
+        )?;
+        Ok(Decision {
+            outcome: settled.outcome,
+            reasons: settled.reasons,
+            confidence: settled.confidence,
+            tier,
+            required: settled.required,
+            used: settled.used,
+            retry_after: settled.retry_after,
+            receipt: signed,
+            scores,
+        })
+    }
+}

@@ -1,0 +1,33 @@
+//! Where evidence meets thresholds: the one module that decides.
+//!
+//! Face, liveness and voice code ([`crate::face`], [`crate::voice`]) and the
+//! [`crate::Engine`] return evidence: scores, quality measurements, recognised digits. This
+//! module holds that evidence to its thresholds and settles it into an [`Outcome`] with reason
+//! codes and a coarse [`Confidence`]:
+//!
+//! - [`quality`]: the quality gate (face size, sharpness, pose, exposure → retake reasons);
+//! - [`rules`]: a second face in the frame, liveness, the face match, the passphrase (digits
+//!   and speaker), which errors ask for a retake, how factors settle into one outcome
+//!   (a failure rejects, then an unusable sample asks for a retake, then a missing factor
+//!   steps up), lockouts, policy refusals and open-set identification;
+//! - [`outcome`]: the outcome, the confidence levels and LLR fusion;
+//! - [`config`]: its configuration sections, `[decisions]` (thresholds the policy does not set,
+//!   the policy and calibration files, attempt limits) and `[quality]`.
+//!
+//! It is pure: no models, files or clocks, and every rule is unit-tested without models. The
+//! thresholds it is given come from the [`crate::authenticator::Authenticator`], which looks
+//! them up (calibration at the policy's target FMR, this module's configuration) and through
+//! which every decision path goes: `vouchd`, the CLI and kiosk apps.
+
+pub mod config;
+pub mod outcome;
+pub mod quality;
+pub mod rules;
+
+pub use config::{DecisionsConfig, QualityConfig};
+pub use outcome::{Confidence, Outcome, fuse};
+pub use quality::{QualityCheck, QualityFailure, quality_failures};
+pub use rules::{
+    Identified, PassphraseVerdict, Settled, Verification, enrollment_sample, face_matches,
+    identification, is_live, multiple_faces, passphrase, presentation_retake, retake_reason,
+};
