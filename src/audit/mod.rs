@@ -43,6 +43,7 @@
 //! acknowledged, and [`AuditLog::open`] cuts it away (with a warning). One process appends to
 //! a log at a time: the file is locked while an [`AuditLog`] holds it.
 
+#[cfg(feature = "postgres")]
 pub mod ship;
 
 use std::fs::File;

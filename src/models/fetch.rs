@@ -1,13 +1,9 @@
 //! Copying or downloading model files into a model directory, verified by sha256.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::models::manifest::{ModelSpec, sha256_hex, verify_file};
-
-/// Model files larger than this are refused while downloading (no model vouch uses is near it).
-const MAX_MODEL_BYTES: u64 = 1 << 30;
 
 /// Where model files are fetched from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +77,23 @@ pub fn fetch_model(
     Ok(outcome)
 }
 
+#[cfg(not(feature = "download"))]
 fn download(spec: &ModelSpec, base: &str) -> Result<Vec<u8>> {
+    Err(Error::new(
+        ErrorKind::Fetch,
+        format!(
+            "model {:?}: this build cannot download ({base}): rebuild with the `download` feature, or fetch from a folder",
+            spec.name
+        ),
+    ))
+}
+
+#[cfg(feature = "download")]
+fn download(spec: &ModelSpec, base: &str) -> Result<Vec<u8>> {
+    use std::time::Duration;
+    /// Model files larger than this are refused while downloading (no model vouch uses is near it).
+    const MAX_MODEL_BYTES: u64 = 1 << 30;
+
     let relative = spec
         .file
         .components()

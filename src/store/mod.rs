@@ -5,10 +5,12 @@
 //! real deletion: backends that can wipe freed pages do.
 
 mod memory;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
