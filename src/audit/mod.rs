@@ -384,8 +384,12 @@ fn read_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<Li
 
 /// What a walk over the log yields.
 enum Step {
-    /// A verified record; `end` is the byte offset just after its line.
-    Record(AuditRecord, u64),
+    /// A verified record; `end` is the byte offset just after its line (where shipping
+    /// resumes).
+    Record(
+        AuditRecord,
+        #[cfg_attr(not(feature = "postgres"), allow(dead_code))] u64,
+    ),
     /// An unterminated last line starting at byte `start`.
     Torn(u64),
     /// The end of the file.
