@@ -1,5 +1,6 @@
 //! Attempt limits: failed verifications per subject and per terminal within a sliding window
-//! lead to a lockout.
+//! lead to a lockout. This module keeps the counts; when they lock is the decision module's
+//! rule ([`crate::decision::lockout_reached`]), and so are the settings ([`AttemptsConfig`]).
 //!
 //! Only biometric failures count (a face or voice that did not match, a presentation that was
 //! not live): a retake asked for by the quality gate reveals nothing about the template and
@@ -23,66 +24,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
-use crate::error::{Error, ErrorKind, Result};
-
-/// Attempt-limit settings (`[decisions.attempts]`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct AttemptsConfig {
-    /// Failures of one subject within the window that lock the subject. By default, 5.
-    pub max_subject_failures: u32,
-    /// Failures at one terminal within the window that lock the terminal. By default, 20.
-    pub max_terminal_failures: u32,
-    /// The sliding window, in seconds. By default, 900 (15 minutes).
-    pub window_seconds: u64,
-    /// How long a lockout lasts, in seconds. By default, 900.
-    pub lockout_seconds: u64,
-}
-
-impl Default for AttemptsConfig {
-    fn default() -> AttemptsConfig {
-        AttemptsConfig {
-            max_subject_failures: 5,
-            max_terminal_failures: 20,
-            window_seconds: 900,
-            lockout_seconds: 900,
-        }
-    }
-}
-
-impl AttemptsConfig {
-    /// Checks the values.
-    pub fn validate(&self) -> Result<()> {
-        if self.max_subject_failures == 0
-            || self.max_terminal_failures == 0
-            || self.window_seconds == 0
-            || self.lockout_seconds == 0
-        {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "decisions.attempts: every limit, the window and the lockout must be positive",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Why a verification may not proceed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lock {
-    /// The subject failed too often.
-    Subject {
-        /// Time left.
-        remaining: Duration,
-    },
-    /// The terminal failed too often.
-    Terminal {
-        /// Time left.
-        remaining: Duration,
-    },
-}
+use crate::decision::lockout_reached;
+pub use crate::decision::{AttemptsConfig, Lock};
 
 #[derive(Default)]
 struct Counter {
@@ -106,7 +49,7 @@ impl Counter {
             self.failures.pop_front();
         }
         self.failures.push_back(now);
-        if self.failures.len() >= max as usize {
+        if lockout_reached(self.failures.len(), max) {
             self.locked_until = Some(now + lockout);
             self.failures.clear();
         }

@@ -36,10 +36,10 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::stats::interval::{
-    BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap, percentile_interval,
+use crate::stats::{
+    BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, ScoreSet, bootstrap, fnmr_at_fmr, percentile_interval,
+    upper_normal_quantile,
 };
-use crate::stats::{ScoreSet, fnmr_at_fmr, upper_normal_quantile};
 
 /// Version of the calibration file format.
 pub const CALIBRATION_VERSION: u32 = 1;

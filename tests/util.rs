@@ -194,7 +194,7 @@ pub fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<vouch
         .enumerate()
         .map(|(i, b)| fsdd_take(b - b'0', speaker, (first_take + i as u32) % 5))
         .collect::<Option<Vec<_>>>()?;
-    Some(vouch::voice::passphrase::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
+    Some(vouch::voice::audio::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
 }
 
 /// The `vouch` binary, pointed at the shared models and the runtime library when present.

@@ -4,9 +4,8 @@
 use std::time::Instant;
 
 use super::{Authenticator, Candidate, Identification, IdentifyRequest, Presented, check_id};
-use crate::attempts::Lock;
 use crate::audit::{AuditEvent, AuditKind};
-use crate::decision::{self, Confidence, Identified, Outcome};
+use crate::decision::{self, Confidence, Identified, Lock, Outcome};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::SubjectSummary;
 

@@ -86,7 +86,7 @@ impl RecordedDigits {
                 self.take(b - b'0', first_take + i as u32)
             })
             .collect::<Result<Vec<_>>>()?;
-        let joined = crate::voice::passphrase::join_recordings(
+        let joined = crate::voice::audio::join_recordings(
             &takes.iter().collect::<Vec<_>>(),
             DIGIT_GAP_SECONDS,
         )?;

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::attempts::AttemptsConfig;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How decisions are made and recorded (`[decisions]`).
@@ -157,6 +156,48 @@ impl QualityConfig {
             return Err(Error::new(
                 ErrorKind::Config,
                 "quality limits must be finite, non-negative, and min_brightness <= max_brightness",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Attempt-limit settings (`[decisions.attempts]`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttemptsConfig {
+    /// Failures of one subject within the window that lock the subject. By default, 5.
+    pub max_subject_failures: u32,
+    /// Failures at one terminal within the window that lock the terminal. By default, 20.
+    pub max_terminal_failures: u32,
+    /// The sliding window, in seconds. By default, 900 (15 minutes).
+    pub window_seconds: u64,
+    /// How long a lockout lasts, in seconds. By default, 900.
+    pub lockout_seconds: u64,
+}
+
+impl Default for AttemptsConfig {
+    fn default() -> AttemptsConfig {
+        AttemptsConfig {
+            max_subject_failures: 5,
+            max_terminal_failures: 20,
+            window_seconds: 900,
+            lockout_seconds: 900,
+        }
+    }
+}
+
+impl AttemptsConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_subject_failures == 0
+            || self.max_terminal_failures == 0
+            || self.window_seconds == 0
+            || self.lockout_seconds == 0
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "decisions.attempts: every limit, the window and the lockout must be positive",
             ));
         }
         Ok(())

@@ -24,10 +24,11 @@ pub mod outcome;
 pub mod quality;
 pub mod rules;
 
-pub use config::{DecisionsConfig, QualityConfig};
+pub use config::{AttemptsConfig, DecisionsConfig, QualityConfig};
 pub use outcome::{Confidence, Outcome, fuse};
 pub use quality::{QualityCheck, QualityFailure, quality_failures};
 pub use rules::{
-    Identified, PassphraseVerdict, Settled, Verification, enrollment_sample, face_matches,
-    identification, is_live, multiple_faces, passphrase, presentation_retake, retake_reason,
+    Identified, Lock, PassphraseVerdict, Settled, Verification, enrollment_sample, face_matches,
+    identification, is_live, lockout_reached, multiple_faces, passphrase, presentation_retake,
+    retake_reason,
 };

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::attempts::Lock;
 use crate::decision::QualityConfig;
 use crate::decision::outcome::{Confidence, Outcome, fuse};
 use crate::decision::quality::quality_failures;
@@ -18,6 +17,26 @@ use crate::error::ErrorKind;
 use crate::face::PresentedFace;
 use crate::policy::Factor;
 use crate::voice::passphrase::PassphraseEvidence;
+
+/// Why a verification may not proceed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// The subject failed too often.
+    Subject {
+        /// Time left.
+        remaining: Duration,
+    },
+    /// The terminal failed too often.
+    Terminal {
+        /// Time left.
+        remaining: Duration,
+    },
+}
+
+/// A subject or terminal is locked once its failures within the window reach the limit.
+pub fn lockout_reached(failures_in_window: usize, limit: u32) -> bool {
+    failures_in_window >= limit as usize
+}
 
 /// A face comparison matches when its score reaches the threshold.
 pub fn face_matches(score: f64, threshold: f64) -> bool {
@@ -474,6 +493,23 @@ mod tests {
         assert_eq!(s.required, [Factor::Face, Factor::Liveness, Factor::Voice]);
         assert!(Verification::new(&[Factor::Face]).requires(Factor::Face));
         assert!(!Verification::new(&[Factor::Face]).requires(Factor::Voice));
+    }
+
+    #[test]
+    fn the_limit_th_failure_locks() {
+        for (failures, limit, locked) in [
+            (0, 1, false),
+            (1, 1, true),
+            (4, 5, false),
+            (5, 5, true),
+            (6, 5, true),
+        ] {
+            assert_eq!(
+                lockout_reached(failures, limit),
+                locked,
+                "{failures} of {limit}"
+            );
+        }
     }
 
     #[test]

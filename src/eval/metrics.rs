@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::bootstrap::{self, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED};
 use crate::stats::interval::{self, Interval};
 use crate::stats::{OperatingPoint, ScoreSet, fnmr_at_fmr};
 
@@ -290,21 +291,16 @@ pub const STANDARD_FMR_TARGETS: [f64; 4] = [1e-2, 1e-3, 1e-4, 1e-5];
 
 impl VerificationSummary {
     /// AUC, EER, minDCF and FNMR at FMR = 1 %, 0.1 %, 0.01 % and 0.001 % of `set`, with 95 %
-    /// bootstrap intervals ([`interval::BOOTSTRAP_REPLICATES`] resamples, fixed seed, spread
+    /// bootstrap intervals ([`BOOTSTRAP_REPLICATES`] resamples, fixed seed, spread
     /// over the cores).
     pub fn of(set: &ScoreSet) -> VerificationSummary {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let replicates = interval::bootstrap(
-            set,
-            interval::BOOTSTRAP_REPLICATES,
-            interval::BOOTSTRAP_SEED,
-            threads,
-            |s| {
+        let replicates =
+            bootstrap::bootstrap(set, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, threads, |s| {
                 let mut row = vec![eer(s).rate];
                 row.extend(STANDARD_FMR_TARGETS.iter().map(|&t| fnmr_at_fmr(s, t).fnmr));
                 row
-            },
-        );
+            });
         let column = |k: usize| -> Vec<f64> { replicates.iter().map(|r| r[k]).collect() };
         let operating_points = STANDARD_FMR_TARGETS
             .iter()
@@ -327,8 +323,7 @@ impl VerificationSummary {
             min_dcf: min_dcf(set, 0.01, 1.0, 1.0),
             interval_method: format!(
                 "95 % percentile bootstrap, {} resamples of genuine and impostor scores (seed {:#x}); assumes independent comparisons, so pairs sharing images make the true interval wider",
-                interval::BOOTSTRAP_REPLICATES,
-                interval::BOOTSTRAP_SEED
+                BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
             ),
         }
     }

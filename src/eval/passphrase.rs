@@ -21,9 +21,10 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::metrics::eer;
 use crate::stats::{ScoreSet, SplitMix64};
+use crate::voice::audio::join_recordings;
 use crate::voice::audio::{Audio, AudioLimits};
 use crate::voice::digits::DigitTemplates;
-use crate::voice::passphrase::{PassphraseVerifier, join_recordings};
+use crate::voice::passphrase::PassphraseVerifier;
 use crate::voice::speaker::{SpeakerModel, Voiceprint};
 
 /// The protocol's parameters.

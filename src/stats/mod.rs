@@ -5,12 +5,14 @@
 //! A leaf: it uses nothing of vouch's but its error type, so both sides can depend on it
 //! without depending on each other.
 
+pub mod bootstrap;
 pub mod interval;
 pub mod normal;
 pub mod rng;
 mod scores;
 
-pub use interval::{Interval, bootstrap, percentile_interval, wilson};
+pub use bootstrap::{BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, bootstrap};
+pub use interval::{Interval, percentile_interval, wilson};
 pub use normal::{erfc, upper_normal_quantile};
 pub use rng::SplitMix64;
 pub use scores::{OperatingPoint, ScoreSet, fnmr_at_fmr};

@@ -315,6 +315,18 @@ fn clipped_share(x: &[f32]) -> f32 {
     x.iter().filter(|v| v.abs() >= 0.999).count() as f32 / x.len() as f32
 }
 
+/// Recordings joined with `gap_seconds` of silence before, between and after them (to build
+/// a spoken passphrase or one long enrollment recording from separate takes).
+pub fn join_recordings(recordings: &[&Audio], gap_seconds: f32) -> Result<Audio> {
+    let gap = vec![0.0f32; (gap_seconds.max(0.0) * SAMPLE_RATE as f32) as usize];
+    let mut samples = gap.clone();
+    for r in recordings {
+        samples.extend_from_slice(r.samples());
+        samples.extend_from_slice(&gap);
+    }
+    Audio::from_samples(samples)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -130,7 +130,7 @@ impl DigitFrontEnd {
         let mut tokens = self.tokens(audio);
         let mut audio = std::borrow::Cow::Borrowed(audio);
         if tokens.is_empty() {
-            let padded = crate::voice::passphrase::join_recordings(&[audio.as_ref()], 0.3)?;
+            let padded = crate::voice::audio::join_recordings(&[audio.as_ref()], 0.3)?;
             tokens = self.tokens(&padded);
             audio = std::borrow::Cow::Owned(padded);
         }

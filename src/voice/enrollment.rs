@@ -15,9 +15,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::vault::TemplateVault;
 use crate::voice::audio::Audio;
+use crate::voice::audio::join_recordings;
 use crate::voice::digits::DigitTemplates;
 use crate::voice::encoder::VoiceEncoder;
-use crate::voice::passphrase::{PassphraseEvidence, PassphraseVerifier, join_recordings};
+use crate::voice::passphrase::{PassphraseEvidence, PassphraseVerifier};
 
 /// The digit templates' format and front end, bound into their templates.
 pub const DIGITS_MODEL_ID: &str = "digits-dtw-mfcc13d@1";

@@ -413,6 +413,15 @@ impl Gmm {
     }
 }
 
+/// A probe analysed for a GMM-UBM: its frames with their top components, and the mean and
+/// standard deviation of its scores against the UBM's cohort (T-norm), computed once.
+#[derive(Clone, Debug)]
+pub struct GmmProbe {
+    pub(crate) prepared: Prepared,
+    pub(crate) cohort_mean: f64,
+    pub(crate) cohort_std: f64,
+}
+
 /// A probe's frames with their top UBM components ([`Gmm::prepare`]). Biometric data: wiped
 /// on drop, redacted in `Debug`.
 #[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]

@@ -290,18 +290,6 @@ impl DigitCheck {
     }
 }
 
-/// Recordings joined with `gap_seconds` of silence before, between and after them (to build
-/// a spoken passphrase or one long enrollment recording from separate takes).
-pub fn join_recordings(recordings: &[&Audio], gap_seconds: f32) -> Result<Audio> {
-    let gap = vec![0.0f32; (gap_seconds.max(0.0) * crate::voice::SAMPLE_RATE as f32) as usize];
-    let mut samples = gap.clone();
-    for r in recordings {
-        samples.extend_from_slice(r.samples());
-        samples.extend_from_slice(&gap);
-    }
-    Audio::from_samples(samples)
-}
-
 /// `n` uniformly random decimal digits (rejection sampling, so no digit is favoured).
 fn random_digits(n: usize) -> Result<String> {
     let mut out = String::with_capacity(n);

@@ -12,7 +12,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::audio::Audio;
-use crate::voice::ubm::GmmProbe;
+use crate::voice::gmm::GmmProbe;
 
 /// A speaker model: analyses recordings, enrolls voiceprints, scores probes.
 pub trait SpeakerModel: Send + Sync {

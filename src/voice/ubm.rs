@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::audio::{Audio, AudioLimits};
+pub use crate::voice::gmm::GmmProbe;
 use crate::voice::gmm::{Gmm, Prepared, TrainingConfig, TrainingStep};
 use crate::voice::mfcc::{Features, Mfcc, MfccConfig, cmvn, deltas, stack};
 use crate::voice::speaker::{Analysis, SpeakerModel, VoiceSample, Voiceprint, wrong_kind};
@@ -463,15 +464,6 @@ pub struct GmmScores {
     pub t: f64,
     /// S-normalised.
     pub s: f64,
-}
-
-/// A probe analysed for the GMM-UBM: its frames with top components, and its own cohort
-/// statistics (T-norm) computed once.
-#[derive(Clone, Debug)]
-pub struct GmmProbe {
-    prepared: Prepared,
-    cohort_mean: f64,
-    cohort_std: f64,
 }
 
 /// The GMM-UBM speaker model.

@@ -15,8 +15,9 @@ use vouch::decision;
 use vouch::template::{Kek, Keyring};
 use vouch::vault::TemplateVault;
 use vouch::voice::Audio;
+use vouch::voice::audio::join_recordings;
 use vouch::voice::enrollment::VoiceService;
-use vouch::voice::passphrase::{ChallengeIssuer, join_recordings};
+use vouch::voice::passphrase::ChallengeIssuer;
 use vouch::{Engine, ValidConfig};
 
 use crate::{file_name, read};
