@@ -31,7 +31,8 @@ use std::time::Duration;
 use postgres::{Client, NoTls};
 use serde::{Deserialize, Serialize};
 
-use super::{AuditRecord, GENESIS, Step, Walk};
+use super::chain::{Step, Walk};
+use super::{AuditRecord, GENESIS};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The table the records are shipped to.

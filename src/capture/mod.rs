@@ -19,7 +19,6 @@
 //!
 //! Nothing here logs pixels or audio; buffers holding them are wiped on drop.
 
-pub mod audio;
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod encode;
@@ -28,17 +27,22 @@ pub mod files;
 pub mod microphone;
 #[cfg(any(feature = "camera", feature = "microphone"))]
 mod ring;
+pub mod sample_ring;
 pub mod select;
 pub mod takes;
+pub mod utterance;
 
-pub use audio::{
-    AudioCaptureConfig, AudioCaptureStats, AudioWarning, Ending, SampleRing, ToMono16k, Utterance,
-    capture_utterance, wav_pcm16,
-};
 pub use encode::{FrameEncoding, encode_image};
 pub use files::{AudioFileSource, ImageFolderSource};
+pub use sample_ring::SampleRing;
 pub use select::{SelectConfig, SelectProgress, SelectedFrame, Selection, Tally, select_frames};
 pub use takes::RecordedDigits;
+pub use utterance::{
+    AudioCaptureConfig, AudioCaptureStats, AudioWarning, Ending, Utterance, capture_utterance,
+};
+// DSP that capture uses, kept at the paths callers know.
+pub use crate::voice::stream::ToMono16k;
+pub use crate::voice::wav::wav_pcm16;
 
 use std::time::Duration;
 
@@ -101,6 +105,17 @@ impl std::fmt::Debug for AudioChunk {
             self.channels,
             self.sample_rate
         )
+    }
+}
+
+// The converter lives in `voice`, which knows nothing of capture; its entry point for a
+// device's chunks is here, beside the chunk.
+impl ToMono16k {
+    /// Converts a chunk; returns the 16 kHz samples that became final (possibly none).
+    /// Refused ([`crate::ErrorKind::Device`]): a chunk of another rate or channel count than the
+    /// converter's, a partial frame, non-finite samples.
+    pub fn push(&mut self, chunk: &AudioChunk) -> Result<Vec<f32>> {
+        self.push_interleaved(&chunk.samples, chunk.channels, chunk.sample_rate)
     }
 }
 

@@ -1,6 +1,6 @@
-//! Voice: audio decoding and resampling, MFCC and mel features, voice activity detection,
-//! speaker models (the GE2E encoder and a GMM-UBM behind [`speaker::SpeakerModel`]) and the spoken
-//! passphrase.
+//! Voice: audio decoding, resampling (of whole recordings and of streams) and WAV writing, MFCC
+//! and mel features, voice activity detection, speaker models (the GE2E encoder and a GMM-UBM
+//! behind [`speaker::SpeakerModel`]) and the spoken passphrase.
 //!
 //! This module owns everything between audio bytes and features. Recordings are biometric
 //! data: wiped on drop, never logged.
@@ -15,8 +15,10 @@ pub mod mfcc;
 pub mod passphrase;
 pub mod resample;
 pub mod speaker;
+pub mod stream;
 pub mod ubm;
 pub mod vad;
+pub mod wav;
 
 pub use audio::{Audio, AudioLimits, SAMPLE_RATE};
 pub use speaker::{SpeakerModel, VoiceSample, Voiceprint};

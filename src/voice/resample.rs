@@ -21,7 +21,7 @@ fn bessel_i0(x: f64) -> f64 {
     sum
 }
 
-fn gcd(a: u64, b: u64) -> u64 {
+pub(super) fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
