@@ -69,7 +69,7 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
             let lists: Vec<&Path> = pairs.iter().map(PathBuf::as_path).collect();
             let labelled = vouch::eval::read_pair_csv(&lists, &image_dir)?;
             let engine = Engine::new(config)?;
-            let scores = crate::eval::embed_pairs(&engine, &labelled, None);
+            let scores = crate::eval::face::embed_pairs(&engine, &labelled, None);
             let source = format!(
                 "{} genuine / {} impostor pairs of {} ({} pair(s) skipped: failure to acquire)",
                 scores.pairs.iter().filter(|p| p.same).count(),
@@ -98,7 +98,7 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
         }
         CalibrateCommand::Passphrase { dir, targets, out } => {
             use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
-            let encoder = crate::voice::voice_encoder(config)?;
+            let encoder = crate::speakers::voice_encoder(config)?;
             let protocol = FsddProtocol::default();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let bar = crate::progress(0, "passphrase trials");
