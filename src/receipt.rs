@@ -222,13 +222,18 @@ impl ReceiptSigner {
     pub fn generate(path: &Path) -> Result<ReceiptSigner> {
         let mut secret = Zeroizing::new([0u8; 32]);
         crate::secure::random(secret.as_mut())?;
-        let signer = ReceiptSigner::from_secret(&secret);
+        ReceiptSigner::write_key_file(path, &secret)
+    }
+
+    /// Writes the key file of `secret` (the format [`ReceiptSigner::load`] reads).
+    fn write_key_file(path: &Path, secret: &[u8; 32]) -> Result<ReceiptSigner> {
+        let signer = ReceiptSigner::from_secret(secret);
         let text = Zeroizing::new(format!(
             "# vouch receipt signing key (Ed25519 secret, hex). Keep this file private (mode 0600).\n\
              # key id {}, public key {}\n{}\n",
             signer.key_id,
             signer.public_key_hex(),
-            hex::encode(secret.as_ref())
+            hex::encode(secret)
         ));
         write_new_private(path, text.as_bytes())?;
         Ok(signer)
@@ -488,6 +493,17 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/formats")
             .join(name)
+    }
+
+    /// Writes `fixtures/formats/receipt-key-v1.txt`, the key file of the fixture secret, as
+    /// [`ReceiptSigner::generate`] writes one (by hand, if the key file ever gets a new layout:
+    /// `cargo test --lib receipt::tests::write_key_file_fixture -- --ignored`).
+    #[test]
+    #[ignore = "writes a fixture; run by hand when a format version is added"]
+    fn write_key_file_fixture() {
+        let path = fixture_path("receipt-key-v1.txt");
+        let _ = std::fs::remove_file(&path);
+        ReceiptSigner::write_key_file(&path, &[7u8; 32]).unwrap();
     }
 
     #[test]

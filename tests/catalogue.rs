@@ -4,7 +4,7 @@
 //! Every case runs in isolation (a panic fails that case by name, not the table), and after the
 //! whole table the enrolled subject must still verify: bad input loses nothing.
 //!
-//! The request-level cases are also sent to a running `vouchd` (see
+//! The request-level cases are also sent to a running daemon (served in-process, see
 //! `bad_requests_leave_a_running_daemon_serving`), where each must come back with its gRPC code
 //! and the same kind in the `vouch-error-kind` trailer.
 
@@ -28,7 +28,7 @@ use vouch::template::{Kek, KeyProvider, Keyring, Modality, Template, TemplateHea
 use vouch::voice::{Audio, AudioLimits};
 use vouch::{Config, ErrorKind, Result};
 
-use crate::daemon::{Daemon, face, tx};
+use crate::harness::{InProcess, face, tx};
 use crate::util;
 
 /// What a case needs beyond the fixtures in the checkout.
@@ -1294,7 +1294,7 @@ impl tonic::codec::Decoder for RawCodec {
 }
 
 /// Sends one request case; the status it was refused with (or `None`: it succeeded).
-async fn send(daemon: &Daemon, call: Call) -> Option<tonic::Status> {
+async fn send(daemon: &InProcess, call: Call) -> Option<tonic::Status> {
     let mut client = daemon.unix_client().await;
     let refused = |r: std::result::Result<(), tonic::Status>| r.err();
     match call {
@@ -1319,7 +1319,7 @@ async fn send(daemon: &Daemon, call: Call) -> Option<tonic::Status> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_leave_a_running_daemon_serving() {
-    let Some(daemon) = Daemon::start("") else {
+    let Some(daemon) = InProcess::start("").await else {
         return;
     };
     let mut client = daemon.unix_client().await;

@@ -1,336 +1,19 @@
-//! The real `vouchd` on loopback: a Unix socket and TCP with mutual TLS, the real models,
-//! enrollment and verification of real photos and spoken passphrases, receipts and the
-//! audit chain, refused clients, and a Python grpcio client over both transports.
+//! The daemon on loopback: a Unix socket and TCP with mutual TLS, the real models, enrollment
+//! and verification of real photos and spoken passphrases, receipts and the audit chain,
+//! refused clients, lockout and research mode. The decision tests serve in-process
+//! ([`InProcess`]: `vouch::daemon::serve` on the test's runtime, stopped through its shutdown
+//! future); the real `vouchd` binary runs end to end once (enroll, verify, SIGTERM with a
+//! request in flight, clean exit), for `--check-config`, and for the Python grpcio client
+//! over both transports. The daemon under faults is `tests/faults/`.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use vouch::daemon::proto as pb;
-use vouch::daemon::proto::vouch_client::VouchClient;
 
+use crate::harness::{InProcess, Vouchd, decision, face, image, tx};
 use crate::util;
-
-/// A running daemon in its own folder; stopped (SIGTERM) on drop.
-pub struct Daemon {
-    child: Option<Child>,
-    pub dir: tempfile::TempDir,
-    pub unix: PathBuf,
-    pub tcp: SocketAddr,
-    pub metrics: SocketAddr,
-    /// Everything the daemon wrote to stderr (also echoed to the test's stderr).
-    stderr: Arc<Mutex<String>>,
-    /// `RLIMIT_FSIZE` in bytes for the next start (see [`Daemon::set_file_size_limit`]).
-    file_size_limit: Option<u64>,
-}
-
-/// The `[keys]` table of the usual test daemon: the key in an environment variable.
-pub const ENV_KEYS: &str = "env = \"VOUCHD_TEST_KEK\"";
-
-impl Daemon {
-    /// Starts `vouchd` with the real models, or `None` (reason printed) without them.
-    /// `extra` is appended to the configuration file.
-    pub fn start(extra: &str) -> Option<Daemon> {
-        Daemon::start_with("", extra)
-    }
-
-    /// As [`Daemon::start`], with `daemon_extra` added to the `[daemon]` table.
-    pub fn start_with(daemon_extra: &str, extra: &str) -> Option<Daemon> {
-        let dir = Daemon::prepare(daemon_extra, ENV_KEYS, extra)?;
-        Some(Daemon::launch(dir, None))
-    }
-
-    /// A folder holding everything `vouchd` needs (test certificates, a receipt key, the
-    /// configuration `vouchd.toml` with `keys` as its `[keys]` table), or `None` (reason
-    /// printed) without the real models. The store, audit log and socket go in it too.
-    pub fn prepare(daemon_extra: &str, keys: &str, extra: &str) -> Option<tempfile::TempDir> {
-        let shared = util::shared_dir().or_else(|| {
-            util::skip("no shared folder");
-            None
-        })?;
-        let lib = util::ort_library().or_else(|| {
-            util::skip("no ONNX Runtime library");
-            None
-        })?;
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let status =
-            Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-certs.sh"))
-                .arg(d.join("certs"))
-                .status()
-                .unwrap();
-        assert!(status.success(), "scripts/test-certs.sh failed");
-        vouch::receipt::ReceiptSigner::generate(&d.join("receipt.key")).unwrap();
-        let certs = d.join("certs");
-        let config = format!(
-            r#"
-[daemon]
-unix_socket = "{d}/vouchd.sock"
-metrics_listen = "127.0.0.1:0"
-workers = 2
-max_in_flight = 32
-max_message_bytes = 8388608
-{daemon_extra}
-[daemon.tcp]
-listen = "127.0.0.1:0"
-cert = "{certs}/server.pem"
-key = "{certs}/server.key"
-client_ca = "{certs}/ca.pem"
-[daemon.terminals.till-1]
-methods = ["Enroll", "Verify", "Identify", "Challenge", "DeleteSubject", "GetSubject", "GetReceiptKey"]
-[daemon.terminals.till-2]
-methods = ["GetReceiptKey"]
-[runtime]
-library = "{lib}"
-[models]
-dir = "{models}"
-[store]
-sqlite = "{d}/templates.db"
-[keys]
-{keys}
-[decisions]
-receipt_key = "{d}/receipt.key"
-audit_log = "{d}/audit.log"
-{extra}
-"#,
-            d = d.display(),
-            certs = certs.display(),
-            lib = lib.display(),
-            models = shared.join("models").display(),
-        );
-        std::fs::write(d.join("vouchd.toml"), config).unwrap();
-        Some(dir)
-    }
-
-    /// Starts `vouchd` on a folder made by [`Daemon::prepare`] (or left by an earlier
-    /// daemon), with a file-size limit of `file_size_limit` bytes when given; panics with
-    /// its stderr if it does not start.
-    pub fn launch(dir: tempfile::TempDir, file_size_limit: Option<u64>) -> Daemon {
-        let mut daemon = Daemon {
-            child: None,
-            dir,
-            unix: PathBuf::new(),
-            tcp: SocketAddr::from(([127, 0, 0, 1], 0)),
-            metrics: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr: Arc::default(),
-            file_size_limit,
-        };
-        if let Err(stderr) = daemon.try_restart() {
-            panic!("vouchd did not start: {stderr}");
-        }
-        daemon
-    }
-
-    /// Starts `vouchd` again on the same folder (same store, keys and audit log) after
-    /// [`Daemon::stop`] or [`Daemon::kill`]. On failure, its stderr (it has exited).
-    pub fn try_restart(&mut self) -> Result<(), String> {
-        assert!(self.child.is_none(), "the daemon is still running");
-        let vouchd = env!("CARGO_BIN_EXE_vouchd");
-        let mut command = match self.file_size_limit {
-            // prlimit execs vouchd, so the child's pid is vouchd's.
-            Some(bytes) => {
-                let mut c = Command::new("prlimit");
-                c.arg(format!("--fsize={bytes}")).arg("--").arg(vouchd);
-                c
-            }
-            None => Command::new(vouchd),
-        };
-        let mut child = command
-            .arg("--config")
-            .arg(self.dir.path().join("vouchd.toml"))
-            .env("VOUCHD_TEST_KEK", format!("test:{}", "5a".repeat(32)))
-            .env_remove("VOUCH_KEK")
-            .env_remove("VOUCH_KEYS")
-            .env_remove("VOUCH_STORE")
-            .env("VOUCH_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Echoed line by line (the daemon's own stderr may be a file its limit applies to).
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let echo = {
-            let stderr = Arc::clone(&stderr);
-            let pipe = BufReader::new(child.stderr.take().unwrap());
-            std::thread::spawn(move || {
-                for line in pipe.lines().map_while(Result::ok) {
-                    eprintln!("vouchd: {line}");
-                    let mut all = stderr.lock().unwrap();
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-            })
-        };
-        self.stderr = Arc::clone(&stderr);
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        if !line.starts_with("vouchd ready") {
-            let status = child.wait().unwrap();
-            let _ = echo.join();
-            let text = stderr.lock().unwrap().clone();
-            return Err(format!("{status}; stdout {line:?}; stderr:\n{text}"));
-        }
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|f| f.strip_prefix(&format!("{name}=")))
-                .unwrap()
-                .to_string()
-        };
-        self.unix = PathBuf::from(field("unix"));
-        self.tcp = field("tcp").parse().unwrap();
-        self.metrics = field("metrics").parse().unwrap();
-        self.child = Some(child);
-        Ok(())
-    }
-
-    /// The file-size limit (`RLIMIT_FSIZE`, bytes) of the next start; `None`: unlimited.
-    pub fn set_file_size_limit(&mut self, bytes: Option<u64>) {
-        self.file_size_limit = bytes;
-    }
-
-    /// What the current (or last) daemon wrote to stderr so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Whether the daemon process is still running (false once it has exited, however).
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().unwrap().is_none())
-    }
-
-    /// A daemon shipping its audit log each second to the fleet PostgreSQL server at `url`,
-    /// under an origin of its own (`PREFIX-PID-NANOS`, returned) so runs never mix.
-    pub fn start_shipping(url: &str, prefix: &str) -> Option<(Daemon, String)> {
-        let origin = format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let daemon = Daemon::start_with(
-            &format!("origin = \"{origin}\""),
-            &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
-        )?;
-        Some((daemon, origin))
-    }
-
-    /// A client on the Unix socket.
-    pub async fn unix_client(&self) -> VouchClient<Channel> {
-        VouchClient::new(self.unix_channel().await).max_decoding_message_size(64 << 20)
-    }
-
-    /// A channel on the Unix socket, for clients other than [`VouchClient`].
-    pub async fn unix_channel(&self) -> Channel {
-        unix_channel(self.unix.clone()).await
-    }
-
-    /// A client on TCP with `name`'s certificate (`None`: no certificate).
-    pub async fn tls_client(&self, name: Option<&str>) -> Result<VouchClient<Channel>, String> {
-        let certs = self.dir.path().join("certs");
-        let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(
-                std::fs::read(certs.join("ca.pem")).unwrap(),
-            ))
-            .domain_name("localhost");
-        if let Some(name) = name {
-            tls = tls.identity(Identity::from_pem(
-                std::fs::read(certs.join(format!("{name}.pem"))).unwrap(),
-                std::fs::read(certs.join(format!("{name}.key"))).unwrap(),
-            ));
-        }
-        let channel = Endpoint::from_shared(format!("https://{}", self.tcp))
-            .unwrap()
-            .tls_config(tls)
-            .map_err(|e| e.to_string())?
-            .connect()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
-        Ok(VouchClient::new(channel))
-    }
-
-    /// Stops the daemon with SIGTERM and waits; true when it exited cleanly.
-    pub fn stop(&mut self) -> bool {
-        self.stop_status().is_none_or(|s| s.success())
-    }
-
-    /// Stops the daemon with SIGTERM and waits; how it exited (`None`: it was not running).
-    pub fn stop_status(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        Some(child.wait().unwrap())
-    }
-
-    /// Kills the daemon with SIGKILL (no shutdown of any kind) and waits for it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-async fn unix_channel(path: PathBuf) -> Channel {
-    Endpoint::try_from("http://localhost")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let path = path.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                    tokio::net::UnixStream::connect(path).await?,
-                ))
-            }
-        }))
-        .await
-        .unwrap()
-}
-
-pub fn image(path: &Path) -> pb::Image {
-    pb::Image {
-        data: std::fs::read(path).unwrap(),
-        format: pb::ImageFormat::Jpeg as i32,
-    }
-}
-
-pub fn face(name: &str) -> pb::Image {
-    image(
-        &util::shared_dir()
-            .unwrap()
-            .join("data/faces-deepface")
-            .join(name),
-    )
-}
-
-pub fn tx(id: &str, amount_minor: u64) -> pb::Transaction {
-    pb::Transaction {
-        id: id.to_string(),
-        nonce: format!("nonce-{id}"),
-        amount_minor,
-        currency: "EUR".to_string(),
-        merchant_category: "5411".to_string(),
-    }
-}
-
-pub fn decision(d: i32) -> pb::Decision {
-    pb::Decision::try_from(d).unwrap()
-}
 
 fn fsdd_bytes(digit: u8, speaker: &str, take: u32) -> Vec<u8> {
     std::fs::read(
@@ -343,7 +26,7 @@ fn fsdd_bytes(digit: u8, speaker: &str, take: u32) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() {
-    let Some(mut daemon) = Daemon::start("") else {
+    let Some(mut daemon) = InProcess::start("").await else {
         return;
     };
     {
@@ -523,7 +206,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
 
     // Health and metrics.
     let mut health =
-        tonic_health::pb::health_client::HealthClient::new(unix_channel(daemon.unix.clone()).await);
+        tonic_health::pb::health_client::HealthClient::new(daemon.unix_channel().await);
     let serving = health
         .check(tonic_health::pb::HealthCheckRequest {
             service: "vouch.v1.Vouch".into(),
@@ -532,7 +215,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
         .unwrap()
         .into_inner();
     assert_eq!(serving.status, 1, "SERVING");
-    let metrics = scrape(daemon.metrics).await;
+    let metrics = daemon.scrape().await;
     assert!(
         metrics.contains("vouchd_requests_total{method=\"Verify\",code=\"OK\"} 4"),
         "{metrics}"
@@ -543,7 +226,9 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
     );
 
     // Graceful stop, then the chain verifies and holds every decision.
-    assert!(daemon.stop(), "vouchd exited uncleanly");
+    if let Err(e) = daemon.stop().await {
+        panic!("the daemon stopped uncleanly: {e}");
+    }
     assert!(!daemon.unix.exists(), "socket removed on shutdown");
     let audit = vouch::audit::verify_file(&daemon.dir.path().join("audit.log")).unwrap();
     // start, 2 enrollments, 4 verifications, 2 identifications, 1 deletion, stop.
@@ -555,21 +240,9 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
     );
 }
 
-async fn scrape(addr: SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_requires_a_client_certificate_from_its_ca_on_tcp() {
-    let Some(daemon) = Daemon::start("") else {
+    let Some(daemon) = InProcess::start("").await else {
         return;
     };
     let mut till = daemon.tls_client(Some("till-1")).await.unwrap();
@@ -628,7 +301,7 @@ async fn daemon_requires_a_client_certificate_from_its_ca_on_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
-    let Some(daemon) = Daemon::start("") else {
+    let Some(daemon) = InProcess::start("").await else {
         return;
     };
     if util::data_file("fsdd/recordings/0_george_5.wav").is_none() {
@@ -823,7 +496,7 @@ fn python_client_over_both_transports() {
         util::skip("python3 with grpcio and grpcio-tools is not installed");
         return;
     }
-    let Some(daemon) = Daemon::start("") else {
+    let Some(daemon) = Vouchd::start("") else {
         return;
     };
     let status = Command::new("python3")
@@ -841,95 +514,13 @@ fn python_client_over_both_transports() {
     assert!(status.success(), "the Python client failed");
 }
 
-#[test]
-fn daemon_ships_its_audit_log_through_a_database_outage() {
-    let Some((url, data)) = crate::store::postgres() else {
-        return;
-    };
-    let _one_at_a_time = crate::store::POSTGRES_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((mut daemon, origin)) = Daemon::start_shipping(&url, "daemon-test") else {
-        return;
-    };
-    let shipped = |origin: &str| -> Vec<(i64, String)> {
-        let Ok(mut db) = postgres::Client::connect(&url, postgres::NoTls) else {
-            return Vec::new();
-        };
-        db.query(
-            "SELECT seq, hash FROM vouch_audit WHERE origin = $1 ORDER BY seq",
-            &[&origin],
-        )
-        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-        .unwrap_or_default()
-    };
-    let wait_for = |count: usize| {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while shipped(&origin).len() < count && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        shipped(&origin).len()
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let verify = |client: &mut VouchClient<Channel>, id: &str| {
-        runtime
-            .block_on(client.verify(pb::VerifyRequest {
-                subject: "erin".into(),
-                transaction: Some(tx(id, 450)),
-                frames: vec![face("img7.jpg")],
-                voice: None,
-            }))
-            .unwrap()
-            .into_inner()
-    };
-    let mut client = runtime.block_on(daemon.unix_client());
-    runtime
-        .block_on(client.enroll(pb::EnrollRequest {
-            subject: "erin".into(),
-            face: vec![face("img1.jpg"), face("img2.jpg")],
-            ..Default::default()
-        }))
-        .unwrap();
-    verify(&mut client, "s-1");
-    assert_eq!(wait_for(3), 3, "start, enroll and a verification shipped");
-
-    // The fleet store goes away: decisions go on, recorded locally.
-    crate::store::postgres_script("stop", &data);
-    for i in 2..=4 {
-        let d = verify(&mut client, &format!("s-{i}"));
-        assert_eq!(decision(d.decision), pb::Decision::Accept);
-    }
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    crate::store::postgres_script("start", &data);
-    assert_eq!(
-        wait_for(6),
-        6,
-        "the records of the outage shipped once it ended"
-    );
-
-    // On shutdown the last records (the stop) are shipped too; every local record is in the
-    // fleet store exactly once, in order, with the same hash.
-    assert!(daemon.stop());
-    let log = std::fs::read_to_string(daemon.dir.path().join("audit.log")).unwrap();
-    let local: Vec<(i64, String)> = log
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            (
-                v["seq"].as_i64().unwrap(),
-                v["hash"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(local.len(), 7);
-    assert_eq!(shipped(&origin), local);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_locks_a_subject_after_repeated_failures() {
-    let Some(daemon) = Daemon::start(
+    let Some(daemon) = InProcess::start(
         "[decisions.attempts]\nmax_subject_failures = 2\nwindow_seconds = 600\nlockout_seconds = 600\n",
-    ) else {
+    )
+    .await
+    else {
         return;
     };
     let mut client = daemon.unix_client().await;
@@ -981,11 +572,15 @@ async fn daemon_locks_a_subject_after_repeated_failures() {
     assert_eq!(receipt.decision, "locked");
 }
 
+/// The one end-to-end run of the real binary: `vouchd` started as a process, an enrollment
+/// and a verification over its socket, SIGTERM while that verification is in flight, and a
+/// clean exit that let it finish and closed the audit chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_verification_finish() {
-    let Some(mut daemon) = Daemon::start("") else {
+    let Some(mut daemon) = Vouchd::start("") else {
         return;
     };
+    let listening = (*daemon).clone();
     let mut client = daemon.unix_client().await;
     client
         .enroll(pb::EnrollRequest {
@@ -1005,8 +600,19 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
             })
             .await
     });
-    // Let the request reach a worker, then ask the daemon to stop.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // The daemon's own word that the request reached its workers, then SIGTERM.
+    util::wait_until_async(
+        "the verification in flight on the daemon's workers (vouchd_in_flight)",
+        Duration::from_secs(60),
+        || async {
+            let metrics = listening.scrape().await;
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix("vouchd_in_flight "))
+                .is_some_and(|n| n.trim().parse::<usize>().unwrap() >= 1)
+        },
+    )
+    .await;
     let stopped = tokio::task::spawn_blocking(move || {
         let clean = daemon.stop();
         (clean, daemon)
@@ -1017,8 +623,12 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
         pb::Decision::Accept,
         "{answer:?}"
     );
-    let (clean, _daemon) = stopped.await.unwrap();
+    let (clean, daemon) = stopped.await.unwrap();
     assert!(clean, "vouchd exited uncleanly");
+    assert!(!daemon.unix.exists(), "socket removed on shutdown");
+    // start, the enrollment, the verification, stop.
+    let audit = vouch::audit::verify_file(&daemon.dir.path().join("audit.log")).unwrap();
+    assert_eq!(audit.records, 4, "{audit:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1028,7 +638,7 @@ async fn research_mode_reports_scores_and_reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
     // `extra` lands after the [decisions] table.
-    let Some(daemon) = Daemon::start("[dangerous]\nresearch_scores = true") else {
+    let Some(daemon) = InProcess::start("[dangerous]\nresearch_scores = true").await else {
         return;
     };
     let mut client = daemon.unix_client().await;

@@ -1,12 +1,32 @@
-//! Every on-disk format version ever written, read back from committed fixtures.
+//! Every on-disk format version ever written, read back from committed fixtures
+//! (`fixtures/formats/README.md` lists them). A future version must keep reading each, and
+//! refuse a version newer than it knows.
 //!
-//! `fixtures/formats/template-envelope-v1.bin` is a face template sealed by format and
-//! envelope version 1 for subject `fixture-subject` under the key `fixture-key` = 0x2a × 32.
-//! A future version must keep opening it.
+//! - `template-envelope-v1.bin`: a face template sealed by format and envelope version 1 for
+//!   subject `fixture-subject` under the key `fixture-key` = 0x2a × 32.
+//! - `ubm-v1.bin`: a GMM-UBM file (version 1) trained by `Ubm::train` on four synthetic
+//!   harmonic tones (no recording of anyone): 2 components, 2 cohort recordings of 5 frames.
+//! - `passphrase-digits-v1.bin`: a passphrase template (digit templates version 1, as
+//!   `DigitTemplates::to_values` lays them out) sealed for `fixture-subject` under
+//!   `fixture-key`; synthetic 4-value frames, one take of each digit and two of 7.
+//! - `keys-v1.toml`: a key file as `Keyring::save` writes it: `fixture-key` (0x2a × 32,
+//!   current), `fixture-old` (0x11 × 32) and the transform key 0x7e × 32.
+//! - `ship-cursor-v1.json`: the audit shipping cursor (version 1) `Shipper::ship_once` wrote
+//!   after shipping the first two records of `audit-v1.jsonl` as origin `fixture-origin`.
+//!
+//! Each is written by its own `write_*` test below, ignored: run it by hand only when a new
+//! version is added (`cargo test --all-features --test integration formats::write_ -- --ignored
+//! NAME`), never to refresh a fixture of a version already written.
 
 use std::path::PathBuf;
 
-use vouch::template::{Kek, Keyring, Modality, Template, TemplateHeader, open, peek, seal};
+use sha2::{Digest, Sha256};
+use vouch::template::{
+    Kek, KeyProvider, Keyring, Modality, Template, TemplateHeader, open, peek, seal,
+};
+use vouch::voice::digits::DigitTemplates;
+use vouch::voice::mfcc::Features;
+use vouch::voice::ubm::{FRONT_END, Ubm, UbmBuild};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,8 +55,8 @@ fn fixture_template() -> Template {
     .unwrap()
 }
 
-/// Writes the fixtures of the current versions (run once per new version, by hand:
-/// `cargo test --test integration formats::write_fixtures -- --ignored`).
+/// Writes the template envelope fixture (run once per new version, by hand:
+/// `cargo test --all-features --test integration formats::write_fixtures -- --ignored`).
 #[test]
 #[ignore = "writes fixtures; run by hand when a format version is added"]
 fn write_fixtures() {
@@ -59,4 +79,316 @@ fn template_envelope_v1_still_opens() {
             .kind(),
         vouch::ErrorKind::TemplateAuth
     );
+}
+
+/// The UBM fixture's training recordings: four 1.5 s harmonic tones (fundamentals 110, 150,
+/// 200 and 240 Hz, eight harmonics falling off as 1/h, a slow vibrato and a little
+/// deterministic noise) between quarter-second pauses of near-silence, as 16 kHz WAV files.
+fn synthetic_tones(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut noise = move || {
+        // SplitMix64, to [-1, 1).
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 52) as f32 - 1.0
+    };
+    [110.0f32, 150.0, 200.0, 240.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &f0)| {
+            let samples: Vec<f32> = (0..24_000)
+                .map(|n| {
+                    let t = n as f32 / 16_000.0;
+                    let voiced = (4_000..20_000).contains(&n);
+                    let tone = if voiced {
+                        let f = f0 * (1.0 + 0.02 * (2.0 * std::f32::consts::PI * 5.0 * t).sin());
+                        (1..=8)
+                            .map(|h| {
+                                (2.0 * std::f32::consts::PI * f * h as f32 * t).sin() / h as f32
+                            })
+                            .sum::<f32>()
+                            * 0.2
+                    } else {
+                        0.0
+                    };
+                    tone + 0.001 * noise()
+                })
+                .collect();
+            let path = dir.join(format!("tone-{i}.wav"));
+            std::fs::write(&path, crate::util::wav_16k(&samples)).unwrap();
+            path
+        })
+        .collect()
+}
+
+const UBM_TRAINED_ON: &str =
+    "synthetic harmonic tones (tests/formats.rs): a format fixture, not a model";
+
+/// Writes `ubm-v1.bin` (by hand, when the UBM format gets a new version:
+/// `cargo test --all-features --test integration formats::write_ubm_fixture -- --ignored`).
+#[test]
+#[ignore = "writes a fixture; run by hand when a format version is added"]
+fn write_ubm_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = synthetic_tones(dir.path());
+    let mut build = UbmBuild {
+        cohort: 2,
+        cohort_frames: 5,
+        trained_on: UBM_TRAINED_ON.into(),
+        ..UbmBuild::default()
+    };
+    build.training.components = 2;
+    build.training.kmeans_iterations = 3;
+    build.training.em_iterations = 3;
+    build.training.threads = 1;
+    let ubm = Ubm::train(&files, &build, &|_| {}).unwrap();
+    ubm.save(&fixture("ubm-v1.bin")).unwrap();
+}
+
+#[test]
+fn ubm_v1_still_opens() {
+    let bytes = std::fs::read(fixture("ubm-v1.bin")).unwrap();
+    let ubm = Ubm::open(&fixture("ubm-v1.bin")).unwrap();
+    let info = ubm.info();
+    assert_eq!(
+        (info.components, info.dims, info.front_end.as_str()),
+        (2, 40, FRONT_END)
+    );
+    assert_eq!(info.trained_on, UBM_TRAINED_ON);
+    assert_eq!(info.training_recordings, 4);
+    assert_eq!(info.cohort_frames, [5, 5]);
+    assert_eq!(
+        (info.em_iterations, info.seed, info.relevance),
+        (3, 1, 16.0)
+    );
+    let gmm = ubm.gmm();
+    assert_eq!((gmm.components(), gmm.dims()), (2, 40));
+    let total: f64 = gmm.weights().iter().sum();
+    assert!((total - 1.0).abs() < 1e-5, "weights sum to {total}");
+    assert!(gmm.variances().iter().all(|v| *v > 0.0));
+    assert_eq!(ubm.sha256(), <[u8; 32]>::from(Sha256::digest(&bytes)));
+    // Written again, byte for byte the same: every stored value reads back exactly.
+    assert_eq!(ubm.to_bytes().unwrap(), bytes);
+
+    // A newer version (its checksum made right, so that the version is what is refused).
+    let mut newer = bytes[..bytes.len() - 32].to_vec();
+    newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let digest = Sha256::digest(&newer);
+    newer.extend_from_slice(&digest);
+    let err = Ubm::from_bytes(&newer).unwrap_err();
+    assert_eq!(err.kind(), vouch::ErrorKind::TemplateFormat, "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
+}
+
+/// A synthetic take of `digit`: `frames` frames of 4 values that only that digit has.
+fn digit_take(digit: u8, frames: usize) -> Features {
+    Features {
+        values: (0..frames)
+            .flat_map(|t| {
+                let (d, t) = (f64::from(digit), t as f64);
+                [d, t / frames as f64, (d + t).sin(), (d * t * 0.25).cos()]
+            })
+            .collect(),
+        dims: 4,
+    }
+}
+
+/// The digit templates of the passphrase fixture: a take of each digit (10 + d frames), and a
+/// second, longer take of 7.
+fn fixture_digits() -> DigitTemplates {
+    let mut digits = DigitTemplates::new();
+    for d in 0..10u8 {
+        digits.add(d, &digit_take(d, 10 + usize::from(d))).unwrap();
+    }
+    digits.add(7, &digit_take(7, 30)).unwrap();
+    digits
+}
+
+fn fixture_passphrase() -> Template {
+    let model_id = vouch::voice::enrollment::DIGITS_MODEL_ID;
+    let header = TemplateHeader {
+        modality: Modality::Passphrase,
+        model_id: model_id.into(),
+        model_sha256: Sha256::digest(model_id.as_bytes()).into(),
+        dimension: 0,
+        samples: 11,
+        quality: 1.0,
+        created_unix: 1_795_300_000,
+    };
+    Template::new(header, fixture_digits().to_values()).unwrap()
+}
+
+/// Writes `passphrase-digits-v1.bin` (by hand, when the digit templates get a new version:
+/// `cargo test --all-features --test integration formats::write_passphrase_fixture -- --ignored`).
+#[test]
+#[ignore = "writes a fixture; run by hand when a format version is added"]
+fn write_passphrase_fixture() {
+    let blob = seal(&fixture_passphrase(), "fixture-subject", &fixture_keys()).unwrap();
+    std::fs::write(fixture("passphrase-digits-v1.bin"), blob).unwrap();
+}
+
+#[test]
+fn passphrase_digit_templates_v1_still_open() {
+    let blob = std::fs::read(fixture("passphrase-digits-v1.bin")).unwrap();
+    let template = open(&blob, "fixture-subject", &fixture_keys()).unwrap();
+    assert_eq!(template, fixture_passphrase());
+    let digits = DigitTemplates::from_values(template.values()).unwrap();
+    assert_eq!(digits.counts(), [1, 1, 1, 1, 1, 1, 1, 2, 1, 1]);
+    assert_eq!(digits.to_values(), fixture_digits().to_values());
+    digits.check_complete().unwrap();
+    // Recognition over the stored takes: each digit's own take (at the stored precision) is
+    // nearest, at distance 0.
+    for d in [0u8, 3, 7, 9] {
+        let mut token = digit_take(d, 10 + usize::from(d));
+        for v in &mut token.values {
+            *v = f64::from(*v as f32);
+        }
+        let found = digits.recognise(&token).unwrap();
+        assert_eq!((found.digit, found.distance), (d, 0.0), "{found:?}");
+    }
+
+    // A newer layout is refused, not misread.
+    let mut newer = template.values().to_vec();
+    newer[0] = 2.0;
+    let err = DigitTemplates::from_values(&newer).unwrap_err();
+    assert_eq!(err.kind(), vouch::ErrorKind::TemplateFormat, "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
+}
+
+/// What `keys-v1.toml` was made from: read by `Keyring::load`, then written by
+/// `Keyring::save` (the public API has no way to choose a transform key, and the fixture's
+/// keys must be obviously not real ones).
+const KEYS_SEED: &str = r#"current = "fixture-key"
+transform = "7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e7e"
+[keys]
+fixture-key = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a"
+fixture-old = "1111111111111111111111111111111111111111111111111111111111111111"
+"#;
+
+/// A private copy of a key-file text (a key file readable by others is refused).
+fn private_key_file(dir: &std::path::Path, text: &[u8]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("keys.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Writes `keys-v1.toml` (by hand, if the key file ever gets a new layout:
+/// `cargo test --all-features --test integration formats::write_keys_fixture -- --ignored`).
+#[test]
+#[ignore = "writes a fixture; run by hand when a format version is added"]
+fn write_keys_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keyring::load(&private_key_file(dir.path(), KEYS_SEED.as_bytes())).unwrap();
+    keys.save(&fixture("keys-v1.toml")).unwrap();
+}
+
+#[test]
+fn key_file_v1_still_loads() {
+    let text = std::fs::read(fixture("keys-v1.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keyring::load(&private_key_file(dir.path(), &text)).unwrap();
+    assert_eq!(keys.current_key_id(), "fixture-key");
+    assert_eq!(keys.key_ids(), ["fixture-key", "fixture-old"]);
+    for (id, byte) in [("fixture-key", "2a"), ("fixture-old", "11")] {
+        assert_eq!(
+            keys.key(id).unwrap().to_hex().as_str(),
+            byte.repeat(32),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        keys.transform_key().unwrap().to_hex().as_str(),
+        "7e".repeat(32)
+    );
+    // The keys are the ones the envelope fixture was sealed under.
+    open(
+        &std::fs::read(fixture("template-envelope-v1.bin")).unwrap(),
+        "fixture-subject",
+        &keys,
+    )
+    .unwrap();
+    // Saved again, the same text.
+    let again = dir.path().join("again.toml");
+    keys.save(&again).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), text);
+
+    // The key file has no version field: a future layout adding one (or any field this
+    // vouch does not know) is refused, not half read.
+    let mut newer = b"version = 2\n".to_vec();
+    newer.extend_from_slice(&text);
+    let err = Keyring::load(&private_key_file(dir.path(), &newer)).unwrap_err();
+    assert_eq!(err.kind(), vouch::ErrorKind::Key, "{err}");
+    assert!(err.to_string().contains("malformed"), "{err}");
+}
+
+/// The first `n` lines of the audit log fixture, as a log of their own in `dir`.
+fn audit_prefix(dir: &std::path::Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(fixture("audit-v1.jsonl")).unwrap();
+    let log = dir.join("audit.log");
+    let lines: String = text.lines().take(n).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, lines).unwrap();
+    log
+}
+
+/// Writes `ship-cursor-v1.json` (by hand, with the test PostgreSQL server, when the cursor
+/// gets a new version: `cargo test --all-features --test integration
+/// formats::write_ship_cursor_fixture -- --ignored`).
+#[test]
+#[ignore = "writes a fixture; run by hand when a format version is added"]
+fn write_ship_cursor_fixture() {
+    let Some((url, data)) = crate::util::postgres() else {
+        return;
+    };
+    let _one_at_a_time = crate::util::postgres_exclusive(&data);
+    let dir = tempfile::tempdir().unwrap();
+    let log = audit_prefix(dir.path(), 2);
+    let shipper = vouch::audit::ship::Shipper::new(&log, "fixture-origin", &url).unwrap();
+    assert_eq!(shipper.ship_once().unwrap().up_to_seq, 2);
+    std::fs::copy(
+        dir.path().join("audit.log.shipped"),
+        fixture("ship-cursor-v1.json"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn ship_cursor_v1_still_reads() {
+    use vouch::audit::ship::Shipper;
+    let text = std::fs::read_to_string(fixture("ship-cursor-v1.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The whole log fixture, shipped up to its second record: the third is what is left.
+    let log = audit_prefix(dir.path(), 3);
+    let cursor = dir.path().join("audit.log.shipped");
+    std::fs::write(&cursor, &text).unwrap();
+    // Reading the cursor connects to nothing (no server listens on port 9).
+    let url = "host=127.0.0.1 port=9 user=nobody";
+    let shipper = Shipper::new(&log, "fixture-origin", url).unwrap();
+    assert_eq!(shipper.shipped_up_to().unwrap(), 2);
+    // Its content: the second record's hash, and the byte offset just after its line.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let log_text = std::fs::read_to_string(fixture("audit-v1.jsonl")).unwrap();
+    let second: serde_json::Value =
+        serde_json::from_str(log_text.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(value["version"], 1);
+    assert_eq!(value["origin"], "fixture-origin");
+    assert_eq!(value["seq"], 2);
+    assert_eq!(value["hash"], second["hash"]);
+    let offset: usize = log_text.lines().take(2).map(|l| l.len() + 1).sum();
+    assert_eq!(value["offset"], offset);
+    // Another origin's log is refused.
+    let err = Shipper::new(&log, "another-origin", url)
+        .unwrap()
+        .shipped_up_to()
+        .unwrap_err();
+    assert!(err.to_string().contains("fixture-origin"), "{err}");
+
+    // A newer version is refused, not misread.
+    std::fs::write(&cursor, text.replace("\"version\":1", "\"version\":2")).unwrap();
+    let err = shipper.shipped_up_to().unwrap_err();
+    assert_eq!(err.kind(), vouch::ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("version 2"), "{err}");
 }

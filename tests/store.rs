@@ -11,6 +11,8 @@ use vouch::store::{SqliteStore, TemplateStore};
 use vouch::template::{Kek, Keyring, Modality, Template, TemplateHeader};
 use vouch::vault::TemplateVault;
 
+use crate::util::postgres_script;
+
 const DIM: usize = 128;
 
 fn keyring(ids: &[&str]) -> Keyring {
@@ -49,8 +51,9 @@ fn vault(path: &Path, ring: Keyring) -> TemplateVault {
     TemplateVault::new(Arc::new(SqliteStore::open(path).unwrap()), Arc::new(ring))
 }
 
-/// Run only as a child of the crash tests (`--ignored`): enrolls subjects in a loop, printing
-/// `ack N` after each enrollment returns, or runs a key rotation, until it is killed.
+/// Run only as a child of the crash tests (`--ignored`): prints `ready` once its vault is
+/// open, then enrolls subjects in a loop, printing `ack N` after each enrollment returns, or
+/// runs a key rotation, until it is killed.
 #[test]
 #[ignore = "a child process of the crash tests, not a test of its own"]
 fn crash_child_process() {
@@ -63,6 +66,7 @@ fn crash_child_process() {
     match mode.as_str() {
         "enroll" => {
             let vault = vault(Path::new(&path), keyring(&["k1"]));
+            println!("ready");
             for i in start.. {
                 vault.enroll(&format!("s{i}"), &template(i)).unwrap();
                 println!("ack {i}");
@@ -73,6 +77,7 @@ fn crash_child_process() {
         }
         "rotate" => {
             let vault = vault(Path::new(&path), keyring(&["k1", "k2"]));
+            println!("ready");
             let mut n = 0;
             vault
                 .rotate(&mut || {
@@ -104,15 +109,28 @@ fn spawn_child(db: &Path, mode: &str, start: u64) -> std::process::Child {
         .unwrap()
 }
 
-/// Reads the child's lines until `deadline`, then SIGKILLs it; returns the lines it printed.
+/// Waits for the child to say `ready` (its store is open), lets it work for `after`, then
+/// SIGKILLs it; returns the lines it printed.
 fn run_then_kill(mut child: std::process::Child, after: Duration) -> Vec<String> {
     let stdout = child.stdout.take().unwrap();
+    let (ready, is_ready) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            // libtest may print the test's name on the same line, before it.
+            if line.ends_with("ready") {
+                let _ = ready.send(());
+            } else {
+                lines.push(line);
+            }
+        }
+        lines
     });
+    // Its start-up (a fresh test binary) is no part of the window the kill falls in.
+    is_ready
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the crash child never opened its store");
+    // How long it writes before the kill is the test: a different moment each round.
     std::thread::sleep(after);
     let _ = child.kill(); // SIGKILL on Unix
     child.wait().unwrap();
@@ -306,82 +324,51 @@ fn deleted_templates_leave_no_ciphertext_behind() {
     );
 }
 
-/// Tests that use the PostgreSQL server run one at a time: one of them restarts it.
-pub(crate) static POSTGRES_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The test PostgreSQL server, when the environment provides one (`scripts/postgres.sh`).
-pub(crate) fn postgres() -> Option<(String, String)> {
-    match (
-        std::env::var("VOUCH_TEST_POSTGRES_URL"),
-        std::env::var("VOUCH_TEST_POSTGRES_DATA"),
-    ) {
-        (Ok(url), Ok(data)) => Some((url, data)),
-        _ => {
-            crate::util::skip(
-                "no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)",
-            );
-            None
-        }
-    }
-}
-
-pub(crate) fn postgres_script(arg: &str, data: &str) {
-    let mut command =
-        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"));
-    // Restarted on the port the tests connect to, whatever the script's default.
-    if let Some(port) = std::env::var("VOUCH_TEST_POSTGRES_URL")
-        .ok()
-        .and_then(|url| {
-            url.split_whitespace()
-                .find_map(|f| f.strip_prefix("port=").map(String::from))
-        })
-    {
-        command.env("VOUCH_TEST_POSTGRES_PORT", port);
-    }
-    let status = command
-        .arg(arg)
-        .env("VOUCH_TEST_POSTGRES_DATA", data)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "scripts/postgres.sh {arg} failed");
-}
-
 #[test]
 fn postgres_writes_survive_a_server_restart_under_load() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use vouch::store::PostgresStore;
-    let _serial = POSTGRES_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((url, data)) = postgres() else {
+    let Some((url, data)) = crate::util::postgres() else {
         return;
     };
+    let _serial = crate::util::postgres_exclusive(&data);
     // A subject prefix of its own, so this test shares the server with the suite safely.
     let store = Arc::new(PostgresStore::connect(&url).unwrap());
     store.delete_subject("restart-probe").ok();
-    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let running = Arc::new(AtomicBool::new(true));
+    // Writes acknowledged so far: the signal that the writer is at work.
+    let written = Arc::new(AtomicUsize::new(0));
     let writer = {
-        let (store, running) = (store.clone(), running.clone());
+        let (store, running, written) = (store.clone(), running.clone(), written.clone());
         std::thread::spawn(move || {
             let mut acked = Vec::new();
             let mut i = 0u64;
-            while running.load(std::sync::atomic::Ordering::Relaxed) {
+            while running.load(Ordering::Relaxed) {
                 let blob = format!("restart-{i}").into_bytes();
                 let id = store
                     .insert("restart-probe", Modality::Face, "k1", &blob)
                     .unwrap();
                 acked.push((id, blob));
+                written.fetch_add(1, Ordering::Relaxed);
                 i += 1;
             }
             acked
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    let within = Duration::from_secs(60);
+    crate::util::wait_until("writes acknowledged before the stop", within, || {
+        written.load(Ordering::Relaxed) >= 20
+    });
     postgres_script("stop", &data);
+    // The outage itself: the server stays down for this long while the writer keeps trying
+    // (a wall-clock window, the point of the test; nothing waits on it).
     std::thread::sleep(Duration::from_millis(500));
     postgres_script("start", &data);
-    std::thread::sleep(Duration::from_millis(300));
-    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let at_restart = written.load(Ordering::Relaxed);
+    crate::util::wait_until("writes acknowledged after the restart", within, || {
+        written.load(Ordering::Relaxed) >= at_restart + 20
+    });
+    running.store(false, Ordering::Relaxed);
     let acked = writer.join().unwrap();
     let stored = store
         .templates("restart-probe", Some(Modality::Face))
@@ -410,10 +397,10 @@ fn postgres_writes_survive_a_server_restart_under_load() {
 #[test]
 fn no_plaintext_vector_in_a_pg_dump() {
     use vouch::store::PostgresStore;
-    let _serial = POSTGRES_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((url, _)) = postgres() else { return };
+    let Some((url, data)) = crate::util::postgres() else {
+        return;
+    };
+    let _serial = crate::util::postgres_exclusive(&data);
     let store = Arc::new(PostgresStore::connect(&url).unwrap());
     let vault = TemplateVault::new(store.clone(), Arc::new(keyring(&["k1"])));
     for i in 0..10u64 {

@@ -1,4 +1,5 @@
-//! vouch's integration tests: one binary, one module per area.
+//! vouch's integration tests: one binary, one module per area. Fault injection (SIGKILL,
+//! file-size limits, database restarts) is a binary of its own, `tests/faults/`.
 //!
 //! Tests that need the real models, data or ONNX Runtime find them through `VOUCH_SHARED` and
 //! `VOUCH_ORT_LIB` (or their defaults) and skip with a printed reason when they are absent.
@@ -7,6 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod util;
+// The daemons the tests run, shared with the faults binary (which uses other parts of it).
+#[allow(dead_code)]
+mod harness;
 
 mod capture;
 mod catalogue;
@@ -16,7 +20,6 @@ mod daemon;
 mod devices;
 mod eval;
 mod face;
-mod faults;
 mod formats;
 mod kiosk;
 mod liveness;

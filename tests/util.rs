@@ -5,8 +5,9 @@
 //! [`skip`] and returns; with `VOUCH_REQUIRE_MODELS=1` (CI sets it) that is a failure, so a
 //! green run cannot mean that nothing ran.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use vouch::{Config, Engine};
 
@@ -241,4 +242,90 @@ pub fn authenticator(
 /// A faces-deepface photo's bytes, or `None` (reason printed) when absent.
 pub fn deepface(name: &str) -> Option<Vec<u8>> {
     data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap())
+}
+
+/// Polls `done` until it holds; after `within`, panics saying what never happened. For
+/// waiting on what another thread or process does, instead of sleeping for a guess: the bound
+/// only turns a hang into a clear failure, and is no timing assertion.
+#[track_caller]
+pub fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !done() {
+        assert!(
+            Instant::now() < until,
+            "still waiting after {within:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// [`wait_until`] for a condition checked asynchronously (over a connection, say).
+pub async fn wait_until_async<F: std::future::Future<Output = bool>>(
+    what: &str,
+    within: Duration,
+    mut done: impl FnMut() -> F,
+) {
+    let until = Instant::now() + within;
+    while !done().await {
+        assert!(
+            Instant::now() < until,
+            "still waiting after {within:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The test PostgreSQL server, when the environment provides one (`scripts/postgres.sh`):
+/// its connection string and data folder.
+pub fn postgres() -> Option<(String, String)> {
+    match (
+        std::env::var("VOUCH_TEST_POSTGRES_URL"),
+        std::env::var("VOUCH_TEST_POSTGRES_DATA"),
+    ) {
+        (Ok(url), Ok(data)) => Some((url, data)),
+        _ => {
+            skip("no test PostgreSQL server (run `eval \"$(scripts/postgres.sh start)\"`)");
+            None
+        }
+    }
+}
+
+/// Holds the test PostgreSQL server (data folder `data`) for one test at a time, across
+/// threads and test binaries alike (some tests stop and restart it): an exclusive lock on
+/// `DATA.tests.lock`, released when the returned file is dropped.
+pub fn postgres_exclusive(data: &str) -> std::fs::File {
+    let path = format!("{data}.tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {path}: {e}"));
+    file.lock()
+        .unwrap_or_else(|e| panic!("locking {path}: {e}"));
+    file
+}
+
+/// Runs `scripts/postgres.sh ARG` (`stop`, `start`) on the test server in `data`.
+pub fn postgres_script(arg: &str, data: &str) {
+    let mut command = std::process::Command::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres.sh"),
+    );
+    // Restarted on the port the tests connect to, whatever the script's default.
+    if let Some(port) = std::env::var("VOUCH_TEST_POSTGRES_URL")
+        .ok()
+        .and_then(|url| {
+            url.split_whitespace()
+                .find_map(|f| f.strip_prefix("port=").map(String::from))
+        })
+    {
+        command.env("VOUCH_TEST_POSTGRES_PORT", port);
+    }
+    let status = command
+        .arg(arg)
+        .env("VOUCH_TEST_POSTGRES_DATA", data)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "scripts/postgres.sh {arg} failed");
 }

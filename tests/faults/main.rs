@@ -1,21 +1,36 @@
 //! Fault injection on the real `vouchd`: SIGKILL in the middle of enrollments, the fleet
-//! PostgreSQL server stopped under load, a full disk (a file-size limit), and the key file
-//! removed while the daemon runs. Each checks what must survive the fault, and that the
-//! daemon says clearly what it cannot do.
+//! PostgreSQL server stopped (quietly, and under load), a full disk (a file-size limit), and
+//! the key file removed while the daemon runs. Each checks what must survive the fault, and
+//! that the daemon says clearly what it cannot do.
+//!
+//! A test binary of its own (`cargo test --test faults`), so that its kills, limits and
+//! database restarts run apart from the other tests; it shares their helpers
+//! (`tests/util.rs`, `tests/harness.rs`).
+
+// Test helpers fail loudly: a panic is the right outcome for a broken fixture.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+// Shared with the integration binary, which uses other parts of them.
+#[allow(dead_code)]
+#[path = "../harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "../util.rs"]
+mod util;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tonic::Code;
 use tonic::transport::Channel;
 use vouch::daemon::proto as pb;
 use vouch::daemon::proto::vouch_client::VouchClient;
 
-use crate::daemon::{Daemon, decision, face, tx};
+use crate::harness::{Keys, Vouchd, decision, face, prepare, test_keyring, tx};
 
 /// Photos with one face each, one per identity of the shared set first.
 const PHOTOS: [&str; 16] = [
@@ -36,15 +51,6 @@ const PHOTOS: [&str; 16] = [
     "img27.jpg",
     "img9.jpg",
 ];
-
-/// The key the test daemons seal templates under (`VOUCHD_TEST_KEK`).
-fn test_keyring() -> vouch::template::Keyring {
-    vouch::template::Keyring::single(
-        "test",
-        vouch::template::Kek::from_hex(&"5a".repeat(32)).unwrap(),
-    )
-    .unwrap()
-}
 
 async fn enroll(
     client: &mut VouchClient<Channel>,
@@ -113,6 +119,11 @@ fn audit_records(log: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Shipping rounds the daemon reported as failed (deferred) so far, from its stderr.
+fn failed_rounds(daemon: &Vouchd) -> usize {
+    daemon.stderr().matches("audit shipping deferred").count()
+}
+
 fn of_kind<'a>(records: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
     records.iter().filter(|r| r["kind"] == kind).collect()
 }
@@ -122,10 +133,10 @@ fn of_kind<'a>(records: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_js
 /// (a line torn by a kill is cut away on the next start, with a warning).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_enrollments_loses_nothing_acknowledged() {
-    let Some(dir) = Daemon::prepare("", crate::daemon::ENV_KEYS, "") else {
+    let Some(dir) = prepare("", Keys::Env, "") else {
         return;
     };
-    let mut daemon = Daemon::launch(dir, None);
+    let mut daemon = Vouchd::launch(dir, None);
     const ROUNDS: usize = 10;
     const PER_ROUND: usize = 6;
     // subject → its photo, for the enrollments the daemon acknowledged.
@@ -147,6 +158,8 @@ async fn kill_9_during_enrollments_loses_nothing_acknowledged() {
             })
             .collect();
         // From "before the first finishes" to "after most have": a different moment each round.
+        // This sleep stays: where the kill falls among the requests is what the test varies,
+        // and no event could choose those moments better than the clock.
         let delay = 30 + (round as u64 * 173) % 900;
         tokio::time::sleep(Duration::from_millis(delay)).await;
         daemon.kill();
@@ -266,13 +279,11 @@ async fn kill_9_during_enrollments_loses_nothing_acknowledged() {
 /// client received is there.
 #[test]
 fn verifications_under_load_ship_every_record_through_a_postgres_restart() {
-    let Some((url, data)) = crate::store::postgres() else {
+    let Some((url, data)) = util::postgres() else {
         return;
     };
-    let _one_at_a_time = crate::store::POSTGRES_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let Some((mut daemon, origin)) = Daemon::start_shipping(&url, "faults") else {
+    let _one_at_a_time = util::postgres_exclusive(&data);
+    let Some((mut daemon, origin)) = Vouchd::start_shipping(&url, "faults") else {
         return;
     };
     // (seq, hash, prev, receipt) as shipped, in seq order.
@@ -345,30 +356,26 @@ fn verifications_under_load_ship_every_record_through_a_postgres_restart() {
         })
         .collect();
 
-    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
-        let until = Instant::now() + Duration::from_secs(90);
-        while !done() {
-            assert!(Instant::now() < until, "timed out waiting: {what}");
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    };
+    let within = Duration::from_secs(90);
     // Shipping works under load before the outage.
-    wait_until("records shipped before the outage", &|| {
+    util::wait_until("records shipped before the outage", within, || {
         shipped().len() >= 10
     });
 
-    crate::store::postgres_script("stop", &data);
+    util::postgres_script("stop", &data);
     outage.store(true, Ordering::Relaxed);
     let at_stop = local_records();
-    // Several shipping rounds fail while the decisions go on.
-    wait_until("decisions during the outage", &|| {
-        local_records() >= at_stop + 30
-    });
-    std::thread::sleep(Duration::from_secs(3));
+    let failed_at_stop = failed_rounds(&daemon);
+    // Several shipping rounds fail (the daemon says so) while the decisions go on.
+    util::wait_until(
+        "decisions, and three failed shipping rounds, during the outage",
+        within,
+        || local_records() >= at_stop + 30 && failed_rounds(&daemon) >= failed_at_stop + 3,
+    );
     outage.store(false, Ordering::Relaxed);
-    crate::store::postgres_script("start", &data);
+    util::postgres_script("start", &data);
     let at_restart = local_records();
-    wait_until("records of the outage shipped", &|| {
+    util::wait_until("records of the outage shipped", within, || {
         shipped().len() >= at_restart
     });
     running.store(false, Ordering::Relaxed);
@@ -418,6 +425,100 @@ fn verifications_under_load_ship_every_record_through_a_postgres_restart() {
     );
 }
 
+/// The fleet PostgreSQL server stopped between decisions and started again: the decisions
+/// are made and recorded locally meanwhile, shipped once it is back, and the stop record is
+/// shipped by the shutdown's final round.
+#[test]
+fn daemon_ships_its_audit_log_through_a_database_outage() {
+    let Some((url, data)) = util::postgres() else {
+        return;
+    };
+    let _one_at_a_time = util::postgres_exclusive(&data);
+    let Some((mut daemon, origin)) = Vouchd::start_shipping(&url, "daemon-test") else {
+        return;
+    };
+    let shipped = |origin: &str| -> Vec<(i64, String)> {
+        let Ok(mut db) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return Vec::new();
+        };
+        db.query(
+            "SELECT seq, hash FROM vouch_audit WHERE origin = $1 ORDER BY seq",
+            &[&origin],
+        )
+        .map(|rows| rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        .unwrap_or_default()
+    };
+    let wait_for = |count: usize, what: &str| {
+        util::wait_until(what, Duration::from_secs(60), || {
+            shipped(&origin).len() >= count
+        });
+        shipped(&origin).len()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let verify = |client: &mut VouchClient<Channel>, id: &str| {
+        runtime
+            .block_on(client.verify(pb::VerifyRequest {
+                subject: "erin".into(),
+                transaction: Some(tx(id, 450)),
+                frames: vec![face("img7.jpg")],
+                voice: None,
+            }))
+            .unwrap()
+            .into_inner()
+    };
+    let mut client = runtime.block_on(daemon.unix_client());
+    runtime
+        .block_on(client.enroll(pb::EnrollRequest {
+            subject: "erin".into(),
+            face: vec![face("img1.jpg"), face("img2.jpg")],
+            ..Default::default()
+        }))
+        .unwrap();
+    verify(&mut client, "s-1");
+    assert_eq!(
+        wait_for(3, "start, enroll and a verification shipped"),
+        3,
+        "start, enroll and a verification shipped"
+    );
+
+    // The fleet store goes away: decisions go on, recorded locally.
+    util::postgres_script("stop", &data);
+    for i in 2..=4 {
+        let d = verify(&mut client, &format!("s-{i}"));
+        assert_eq!(decision(d.decision), pb::Decision::Accept);
+    }
+    // A shipping round fails with those records waiting: the daemon noticed the outage.
+    let failed = failed_rounds(&daemon);
+    util::wait_until(
+        "a failed shipping round after the outage's decisions",
+        Duration::from_secs(60),
+        || failed_rounds(&daemon) > failed,
+    );
+    util::postgres_script("start", &data);
+    assert_eq!(
+        wait_for(6, "the records of the outage shipped once it ended"),
+        6,
+        "the records of the outage shipped once it ended"
+    );
+
+    // On shutdown the last records (the stop) are shipped too; every local record is in the
+    // fleet store exactly once, in order, with the same hash.
+    assert!(daemon.stop());
+    let log = std::fs::read_to_string(daemon.dir.path().join("audit.log")).unwrap();
+    let local: Vec<(i64, String)> = log
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                v["seq"].as_i64().unwrap(),
+                v["hash"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(local.len(), 7);
+    assert_eq!(shipped(&origin), local);
+}
+
 /// The daemon's files may not grow past 64 KiB (`RLIMIT_FSIZE`, like a full disk; SIGXFSZ
 /// killed vouchd before it installed a handler for it): enrolling
 /// until the store cannot grow gets a clear refusal, verifications go on until the audit log
@@ -430,15 +531,15 @@ async fn a_full_disk_refuses_writes_clearly_and_damages_nothing() {
         .output()
         .is_err()
     {
-        crate::util::skip("prlimit (util-linux) is not installed");
+        util::skip("prlimit (util-linux) is not installed");
         return;
     }
-    let Some(dir) = Daemon::prepare("", crate::daemon::ENV_KEYS, "") else {
+    let Some(dir) = prepare("", Keys::Env, "") else {
         return;
     };
     // Some subjects enrolled with room to spare, then a restart under the limit (the store's
     // schema and these templates checkpointed into the database file by the clean stop).
-    let mut daemon = Daemon::launch(dir, None);
+    let mut daemon = Vouchd::launch(dir, None);
     let mut client = daemon.unix_client().await;
     let mut enrolled: Vec<(String, &str)> = Vec::new();
     for (i, photo) in PHOTOS.iter().take(6).enumerate() {
@@ -594,22 +695,16 @@ async fn a_full_disk_refuses_writes_clearly_and_damages_nothing() {
 /// the file back, everything enrolled before and after the removal opens.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_file_removed_while_running_keeps_the_loaded_key_and_blocks_a_restart() {
-    let Some(dir) = Daemon::prepare("", "file = \"keys.toml\"", "") else {
+    let Some(dir) = prepare("", Keys::File, "") else {
         return;
     };
-    // Relative paths in the configuration: make the key path absolute instead.
+    // A key of its own in the daemon's key file (by absolute path, as `prepare` writes it).
     let key_file = dir.path().join("keys.toml");
-    let config = dir.path().join("vouchd.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "file = \"keys.toml\"",
-        &format!("file = \"{}\"", key_file.display()),
-    );
-    std::fs::write(&config, text).unwrap();
     vouch::template::Keyring::generate("k-faults")
         .unwrap()
         .save(&key_file)
         .unwrap();
-    let mut daemon = Daemon::launch(dir, None);
+    let mut daemon = Vouchd::launch(dir, None);
     let mut client = daemon.unix_client().await;
     let r = enroll(&mut client, "kate", "img1.jpg").await.unwrap();
     assert_eq!(decision(r.decision), pb::Decision::Accept, "{r:?}");
