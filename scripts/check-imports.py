@@ -24,8 +24,46 @@ def code_of(path):
     cut = re.search(r"^#\[cfg\(test\)\]\s*\n(pub(\(crate\))? )?mod tests", text, re.M)
     if cut:
         text = text[: cut.start()]
-    text = re.sub(r'"(\\.|[^"\\])*"', '""', text)
-    return "\n".join(line.split("//")[0] for line in text.splitlines())
+    return strip_comments_and_strings(text)
+
+
+def strip_comments_and_strings(text):
+    """Rust source with comments removed and every string or char literal emptied, scanned
+    left to right so that a quote inside a comment or a `//` inside a string cannot mislead."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        ch = text[i]
+        if text.startswith("//", i):
+            i = text.find("\n", i)
+            i = n if i < 0 else i
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif (raw := re.match(r'b?r(#*)"', text[i : i + 300])) and not re.match(
+            r"[A-Za-z0-9_]", text[i - 1 : i] or " "
+        ):
+            end = text.find('"' + raw.group(1), i + raw.end())
+            i = n if end < 0 else end + 1 + len(raw.group(1))
+            out.append('""')
+        elif ch == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            out.append('""')
+        elif ch == "'" and (lit := re.match(r"'(\\.[^']*|[^\\'])'", text[i : i + 12])):
+            i += lit.end()
+            out.append("' '")
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def module_of(path, base):

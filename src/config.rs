@@ -29,13 +29,11 @@ pub use crate::decision::{DecisionsConfig, QualityConfig};
 pub use crate::face::image::LimitsConfig;
 pub use crate::face::{FaceConfig, LivenessConfig};
 pub use crate::models::ModelsConfig;
-pub use crate::runtime::RuntimeConfig;
+pub use crate::runtime::{ENV_ORT_DYLIB_PATH, ENV_ORT_LIB, RuntimeConfig};
 pub use crate::store::StoreConfig;
 pub use crate::template::KeysConfig;
 pub use crate::voice::VoiceConfig;
 
-/// Environment variable naming the ONNX Runtime shared library.
-pub const ENV_ORT_LIB: &str = "VOUCH_ORT_LIB";
 /// Environment variable naming the directory that holds the model files.
 pub const ENV_MODEL_DIR: &str = "VOUCH_MODEL_DIR";
 /// Environment variable naming a model manifest to use instead of the built-in one.
@@ -49,8 +47,6 @@ pub const ENV_KEYS: &str = "VOUCH_KEYS";
 /// Environment variable holding a key-encryption key (`ID:HEX`) to use instead of the key
 /// file; only its presence is read here ([`KeysConfig::env`]).
 pub const ENV_KEK: &str = "VOUCH_KEK";
-/// ONNX Runtime's own variable for its library, honoured after [`ENV_ORT_LIB`].
-pub const ENV_ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
 
 /// The whole configuration of a vouch deployment, as read; [`Config::validate`] checks it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -507,6 +507,23 @@ mod tests {
     }
 
     #[test]
+    fn the_v1_key_file_fixture_still_loads() {
+        // A checkout leaves the fixture readable by all, which `load` refuses for a secret:
+        // it is read from an owner-only copy, as a deployment keeps it.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("receipt.key");
+        std::fs::copy(fixture_path("receipt-key-v1.txt"), &copy).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let signer = ReceiptSigner::load(&copy).unwrap();
+        assert_eq!(signer.public_key_hex(), fixture_signer().public_key_hex());
+        assert_eq!(signer.key_id(), fixture_signer().key_id());
+    }
+
+    #[test]
     fn sign_then_verify_round_trips() {
         let signer = ReceiptSigner::from_secret(&[1u8; 32]);
         let mut receipt =

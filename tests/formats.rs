@@ -371,8 +371,7 @@ fn ship_cursor_v1_still_reads() {
     // Its content: the second record's hash, and the byte offset just after its line.
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let log_text = std::fs::read_to_string(fixture("audit-v1.jsonl")).unwrap();
-    let second: serde_json::Value =
-        serde_json::from_str(log_text.lines().nth(1).unwrap()).unwrap();
+    let second: serde_json::Value = serde_json::from_str(log_text.lines().nth(1).unwrap()).unwrap();
     assert_eq!(value["version"], 1);
     assert_eq!(value["origin"], "fixture-origin");
     assert_eq!(value["seq"], 2);

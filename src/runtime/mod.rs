@@ -15,6 +15,11 @@ pub use pool::SessionPool;
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// Environment variable naming the ONNX Runtime shared library.
+pub const ENV_ORT_LIB: &str = "VOUCH_ORT_LIB";
+/// ONNX Runtime's own variable for its library, honoured after [`ENV_ORT_LIB`].
+pub const ENV_ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+
 /// How ONNX Runtime is loaded and run (`[runtime]`).
 #[derive(Clone, Debug, serde::Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -90,9 +95,10 @@ impl std::fmt::Debug for Runtime {
 impl Runtime {
     /// Finds and loads `libonnxruntime.so` and creates the environment.
     ///
-    /// The library is looked for, in order: `config.library`, `$ORT_DYLIB_PATH`, then
-    /// [`LOCAL_LIBRARY`]. ONNX Runtime can be loaded only once per process: a later call with
-    /// another path keeps using the first library.
+    /// The library is `config.library` when set (the configuration fills it from
+    /// [`ENV_ORT_LIB`] or [`ENV_ORT_DYLIB_PATH`]), else [`LOCAL_LIBRARY`]. ONNX Runtime can
+    /// be loaded only once per process: a later call with another path keeps using the first
+    /// library.
     pub fn load(config: &RuntimeConfig) -> Result<Runtime> {
         let library = locate_library(config.library.as_deref())?;
         let (env, loaded_from) = process_environment(&library)?;
@@ -166,21 +172,21 @@ fn install_hint() -> String {
          --python-version 3.11 onnxruntime=={ORT_VERSION}`, unzip \
          `onnxruntime/capi/libonnxruntime.so.{ORT_VERSION}` from the wheel, and point \
          {} (or runtime.library in the config) at it",
-        crate::config::ENV_ORT_LIB
+        ENV_ORT_LIB
     )
 }
 
 fn locate_library(configured: Option<&Path>) -> Result<PathBuf> {
     let candidates: Vec<(PathBuf, &str)> = match configured {
         // An explicit choice is never silently replaced by another library.
-        Some(path) => vec![(path.to_path_buf(), "runtime.library / VOUCH_ORT_LIB")],
+        Some(path) => vec![(
+            path.to_path_buf(),
+            "runtime.library, VOUCH_ORT_LIB or ORT_DYLIB_PATH",
+        )],
         None => {
-            let mut c = Vec::new();
-            if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-                c.push((PathBuf::from(p), "ORT_DYLIB_PATH"));
-            }
-            c.push((PathBuf::from(LOCAL_LIBRARY), "the project-local default"));
-            c
+            // `$VOUCH_ORT_LIB` and `$ORT_DYLIB_PATH` arrive as `configured`: the
+            // configuration is the one reader of the environment.
+            vec![(PathBuf::from(LOCAL_LIBRARY), "the project-local default")]
         }
     };
     for (path, _) in &candidates {
