@@ -1,5 +1,5 @@
 //! Confidence intervals for error rates: Wilson intervals for a rate at a fixed threshold, and
-//! percentile intervals of bootstrap replicates ([`crate::stats::bootstrap`]) for figures whose
+//! percentile intervals of bootstrap replicates ([`mod@crate::stats::bootstrap`]) for figures whose
 //! threshold itself comes from the data (FNMR at a target FMR, the EER).
 //!
 //! Both assume independent comparisons. Pairs that share an image or a subject are correlated,
