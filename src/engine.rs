@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::config::ValidConfig;
 use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::motion::{self, MotionEvidence};
 use crate::face::presentation::{self, Presentation, PresentedFace};
 use crate::face::{
     Detection, FaceImage, FacePipeline, FaceSample, Liveness, LivenessEvidence, PresentedEmbedding,
@@ -26,6 +27,10 @@ use crate::models::Manifest;
 use crate::runtime::Runtime;
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::voice::encoder::VoiceEncoder;
+
+/// How many frontal frames of a challenge response are embedded to check that one person
+/// answered it (the first against up to this many minus one, spread over the response).
+const IDENTITY_CHECKS: usize = 4;
 
 /// A face reference kept in memory, for research and demonstrations: the mean embedding of
 /// several images, bound to the model that made it. Never stored; stored templates are made by
@@ -190,6 +195,20 @@ impl Engine {
             self.face.detector(),
             frames,
             self.config.liveness.min_frame_iou,
+        )
+    }
+
+    /// Follows the face through the frames of an active liveness challenge's response
+    /// (`times` in seconds, one per frame, increasing): one detection per frame, its head pose
+    /// and parallax, the movements, and the identity of its frontal frames (see
+    /// [`crate::face::motion`]). Evidence only: [`crate::decision::active_liveness`] judges it.
+    pub fn follow(&self, frames: &[FaceImage], times: &[f64]) -> Result<MotionEvidence> {
+        motion::follow(
+            &self.face,
+            frames,
+            times,
+            &self.config.face.motion,
+            IDENTITY_CHECKS,
         )
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::decision::active::ActiveLivenessConfig;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How decisions are made and recorded (`[decisions]`).
@@ -39,6 +40,9 @@ pub struct DecisionsConfig {
     /// (on the development photos, second faces at 0.35 of the area and less) is no reason
     /// to refuse; 1 only refuses a second face as large as the first.
     pub other_face_share: f32,
+    /// When a response to an active liveness challenge answers it
+    /// (`[decisions.active_liveness]`).
+    pub active_liveness: ActiveLivenessConfig,
 }
 
 impl DecisionsConfig {
@@ -69,7 +73,8 @@ impl DecisionsConfig {
         if !(self.other_face_share > 0.0 && self.other_face_share <= 1.0) {
             return bad("decisions.other_face_share must be in (0, 1]");
         }
-        self.attempts.validate()
+        self.attempts.validate()?;
+        self.active_liveness.validate()
     }
 }
 
@@ -85,6 +90,7 @@ impl Default for DecisionsConfig {
             liveness_threshold: DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD,
             digit_rank: DecisionsConfig::DEFAULT_DIGIT_RANK,
             other_face_share: 0.5,
+            active_liveness: ActiveLivenessConfig::default(),
         }
     }
 }

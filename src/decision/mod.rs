@@ -10,6 +10,9 @@
 //!   and speaker), which errors ask for a retake, how factors settle into one outcome
 //!   (a failure rejects, then an unusable sample asks for a retake, then a missing factor
 //!   steps up), lockouts, policy refusals and open-set identification;
+//! - [`active`]: whether the head movements of an active liveness challenge's response
+//!   answer it (one face followed, filmed not assembled, the asked movements in order, each
+//!   far enough and with the parallax of a head, not a plane);
 //! - [`outcome`]: the outcome, the confidence levels and LLR fusion;
 //! - [`config`]: its configuration sections, `[decisions]` (thresholds the policy does not set,
 //!   the policy and calibration files, attempt limits) and `[quality]`.
@@ -19,11 +22,13 @@
 //! them up (calibration at the policy's target FMR, this module's configuration) and through
 //! which every decision path goes: `vouchd`, the CLI and kiosk apps.
 
+pub mod active;
 pub mod config;
 pub mod outcome;
 pub mod quality;
 pub mod rules;
 
+pub use active::{ActiveLivenessConfig, ActiveVerdict, active_liveness};
 pub use config::{AttemptsConfig, DecisionsConfig, QualityConfig};
 pub use outcome::{Confidence, Outcome, fuse};
 pub use quality::{QualityCheck, QualityFailure, quality_failures};

@@ -23,13 +23,15 @@ pub struct FaceConfig {
     /// Add the embedding of the mirrored crop before normalising (upstream's evaluation
     /// protocol). Doubles embedding time. By default, off.
     pub flip_augment: bool,
+    /// How head movements are found in an active challenge's response (`[face.motion]`).
+    pub motion: MotionConfig,
 }
 
 impl FaceConfig {
     /// The default detection resolution, 1280: terminal cameras (640×480 to 1280×720) are
     /// detected at full resolution, where the liveness models' training boxes come from, and
     /// larger photos are downscaled to it, which keeps YuNet within the face sizes it finds
-    /// well. Measured on the development data (`ARCHITECTURE.md`, "one presentation"): at
+    /// well. Measured on the development data: at
     /// full resolution YuNet mislocates the large faces of press photos (faces-deepface pairs:
     /// EER 4.48 % against 0.00 % at 640 or 1280), while at 640 the liveness box of a
     /// 1617×2160 live photo grows by 9 % and its score falls from 0.880 to 0.450 (0.702 at 1280).
@@ -47,7 +49,7 @@ impl FaceConfig {
         if self.detect_max_side != 0 && self.detect_max_side < 64 {
             return bad("face.detect_max_side must be 0 (off) or at least 64");
         }
-        Ok(())
+        self.motion.validate()
     }
 }
 
@@ -60,6 +62,56 @@ impl Default for FaceConfig {
             nms_iou: 0.45,
             detect_max_side: FaceConfig::DEFAULT_DETECT_MAX_SIDE,
             flip_augment: false,
+            motion: MotionConfig::default(),
         }
+    }
+}
+
+/// How the trajectory is cut into movements: the `[face.motion]` section of the
+/// configuration. These say when a frame counts as *moving*; how far a movement must go to
+/// answer a challenge is a decision setting (`[decisions.active_liveness]`).
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MotionConfig {
+    /// A frame is turned when its yaw index leaves the baseline by more than this. By
+    /// default, 0.12 interocular distances.
+    pub yaw_onset: f32,
+    /// A frame is tilted when its pitch index leaves the baseline by more than this. By
+    /// default, 0.05 (of the eye-to-mouth distance).
+    pub pitch_onset: f32,
+    /// The fewest consecutive frames one way that make a movement. By default, 2.
+    pub min_frames: usize,
+    /// The frames at the start whose median pose is the frontal baseline. By default, 3.
+    pub baseline_frames: usize,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        MotionConfig {
+            yaw_onset: 0.12,
+            pitch_onset: 0.05,
+            min_frames: 2,
+            baseline_frames: 3,
+        }
+    }
+}
+
+impl MotionConfig {
+    /// Checks the values ([`ErrorKind::Config`] naming the key).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str| Err(Error::new(ErrorKind::Config, what.to_string()));
+        if !(self.yaw_onset > 0.0 && self.yaw_onset < 2.0) {
+            return bad("face.motion.yaw_onset must be in (0, 2)");
+        }
+        if !(self.pitch_onset > 0.0 && self.pitch_onset < 1.0) {
+            return bad("face.motion.pitch_onset must be in (0, 1)");
+        }
+        if !(1..=30).contains(&self.min_frames) {
+            return bad("face.motion.min_frames must be between 1 and 30");
+        }
+        if !(1..=30).contains(&self.baseline_frames) {
+            return bad("face.motion.baseline_frames must be between 1 and 30");
+        }
+        Ok(())
     }
 }

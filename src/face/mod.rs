@@ -12,6 +12,7 @@ pub mod detect;
 pub mod embed;
 pub mod image;
 pub mod liveness;
+pub mod motion;
 pub mod presentation;
 pub mod quality;
 pub mod resample;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use align::{AlignedFace, align};
-pub use config::FaceConfig;
+pub use config::{FaceConfig, MotionConfig};
 pub use detect::{Detection, Detector, FaceBox};
 pub use embed::Embedder;
 pub use image::FaceImage;

@@ -99,7 +99,7 @@ pub fn observe<'a>(
     let mut faces = Vec::with_capacity(frames.len());
     for (i, frame) in frames.iter().enumerate() {
         let detections = detector.detect(frame).map_err(in_frame(i))?;
-        let face = face_of(frame, &detections).map_err(in_frame(i))?;
+        let face = largest_face(frame, &detections).map_err(in_frame(i))?;
         faces.push(face);
     }
     let boxes: Vec<FaceBox> = faces.iter().map(|f| f.face_box).collect();
@@ -128,7 +128,9 @@ pub(crate) fn check_steady(boxes: &[FaceBox], min_frame_iou: f32) -> Result<()> 
 
 /// The largest of a frame's detections, with the share of the next largest and the quality
 /// measurements.
-fn face_of(frame: &FaceImage, detections: &[Detection]) -> Result<PresentedFace> {
+/// The largest of a frame's detections with its measurements; [`ErrorKind::NoFace`] when
+/// there is none.
+pub(crate) fn largest_face(frame: &FaceImage, detections: &[Detection]) -> Result<PresentedFace> {
     let mut by_area: Vec<&Detection> = detections.iter().collect();
     by_area.sort_by(|a, b| b.area().total_cmp(&a.area()));
     let Some(&largest) = by_area.first() else {
@@ -176,7 +178,7 @@ mod tests {
             detection(10.0, 10.0, 40.0, 0.9),
             detection(80.0, 60.0, 80.0, 0.7),
         ];
-        let face = face_of(&frame, &found).unwrap();
+        let face = largest_face(&frame, &found).unwrap();
         assert_eq!(face.detection, found[1]);
         assert_eq!(face.faces, 2);
         assert!(
@@ -191,16 +193,19 @@ mod tests {
     #[test]
     fn a_lone_face_has_no_other_share_and_no_face_is_an_error() {
         let frame = frame();
-        let face = face_of(&frame, &[detection(50.0, 50.0, 60.0, 0.9)]).unwrap();
+        let face = largest_face(&frame, &[detection(50.0, 50.0, 60.0, 0.9)]).unwrap();
         assert_eq!((face.faces, face.other_face_share), (1, 0.0));
-        assert_eq!(face_of(&frame, &[]).unwrap_err().kind(), ErrorKind::NoFace);
+        assert_eq!(
+            largest_face(&frame, &[]).unwrap_err().kind(),
+            ErrorKind::NoFace
+        );
     }
 
     #[test]
     fn the_sharpest_frame_is_embedded() {
         let frame = frame();
         let mut faces: Vec<PresentedFace> = (0..3)
-            .map(|_| face_of(&frame, &[detection(50.0, 50.0, 60.0, 0.9)]).unwrap())
+            .map(|_| largest_face(&frame, &[detection(50.0, 50.0, 60.0, 0.9)]).unwrap())
             .collect();
         faces[1].quality.sharpness = 10.0;
         faces[2].quality.sharpness = 30.0;
