@@ -14,6 +14,7 @@ mod harness;
 
 mod capture;
 mod catalogue;
+mod challenge;
 mod cli;
 mod daemon;
 #[cfg(all(feature = "camera", feature = "microphone"))]

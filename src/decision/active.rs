@@ -33,7 +33,8 @@ pub struct ActiveLivenessConfig {
     /// sideways against the eyes). By default, 0.2: the CMU pose images of turned heads
     /// measure 0.16–1.0 (most above 0.25), frontal ones within ±0.1.
     pub min_yaw: f32,
-    /// The smallest peak of a tilt, in pitch index units. By default, 0.06.
+    /// The smallest peak of a tilt, in pitch index units (face-box heights the nose moves
+    /// against the eye line). By default, 0.05: about a 15° tilt of an average head.
     pub min_pitch: f32,
     /// The smallest parallax of every movement, in interocular distances. By default, 0.06;
     /// a plane measures its landmark noise (below 0.03 on the synthetic planar attacks).
@@ -61,7 +62,7 @@ impl Default for ActiveLivenessConfig {
     fn default() -> Self {
         ActiveLivenessConfig {
             min_yaw: 0.2,
-            min_pitch: 0.06,
+            min_pitch: 0.05,
             min_parallax: 0.06,
             min_identity: 0.3,
             min_fps: 10.0,
@@ -96,8 +97,9 @@ impl ActiveLivenessConfig {
         if !(self.max_gap > 0.0 && self.max_gap <= 5.0) {
             return bad("max_gap must be in (0, 5] seconds");
         }
-        if !(self.min_duration >= 0.0 && self.min_duration < self.max_duration)
-            || !self.max_duration.is_finite()
+        if !(self.min_duration >= 0.0
+            && self.min_duration < self.max_duration
+            && self.max_duration.is_finite())
         {
             return bad("min_duration must be at least 0 and below max_duration");
         }
@@ -316,8 +318,10 @@ mod tests {
         assert!(c.validate().is_ok());
         c.min_fps = 0.0;
         assert_eq!(c.validate().unwrap_err().kind(), ErrorKind::Config);
-        let mut c = ActiveLivenessConfig::default();
-        c.min_duration = 30.0;
+        let c = ActiveLivenessConfig {
+            min_duration: 30.0,
+            ..ActiveLivenessConfig::default()
+        };
         assert!(c.validate().is_err());
     }
 }

@@ -7,8 +7,8 @@
 //! [`crate::decision`]'s call.
 //!
 //! - **Pose index.** Yaw: the nose's horizontal offset from the midpoint of the eyes, in
-//!   interocular distances; pitch: where the nose sits between the eye line (0) and the mouth
-//!   line (1). Both are measured against the sequence's own frontal baseline, so a face's shape
+//!   interocular distances; pitch: the nose's distance below the eye line, in face-box heights
+//!   (not against the mouth, which moves when the customer talks). Both are measured against the sequence's own frontal baseline, so a face's shape
 //!   does not matter, only how it changes. No 3-D model is fitted: 5 landmarks do not support
 //!   one, and the challenge needs direction and amplitude, not degrees.
 //! - **Directions are the customer's own.** `left` is the customer turning their head to
@@ -110,7 +110,7 @@ pub struct PoseIndex {
     /// Nose offset from the eyes' midpoint, in interocular distances; grows as the customer
     /// turns to their left.
     pub yaw: f32,
-    /// Nose position between the eye line (0) and the mouth line (1); falls as the customer
+    /// The nose's distance below the eye line, in face-box heights; falls as the customer
     /// looks up.
     pub pitch: f32,
 }
@@ -138,10 +138,25 @@ fn interocular(landmarks: &Landmarks) -> Option<f32> {
     (d.is_finite() && d > 1e-3).then_some(d)
 }
 
-/// The pose index of one frame's landmarks, or `None` when they are degenerate (eyes on one
-/// point, mouth on the eye line, non-finite values).
-pub fn pose_index(landmarks: &Landmarks) -> Option<PoseIndex> {
+/// One face as the detector saw it: its landmarks and the height of its box.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sighting {
+    /// The 5 landmarks.
+    pub landmarks: Landmarks,
+    /// The height of the face box, in pixels: the scale of the pitch index, because it
+    /// changes neither when the mouth opens (talking moves the mouth line) nor when the head
+    /// turns (which shortens the interocular distance).
+    pub face_height: f32,
+}
+
+/// The pose index of one face, or `None` when its landmarks are degenerate (eyes on one
+/// point, mouth on the eye line, non-finite values) or its box is empty.
+pub fn pose_index(face: &Sighting) -> Option<PoseIndex> {
+    let landmarks = &face.landmarks;
     let iod = interocular(landmarks)?;
+    if !(face.face_height.is_finite() && face.face_height > 1e-3) {
+        return None;
+    }
     let eyes = midpoint(landmarks[LEFT_EYE], landmarks[RIGHT_EYE]);
     let mouth = midpoint(landmarks[LEFT_MOUTH], landmarks[RIGHT_MOUTH]);
     let nose = landmarks[NOSE];
@@ -164,7 +179,7 @@ pub fn pose_index(landmarks: &Landmarks) -> Option<PoseIndex> {
     };
     let rel = [nose[0] - eyes[0], nose[1] - eyes[1]];
     let yaw = (rel[0] * across[0] + rel[1] * across[1]) / iod;
-    let pitch = (rel[0] * down[0] + rel[1] * down[1]) / axis_len;
+    let pitch = (rel[0] * down[0] + rel[1] * down[1]) / face.face_height;
     (yaw.is_finite() && pitch.is_finite()).then_some(PoseIndex { yaw, pitch })
 }
 
@@ -185,11 +200,12 @@ fn homography(from: [[f64; 2]; 4], to: [[f64; 2]; 4]) -> Option<[f64; 9]> {
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..8 {
+        let pivot_row = a[col];
+        for (row, line) in a.iter_mut().enumerate() {
             if row != col {
-                let factor = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= factor * a[col][k];
+                let factor = line[col] / pivot_row[col];
+                for (value, pivot_value) in line.iter_mut().zip(&pivot_row).skip(col) {
+                    *value -= factor * pivot_value;
                 }
             }
         }
@@ -239,9 +255,9 @@ pub struct TrackedFrame {
     pub pose: Option<PoseIndex>,
     /// Its parallax against the baseline frame (`None` without a face).
     pub parallax: Option<f32>,
-    /// The landmarks it was measured from.
+    /// The face it was measured from.
     #[serde(skip)]
-    pub landmarks: Option<Landmarks>,
+    pub face: Option<Sighting>,
 }
 
 /// A movement found in the trajectory.
@@ -264,12 +280,12 @@ pub struct Movement {
 /// The frontal baseline: the median pose and the landmarks of the most frontal of the first
 /// `count` frames with a face; `None` when none of them has one.
 pub fn baseline(
-    frames: &[(f64, Option<Landmarks>)],
+    frames: &[(f64, Option<Sighting>)],
     count: usize,
 ) -> Option<(PoseIndex, Landmarks)> {
     let first: Vec<(PoseIndex, Landmarks)> = frames
         .iter()
-        .filter_map(|(_, l)| l.and_then(|l| pose_index(&l).map(|p| (p, l))))
+        .filter_map(|(_, f)| f.and_then(|f| pose_index(&f).map(|p| (p, f.landmarks))))
         .take(count)
         .collect();
     if first.is_empty() {
@@ -292,14 +308,14 @@ pub fn baseline(
 }
 
 /// Measures every frame against the baseline: its pose index and parallax.
-pub fn track(frames: &[(f64, Option<Landmarks>)], reference: &Landmarks) -> Vec<TrackedFrame> {
+pub fn track(frames: &[(f64, Option<Sighting>)], reference: &Landmarks) -> Vec<TrackedFrame> {
     frames
         .iter()
-        .map(|&(time, landmarks)| TrackedFrame {
+        .map(|&(time, face)| TrackedFrame {
             time,
-            pose: landmarks.and_then(|l| pose_index(&l)),
-            parallax: landmarks.and_then(|l| parallax(reference, &l)),
-            landmarks,
+            pose: face.and_then(|f| pose_index(&f)),
+            parallax: face.and_then(|f| parallax(reference, &f.landmarks)),
+            face,
         })
         .collect()
 }
@@ -347,18 +363,18 @@ pub fn movements(frames: &[TrackedFrame], base: PoseIndex, config: &MotionConfig
     let mut run: Option<Movement> = None;
     let mut gap = 0usize;
     let close = |run: Option<Movement>, found: &mut Vec<Movement>| {
-        if let Some(m) = run {
-            if m.frames >= config.min_frames {
-                // A dip shorter than a movement between two runs the same way is one movement.
-                match found.last_mut() {
-                    Some(last) if last.action == m.action => {
-                        last.end = m.end;
-                        last.amplitude = last.amplitude.max(m.amplitude);
-                        last.parallax = last.parallax.max(m.parallax);
-                        last.frames += m.frames;
-                    }
-                    _ => found.push(m),
+        if let Some(m) = run
+            && m.frames >= config.min_frames
+        {
+            // A dip shorter than a movement between two runs the same way is one movement.
+            match found.last_mut() {
+                Some(last) if last.action == m.action => {
+                    last.end = m.end;
+                    last.amplitude = last.amplitude.max(m.amplitude);
+                    last.parallax = last.parallax.max(m.parallax);
+                    last.frames += m.frames;
                 }
+                _ => found.push(m),
             }
         }
     };
@@ -497,7 +513,7 @@ pub fn follow(
 ) -> Result<MotionEvidence> {
     check_response(frames, times)?;
     let origin = times[0];
-    let mut observed: Vec<(f64, Option<Landmarks>)> = Vec::with_capacity(frames.len());
+    let mut observed: Vec<(f64, Option<Sighting>)> = Vec::with_capacity(frames.len());
     let mut boxes: Vec<Option<FaceBox>> = Vec::with_capacity(frames.len());
     let mut other_face_share = 0.0f32;
     for (i, frame) in frames.iter().enumerate() {
@@ -507,7 +523,13 @@ pub fn follow(
         match presentation::largest_face(frame, &detections) {
             Ok(face) => {
                 other_face_share = other_face_share.max(face.other_face_share);
-                observed.push((times[i] - origin, Some(face.detection.landmarks)));
+                observed.push((
+                    times[i] - origin,
+                    Some(Sighting {
+                        landmarks: face.detection.landmarks,
+                        face_height: face.face_box.height,
+                    }),
+                ));
                 boxes.push(Some(face.face_box));
             }
             Err(e) if e.kind() == ErrorKind::NoFace => {
@@ -585,7 +607,7 @@ pub fn follow(
 fn identity_of(
     pipeline: &FacePipeline,
     frames: &[FaceImage],
-    observed: &[(f64, Option<Landmarks>)],
+    observed: &[(f64, Option<Sighting>)],
     frontal: &[usize],
     checks: usize,
 ) -> Result<Option<f32>> {
@@ -595,7 +617,7 @@ fn identity_of(
     // Frontal frames have a pose, hence landmarks.
     let frontal: Vec<(usize, Landmarks)> = frontal
         .iter()
-        .filter_map(|&i| observed[i].1.map(|l| (i, l)))
+        .filter_map(|&i| observed[i].1.map(|f| (i, f.landmarks)))
         .collect();
     if frontal.len() < 2 {
         return Ok(None);
@@ -654,6 +676,14 @@ mod tests {
         out
     }
 
+    /// The face of `project`'s landmarks, its box 2.2 interocular distances high.
+    fn seen_as(landmarks: Landmarks) -> Sighting {
+        Sighting {
+            landmarks,
+            face_height: 220.0,
+        }
+    }
+
     /// The same face printed flat (every point at z = 0) and turned the same way.
     fn flat() -> [[f32; 3]; 5] {
         HEAD.map(|p| [p[0], p[1], 0.0])
@@ -661,13 +691,13 @@ mod tests {
 
     #[test]
     fn a_turn_to_the_left_grows_the_yaw_index_and_looking_up_lowers_the_pitch_index() {
-        let front = pose_index(&project(&HEAD, 0.0, 0.0, 8.0)).unwrap();
-        let left = pose_index(&project(&HEAD, 0.4, 0.0, 8.0)).unwrap();
-        let right = pose_index(&project(&HEAD, -0.4, 0.0, 8.0)).unwrap();
-        let up = pose_index(&project(&HEAD, 0.0, 0.35, 8.0)).unwrap();
+        let front = pose_index(&seen_as(project(&HEAD, 0.0, 0.0, 8.0))).unwrap();
+        let left = pose_index(&seen_as(project(&HEAD, 0.4, 0.0, 8.0))).unwrap();
+        let right = pose_index(&seen_as(project(&HEAD, -0.4, 0.0, 8.0))).unwrap();
+        let up = pose_index(&seen_as(project(&HEAD, 0.0, 0.35, 8.0))).unwrap();
         assert!(front.yaw.abs() < 1e-4, "{front:?}");
         assert!(left.yaw > 0.2 && right.yaw < -0.2, "{left:?} {right:?}");
-        assert!(up.pitch < front.pitch - 0.1, "{up:?} {front:?}");
+        assert!(up.pitch < front.pitch - 0.05, "{up:?} {front:?}");
     }
 
     #[test]
@@ -681,8 +711,8 @@ mod tests {
                 x * angle.sin() + y * angle.cos() + 240.0,
             ]
         });
-        let a = pose_index(&l).unwrap();
-        let b = pose_index(&rolled).unwrap();
+        let a = pose_index(&seen_as(l)).unwrap();
+        let b = pose_index(&seen_as(rolled)).unwrap();
         assert!(
             (a.yaw - b.yaw).abs() < 1e-3 && (a.pitch - b.pitch).abs() < 1e-3,
             "{a:?} {b:?}"
@@ -709,18 +739,26 @@ mod tests {
 
     #[test]
     fn degenerate_landmarks_measure_nothing() {
-        assert!(pose_index(&[[1.0, 1.0]; 5]).is_none());
+        assert!(pose_index(&seen_as([[1.0, 1.0]; 5])).is_none());
         assert!(parallax(&[[1.0, 1.0]; 5], &project(&HEAD, 0.0, 0.0, 6.0)).is_none());
         let mut nan = project(&HEAD, 0.0, 0.0, 6.0);
         nan[2][0] = f32::NAN;
-        assert!(pose_index(&nan).is_none());
+        assert!(pose_index(&seen_as(nan)).is_none());
+        let mut flat_box = seen_as(project(&HEAD, 0.0, 0.0, 6.0));
+        flat_box.face_height = 0.0;
+        assert!(pose_index(&flat_box).is_none());
     }
 
-    fn sequence(poses: &[(f32, f32)], fps: f64) -> Vec<(f64, Option<Landmarks>)> {
+    fn sequence(poses: &[(f32, f32)], fps: f64) -> Vec<(f64, Option<Sighting>)> {
         poses
             .iter()
             .enumerate()
-            .map(|(i, &(yaw, pitch))| (i as f64 / fps, Some(project(&HEAD, yaw, pitch, 8.0))))
+            .map(|(i, &(yaw, pitch))| {
+                (
+                    i as f64 / fps,
+                    Some(seen_as(project(&HEAD, yaw, pitch, 8.0))),
+                )
+            })
             .collect()
     }
 

@@ -1,6 +1,6 @@
 //! `vouch face …`: enrollment and verification through the `Authenticator` (quality gate,
 //! liveness, policy, attempts, audit, receipt), and research tools that only measure
-//! (`detect`, `quality`, `liveness`, `compare`) and record nothing.
+//! (`detect`, `quality`, `liveness`, `compare`, `challenge`) and record nothing.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,9 @@ pub(crate) const TERMINAL: &str = "cli";
 
 #[derive(Subcommand)]
 pub(crate) enum FaceCommand {
+    /// Active liveness challenges: judge a response's frames (research, records nothing).
+    #[command(subcommand)]
+    Challenge(crate::challenge::ChallengeCommand),
     /// Enroll a subject from face images: each through the quality gate and liveness, the
     /// accepted ones sealed into one template. Audited.
     Enroll {
@@ -107,6 +110,7 @@ pub(crate) fn run(cmd: FaceCommand, config: ValidConfig) -> Result<()> {
             &transaction,
             json,
         ),
+        FaceCommand::Challenge(cmd) => crate::challenge::run(cmd, config),
         FaceCommand::Detect { image, json } => detect(&Engine::new(config)?, &image, json),
         FaceCommand::Liveness {
             frames,

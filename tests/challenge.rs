@@ -1,0 +1,320 @@
+//! The active liveness challenge on real faces: genuine responses assembled from the CMU pose
+//! images (each person's own straight, left and right photos, held for several frames at
+//! 15 fps — assembled sequences, not recordings of a challenge), the same responses judged
+//! against another challenge (a replay), a still face, planar attacks (a real frontal photo
+//! turned in 3-D as a flat print would be, rendered through the homography of that plane) and
+//! bad input.
+
+use std::path::Path;
+
+use vouch::ErrorKind;
+use vouch::decision::{ActiveLivenessConfig, ActiveVerdict, active_liveness};
+use vouch::face::FaceImage;
+use vouch::face::motion::HeadMovement::{self, Left, Right};
+
+use crate::util;
+
+const FPS: f64 = 15.0;
+
+/// A CMU pose image (ASCII PGM, 128×120), grey to RGB, upscaled to a camera-like 512×480.
+fn pgm(path: &Path) -> FaceImage {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut tokens = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(str::split_whitespace);
+    assert_eq!(tokens.next(), Some("P2"), "{}", path.display());
+    let mut number = || tokens.next().unwrap().parse::<u32>().unwrap();
+    let (w, h, max) = (number(), number(), number());
+    let rgb: Vec<u8> = (0..w * h)
+        .flat_map(|_| {
+            let v = (number() * 255 / max).min(255) as u8;
+            [v, v, v]
+        })
+        .collect();
+    FaceImage::from_rgb(w, h, rgb)
+        .unwrap()
+        .resized(512, 480)
+        .unwrap()
+}
+
+/// Each CMU person's first detected straight, left and right photo (neutral or other
+/// expressions, eyes open), or `None` when the data is absent.
+fn people() -> Option<Vec<(String, [FaceImage; 3])>> {
+    let root = util::data_dir("liveness-motion/cmu-poses")?;
+    let engine = util::engine()?;
+    let mut found = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for person in names {
+        let pick = |pose: &str| {
+            ["neutral", "happy", "sad", "angry"]
+                .iter()
+                .find_map(|expr| {
+                    let path = root
+                        .join(&person)
+                        .join(format!("{person}_{pose}_{expr}_open.pgm"));
+                    let image = path.is_file().then(|| pgm(&path))?;
+                    let faces = engine.face().detect(&image).ok()?;
+                    (!faces.is_empty()).then_some(image)
+                })
+        };
+        if let (Some(s), Some(l), Some(r)) = (pick("straight"), pick("left"), pick("right")) {
+            found.push((person, [s, l, r]));
+        }
+    }
+    assert!(found.len() >= 8, "only {} CMU people usable", found.len());
+    Some(found)
+}
+
+/// A response: 8 frames facing the camera, then for each movement 6 frames of it and 6
+/// frames back.
+fn response(poses: &[FaceImage; 3], actions: &[HeadMovement]) -> Vec<FaceImage> {
+    let mut frames = vec![poses[0].clone(); 8];
+    for action in actions {
+        let turned = match action {
+            Left => &poses[1],
+            Right => &poses[2],
+            other => panic!("no CMU pose for {other:?}"),
+        };
+        frames.extend(std::iter::repeat_n(turned.clone(), 6));
+        frames.extend(std::iter::repeat_n(poses[0].clone(), 6));
+    }
+    frames
+}
+
+fn times(n: usize) -> Vec<f64> {
+    (0..n).map(|i| i as f64 / FPS).collect()
+}
+
+fn judge(frames: &[FaceImage], asked: &[HeadMovement]) -> ActiveVerdict {
+    let engine = util::engine().unwrap();
+    let evidence = engine.follow(frames, &times(frames.len())).unwrap();
+    active_liveness(
+        &evidence,
+        asked,
+        engine.config().decisions.other_face_share,
+        &ActiveLivenessConfig::default(),
+    )
+}
+
+#[test]
+fn genuine_turns_pass_and_the_same_frames_fail_another_challenge() {
+    let Some(people) = people() else { return };
+    let challenges: [&[HeadMovement]; 3] = [&[Left, Right], &[Right, Left], &[Left, Right, Left]];
+    let mut passed = 0;
+    let mut total = 0;
+    for (person, poses) in &people {
+        for asked in challenges {
+            let frames = response(poses, asked);
+            let v = judge(&frames, asked);
+            total += 1;
+            if v.passed {
+                passed += 1;
+            } else {
+                eprintln!("{person} {asked:?}: {v:?}");
+            }
+            // Replayed against another challenge, the same frames never pass.
+            let other: &[HeadMovement] = if asked == [Left, Right] {
+                &[Right, Left]
+            } else {
+                &[Left, Right]
+            };
+            let replay = judge(&frames, other);
+            assert!(
+                !replay.passed,
+                "{person}: a response to {asked:?} answered {other:?}"
+            );
+            assert!(replay.reasons.contains(&"wrong_movements"), "{replay:?}");
+        }
+    }
+    eprintln!("genuine assembled responses accepted: {passed} of {total}");
+    assert!(
+        passed * 100 >= total * 97,
+        "{passed} of {total} genuine responses passed"
+    );
+}
+
+#[test]
+fn a_still_face_does_not_answer() {
+    let Some(people) = people() else { return };
+    for (person, poses) in people.iter().take(4) {
+        let frames = vec![poses[0].clone(); 40];
+        let v = judge(&frames, &[Left, Right]);
+        assert!(!v.passed, "{person}: {v:?}");
+        assert!(v.reasons.contains(&"no_movement"), "{person}: {v:?}");
+    }
+}
+
+/// `image` as a flat print turned by `yaw` and tilted by `pitch` (radians) about its centre,
+/// seen by a pinhole camera `distance` image widths away: every pixel of the output is
+/// sampled (bilinear) where the inverse of that plane's homography puts it.
+fn turned_print(image: &FaceImage, yaw: f32, pitch: f32, distance: f32) -> FaceImage {
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let f = distance * w;
+    let (cy, sy, cp, sp) = (yaw.cos(), yaw.sin(), pitch.cos(), pitch.sin());
+    // A point (u, v) of the print (centred) goes to 3-D by R = Rx(pitch) · Ry(yaw), then to
+    // the image by perspective; invert by intersecting each output ray with the plane.
+    let r = [
+        [cy, 0.0, sy],
+        [sp * sy, cp, -sp * cy],
+        [-cp * sy, sp, cp * cy],
+    ];
+    let rgb = image.rgb();
+    let mut out = vec![0u8; rgb.len()];
+    for oy in 0..image.height() {
+        for ox in 0..image.width() {
+            let (x, y) = (ox as f32 - w / 2.0, oy as f32 - h / 2.0);
+            // Ray (x, y, f) from the camera at (0, 0, -f) hits the plane n·p = 0, where n is the
+            // third column of R, p = (x t, y t, f t - f).
+            let n = [r[0][2], r[1][2], r[2][2]];
+            let denom = n[0] * x + n[1] * y + n[2] * f;
+            if denom.abs() < 1e-6 {
+                continue;
+            }
+            let t = n[2] * f / denom;
+            let p = [x * t, y * t, f * t - f];
+            // Back to the print's coordinates: Rᵀ p.
+            let u = r[0][0] * p[0] + r[1][0] * p[1] + r[2][0] * p[2] + w / 2.0;
+            let v = r[0][1] * p[0] + r[1][1] * p[1] + r[2][1] * p[2] + h / 2.0;
+            if u < 0.0 || v < 0.0 || u >= w - 1.0 || v >= h - 1.0 {
+                continue;
+            }
+            let (u0, v0) = (u.floor() as usize, v.floor() as usize);
+            let (fu, fv) = (u - u0 as f32, v - v0 as f32);
+            let at =
+                |xx: usize, yy: usize, c: usize| f32::from(rgb[(yy * w as usize + xx) * 3 + c]);
+            for c in 0..3 {
+                let top = at(u0, v0, c) * (1.0 - fu) + at(u0 + 1, v0, c) * fu;
+                let bottom = at(u0, v0 + 1, c) * (1.0 - fu) + at(u0 + 1, v0 + 1, c) * fu;
+                out[(oy as usize * w as usize + ox as usize) * 3 + c] =
+                    (top * (1.0 - fv) + bottom * fv).round() as u8;
+            }
+        }
+    }
+    FaceImage::from_rgb(image.width(), image.height(), out).unwrap()
+}
+
+#[test]
+fn a_printed_photo_turned_in_the_hand_is_refused() {
+    let Some(engine) = util::engine() else { return };
+    let Some(photo) = util::deepface("img1.jpg") else {
+        return;
+    };
+    let photo = engine.decode_image(&photo).unwrap();
+    // A camera-sized frame of the print.
+    let photo = photo
+        .resized(
+            480,
+            (480.0 * photo.height() as f32 / photo.width() as f32) as u32,
+        )
+        .unwrap();
+    // The attacker turns the print left, back, right, back, as a customer would turn their
+    // head, by up to 40°, at 15 fps; and once tilts it back and forth as well.
+    let ramp = |to: f32| (0..=6).map(move |k| to * k as f32 / 6.0);
+    for (name, pitch) in [("turned", 0.0f32), ("turned and tilted", 0.35)] {
+        let mut angles: Vec<(f32, f32)> = vec![(0.0, 0.0); 6];
+        for to in [0.7f32, -0.7] {
+            angles.extend(ramp(to).map(|a| (a, pitch * a / 0.7)));
+            angles.extend(ramp(to).rev().map(|a| (a, pitch * a / 0.7)));
+        }
+        let frames: Vec<FaceImage> = angles
+            .iter()
+            .map(|&(yaw, p)| turned_print(&photo, yaw, p, 1.5))
+            .collect();
+        let v = judge(&frames, &[Left, Right]);
+        assert!(!v.passed, "{name}: a flat print passed: {v:?}");
+        eprintln!("{name} print: {v:?}");
+    }
+}
+
+#[test]
+fn malformed_responses_are_typed_errors() {
+    let Some(engine) = util::engine() else { return };
+    let frame = FaceImage::from_rgb(64, 48, vec![90; 64 * 48 * 3]).unwrap();
+    let other = FaceImage::from_rgb(32, 48, vec![90; 32 * 48 * 3]).unwrap();
+    let cases: [(&str, Vec<FaceImage>, Vec<f64>); 5] = [
+        ("one frame", vec![frame.clone()], vec![0.0]),
+        ("out of order", vec![frame.clone(); 3], vec![0.0, 0.2, 0.1]),
+        ("a time per frame", vec![frame.clone(); 3], vec![0.0, 0.1]),
+        ("mixed sizes", vec![frame.clone(), other], vec![0.0, 0.1]),
+        ("too long", vec![frame.clone(); 301], times(301)),
+    ];
+    for (what, frames, t) in cases {
+        let err = engine.follow(&frames, &t).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{what}: {err}");
+    }
+    // Frames without a face are evidence, not an error: the rule refuses them.
+    let evidence = engine.follow(&vec![frame; 20], &times(20)).unwrap();
+    assert_eq!(evidence.lost_frames, 20);
+    let v = active_liveness(&evidence, &[Left], 0.5, &ActiveLivenessConfig::default());
+    assert!(!v.passed && v.reasons.contains(&"lost_track"), "{v:?}");
+}
+
+#[test]
+fn the_cli_judges_a_folder_of_frames_and_prints_json() {
+    let Some(people) = people() else { return };
+    let (_, poses) = &people[0];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, frame) in response(poses, &[Right, Left]).iter().enumerate() {
+        let png = vouch::capture::encode_image(frame, vouch::capture::FrameEncoding::Png).unwrap();
+        std::fs::write(dir.path().join(format!("frame_{i:04}.png")), png).unwrap();
+    }
+    let run = |actions: &str| {
+        let out = util::vouch()
+            .args([
+                "face",
+                "challenge",
+                "verify",
+                "--json",
+                "--fps",
+                "15",
+                "--actions",
+                actions,
+            ])
+            .arg("--frames")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let answered = run("right,left");
+    assert_eq!(answered["passed"], true, "{answered}");
+    assert_eq!(
+        answered["actions_seen"],
+        serde_json::json!(["right", "left"])
+    );
+    assert_eq!(answered["reasons"], serde_json::json!([]));
+    let replayed = run("left,right,up");
+    assert_eq!(replayed["passed"], false);
+    assert!(
+        replayed["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&"wrong_movements".into()),
+        "{replayed}"
+    );
+    // A name that is no movement is a clear failure, not a verdict.
+    let out = util::vouch()
+        .args([
+            "face",
+            "challenge",
+            "verify",
+            "--actions",
+            "sideways",
+            "--frames",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sideways"));
+}
