@@ -142,5 +142,55 @@ fn bench_liveness(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_liveness);
+/// The active liveness check on a 45-frame response (3 s at 15 fps) of one 640×480 frame:
+/// detection alone, `Engine::follow` (detection + pose, parallax, movements and the identity
+/// embeddings: every frame is frontal, so the identity check embeds the most frames it ever
+/// does), and the motion analysis alone from the landmarks. The check's cost beyond
+/// detection is `follow` minus `detect`, per frame.
+fn bench_active(c: &mut Criterion) {
+    use vouch::face::motion::{self, Sighting};
+    let Some(engine) = engine() else { return };
+    let jpeg = photo_640x480(&engine);
+    let image = engine.decode_image(&jpeg).unwrap();
+    let frames = vec![image; 45];
+    let times: Vec<f64> = (0..frames.len()).map(|i| i as f64 / 15.0).collect();
+    let face = engine.face().detect(&frames[0]).unwrap()[0];
+    let sightings: Vec<(f64, Option<Sighting>)> = times
+        .iter()
+        .map(|&t| {
+            let face_height = face.bbox[3] - face.bbox[1];
+            (
+                t,
+                Some(Sighting {
+                    landmarks: face.landmarks,
+                    face_height,
+                }),
+            )
+        })
+        .collect();
+    let config = engine.config().face.motion.clone();
+
+    let mut group = c.benchmark_group("active_45_frames_640x480");
+    group.sample_size(10);
+    group.bench_function("detect", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(engine.face().detect(f).unwrap());
+            }
+        })
+    });
+    group.bench_function("follow", |b| {
+        b.iter(|| black_box(engine.follow(&frames, &times).unwrap()))
+    });
+    group.bench_function("motion_from_landmarks", |b| {
+        b.iter(|| {
+            let (base, reference) = motion::baseline(&sightings, config.baseline_frames).unwrap();
+            let tracked = motion::track(&sightings, &reference);
+            black_box(motion::movements(&tracked, base, &config))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_liveness, bench_active);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 //! embeddings.
 
 pub mod align;
+pub mod challenge;
 mod config;
 pub mod detect;
 pub mod embed;
