@@ -173,6 +173,7 @@ fn bench(c: &mut Criterion) {
             transaction: &tx,
             face_frames: &frames,
             voice: None,
+            active: None,
         })
         .unwrap()
     };

@@ -69,6 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             challenge_id: id,
             audio: wav.as_slice(),
         }),
+        active: None,
     })?;
     println!(
         "{} ({:?}); reasons: {:?}",

@@ -44,6 +44,7 @@
 //!     },
 //!     face_frames: &[&frame],
 //!     voice: None,
+//!     active: None,
 //! })?;
 //! match decision.outcome {
 //!     Outcome::Accept => println!("paid; receipt {}", decision.receipt),

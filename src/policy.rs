@@ -38,16 +38,21 @@ pub enum Factor {
     Liveness,
     /// Spoken passphrase: the challenge's digits in the enrolled voice.
     Voice,
+    /// Active liveness: the head movements of a random, single-use challenge, made by one
+    /// face with the parallax of a head ([`crate::face::motion`]).
+    #[serde(rename = "active_liveness")]
+    ActiveLiveness,
 }
 
 impl Factor {
-    /// The factor's name (`face`, `liveness`, `voice`), as policies, receipts and the API
+    /// The factor's name (`face`, `liveness`, `voice`, `active_liveness`), as policies, receipts and the API
     /// write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Factor::Face => "face",
             Factor::Liveness => "liveness",
             Factor::Voice => "voice",
+            Factor::ActiveLiveness => "active_liveness",
         }
     }
 }

@@ -136,6 +136,7 @@ impl Bench {
                 transaction: tx,
                 face_frames: frames,
                 voice: None,
+                active: None,
             })
             .map(|d| d.outcome)
     }
@@ -732,6 +733,7 @@ fn catalogue() -> Vec<Case> {
                     transaction: &small_payment(),
                     face_frames: &[&photo],
                     voice: None,
+                    active: None,
                 })
                 .map(drop)
         }),
@@ -748,6 +750,7 @@ fn catalogue() -> Vec<Case> {
                         transaction: &small_payment(),
                         face_frames: &[&photo],
                         voice: None,
+                        active: None,
                     })
                     .map(drop)
             },
@@ -766,6 +769,7 @@ fn catalogue() -> Vec<Case> {
                         transaction: &small_payment(),
                         face_frames: &[&photo],
                         voice: None,
+                        active: None,
                     })
                     .map(drop)
             },
@@ -779,6 +783,7 @@ fn catalogue() -> Vec<Case> {
                     transaction: &small_payment(),
                     face_frames: &[&photo],
                     voice: None,
+                    active: None,
                 })
                 .map(drop)
         }),
@@ -818,6 +823,7 @@ fn catalogue() -> Vec<Case> {
                             challenge_id: "no-such-challenge",
                             audio: &wav,
                         }),
+                        active: None,
                     })
                     .map(drop)
             },

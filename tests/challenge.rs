@@ -318,3 +318,147 @@ fn the_cli_judges_a_folder_of_frames_and_prints_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("sideways"));
 }
+
+/// PNG bytes of a frame.
+fn png(frame: &FaceImage) -> Vec<u8> {
+    vouch::capture::encode_image(frame, vouch::capture::FrameEncoding::Png)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn the_authenticator_issues_a_challenge_and_accepts_only_its_answer_by_the_matched_face() {
+    use vouch::authenticator::{
+        ActiveResponse, EnrollRequest, LivenessChallengeOutcome, Outcome, TransactionContext,
+        VerifyRequest,
+    };
+    let Some(people) = people() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    // Face and active liveness only: the CMU photos are grey 128×120 pictures upscaled, not
+    // camera frames, so passive liveness is not what this test is about.
+    std::fs::write(
+        &policy,
+        "version = 1\n[[tier]]\nname = \"active\"\nmax_amount_minor = 100000\nfactors = [\"face\", \"active_liveness\"]\ntarget_fmr = 0.001\n",
+    )
+    .unwrap();
+    let Some(auth) = util::authenticator(dir.path(), |c| {
+        c.decisions.policy = Some(policy.clone());
+        // Upscaled 128×120 photos are soft and grey: neither the sharpness gate nor passive
+        // liveness (which enrollment applies to every sample) is under test here.
+        c.quality.min_sharpness = 1.0;
+        c.decisions.liveness_threshold = 0.0;
+    }) else {
+        return;
+    };
+    let (customer, poses) = &people[0];
+    let (_, other_poses) = &people[1];
+    let enrolled = auth
+        .enroll(&EnrollRequest {
+            subject: customer,
+            terminal: "till-1",
+            face: &[&png(&poses[0])],
+            ..EnrollRequest::default()
+        })
+        .unwrap();
+    assert_eq!(enrolled.outcome, Outcome::Accept, "{enrolled:?}");
+
+    let tx = |id: &str| TransactionContext {
+        id: id.into(),
+        nonce: format!("n-{id}"),
+        transaction: vouch::policy::Transaction::new(2_500, "EUR", None).unwrap(),
+    };
+    // A challenge the CMU poses can answer (turns only); the issuer's draw is random.
+    let turns_only = |tx: &TransactionContext| loop {
+        match auth.liveness_challenge(customer, "till-1", tx).unwrap() {
+            LivenessChallengeOutcome::Issued(c)
+                if c.actions.iter().all(|a| matches!(a, Left | Right)) =>
+            {
+                break c;
+            }
+            LivenessChallengeOutcome::Issued(_) => continue,
+            other => panic!("no challenge issued: {other:?}"),
+        }
+    };
+    let face = png(&poses[0]);
+    let verify = |tx: &TransactionContext, active: Option<ActiveResponse<'_>>| {
+        auth.verify(&VerifyRequest {
+            subject: customer,
+            terminal: "till-1",
+            transaction: tx,
+            face_frames: &[&face],
+            voice: None,
+            active,
+        })
+    };
+
+    // Without a response the terminal is asked for one.
+    let d = verify(&tx("t0"), None).unwrap();
+    assert_eq!(d.outcome, Outcome::StepUp, "{d:?}");
+    assert_eq!(d.reasons, ["active_liveness_required"]);
+
+    // The customer answers their challenge.
+    let t1 = tx("t1");
+    let challenge = turns_only(&t1);
+    let frames: Vec<Vec<u8>> = response(poses, &challenge.actions)
+        .iter()
+        .map(png)
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let t = times(refs.len());
+    let answer = |id: &'static str| ActiveResponse {
+        challenge_id: id,
+        frames: &refs,
+        times: &t,
+    };
+    let id: &'static str = Box::leak(challenge.id.clone().into_boxed_str());
+    let d = verify(&t1, Some(answer(id))).unwrap();
+    assert_eq!(d.outcome, Outcome::Accept, "{d:?}");
+    assert!(
+        d.used.contains(&vouch::policy::Factor::ActiveLiveness),
+        "{d:?}"
+    );
+
+    // The spent challenge cannot be answered again.
+    let err = verify(&t1, Some(answer(id))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChallengeInvalid);
+
+    // The same recording against a new challenge with other movements is refused.
+    let t2 = tx("t2");
+    let replayed = loop {
+        let c = turns_only(&t2);
+        if c.actions != challenge.actions {
+            break c;
+        }
+    };
+    let id2: &'static str = Box::leak(replayed.id.into_boxed_str());
+    let d = verify(&t2, Some(answer(id2))).unwrap();
+    assert_eq!(d.outcome, Outcome::Reject, "{d:?}");
+    assert_eq!(d.reasons, ["active_liveness_failed"]);
+
+    // Another person answering the customer's challenge, with the customer's photo for the
+    // match, is refused: the face that moved is not the face that pays.
+    let t3 = tx("t3");
+    let c3 = turns_only(&t3);
+    let frames: Vec<Vec<u8>> = response(other_poses, &c3.actions).iter().map(png).collect();
+    let others: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+    let t_others = times(others.len());
+    let d = verify(
+        &t3,
+        Some(ActiveResponse {
+            challenge_id: &c3.id,
+            frames: &others,
+            times: &t_others,
+        }),
+    )
+    .unwrap();
+    assert_eq!(d.outcome, Outcome::Reject, "{d:?}");
+    assert_eq!(d.reasons, ["active_liveness_failed"]);
+
+    // A challenge issued for one transaction does not answer another.
+    let t4 = tx("t4");
+    let c4 = turns_only(&t4);
+    let id4: &'static str = Box::leak(c4.id.into_boxed_str());
+    let err = verify(&tx("t5"), Some(answer(id4))).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ChallengeInvalid);
+}

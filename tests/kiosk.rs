@@ -168,6 +168,7 @@ impl Kiosk {
                     challenge_id: &challenge.id,
                     audio: &wav,
                 }),
+                active: None,
             })
             .unwrap()
     }

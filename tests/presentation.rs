@@ -108,6 +108,7 @@ fn a_frame_with_two_faces_of_similar_size_is_a_retake() {
                 transaction: &transaction(what),
                 face_frames: &[&bytes],
                 voice: None,
+                active: None,
             })
             .unwrap();
         assert_eq!(decision.outcome, Outcome::Retake, "{what}: {decision:?}");
@@ -127,6 +128,7 @@ fn a_frame_with_two_faces_of_similar_size_is_a_retake() {
             transaction: &transaction("small-bystander"),
             face_frames: &[&bytes],
             voice: None,
+            active: None,
         })
         .unwrap();
     assert!(
@@ -205,6 +207,7 @@ fn every_frame_is_detected_once() {
             transaction: &transaction("t-once"),
             face_frames: &[&probe, &probe, &probe],
             voice: None,
+            active: None,
         })
         .unwrap();
     assert_eq!(

@@ -14,7 +14,8 @@
 //! - [`Authenticator::verify`] (`verify.rs`, 1:1): the policy picks the factors and the
 //!   operating point; every required factor must pass at its own threshold.
 //! - [`Authenticator::identify`] (`identify.rs`, 1:N, open-set): may answer "nobody".
-//! - [`Authenticator::challenge`]: a spoken passphrase when the policy needs voice.
+//! - [`Authenticator::challenge`]: a spoken passphrase when the policy needs voice;
+//!   [`Authenticator::liveness_challenge`]: head movements when it needs active liveness.
 //!
 //! Decisions are [`Outcome::Accept`], `Reject`, `StepUp` (another factor is needed: the
 //! terminal asks for a passphrase and verifies again), `Retake` (the sample could not be
@@ -36,9 +37,9 @@ use std::time::Duration;
 
 pub use crate::decision::{Confidence, Outcome};
 pub use types::{
-    Candidate, ChallengeOutcome, Decision, EnrollReport, EnrollRequest, Identification,
-    IdentifyRequest, ResearchScores, SampleVerdict, TransactionContext, VerifyRequest,
-    VoiceResponse,
+    ActiveResponse, Candidate, ChallengeOutcome, Decision, EnrollReport, EnrollRequest,
+    Identification, IdentifyRequest, LivenessChallengeOutcome, ResearchScores, SampleVerdict,
+    TransactionContext, VerifyRequest, VoiceResponse,
 };
 
 use crate::attempts::AttemptLimiter;
@@ -47,6 +48,7 @@ use crate::config::ValidConfig;
 use crate::decision;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::challenge::{Binding, MovementChallengeIssuer};
 use crate::face::{FaceImage, LivenessEvidence, PresentedEmbedding};
 use crate::policy::{Factor, Policy, Requirement};
 use crate::receipt::ReceiptSigner;
@@ -62,6 +64,7 @@ pub struct Authenticator {
     policy: Policy,
     calibrations: Calibrations,
     challenges: ChallengeIssuer,
+    movement_challenges: MovementChallengeIssuer,
     attempts: AttemptLimiter,
     signer: ReceiptSigner,
     audit: AuditLog,
@@ -148,6 +151,12 @@ impl Authenticator {
             config.voice.passphrase_length,
             Duration::from_secs(config.voice.challenge_ttl_seconds),
         )?;
+        let motion = &config.face.motion;
+        let movement_challenges = MovementChallengeIssuer::new(
+            motion.challenge_min_movements,
+            motion.challenge_max_movements,
+            Duration::from_secs(motion.challenge_ttl_seconds),
+        )?;
         let signer = ReceiptSigner::load(&decisions.receipt_key).map_err(|e| {
             Error::new(
                 e.kind(),
@@ -172,6 +181,7 @@ impl Authenticator {
             policy,
             calibrations,
             challenges,
+            movement_challenges,
             signer,
             audit,
         })
@@ -282,6 +292,50 @@ impl Authenticator {
         .detail("transaction_id", transaction.id.as_str());
         if let ChallengeOutcome::Issued(c) = &outcome {
             // The id only: the digits are the secret the customer speaks.
+            event = event.detail("challenge_id", c.id.as_str());
+        }
+        self.audit.append(event)?;
+        Ok(outcome)
+    }
+
+    /// A movement challenge for `subject` at `terminal`, bound to the transaction, when its
+    /// policy tier needs active liveness. The terminal prompts the movements
+    /// ([`crate::face::motion::HeadMovement::prompt`]), films the customer at 10 frames per
+    /// second or more, and sends the frames with their times in [`VerifyRequest::active`].
+    pub fn liveness_challenge(
+        &self,
+        subject: &str,
+        terminal: &str,
+        transaction: &TransactionContext,
+    ) -> Result<LivenessChallengeOutcome> {
+        check_id("subject", subject)?;
+        check_id("terminal", terminal)?;
+        check_id("transaction", &transaction.id)?;
+        let outcome = match self.policy.requirement(&transaction.transaction) {
+            Requirement::Verify { factors, .. } if factors.contains(&Factor::ActiveLiveness) => {
+                LivenessChallengeOutcome::Issued(self.movement_challenges.issue(Binding {
+                    subject: subject.to_string(),
+                    terminal: terminal.to_string(),
+                    transaction_id: transaction.id.clone(),
+                })?)
+            }
+            Requirement::Verify { tier, .. } => {
+                LivenessChallengeOutcome::NotRequired { tier: Some(tier) }
+            }
+            Requirement::Refuse { tier, .. } => LivenessChallengeOutcome::NotRequired { tier },
+        };
+        let mut event = AuditEvent::new(
+            AuditKind::Challenge,
+            match &outcome {
+                LivenessChallengeOutcome::Issued(_) => "issued",
+                LivenessChallengeOutcome::NotRequired { .. } => "not_required",
+            },
+        )
+        .subject(subject)
+        .terminal(terminal)
+        .detail("transaction_id", transaction.id.as_str())
+        .detail("challenge_kind", "movement");
+        if let LivenessChallengeOutcome::Issued(c) = &outcome {
             event = event.detail("challenge_id", c.id.as_str());
         }
         self.audit.append(event)?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::decision::{Confidence, Outcome};
+use crate::face::challenge::MovementChallenge;
 use crate::policy::{Factor, Transaction};
 use crate::voice::enrollment::VoiceEnrollment;
 use crate::voice::passphrase::Challenge;
@@ -42,6 +43,21 @@ pub struct VerifyRequest<'a> {
     pub face_frames: &'a [&'a [u8]],
     /// The spoken passphrase, when the terminal has one.
     pub voice: Option<VoiceResponse<'a>>,
+    /// The response to a movement challenge ([`crate::authenticator::Authenticator::liveness_challenge`]),
+    /// when the policy asks for active liveness.
+    pub active: Option<ActiveResponse<'a>>,
+}
+
+/// A response to a movement challenge: the frames the terminal filmed while the customer
+/// moved, with their capture times.
+#[derive(Clone, Copy, Debug)]
+pub struct ActiveResponse<'a> {
+    /// The challenge answered.
+    pub challenge_id: &'a str,
+    /// The frames (image bytes, one camera, in capture order).
+    pub frames: &'a [&'a [u8]],
+    /// Each frame's capture time in seconds (any origin), increasing.
+    pub times: &'a [f64],
 }
 
 /// Raw scores, only with `dangerous.research_scores`.
@@ -164,7 +180,19 @@ pub struct EnrollReport {
     pub voice: Option<VoiceEnrollment>,
 }
 
-/// A challenge request's answer.
+/// A movement challenge request's answer.
+#[derive(Clone, Debug, Serialize)]
+pub enum LivenessChallengeOutcome {
+    /// The policy needs active liveness for this transaction: make these movements.
+    Issued(MovementChallenge),
+    /// The policy does not need it for this transaction (or refuses it outright).
+    NotRequired {
+        /// The tier that applied.
+        tier: Option<String>,
+    },
+}
+
+/// A spoken challenge request's answer.
 #[derive(Clone, Debug, Serialize)]
 pub enum ChallengeOutcome {
     /// The policy needs voice for this transaction: speak these digits.

@@ -10,6 +10,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Settled, Verification};
 use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::challenge::Binding;
 use crate::policy::{Factor, Requirement};
 use crate::receipt::Receipt;
 use crate::template::Modality;
@@ -26,10 +27,20 @@ impl Authenticator {
         let now = Instant::now();
         let requirement = self.policy.requirement(&request.transaction.transaction);
 
+        let binding = Binding {
+            subject: request.subject.to_string(),
+            terminal: request.terminal.to_string(),
+            transaction_id: request.transaction.id.clone(),
+        };
         if let Some(lock) = self.attempts.check(request.subject, request.terminal, now) {
-            // A locked request is not looked at, but a spoken challenge is still spent.
+            // A locked request is not looked at, but its challenges are still spent.
             if let Some(voice) = request.voice {
                 let _ = self.challenges.redeem(voice.challenge_id, request.subject);
+            }
+            if let Some(active) = request.active {
+                let _ = self
+                    .movement_challenges
+                    .redeem(active.challenge_id, &binding);
             }
             return self.finish_verify(
                 request,
@@ -65,6 +76,13 @@ impl Authenticator {
             ),
             None => None,
         };
+        let movement = match request.active {
+            Some(active) => Some(
+                self.movement_challenges
+                    .redeem(active.challenge_id, &binding)?,
+            ),
+            None => None,
+        };
         if request.face_frames.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -87,6 +105,7 @@ impl Authenticator {
         };
 
         let mut scores = ResearchScores::default();
+        let mut presented: Option<Embedding> = None;
         let liveness_threshold = self.config().decisions.liveness_threshold;
         match self.present(&frames, verification.requires(Factor::Liveness))? {
             Presented::Retake(reasons) => verification.retake(reasons),
@@ -107,6 +126,43 @@ impl Authenticator {
                     scores.face_threshold = Some(threshold);
                     verification.face(score, threshold, calibration.llr(score));
                 }
+                presented = Some(embedding.embedding);
+            }
+        }
+
+        if verification.requires(Factor::ActiveLiveness) {
+            match (movement, request.active) {
+                (Some(challenge), Some(active)) => {
+                    let frames = self
+                        .engine
+                        .decode_images(active.frames, "challenge frame")?;
+                    match self.engine.follow(&frames, active.times) {
+                        Ok(evidence) => {
+                            let settings = &self.config().decisions;
+                            let verdict = decision::active_liveness(
+                                &evidence,
+                                &challenge.actions,
+                                settings.other_face_share,
+                                &settings.active_liveness,
+                            );
+                            // The face that moved must be the face that was matched.
+                            let same_face = match (&evidence.anchor, &presented) {
+                                (Some(moved), Some(matched)) => Some(moved.cosine(matched)?),
+                                _ => None,
+                            };
+                            verification.active_liveness(
+                                &verdict,
+                                same_face,
+                                settings.active_liveness.min_identity,
+                            );
+                        }
+                        Err(e) => match decision::retake_reason(e.kind()) {
+                            Some(reason) => verification.retake([reason.to_string()]),
+                            None => return Err(e),
+                        },
+                    }
+                }
+                _ => verification.active_liveness_required(),
             }
         }
 

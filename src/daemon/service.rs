@@ -224,6 +224,7 @@ impl pb::vouch_server::Vouch for VouchService {
                     transaction: &input.transaction,
                     face_frames: &input.frames,
                     voice: input.voice,
+                    active: None,
                 })?;
                 Ok(verify_response(d))
             })

@@ -231,6 +231,7 @@ mod tests {
                 movement(HeadMovement::Up, 2.9, 0.1, 0.12),
             ],
             identity: Some(0.8),
+            anchor: None,
             frontal: vec![0, 1, 2, 20, 40, 60],
             trajectory: Vec::new(),
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::decision::QualityConfig;
+use crate::decision::active::ActiveVerdict;
 use crate::decision::outcome::{Confidence, Outcome, fuse};
 use crate::decision::quality::quality_failures;
 use crate::error::ErrorKind;
@@ -255,6 +256,47 @@ impl Verification {
         }
         if !verdict.speaker_match {
             self.failed.push("voice_mismatch".into());
+        }
+    }
+
+    /// The policy needs active liveness and the request brought no response to a movement
+    /// challenge: the terminal asks for one and verifies again.
+    pub fn active_liveness_required(&mut self) {
+        self.step_up.push("active_liveness_required".into());
+    }
+
+    /// An active liveness challenge's verdict, and the cosine between the face that answered
+    /// it and the face matched (`None` when either is missing), held to `min_identity`.
+    ///
+    /// A response that could not be judged for reasons a genuine customer meets (a second
+    /// face in view, the face lost, not facing the camera at the start, too few frames, too
+    /// short or too long, movements too timid) asks for a retake naming them. One that does
+    /// not answer the challenge (other movements, none, a flat face, another person) rejects
+    /// with `active_liveness_failed` only: which test failed is not told to the terminal, so
+    /// an attacker learns nothing to aim at.
+    pub fn active_liveness(
+        &mut self,
+        verdict: &ActiveVerdict,
+        same_face: Option<f32>,
+        min_identity: f32,
+    ) {
+        self.used.push(Factor::ActiveLiveness);
+        const CAPTURE: [&str; 7] = [
+            "multiple_faces",
+            "lost_track",
+            "not_frontal",
+            "frame_rate_too_low",
+            "too_short",
+            "too_long",
+            "movement_too_small",
+        ];
+        let attack = verdict.reasons.iter().any(|r| !CAPTURE.contains(r));
+        let other_person = same_face.is_none_or(|c| c < min_identity);
+        if attack || other_person {
+            self.failed.push("active_liveness_failed".into());
+        } else if !verdict.passed {
+            self.retake
+                .extend(verdict.reasons.iter().map(|r| format!("active_{r}")));
         }
     }
 
@@ -657,5 +699,50 @@ mod tests {
         assert_eq!(nobody.reasons, ["no_match"]);
         let empty = identification(None, 0.5, 0.0, 0);
         assert_eq!(empty.outcome, Outcome::Reject);
+    }
+
+    #[test]
+    fn active_liveness_retakes_capture_problems_and_rejects_the_rest_without_saying_why() {
+        use crate::decision::active::ActiveVerdict;
+        let verdict = |passed: bool, reasons: &[&'static str]| ActiveVerdict {
+            passed,
+            actions_seen: Vec::new(),
+            reasons: reasons.to_vec(),
+        };
+        let settle = |v: ActiveVerdict, same_face: Option<f32>| {
+            let mut d = Verification::new(&[Factor::ActiveLiveness]);
+            d.active_liveness(&v, same_face, 0.3);
+            d.settle()
+        };
+        let s = settle(verdict(true, &[]), Some(0.8));
+        assert_eq!(s.outcome, Outcome::Accept);
+        assert_eq!(s.used, [Factor::ActiveLiveness]);
+        let s = settle(verdict(false, &["lost_track", "too_short"]), Some(0.8));
+        assert_eq!(s.outcome, Outcome::Retake);
+        assert_eq!(s.reasons, ["active_lost_track", "active_too_short"]);
+        for attack in [
+            &["wrong_movements"][..],
+            &["flat_face"],
+            &["no_movement", "lost_track"],
+        ] {
+            let s = settle(verdict(false, attack), Some(0.8));
+            assert_eq!(s.outcome, Outcome::Reject, "{attack:?}");
+            assert_eq!(s.reasons, ["active_liveness_failed"], "{attack:?}");
+        }
+        // Another person answered, or the match cannot be tied to the face that moved.
+        for same_face in [Some(0.1), None] {
+            let s = settle(verdict(true, &[]), same_face);
+            assert_eq!(s.reasons, ["active_liveness_failed"], "{same_face:?}");
+        }
+        let mut d = Verification::new(&[Factor::ActiveLiveness]);
+        d.active_liveness_required();
+        let s = d.settle();
+        assert_eq!(
+            (s.outcome, s.reasons),
+            (
+                Outcome::StepUp,
+                vec!["active_liveness_required".to_string()]
+            )
+        );
     }
 }

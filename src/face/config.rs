@@ -84,6 +84,12 @@ pub struct MotionConfig {
     pub min_frames: usize,
     /// The frames at the start whose median pose is the frontal baseline. By default, 3.
     pub baseline_frames: usize,
+    /// The fewest movements a challenge asks for. By default, 2.
+    pub challenge_min_movements: usize,
+    /// The most movements a challenge asks for. By default, 4.
+    pub challenge_max_movements: usize,
+    /// How long a movement challenge stays valid, in seconds. By default, 60.
+    pub challenge_ttl_seconds: u64,
 }
 
 impl Default for MotionConfig {
@@ -93,6 +99,9 @@ impl Default for MotionConfig {
             pitch_onset: 0.035,
             min_frames: 2,
             baseline_frames: 3,
+            challenge_min_movements: 2,
+            challenge_max_movements: 4,
+            challenge_ttl_seconds: 60,
         }
     }
 }
@@ -112,6 +121,17 @@ impl MotionConfig {
         }
         if !(1..=30).contains(&self.baseline_frames) {
             return bad("face.motion.baseline_frames must be between 1 and 30");
+        }
+        if !(1 <= self.challenge_min_movements
+            && self.challenge_min_movements <= self.challenge_max_movements
+            && self.challenge_max_movements <= 8)
+        {
+            return bad(
+                "face.motion.challenge_min_movements and challenge_max_movements must satisfy 1 <= min <= max <= 8",
+            );
+        }
+        if !(1..=3600).contains(&self.challenge_ttl_seconds) {
+            return bad("face.motion.challenge_ttl_seconds must be between 1 and 3600");
         }
         Ok(())
     }

@@ -440,6 +440,10 @@ pub struct MotionEvidence {
     /// The lowest cosine similarity between the baseline face's embedding and the embedding
     /// of a later frontal frame: whether the face that moved is the face that started.
     pub identity: Option<f32>,
+    /// The embedding of the first frontal face: what the face matched in the same decision
+    /// must resemble, so that the face that moved is the face that pays. Never serialised.
+    #[serde(skip)]
+    pub anchor: Option<Embedding>,
     /// Frames near the baseline pose (where passive liveness and matching work best).
     pub frontal: Vec<usize>,
     /// Every frame's measurements, for research output.
@@ -568,6 +572,7 @@ pub fn follow(
             baseline: None,
             movements: Vec::new(),
             identity: None,
+            anchor: None,
             frontal: Vec::new(),
             trajectory: track(&observed, &[[0.0; 2]; 5]),
         });
@@ -585,7 +590,8 @@ pub fn follow(
         })
         .map(|(i, _)| i)
         .collect();
-    let identity = identity_of(pipeline, frames, &observed, &frontal, max_identity_checks)?;
+    let (anchor, identity) =
+        identity_of(pipeline, frames, &observed, &frontal, max_identity_checks)?;
     Ok(MotionEvidence {
         frames: frames.len(),
         duration,
@@ -596,45 +602,46 @@ pub fn follow(
         baseline: Some(base),
         movements,
         identity,
+        anchor,
         frontal,
         trajectory,
     })
 }
 
-/// The lowest cosine between the first frontal frame's embedding and those of up to
-/// `checks - 1` later frontal frames, evenly spread (the last frontal frame always among
-/// them); `None` with fewer than two frontal frames.
+/// The embedding of the first frontal frame, and the lowest cosine between it and those of
+/// up to `checks - 1` later frontal frames, evenly spread (the last frontal frame always among
+/// them; `None` with a single frontal frame). Nothing without a frontal frame.
 fn identity_of(
     pipeline: &FacePipeline,
     frames: &[FaceImage],
     observed: &[(f64, Option<Sighting>)],
     frontal: &[usize],
     checks: usize,
-) -> Result<Option<f32>> {
-    if frontal.len() < 2 || checks < 2 {
-        return Ok(None);
-    }
+) -> Result<(Option<Embedding>, Option<f32>)> {
     // Frontal frames have a pose, hence landmarks.
     let frontal: Vec<(usize, Landmarks)> = frontal
         .iter()
         .filter_map(|&i| observed[i].1.map(|f| (i, f.landmarks)))
         .collect();
-    if frontal.len() < 2 {
-        return Ok(None);
-    }
     let embed = |(i, landmarks): (usize, Landmarks)| -> Result<Embedding> {
         pipeline.embedder().embed(&align(&frames[i], &landmarks)?)
     };
-    let first = embed(frontal[0])?;
+    let Some(&first_frame) = frontal.first() else {
+        return Ok((None, None));
+    };
+    let first = embed(first_frame)?;
     let later = &frontal[1..];
-    let picks = (checks - 1).min(later.len());
+    let picks = checks.saturating_sub(1).min(later.len());
+    if picks == 0 {
+        return Ok((Some(first), None));
+    }
     let mut lowest = f32::INFINITY;
     for k in 0..picks {
         // k = picks - 1 lands on the last frontal frame.
         let i = later[(k + 1) * later.len() / picks - 1];
         lowest = lowest.min(first.cosine(&embed(i)?)?);
     }
-    Ok(Some(lowest))
+    Ok((Some(first), Some(lowest)))
 }
 
 #[cfg(test)]

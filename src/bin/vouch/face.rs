@@ -188,6 +188,7 @@ fn verify(
         transaction: &context,
         face_frames: &refs,
         voice: None,
+        active: None,
     })?;
     if json {
         out!("{}", serde_json::to_string_pretty(&decision)?);

@@ -342,6 +342,7 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
             challenge_id: id,
             audio: wav.as_slice(),
         }),
+        active: None,
     })?;
     say(&format!(
         "Decision: {} (confidence {}; tier {}; factors used: {})",
