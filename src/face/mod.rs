@@ -8,6 +8,7 @@
 
 pub mod align;
 mod config;
+mod cvresize;
 pub mod detect;
 pub mod embed;
 pub mod image;
@@ -15,6 +16,7 @@ pub mod liveness;
 pub mod presentation;
 pub mod quality;
 pub mod resample;
+mod tensor;
 
 use std::time::{Duration, Instant};
 
