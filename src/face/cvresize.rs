@@ -34,30 +34,27 @@ impl<'a> Mapped<'a> {
     /// A `width × height` RGB buffer seen as it is.
     #[cfg(test)]
     pub fn plain(rgb: &'a [u8], width: usize, height: usize) -> Mapped<'a> {
-        Mapped {
-            rgb,
-            rows: (0..height).map(|y| y * width * 3).collect(),
-            cols: (0..width).map(|x| x * 3).collect(),
-        }
+        Mapped::reflected(rgb, width, [0, 0, width, height], [0; 4])
     }
 
-    /// A `width × height` RGB buffer padded by `top`, `bottom`, `left` and `right` pixels of
-    /// [`reflect_101`] border.
+    /// The window `[x, y, width, height]` of an RGB image `image_width` pixels wide, padded by
+    /// `[top, bottom, left, right]` pixels of [`reflect_101`] border reflected within the
+    /// window (what OpenCV's `copyMakeBorder` of the window's sub-image gives).
     pub fn reflected(
         rgb: &'a [u8],
-        width: usize,
-        height: usize,
+        image_width: usize,
+        [x, y, width, height]: [usize; 4],
         [top, bottom, left, right]: [usize; 4],
     ) -> Mapped<'a> {
-        let map = |len: usize, before: usize, after: usize, step: usize| -> Vec<usize> {
+        let map = |start: usize, len: usize, before: usize, after: usize, step: usize| {
             (0..before + len + after)
-                .map(|i| reflect_101(i as i64 - before as i64, len) * step)
+                .map(|i| (start + reflect_101(i as i64 - before as i64, len)) * step)
                 .collect()
         };
         Mapped {
             rgb,
-            rows: map(height, top, bottom, width * 3),
-            cols: map(width, left, right, 3),
+            rows: map(y, height, top, bottom, image_width * 3),
+            cols: map(x, width, left, right, 3),
         }
     }
 
@@ -347,9 +344,17 @@ mod tests {
     fn a_reflected_view_reads_the_border_from_inside() {
         // one row 10, 20, 30 (grey), padded by 2 on the left and 1 on the right
         let rgb: Vec<u8> = [10u8, 20, 30].iter().flat_map(|&v| [v; 3]).collect();
-        let view = Mapped::reflected(&rgb, 3, 1, [0, 0, 2, 1]);
+        let view = Mapped::reflected(&rgb, 3, [0, 0, 3, 1], [0, 0, 2, 1]);
         let row: Vec<u8> = view.to_vec().chunks(3).map(|p| p[0]).collect();
         assert_eq!(row, [30, 20, 10, 20, 30, 20]);
+        // a window of a wider row reflects within the window, not the row
+        let rgb: Vec<u8> = [10u8, 20, 30, 40, 50]
+            .iter()
+            .flat_map(|&v| [v; 3])
+            .collect();
+        let view = Mapped::reflected(&rgb, 5, [1, 0, 3, 1], [0, 0, 2, 1]);
+        let row: Vec<u8> = view.to_vec().chunks(3).map(|p| p[0]).collect();
+        assert_eq!(row, [40, 30, 20, 30, 40, 30]);
     }
 
     fn grey(width: usize, height: usize, f: impl Fn(usize, usize) -> u8) -> Vec<u8> {

@@ -181,19 +181,12 @@ pub fn square_reflect_crop(
             "the square crop around the face box {face:?} misses the {fw}x{fh} frame"
         ));
     }
-    // the crop as a view of the frame: a window [x1, x2) × [y1, y2), reflected outward
-    let (cw, ch) = ((x2 - x1) as usize, (y2 - y1) as usize);
+    // the crop as a view of the frame: the window [x1, x2) × [y1, y2), reflected outward by
+    // what the square reaches past it on each side
+    let window = [x1, y1, x2 - x1, y2 - y1].map(|v| v as usize);
+    let pads = [y1 - y, y + n - y2, x1 - x, x + n - x2].map(|v| v as usize);
+    let square = Mapped::reflected(frame.rgb(), fw, window, pads);
     let n = n as usize;
-    let line = |start: i64, clipped: i64, len: usize, step: usize| -> Vec<usize> {
-        (0..n as i64)
-            .map(|i| (clipped as usize + cvresize::reflect_101(start + i - clipped, len)) * step)
-            .collect()
-    };
-    let square = Mapped {
-        rgb: frame.rgb(),
-        rows: line(y, y1, ch, fw * 3),
-        cols: line(x, x1, cw, 3),
-    };
     let side_len = side as usize;
     let ratio = f64::from(side) / n as f64;
     let scaled = (n as f64 * ratio) as usize;
@@ -206,7 +199,12 @@ pub fn square_reflect_crop(
     };
     let pad = side_len - scaled;
     let (before, after) = (pad / 2, pad - pad / 2);
-    let padded = Mapped::reflected(&resized, scaled, scaled, [before, after, before, after]);
+    let padded = Mapped::reflected(
+        &resized,
+        scaled,
+        [0, 0, scaled, scaled],
+        [before, after, before, after],
+    );
     FaceImage::from_rgb(side, side, padded.to_vec())
 }
 
