@@ -3,8 +3,8 @@
 //! upstream was written with them (face-antispoof, [`crate::face::liveness`]).
 //!
 //! Why bit-exact: the model was trained on crops made by these functions, and a liveness score
-//! near a threshold moves with a few grey levels. Reproduced here, from the algorithms'
-//! definitions:
+//! near a threshold moves with a few grey levels. Reproduced here, and checked bit for bit
+//! against OpenCV itself (`fixtures/gen/antispoof_golden.py`, 21 crops of real frames):
 //! - `INTER_AREA` (shrinking): by an integer factor k, the mean of each k×k block —
 //!   `(sum + 2) >> 2` for k = 2, `sum × (1/k²)` in `f32` rounded half to even otherwise; by
 //!   any other factor, each source pixel weighted by the share of the output cell it covers
@@ -23,11 +23,11 @@ use zeroize::Zeroizing;
 /// start at `rows[y] + cols[x]`.
 pub(crate) struct Mapped<'a> {
     /// The real pixels, RGB.
-    pub rgb: &'a [u8],
+    rgb: &'a [u8],
     /// Byte offset of the real row of each virtual row.
-    pub rows: Vec<usize>,
+    rows: Vec<usize>,
     /// Byte offset, within a row, of the real column of each virtual column.
-    pub cols: Vec<usize>,
+    cols: Vec<usize>,
 }
 
 impl<'a> Mapped<'a> {
