@@ -91,7 +91,8 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Liveness on a 640×480 camera frame (liveness-samples/image_T1.jpg): both models on the
-/// detected box, with and without the four jittered crops.
+/// detected box, with and without the four jittered crops; the opt-in face-antispoof model
+/// alone (its crop, and crop + inference).
 fn bench_liveness(c: &mut Criterion) {
     let Some(engine) = engine() else { return };
     let Ok(bytes) = std::fs::read(shared().join("data/liveness-samples/image_T1.jpg")) else {
@@ -131,6 +132,24 @@ fn bench_liveness(c: &mut Criterion) {
                 .score_frame(black_box(&frame), &face, threshold)
                 .unwrap();
             assert!(r.score > 0.5);
+        })
+    });
+    // the opt-in third model alone: its square reflected crop, and crop + inference
+    let spec = engine.manifest().get("face_antispoof").unwrap();
+    let antispoof =
+        vouch::face::liveness::LivenessModel::new(engine.runtime(), spec, models_dir).unwrap();
+    group.bench_function("face_antispoof_crop", |b| {
+        b.iter(|| {
+            let crop =
+                vouch::face::liveness::square_reflect_crop(black_box(&frame), &face, 1.5, 128)
+                    .unwrap();
+            assert_eq!(crop.width(), 128);
+        })
+    });
+    group.bench_function("face_antispoof", |b| {
+        b.iter(|| {
+            let s = antispoof.score(black_box(&frame), &face).unwrap();
+            assert!(s.live > 0.5);
         })
     });
     group.bench_function("frame_bytes_to_score", |b| {

@@ -76,7 +76,7 @@ fi
 [ "$RUNTIME_ONLY" = 1 ] && exit 0
 
 # 2. Python packages for the reference scripts and golden values (fixtures/gen).
-if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL' 2>/dev/null; then
+if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL, cv2' 2>/dev/null; then
   say "installing Python packages for fixtures/gen"
   "$PYTHON" -m pip install --quiet -r fixtures/gen/requirements.txt
 fi

@@ -288,6 +288,16 @@ fn liveness_list_report_per_attack_type() {
         .collect();
     assert_eq!(types, ["print", "replay"]);
     assert_eq!(summary["max_apcer"], 0.0);
+    // every image keeps each model's score, the inputs of a learned fusion
+    for scored in summary["scores"].as_array().unwrap() {
+        let models: Vec<&str> = scored["per_model"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap())
+            .collect();
+        assert_eq!(models, ["minifasnet_v2", "minifasnet_v1se"]);
+    }
     // One attack of each type cannot measure BPCER at APCER 1 %.
     assert_eq!(
         summary["per_attack"][0]["bpcer_at_apcer"][0]["measurable"],

@@ -235,3 +235,194 @@ fn liveness_models_missing_from_the_manifest_fail_at_start() {
     assert_eq!(err.kind(), ErrorKind::Manifest);
     assert!(err.to_string().contains("minifasnet_v3"), "{err}");
 }
+
+#[derive(serde::Deserialize)]
+struct AntispoofGolden {
+    cases: Vec<AntispoofCase>,
+}
+
+#[derive(serde::Deserialize)]
+struct AntispoofCase {
+    image: String,
+    width: u32,
+    height: u32,
+    frame_sha256: String,
+    #[serde(rename = "box")]
+    face: [f32; 4],
+    square_side: usize,
+    reflected: bool,
+    crop_sha256: String,
+    crop: CropMoments,
+    live: f32,
+}
+
+/// Per channel: sum, sum of squares, and the sums weighted by column and by row.
+#[derive(serde::Deserialize, Debug, PartialEq)]
+struct CropMoments {
+    sum: [i64; 3],
+    sum_sq: [i64; 3],
+    sum_x: [i64; 3],
+    sum_y: [i64; 3],
+}
+
+fn crop_moments(crop: &FaceImage) -> CropMoments {
+    let mut m = CropMoments {
+        sum: [0; 3],
+        sum_sq: [0; 3],
+        sum_x: [0; 3],
+        sum_y: [0; 3],
+    };
+    let width = crop.width() as usize;
+    for (i, px) in crop.rgb().chunks_exact(3).enumerate() {
+        let (x, y) = ((i % width) as i64, (i / width) as i64);
+        for (c, &v) in px.iter().enumerate() {
+            let v = i64::from(v);
+            m.sum[c] += v;
+            m.sum_sq[c] += v * v;
+            m.sum_x[c] += v * x;
+            m.sum_y[c] += v * y;
+        }
+    }
+    m
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// face-antispoof's crop and score against `fixtures/gen/antispoof_golden.py`, which makes
+/// them with OpenCV itself (copyMakeBorder, INTER_AREA, INTER_LANCZOS4) as the model's
+/// upstream does: detected faces on full frames and tight crops, and boxes placed to reach
+/// past the frame edges, to shrink by exactly 2, to enlarge, and to land on a resized side of
+/// 127. Both start from the same decoded pixels (checked by their sha256); the crops must
+/// agree to a hundredth of a grey level in their mean and moments, the live scores to 1e-4.
+#[test]
+fn face_antispoof_agrees_with_the_python_reference() {
+    use vouch::face::liveness::{LivenessModel, square_reflect_crop};
+    let Some(engine) = util::engine() else { return };
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/antispoof.json");
+    let golden: AntispoofGolden =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(golden.cases.len() >= 12);
+    let spec = engine.manifest().get("face_antispoof").unwrap();
+    let model = LivenessModel::new(engine.runtime(), spec, &engine.config().models.dir).unwrap();
+    let (mut exact, mut worst_mean, mut worst_live) = (0, 0.0f64, 0.0f32);
+    let mut reflected = 0;
+    for case in &golden.cases {
+        let Some(file) = util::data_file(&case.image) else {
+            return;
+        };
+        let frame = FaceImage::open(&file, &engine.config().limits).unwrap();
+        assert_eq!((frame.width(), frame.height()), (case.width, case.height));
+        assert_eq!(
+            sha256_hex(frame.rgb()),
+            case.frame_sha256,
+            "{}: decoded differently from the reference (Pillow)",
+            case.image
+        );
+        let [x, y, width, height] = case.face;
+        let face = FaceBox {
+            x,
+            y,
+            width,
+            height,
+        };
+        let what = format!(
+            "{} {:?} (square {})",
+            case.image, case.face, case.square_side
+        );
+        let crop = square_reflect_crop(&frame, &face, 1.5, 128).unwrap();
+        assert_eq!((crop.width(), crop.height()), (128, 128));
+        exact += usize::from(sha256_hex(crop.rgb()) == case.crop_sha256);
+        let got = crop_moments(&crop);
+        let pixels = 128.0 * 128.0;
+        for c in 0..3 {
+            let mean = |v: i64| v as f64 / pixels;
+            let dev = [
+                mean(got.sum[c] - case.crop.sum[c]),
+                mean(got.sum_x[c] - case.crop.sum_x[c]) / 128.0,
+                mean(got.sum_y[c] - case.crop.sum_y[c]) / 128.0,
+                mean(got.sum_sq[c] - case.crop.sum_sq[c]) / 255.0,
+            ]
+            .iter()
+            .fold(0.0f64, |a, d| a.max(d.abs()));
+            assert!(
+                dev <= 0.01,
+                "{what}: channel {c}: {got:?} vs {:?}",
+                case.crop
+            );
+            worst_mean = worst_mean.max(dev);
+        }
+        let live = model.score(&frame, &face).unwrap().live;
+        assert!(
+            (live - case.live).abs() <= 1e-4,
+            "{what}: live {live} vs reference {}",
+            case.live
+        );
+        worst_live = worst_live.max((live - case.live).abs());
+        reflected += usize::from(case.reflected);
+    }
+    assert!(reflected >= 3, "too few cases reach past the frame edge");
+    eprintln!(
+        "face-antispoof reference agreement: {exact}/{} crops bit-exact, worst moment deviation {worst_mean:.4} grey levels, worst live score difference {worst_live:.2e}",
+        golden.cases.len()
+    );
+}
+
+/// face_antispoof named in `liveness.models` beside the default pair: each model's score
+/// stays its own (the MiniFASNet scores are the default ensemble's), the frame's score is the
+/// mean of the three.
+#[test]
+fn face_antispoof_joins_the_ensemble_with_its_own_score() {
+    use vouch::face::{Jitter, Liveness};
+    let Some(engine) = util::engine() else { return };
+    let Some(bytes) = sample("image_T1.jpg") else {
+        return;
+    };
+    assert_eq!(
+        engine.config().liveness.models,
+        ["minifasnet_v2", "minifasnet_v1se"],
+        "the default ensemble"
+    );
+    let ensemble = |models: &[&str]| {
+        let mut config = engine.config().liveness.clone();
+        config.models = models.iter().map(|m| m.to_string()).collect();
+        config.jitter = Jitter::Off;
+        Liveness::new(
+            engine.runtime(),
+            engine.manifest(),
+            &engine.config().models.dir,
+            &config,
+        )
+        .unwrap()
+    };
+    let two = ensemble(&["minifasnet_v2", "minifasnet_v1se"]);
+    let three = ensemble(&["minifasnet_v2", "minifasnet_v1se", "face_antispoof"]);
+    let frame = engine.decode_image(&bytes).unwrap();
+    let face = engine
+        .assess_liveness_images(std::slice::from_ref(&frame))
+        .unwrap()
+        .faces[0]
+        .face_box;
+    let threshold = engine.config().decisions.liveness_threshold;
+    let pair = two.score_frame(&frame, &face, threshold).unwrap();
+    let all = three.score_frame(&frame, &face, threshold).unwrap();
+    let names: Vec<&str> = all.per_model.iter().map(|m| m.model.as_str()).collect();
+    assert_eq!(
+        names,
+        ["minifasnet_v2", "minifasnet_v1se", "face_antispoof"]
+    );
+    for i in 0..2 {
+        assert_eq!(pair.per_model[i].live, all.per_model[i].live);
+    }
+    let mean = all.per_model.iter().map(|m| m.live).sum::<f32>() / 3.0;
+    assert!((all.score - mean).abs() < 1e-6);
+    // a probability, and high on this live frame (the reference gives 0.999)
+    let antispoof = all.per_model[2].live;
+    assert!((0.9..=1.0).contains(&antispoof), "{antispoof}");
+}

@@ -82,6 +82,7 @@ fn golden_presentation_attack_metrics_match_numpy() {
             path: PathBuf::from("-"),
             attack: (!is_bona_fide(&r.label)).then(|| r.label.clone()),
             score: r.score,
+            per_model: vec![],
         })
         .collect();
     let summary = summarize(scored, vec![], want["threshold"].as_f64().unwrap()).unwrap();

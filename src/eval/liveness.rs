@@ -11,6 +11,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
 use crate::eval::metrics::{self, RocPoint};
+use crate::face::liveness::ModelScore;
 use crate::face::{FaceBox, FaceImage};
 use crate::stats::interval::{Interval, wilson};
 use crate::stats::{OperatingPoint, ScoreSet};
@@ -81,6 +82,9 @@ pub struct ScoredSample {
     pub attack: Option<String>,
     /// Ensemble live score.
     pub score: f64,
+    /// Each model's live probability, in `liveness.models` order (the inputs of a learned
+    /// fusion).
+    pub per_model: Vec<ModelScore>,
 }
 
 /// Per-attack-type figures at the configured threshold.
@@ -146,17 +150,18 @@ pub fn score_samples(
             } else {
                 engine.assess_liveness_images(frames)?.liveness
             };
-            Ok(f64::from(evidence.score))
+            Ok((f64::from(evidence.score), evidence.per_model))
         })
     });
     let mut scored = Vec::new();
     let mut failures = Vec::new();
     for (sample, outcome) in samples.iter().zip(outcomes) {
         match outcome {
-            Ok(score) => scored.push(ScoredSample {
+            Ok((score, per_model)) => scored.push(ScoredSample {
                 path: sample.path.clone(),
                 attack: sample.attack.clone(),
                 score,
+                per_model,
             }),
             Err(e) => failures.push(AcquisitionFailure {
                 image: sample.path.clone(),
@@ -233,6 +238,7 @@ mod tests {
             path: PathBuf::from("x.jpg"),
             attack: attack.map(str::to_string),
             score,
+            per_model: vec![],
         }
     }
 

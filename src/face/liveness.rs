@@ -1,11 +1,17 @@
-//! Passive liveness (presentation-attack detection) with the MiniFASNet ensemble.
+//! Passive liveness (presentation-attack detection): an ensemble of models, each fed the crop
+//! its upstream trained it on ([`LivenessCrop`], from its manifest entry).
 //!
-//! Each model sees the crop it was trained on: the face box scaled about its centre by the
-//! model's `crop_scale` (capped so it fits the frame), shifted back inside the frame (never
-//! padded), resized to 80×80 with a plain bilinear filter, BGR, raw 0..255. The wide crops
-//! (2.7× and 4× the face) let the models see the edges of a printed photo or a screen, so
-//! they need the full camera frame: on an image that is already a tight face crop, the crop
-//! collapses to the whole image and accuracy falls sharply.
+//! - **MiniFASNetV2 and V1SE** (the default ensemble): the face box scaled about its centre
+//!   by the model's `crop_scale` (capped so it fits the frame), shifted back inside the frame
+//!   (never padded), resized to 80×80 with a plain bilinear filter, BGR, raw 0..255.
+//! - **face-antispoof** (opt-in, `face_antispoof`: trained on CelebA-Spoof, whose terms are
+//!   non-commercial): [`square_reflect_crop`] — a square of 1.5× the box's longer side,
+//!   reflected where it leaves the frame, resized to 128×128 as OpenCV does
+//!   (`face/cvresize.rs`), RGB, ÷255. Class 0 is real.
+//!
+//! The wide MiniFASNet crops (2.7× and 4× the face) let the models see the edges of a printed
+//! photo or a screen, so they need the full camera frame: on an image that is already a tight
+//! face crop, the crop collapses to the whole image and accuracy falls sharply.
 //!
 //! The result is evidence: scores per model, per frame and fused, never a verdict and never an
 //! error for a frame that was assessed (a spoof is an answer, not a failure). The threshold a
@@ -18,18 +24,24 @@
 //! and **one screen replay** on a tablet (one frame of the project's four full-frame
 //! samples). On the NUAA crops, at the default threshold 0.5: APCER 3.9 %, BPCER 41.2 %
 //! (tight crops starve the models of the context they need, so this is a worst case for
-//! bona fide users); on the four full-frame samples every verdict at 0.5 is right. Masks, 3-D
+//! bona fide users); on the four full-frame samples every verdict at 0.5 is right. On NUAA's
+//! raw 640×480 webcam frames (train split: 436 bona fide, 437 hand-held prints; development
+//! data), at 0.5: the default pair APCER 0 %, BPCER 15.8 %; face-antispoof alone APCER 1.1 %,
+//! BPCER 15.1 % (README, "Liveness"). Masks, 3-D
 //! attacks, deepfake injection and high-quality screen replays have **not** been measured;
 //! do not assume the ensemble stops them.
 
 use ndarray::Array4;
 use serde::Serialize;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::cvresize::{self, Mapped};
 use crate::face::detect::FaceBox;
 use crate::face::image::FaceImage;
 use crate::face::presentation::Presentation;
-use crate::models::{ModelSpec, ModelTask};
+use crate::face::tensor::PixelNorm;
+use crate::models::{LivenessCrop, ModelSpec, ModelTask};
 use crate::runtime::{Runtime, SessionPool};
 
 /// The crop window `[left, top, right, bottom]` (inclusive integer pixel coordinates) a model
@@ -70,8 +82,8 @@ pub fn crop_window(width: u32, height: u32, face: &FaceBox, crop_scale: f32) -> 
 
 /// Resizes the window `[l, t, r, b]` of `image` to `side × side` with plain bilinear
 /// interpolation (pixel centres aligned, edges clamped; no antialiasing, as the models were
-/// trained) into a BGR NCHW blob of raw 0..255 values.
-fn crop_blob(image: &FaceImage, window: [u32; 4], side: usize) -> Array4<f32> {
+/// trained) into an NCHW blob normalised by `norm` (MiniFASNet: BGR, raw 0..255 values).
+fn crop_blob(image: &FaceImage, window: [u32; 4], side: usize, norm: &PixelNorm) -> Array4<f32> {
     let [l, t, r, b] = window.map(|v| v as usize);
     let (cw, ch) = (r - l + 1, b - t + 1);
     let (sx, sy) = (cw as f64 / side as f64, ch as f64 / side as f64);
@@ -96,24 +108,115 @@ fn crop_blob(image: &FaceImage, window: [u32; 4], side: usize) -> Array4<f32> {
             let (x0, x1, fx) = axis(dx, sx, cw);
             let at =
                 |x: usize, y: usize, c: usize| f32::from(rgb[(t + y) * stride + 3 * (l + x) + c]);
-            for c in 0..3 {
+            let mut px = [0f32; 3];
+            for (c, v) in px.iter_mut().enumerate() {
                 let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
                 let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
-                // BGR: channel 0 is blue
-                blob[[0, 2 - c, dy, dx]] = top * (1.0 - fy) + bottom * fy;
+                *v = top * (1.0 - fy) + bottom * fy;
+            }
+            for c in 0..3 {
+                blob[[0, c, dy, dx]] = norm.value(px, c);
             }
         }
     }
     blob
 }
 
+/// The input face-antispoof was trained on, for `face` on `frame`: `side × side` RGB pixels.
+///
+/// A square of `expansion` × the box's longer side, centred on the box (corners truncated
+/// toward zero, as upstream's `int()`); where it leaves the frame, the frame is reflected
+/// about its edge without repeating the edge pixel (OpenCV `BORDER_REFLECT_101`: column −1
+/// is column 1). The square is resized so that its side is `side` — `INTER_AREA` when
+/// shrinking, `INTER_LANCZOS4` when enlarging, as upstream — and padded to `side × side` by
+/// reflection, centred: upstream computes the resized side as `int(n · (side / n))`, which
+/// is `side − 1` for some n (161, for one), and pads the last row and column.
+///
+/// The box: vouch's [`FaceBox`] carries MiniFASNet's inclusive size, `x2 − x1 + 1` of the
+/// detection ([`FaceBox::from_corners`]); upstream took YuNet's `w = x2 − x1`, so the box this
+/// crop is made around is `(x, y, x + width − 1, y + height − 1)`.
+///
+/// Errors ([`ErrorKind::InvalidInput`]): a box that [`FaceBox::validate`] refuses, one
+/// narrower or shorter than 2 pixels, an expansion outside [1, 4], or a square more than 3
+/// times the frame's longer side.
+pub fn square_reflect_crop(
+    frame: &FaceImage,
+    face: &FaceBox,
+    expansion: f32,
+    side: u32,
+) -> Result<FaceImage> {
+    face.validate(frame)?;
+    let bad = |what: String| Err(Error::new(ErrorKind::InvalidInput, what));
+    if side == 0 {
+        return bad("a square crop needs a positive side".into());
+    }
+    let (fw, fh) = (frame.width() as usize, frame.height() as usize);
+    let (w, h) = (f64::from(face.width) - 1.0, f64::from(face.height) - 1.0);
+    if w < 1.0 || h < 1.0 {
+        return bad(format!(
+            "the face box {face:?} is too small for a square crop (2 pixels a side at least)"
+        ));
+    }
+    if !(1.0..=4.0).contains(&expansion) {
+        return bad(format!(
+            "a square crop's expansion is between 1 and 4, got {expansion}"
+        ));
+    }
+    let longer = w.max(h);
+    let expansion = f64::from(expansion);
+    let centre = |start: f32, len: f64| f64::from(start) + len / 2.0;
+    // `as i64` truncates toward zero, as upstream's int() does
+    let x = (centre(face.x, w) - longer * expansion / 2.0) as i64;
+    let y = (centre(face.y, h) - longer * expansion / 2.0) as i64;
+    let n = (longer * expansion) as i64;
+    if n > 3 * fw.max(fh) as i64 {
+        return bad(format!(
+            "the square crop around the face box {face:?} would be {n} pixels a side, more than 3 times the {fw}x{fh} frame"
+        ));
+    }
+    let (x1, y1) = (x.max(0), y.max(0));
+    let (x2, y2) = ((x + n).min(fw as i64), (y + n).min(fh as i64));
+    if n < 1 || x2 <= x1 || y2 <= y1 {
+        return bad(format!(
+            "the square crop around the face box {face:?} misses the {fw}x{fh} frame"
+        ));
+    }
+    // the crop as a view of the frame: the window [x1, x2) × [y1, y2), reflected outward by
+    // what the square reaches past it on each side
+    let window = [x1, y1, x2 - x1, y2 - y1].map(|v| v as usize);
+    let pads = [y1 - y, y + n - y2, x1 - x, x + n - x2].map(|v| v as usize);
+    let square = Mapped::reflected(frame.rgb(), fw, window, pads);
+    let n = n as usize;
+    let side_len = side as usize;
+    let ratio = f64::from(side) / n as f64;
+    let scaled = (n as f64 * ratio) as usize;
+    let resized = if ratio > 1.0 {
+        cvresize::lanczos4(&square, scaled, scaled)
+    } else if scaled == n {
+        Zeroizing::new(square.to_vec())
+    } else {
+        cvresize::area(&square, scaled, scaled)
+    };
+    let pad = side_len - scaled;
+    let (before, after) = (pad / 2, pad - pad / 2);
+    let padded = Mapped::reflected(
+        &resized,
+        scaled,
+        [0, 0, scaled, scaled],
+        [before, after, before, after],
+    );
+    FaceImage::from_rgb(side, side, padded.to_vec())
+}
+
 /// One liveness model and the crop it expects.
 #[derive(Debug)]
 pub struct LivenessModel {
     pool: SessionPool,
+    crop: LivenessCrop,
     crop_scale: f32,
     live_class: usize,
     side: usize,
+    norm: PixelNorm,
 }
 
 /// A model's live probability for one frame.
@@ -139,13 +242,13 @@ impl LivenessModel {
             ));
         }
         let p = &spec.preprocess;
-        let (Some(crop_scale), Some(live_class), Some([w, h])) =
-            (p.crop_scale, p.live_class, p.size)
+        let (Some(crop_scale), Some(live_class), Some([w, h]), Some(_)) =
+            (p.crop_scale, p.live_class, p.size, &p.color)
         else {
             return Err(Error::new(
                 ErrorKind::Manifest,
                 format!(
-                    "liveness model {:?} needs crop_scale, live_class and size in its manifest entry",
+                    "liveness model {:?} needs crop_scale, live_class, size and color in its manifest entry",
                     spec.name
                 ),
             ));
@@ -155,17 +258,24 @@ impl LivenessModel {
             .first()
             .and_then(|o| o.shape.last().copied())
             .unwrap_or(0);
-        if w != h || crop_scale.is_nan() || crop_scale < 1.0 || live_class as i64 >= classes {
+        if w != h
+            || w == 0
+            || !crop_scale.is_finite()
+            || crop_scale < 1.0
+            || live_class as i64 >= classes
+        {
             return Err(Error::new(
                 ErrorKind::Manifest,
                 format!(
-                    "liveness model {:?}: square input, crop_scale >= 1 and a live_class below the class count are required",
+                    "liveness model {:?}: a square, non-empty input, crop_scale >= 1 and a live_class below the class count are required",
                     spec.name
                 ),
             ));
         }
         Ok(LivenessModel {
+            norm: PixelNorm::of(spec)?,
             pool: SessionPool::new(runtime, spec, model_dir)?,
+            crop: p.crop.unwrap_or_default(),
             crop_scale,
             live_class,
             side: w as usize,
@@ -179,9 +289,19 @@ impl LivenessModel {
 
     /// Live probability of the face in `face` on `frame`.
     pub fn score(&self, frame: &FaceImage, face: &FaceBox) -> Result<ModelScore> {
-        let window = crop_window(frame.width(), frame.height(), face, self.crop_scale);
-        let blob = crop_blob(frame, window, self.side);
-        let logits = self.pool.run_first_output(&blob, "liveness inference")?;
+        let mut blob = match self.crop {
+            LivenessCrop::Shifted => {
+                let window = crop_window(frame.width(), frame.height(), face, self.crop_scale);
+                crop_blob(frame, window, self.side, &self.norm)
+            }
+            LivenessCrop::SquareReflect => {
+                let crop = square_reflect_crop(frame, face, self.crop_scale, self.side as u32)?;
+                self.norm.blob(crop.rgb(), self.side, self.side)
+            }
+        };
+        let logits = self.pool.run_first_output(&blob, "liveness inference");
+        blob.fill(0.0);
+        let logits = logits?;
         let live = softmax(&logits)
             .get(self.live_class)
             .copied()
@@ -523,9 +643,92 @@ mod tests {
             px.copy_from_slice(&[10, 20, 30]);
         }
         let img = FaceImage::from_rgb(4, 4, rgb).unwrap();
-        let blob = crop_blob(&img, [0, 0, 3, 3], 2);
+        let manifest = crate::models::Manifest::builtin();
+        let bgr_raw = PixelNorm::of(manifest.get("minifasnet_v2").unwrap()).unwrap();
+        let blob = crop_blob(&img, [0, 0, 3, 3], 2, &bgr_raw);
         assert_eq!(blob[[0, 0, 0, 0]], 30.0);
         assert_eq!(blob[[0, 2, 1, 1]], 10.0);
+    }
+
+    /// A frame whose pixel (x, y) is (x, y, 7) (coordinates below 256).
+    fn coordinates(width: u32, height: u32) -> FaceImage {
+        let mut rgb = Vec::new();
+        for y in 0..height {
+            for x in 0..width {
+                rgb.extend_from_slice(&[x as u8, y as u8, 7]);
+            }
+        }
+        FaceImage::from_rgb(width, height, rgb).unwrap()
+    }
+
+    fn pixel(image: &FaceImage, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * image.width() as usize + x) * 3;
+        image.rgb()[i..i + 3].try_into().unwrap()
+    }
+
+    #[test]
+    fn square_crop_of_the_model_size_is_the_frame_itself() {
+        // a box of inclusive size 129 is 128 wide upstream: with expansion 1, a 128 × 128
+        // crop at the box's corner, copied without resizing
+        let frame = coordinates(250, 250);
+        let face = face(60.0, 40.0, 129.0, 129.0);
+        let crop = square_reflect_crop(&frame, &face, 1.0, 128).unwrap();
+        assert_eq!((crop.width(), crop.height()), (128, 128));
+        assert_eq!(pixel(&crop, 0, 0), [60, 40, 7]);
+        assert_eq!(pixel(&crop, 127, 127), [187, 167, 7]);
+    }
+
+    #[test]
+    fn square_crop_reflects_past_the_frame_edge() {
+        // a box 64 wide upstream at (0, 0): side 96, x = 32 − 48 = −16; the crop starts 16
+        // columns left of the frame, where column −k reads column k
+        let frame = coordinates(200, 200);
+        let crop = square_reflect_crop(&frame, &face(0.0, 0.0, 65.0, 65.0), 1.5, 96).unwrap();
+        assert_eq!(pixel(&crop, 0, 0), [16, 16, 7]);
+        assert_eq!(pixel(&crop, 15, 16), [1, 0, 7]);
+        assert_eq!(pixel(&crop, 16, 17), [0, 1, 7]);
+        assert_eq!(pixel(&crop, 95, 95), [79, 79, 7]);
+    }
+
+    #[test]
+    fn square_crop_pads_when_the_resized_side_falls_short() {
+        // n = 161: int(161 · (128 / 161)) = 127 — shrunk to 127, the last row and column
+        // reflected from the one before the edge
+        let frame = coordinates(300, 300);
+        let face = face(20.0, 20.0, 162.0, 162.0);
+        let crop = square_reflect_crop(&frame, &face, 1.0, 128).unwrap();
+        assert_eq!(pixel(&crop, 127, 3), pixel(&crop, 125, 3));
+        assert_eq!(pixel(&crop, 3, 127), pixel(&crop, 3, 125));
+        assert_ne!(pixel(&crop, 126, 3), pixel(&crop, 125, 3));
+    }
+
+    #[test]
+    fn square_crop_enlarges_small_faces() {
+        let frame = coordinates(100, 100);
+        let crop = square_reflect_crop(&frame, &face(40.0, 40.0, 21.0, 21.0), 1.5, 128).unwrap();
+        assert_eq!((crop.width(), crop.height()), (128, 128));
+        // a smooth ramp stays a ramp
+        assert!(pixel(&crop, 10, 64)[0] < pixel(&crop, 110, 64)[0]);
+    }
+
+    #[test]
+    fn square_crop_refuses_degenerate_boxes() {
+        let frame = coordinates(100, 100);
+        for bad in [
+            face(10.0, 10.0, 1.5, 30.0),
+            face(10.0, 10.0, 0.0, 30.0),
+            face(500.0, 10.0, 30.0, 30.0),
+            face(10.0, 10.0, 250.0, 30.0),
+            face(f32::INFINITY, 10.0, 30.0, 30.0),
+        ] {
+            let err = square_reflect_crop(&frame, &bad, 1.5, 128).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+        let fine = face(10.0, 10.0, 30.0, 30.0);
+        for (expansion, side) in [(1.5, 0), (f32::INFINITY, 128), (f32::NAN, 128), (0.5, 128)] {
+            let err = square_reflect_crop(&frame, &fine, expansion, side).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{expansion} {side}");
+        }
     }
 
     #[test]

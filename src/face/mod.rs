@@ -9,6 +9,7 @@
 pub mod align;
 pub mod challenge;
 mod config;
+mod cvresize;
 pub mod detect;
 pub mod embed;
 pub mod image;
@@ -17,6 +18,7 @@ pub mod motion;
 pub mod presentation;
 pub mod quality;
 pub mod resample;
+mod tensor;
 
 use std::time::{Duration, Instant};
 

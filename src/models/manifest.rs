@@ -66,6 +66,23 @@ pub struct ModelSpec {
     pub preprocess: Preprocess,
 }
 
+/// How a liveness model's input is cut from the full frame around a face box; each recipe
+/// is one upstream's training crop, resampling included (see [`crate::face::liveness`]).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LivenessCrop {
+    /// MiniFASNet (Silent-Face-Anti-Spoofing): the box scaled about its centre by
+    /// `crop_scale` (capped by the frame), shifted back inside the frame, never padded;
+    /// plain bilinear resize to `size`.
+    #[default]
+    Shifted,
+    /// face-antispoof: a square of `crop_scale` × the box's longer side centred on the box,
+    /// the part outside the frame filled by reflection (OpenCV `BORDER_REFLECT_101`); resized
+    /// so its side is `size` (OpenCV `INTER_AREA` when shrinking, `INTER_LANCZOS4` when
+    /// enlarging), then padded to `size` by reflection, centred.
+    SquareReflect,
+}
+
 /// A named tensor and its shape (`-1` for a dimension the model leaves open).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -98,6 +115,9 @@ pub struct Preprocess {
     pub crop_scale: Option<f32>,
     /// Liveness: index of the live class in the logits.
     pub live_class: Option<usize>,
+    /// Liveness: how the crop around the face box is made. By default,
+    /// [`LivenessCrop::Shifted`] (MiniFASNet's).
+    pub crop: Option<LivenessCrop>,
     /// Audio: sample rate in Hz.
     pub sample_rate: Option<u32>,
     /// Audio: FFT size.
@@ -316,10 +336,16 @@ mod tests {
             "mobilefacenet",
             "minifasnet_v2",
             "minifasnet_v1se",
+            "face_antispoof",
             "resemblyzer",
         ] {
             manifest.get(name).unwrap();
         }
+        let minifasnet = &manifest.get("minifasnet_v2").unwrap().preprocess;
+        assert_eq!(minifasnet.crop, None, "MiniFASNet keeps the default crop");
+        let antispoof = &manifest.get("face_antispoof").unwrap().preprocess;
+        assert_eq!(antispoof.crop, Some(LivenessCrop::SquareReflect));
+        assert_eq!(antispoof.live_class, Some(0));
         let emb = manifest.get("mobilefacenet").unwrap();
         assert_eq!(emb.task, ModelTask::FaceEmbedding);
         assert_eq!(emb.id(), "mobilefacenet@b7120c095d60");

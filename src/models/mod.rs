@@ -9,7 +9,8 @@ mod manifest;
 
 pub use fetch::{FetchOutcome, FetchSource, fetch_model};
 pub use manifest::{
-    DEFAULT_MANIFEST, Manifest, ModelSpec, ModelTask, Preprocess, TensorSpec, verify_file,
+    DEFAULT_MANIFEST, LivenessCrop, Manifest, ModelSpec, ModelTask, Preprocess, TensorSpec,
+    verify_file,
 };
 
 /// Where models are found (`[models]`).

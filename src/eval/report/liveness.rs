@@ -141,6 +141,7 @@ mod tests {
             path: format!("{i}.jpg").into(),
             attack: attack.map(str::to_string),
             score,
+            per_model: vec![],
         };
         let mut scores: Vec<ScoredSample> = (0..20)
             .map(|i| sample(i, None, 0.6 + f64::from(i) / 100.0))
