@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::config::ValidConfig;
 use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::motion::{self, MotionEvidence};
+use crate::face::follow::{self, MotionEvidence};
 use crate::face::presentation::{self, Presentation, PresentedFace};
 use crate::face::{
     Detection, FaceImage, FacePipeline, FaceSample, Liveness, LivenessEvidence, PresentedEmbedding,
@@ -201,9 +201,9 @@ impl Engine {
     /// Follows the face through the frames of an active liveness challenge's response
     /// (`times` in seconds, one per frame, increasing): one detection per frame, its head pose
     /// and parallax, the movements, and the identity of its frontal frames (see
-    /// [`crate::face::motion`]). Evidence only: [`crate::decision::active_liveness`] judges it.
+    /// [`crate::face::follow`]). Evidence only: [`crate::decision::active_liveness`] judges it.
     pub fn follow(&self, frames: &[FaceImage], times: &[f64]) -> Result<MotionEvidence> {
-        motion::follow(
+        follow::follow(
             &self.face,
             frames,
             times,

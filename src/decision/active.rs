@@ -1,6 +1,6 @@
 //! The active liveness rule: did the customer's movements answer the challenge?
 //!
-//! The evidence ([`MotionEvidence`], from [`crate::face::motion`]) says which movements one
+//! The evidence ([`MotionEvidence`], from [`crate::face::follow`]) says which movements one
 //! followed face made, how far, with how much parallax, and how the sequence was sent. The
 //! response answers a challenge when, in this order of refusal:
 //!
@@ -23,7 +23,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::face::motion::{HeadMovement, MotionEvidence};
+use crate::face::follow::MotionEvidence;
+use crate::face::motion::HeadMovement;
 
 /// The active liveness rule's settings: `[decisions.active_liveness]`.
 #[derive(Clone, Debug, Deserialize, PartialEq, Serialize)]

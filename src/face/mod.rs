@@ -12,6 +12,7 @@ mod config;
 mod cvresize;
 pub mod detect;
 pub mod embed;
+pub mod follow;
 pub mod image;
 pub mod liveness;
 pub mod motion;
