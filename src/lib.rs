@@ -86,6 +86,7 @@ pub mod receipt;
 pub mod runtime;
 pub mod score;
 pub mod secure;
+pub mod single_use;
 pub mod stats;
 pub mod store;
 pub mod template;

@@ -9,8 +9,6 @@
 //! each failure counts towards the lockout), and a replayed answer to this one finds its
 //! challenge already redeemed, bound to another transaction or expired.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -18,6 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::motion::HeadMovement;
 use crate::secure::random;
+use crate::single_use::{SingleUse, Wording};
 
 /// What a challenge is bound to: it is redeemed only for the same subject, terminal and
 /// transaction.
@@ -56,23 +55,12 @@ fn unix_seconds<S: serde::Serializer>(
     s.serialize_u64(secs)
 }
 
-/// Issues and redeems movement challenges. Outstanding challenges live in memory, like the
-/// spoken ones: a restart voids them, which only asks the customer for a new one.
+/// Issues and redeems movement challenges ([`SingleUse`]: in memory like the spoken ones,
+/// single-use, with an expiry).
+#[derive(Debug)]
 pub struct MovementChallengeIssuer {
     movements: (usize, usize),
-    ttl: Duration,
-    max_outstanding: usize,
-    outstanding: Mutex<HashMap<String, MovementChallenge>>,
-    clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
-}
-
-impl std::fmt::Debug for MovementChallengeIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MovementChallengeIssuer")
-            .field("movements", &self.movements)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
+    outstanding: SingleUse<MovementChallenge>,
 }
 
 /// A uniform draw in `0..n` (n ≤ 256) from the CSPRNG, by rejection: no modulo bias.
@@ -99,10 +87,13 @@ impl MovementChallengeIssuer {
         }
         Ok(MovementChallengeIssuer {
             movements: (min, max),
-            ttl,
-            max_outstanding: 100_000,
-            outstanding: Mutex::new(HashMap::new()),
-            clock: Box::new(SystemTime::now),
+            outstanding: SingleUse::new(
+                ttl,
+                Wording {
+                    what: "liveness challenge",
+                    other_binding: "the liveness challenge was issued for another subject, terminal or transaction",
+                },
+            ),
         })
     }
 
@@ -111,7 +102,7 @@ impl MovementChallengeIssuer {
         mut self,
         clock: impl Fn() -> SystemTime + Send + Sync + 'static,
     ) -> MovementChallengeIssuer {
-        self.clock = Box::new(clock);
+        self.outstanding = self.outstanding.with_clock(clock);
         self
     }
 
@@ -133,64 +124,28 @@ impl MovementChallengeIssuer {
 
     /// Issues a challenge bound to `binding`.
     pub fn issue(&self, binding: Binding) -> Result<MovementChallenge> {
-        let now = (self.clock)();
-        let mut id = [0u8; 16];
-        random(&mut id)?;
-        let challenge = MovementChallenge {
-            id: hex::encode(id),
-            binding,
-            actions: self.draw()?,
-            expires_at: now + self.ttl,
-        };
-        let mut outstanding = self
-            .outstanding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        outstanding.retain(|_, c| c.expires_at > now);
-        if outstanding.len() >= self.max_outstanding {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "too many outstanding liveness challenges; try again shortly",
-            ));
-        }
-        outstanding.insert(challenge.id.clone(), challenge.clone());
-        Ok(challenge)
+        let actions = self.draw()?;
+        self.outstanding.issue(|id, expires_at| {
+            Ok(MovementChallenge {
+                id,
+                binding,
+                actions,
+                expires_at,
+            })
+        })
     }
 
     /// Redeems a challenge, once, for the binding it was issued with: a second redemption, an
     /// unknown id, another subject, terminal or transaction, and an expired challenge are all
     /// refused ([`ErrorKind::ChallengeInvalid`]), and the challenge is spent either way.
     pub fn redeem(&self, id: &str, binding: &Binding) -> Result<MovementChallenge> {
-        let now = (self.clock)();
-        let challenge = self
-            .outstanding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::ChallengeInvalid,
-                    "unknown or already used liveness challenge; request a new one",
-                )
-            })?;
-        if &challenge.binding != binding {
-            return Err(Error::new(
-                ErrorKind::ChallengeInvalid,
-                "the liveness challenge was issued for another subject, terminal or transaction",
-            ));
-        }
-        if challenge.expires_at <= now {
-            return Err(Error::new(
-                ErrorKind::ChallengeInvalid,
-                "the liveness challenge has expired; request a new one",
-            ));
-        }
-        Ok(challenge)
+        self.outstanding.redeem(id, |c| &c.binding == binding)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 

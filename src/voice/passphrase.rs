@@ -21,14 +21,13 @@
 //! positions with odds of roughly 0.11^5 for 6 random digits. Both must hold: the digits defeat a replayed old recording, the
 //! speaker score defeats someone else reading the right digits.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::secure::random;
+use crate::single_use::{SingleUse, Wording};
 use crate::voice::audio::Audio;
 use crate::voice::digits::{DigitFrontEnd, DigitTemplates, Recognised};
 use crate::voice::speaker::{SpeakerModel, Voiceprint};
@@ -60,23 +59,11 @@ mod unix_seconds {
     }
 }
 
-/// Issues and redeems challenges. Outstanding challenges live in memory: a restart voids
-/// them, which only asks the customer to speak a new one.
+/// Issues and redeems challenges ([`SingleUse`]: in memory, single-use, with an expiry).
+#[derive(Debug)]
 pub struct ChallengeIssuer {
     length: usize,
-    ttl: Duration,
-    max_outstanding: usize,
-    outstanding: Mutex<HashMap<String, Challenge>>,
-    clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
-}
-
-impl std::fmt::Debug for ChallengeIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChallengeIssuer")
-            .field("length", &self.length)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
+    outstanding: SingleUse<Challenge>,
 }
 
 impl ChallengeIssuer {
@@ -90,10 +77,13 @@ impl ChallengeIssuer {
         }
         Ok(ChallengeIssuer {
             length,
-            ttl,
-            max_outstanding: 100_000,
-            outstanding: Mutex::new(HashMap::new()),
-            clock: Box::new(SystemTime::now),
+            outstanding: SingleUse::new(
+                ttl,
+                Wording {
+                    what: "passphrase challenge",
+                    other_binding: "the passphrase challenge was issued for another subject",
+                },
+            ),
         })
     }
 
@@ -102,64 +92,27 @@ impl ChallengeIssuer {
         mut self,
         clock: impl Fn() -> SystemTime + Send + Sync + 'static,
     ) -> ChallengeIssuer {
-        self.clock = Box::new(clock);
+        self.outstanding = self.outstanding.with_clock(clock);
         self
     }
 
     /// Issues a challenge for `subject`: uniformly random digits from the system CSPRNG.
     pub fn issue(&self, subject: &str) -> Result<Challenge> {
-        let now = (self.clock)();
-        let mut id = [0u8; 16];
-        random(&mut id)?;
-        let challenge = Challenge {
-            id: hex::encode(id),
-            subject: subject.to_string(),
-            digits: random_digits(self.length)?,
-            expires_at: now + self.ttl,
-        };
-        let mut outstanding = self
-            .outstanding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        outstanding.retain(|_, c| c.expires_at > now);
-        if outstanding.len() >= self.max_outstanding {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "too many outstanding passphrase challenges; try again shortly",
-            ));
-        }
-        outstanding.insert(challenge.id.clone(), challenge.clone());
-        Ok(challenge)
+        self.outstanding.issue(|id, expires_at| {
+            Ok(Challenge {
+                id,
+                subject: subject.to_string(),
+                digits: random_digits(self.length)?,
+                expires_at,
+            })
+        })
     }
 
     /// Redeems a challenge for `subject`, once: a second redemption, another subject's
     /// challenge, an unknown id and an expired challenge are all refused (and an expired or
     /// misused one is discarded).
     pub fn redeem(&self, id: &str, subject: &str) -> Result<Challenge> {
-        let now = (self.clock)();
-        let mut outstanding = self
-            .outstanding
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let challenge = outstanding.remove(id).ok_or_else(|| {
-            Error::new(
-                ErrorKind::ChallengeInvalid,
-                "unknown or already used passphrase challenge; request a new one",
-            )
-        })?;
-        if challenge.subject != subject {
-            return Err(Error::new(
-                ErrorKind::ChallengeInvalid,
-                "the passphrase challenge was issued for another subject",
-            ));
-        }
-        if challenge.expires_at <= now {
-            return Err(Error::new(
-                ErrorKind::ChallengeInvalid,
-                "the passphrase challenge has expired; request a new one",
-            ));
-        }
-        Ok(challenge)
+        self.outstanding.redeem(id, |c| c.subject == subject)
     }
 }
 

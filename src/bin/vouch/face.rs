@@ -194,18 +194,7 @@ fn verify(
         out!("{}", serde_json::to_string_pretty(&decision)?);
         return Ok(());
     }
-    out!(
-        "{subject}: {} (confidence {}; tier {}; factors used: {})",
-        decision.outcome.as_str().to_uppercase(),
-        decision.confidence.as_str(),
-        decision.tier.as_deref().unwrap_or("-"),
-        decision
-            .used
-            .iter()
-            .map(|f| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    out!("{subject}: {}", summary(&decision));
     if !decision.reasons.is_empty() {
         out!("  reasons: {}", decision.reasons.join(", "));
     }
@@ -366,4 +355,20 @@ fn quality(engine: &Engine, images: &[PathBuf], json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A decision in one line: `ACCEPT (confidence high; tier small; factors used: face, liveness)`.
+pub(crate) fn summary(decision: &vouch::authenticator::Decision) -> String {
+    format!(
+        "{} (confidence {}; tier {}; factors used: {})",
+        decision.outcome.as_str().to_uppercase(),
+        decision.confidence.as_str(),
+        decision.tier.as_deref().unwrap_or("-"),
+        decision
+            .used
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }

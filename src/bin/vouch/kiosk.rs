@@ -344,18 +344,7 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
         }),
         active: None,
     })?;
-    say(&format!(
-        "Decision: {} (confidence {}; tier {}; factors used: {})",
-        decision.outcome.as_str().to_uppercase(),
-        decision.confidence.as_str(),
-        decision.tier.as_deref().unwrap_or("-"),
-        decision
-            .used
-            .iter()
-            .map(|f| f.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))?;
+    say(&format!("Decision: {}", crate::face::summary(&decision)))?;
     if !decision.reasons.is_empty() {
         say(&format!("  reasons: {}", decision.reasons.join(", ")))?;
     }
