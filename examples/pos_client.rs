@@ -17,7 +17,9 @@
 //! cargo run --example pos_client -- --socket .vouch/vouchd.sock \
 //!     verify alice --amount 1250 --currency EUR --mcc 5411 ../shared/data/faces-deepface/img7.jpg
 //!
-//! # A large amount needs the customer's voice too: enroll every digit 0-9 spoken alone
+//! # A large amount needs the customer's voice too (and, under the built-in policy, a
+//! # head-movement challenge, which this example does not film: give vouchd a policy whose
+//! # large tier lists face, liveness and voice): enroll every digit 0-9 spoken alone
 //! # (file names start with the digit, as in FSDD), then verify. The daemon steps up; the
 //! # digits to speak are printed and the recording in --voice (WAV or FLAC) is sent as the
 //! # answer (at a terminal, after Enter, so that it can be recorded once the digits are known).
@@ -395,6 +397,7 @@ async fn verify(
             transaction: Some(payment.clone()),
             frames: frames.clone(),
             voice: None,
+            movement: None,
         })
         .await
         .map_err(explain)?
@@ -469,6 +472,7 @@ async fn verify(
                     challenge_id: challenge.challenge_id,
                     audio: Some(audio),
                 }),
+                movement: None,
             })
             .await
             .map_err(explain)?

@@ -1004,6 +1004,7 @@ fn request_cases() -> Vec<RequestCase> {
             transaction,
             frames,
             voice: None,
+            movement: None,
         })
     };
     let probe = || face("img7.jpg");
@@ -1129,6 +1130,7 @@ fn request_cases() -> Vec<RequestCase> {
                     challenge_id: "c".into(),
                     audio: None,
                 }),
+                movement: None,
             }),
             Code::InvalidArgument,
             Some(InvalidInput),
@@ -1143,6 +1145,7 @@ fn request_cases() -> Vec<RequestCase> {
                     challenge_id: "no-such-challenge".into(),
                     audio: audio(tone(), pb::AudioFormat::Wav),
                 }),
+                movement: None,
             }),
             Code::FailedPrecondition,
             Some(ChallengeInvalid),
@@ -1372,6 +1375,7 @@ async fn bad_requests_leave_a_running_daemon_serving() {
             transaction: Some(tx("t-after", 450)),
             frames: vec![face("img7.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -1383,6 +1387,7 @@ async fn bad_requests_leave_a_running_daemon_serving() {
             transaction: Some(tx("t-impostor", 450)),
             frames: vec![face("img27.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()

@@ -40,7 +40,7 @@ fn pgm(path: &Path) -> FaceImage {
 
 /// Each CMU person's first detected straight, left and right photo (neutral or other
 /// expressions, eyes open), or `None` when the data is absent.
-fn people() -> Option<Vec<(String, [FaceImage; 3])>> {
+pub(crate) fn people() -> Option<Vec<(String, [FaceImage; 3])>> {
     let root = util::data_dir("liveness-motion/cmu-poses")?;
     let engine = util::engine()?;
     let mut found = Vec::new();
@@ -72,7 +72,7 @@ fn people() -> Option<Vec<(String, [FaceImage; 3])>> {
 
 /// A response: 8 frames facing the camera, then for each movement 6 frames of it and 6
 /// frames back.
-fn response(poses: &[FaceImage; 3], actions: &[HeadMovement]) -> Vec<FaceImage> {
+pub(crate) fn response(poses: &[FaceImage; 3], actions: &[HeadMovement]) -> Vec<FaceImage> {
     let mut frames = vec![poses[0].clone(); 8];
     for action in actions {
         let turned = match action {
@@ -86,7 +86,7 @@ fn response(poses: &[FaceImage; 3], actions: &[HeadMovement]) -> Vec<FaceImage> 
     frames
 }
 
-fn times(n: usize) -> Vec<f64> {
+pub(crate) fn times(n: usize) -> Vec<f64> {
     (0..n).map(|i| i as f64 / FPS).collect()
 }
 
@@ -320,7 +320,7 @@ fn the_cli_judges_a_folder_of_frames_and_prints_json() {
 }
 
 /// PNG bytes of a frame.
-fn png(frame: &FaceImage) -> Vec<u8> {
+pub(crate) fn png(frame: &FaceImage) -> Vec<u8> {
     vouch::capture::encode_image(frame, vouch::capture::FrameEncoding::Png)
         .unwrap()
         .to_vec()

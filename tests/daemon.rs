@@ -15,6 +15,29 @@ use vouch::daemon::proto as pb;
 use crate::harness::{InProcess, Vouchd, decision, face, image, tx};
 use crate::util;
 
+/// A policy file (format version 1) in a folder of its own, for `[decisions] policy`.
+struct PolicyFile(tempfile::TempDir);
+
+impl PolicyFile {
+    /// The `[decisions]` line that points at it.
+    fn setting(&self) -> String {
+        format!(
+            "policy = \"{}\"\n",
+            self.0.path().join("policy.toml").display()
+        )
+    }
+}
+
+fn policy_file(tiers: &str) -> PolicyFile {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        format!("version = 1\n{tiers}"),
+    )
+    .unwrap();
+    PolicyFile(dir)
+}
+
 fn fsdd_bytes(digit: u8, speaker: &str, take: u32) -> Vec<u8> {
     std::fs::read(
         util::shared_dir()
@@ -68,6 +91,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
             transaction: Some(tx("t-1", 450)),
             frames: vec![face("img7.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -104,6 +128,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
             transaction: Some(tx("t-2", 450)),
             frames: vec![face("img27.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -129,6 +154,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
             transaction: Some(tx("t-3", 450)),
             frames: vec![image(&samples.join("image_F1.jpg"))],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -146,6 +172,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
             transaction: Some(tx("t-4", 1_000_000)),
             frames: vec![face("img7.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -301,7 +328,14 @@ async fn daemon_requires_a_client_certificate_from_its_ca_on_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
-    let Some(daemon) = InProcess::start("").await else {
+    // The built-in large tier also asks for a movement challenge, which the deepface photos
+    // enrolled here cannot answer (see `daemon_asks_for_and_judges_a_movement_challenge`):
+    // this test is about the voice step-up alone.
+    let policy = policy_file(
+        "[[tier]]\nname = \"small\"\nmax_amount_minor = 5000\nfactors = [\"face\", \"liveness\"]\ntarget_fmr = 0.001\n\
+         [[tier]]\nname = \"large\"\nmax_amount_minor = 150000\nfactors = [\"face\", \"liveness\", \"voice\"]\ntarget_fmr = 0.0001\nvoice_target_fmr = 0.01\n",
+    );
+    let Some(daemon) = InProcess::start(&policy.setting()).await else {
         return;
     };
     if util::data_file("fsdd/recordings/0_george_5.wav").is_none() {
@@ -342,6 +376,7 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
             transaction: Some(tx("big-1", 100_000)),
             frames: vec![face("img7.jpg")],
             voice: None,
+            movement: None,
         })
         .await
         .unwrap()
@@ -395,6 +430,7 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
                     challenge_id: challenge.challenge_id.clone(),
                     audio: Some(speak("george", &challenge.digits, attempt)),
                 }),
+                movement: None,
             })
             .await
             .unwrap()
@@ -409,6 +445,7 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
                     challenge_id: challenge.challenge_id,
                     audio: Some(speak("george", &challenge.digits, attempt)),
                 }),
+                movement: None,
             })
             .await
             .unwrap_err();
@@ -454,6 +491,7 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
                     challenge_id: challenge.challenge_id,
                     audio: Some(speak(speaker, &spoken, 0)),
                 }),
+                movement: None,
             })
             .await
             .unwrap()
@@ -537,6 +575,7 @@ async fn daemon_locks_a_subject_after_repeated_failures() {
         transaction: Some(tx(id, 450)),
         frames: vec![face(frame)],
         voice: None,
+        movement: None,
     };
     for id in ["l-1", "l-2"] {
         let d = client
@@ -597,6 +636,7 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
                 transaction: Some(tx("g-1", 450)),
                 frames: vec![face("img7.jpg"), face("img7.jpg"), face("img7.jpg")],
                 voice: None,
+                movement: None,
             })
             .await
     });
@@ -662,6 +702,7 @@ async fn research_mode_reports_scores_and_reflection_lists_the_services() {
                     transaction: Some(tx(&id, 450)),
                     frames: vec![face(&probe)],
                     voice: None,
+                    movement: None,
                 })
                 .await
                 .unwrap()
@@ -705,4 +746,216 @@ async fn research_mode_reports_scores_and_reflection_lists_the_services() {
     for expected in ["vouch.v1.Vouch", "grpc.health.v1.Health"] {
         assert!(names.contains(&expected), "{names:?}");
     }
+}
+
+/// The frames of a response over the wire: PNG, with capture times in microseconds.
+fn timed(frames: &[vouch::face::FaceImage], times: &[f64]) -> Vec<pb::TimedFrame> {
+    frames
+        .iter()
+        .zip(times)
+        .map(|(frame, t)| pb::TimedFrame {
+            image: Some(pb::Image {
+                data: crate::challenge::png(frame),
+                format: pb::ImageFormat::Png as i32,
+            }),
+            capture_time_us: (t * 1e6).round() as i64,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_asks_for_and_judges_a_movement_challenge() {
+    use vouch::face::motion::HeadMovement::{Left, Right};
+    // Genuine responses assembled from real CMU pose photos (grey 128×120, upscaled): the
+    // passive models and the sharpness gate are not what this test is about, so they are
+    // relaxed; the movement challenge over gRPC is.
+    let policy = policy_file(
+        "[[tier]]\nname = \"small\"\nmax_amount_minor = 1000\nfactors = [\"face\"]\ntarget_fmr = 0.001\n\
+         [[tier]]\nname = \"moving\"\nmax_amount_minor = 100000\nfactors = [\"face\", \"active_liveness\"]\ntarget_fmr = 0.001\n",
+    );
+    let extra = format!(
+        "{}liveness_threshold = 0.0\n[quality]\nmin_sharpness = 1.0\n",
+        policy.setting()
+    );
+    let Some(daemon) = InProcess::start(&extra).await else {
+        return;
+    };
+    let Some(people) = crate::challenge::people() else {
+        return;
+    };
+    let (_, poses) = &people[0];
+    let (_, stranger) = &people[1];
+    let mut client = daemon.unix_client().await;
+    let straight = pb::Image {
+        data: crate::challenge::png(&poses[0]),
+        format: pb::ImageFormat::Png as i32,
+    };
+    let enrolled = client
+        .enroll(pb::EnrollRequest {
+            subject: "mover".into(),
+            face: vec![straight.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(enrolled.face_enrolled, "{enrolled:?}");
+
+    // A small payment needs no movement.
+    let small = client
+        .liveness_challenge(pb::LivenessChallengeRequest {
+            subject: "mover".into(),
+            transaction: Some(tx("m-small", 500)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!small.required && small.policy_tier == "small", "{small:?}");
+
+    // One the CMU poses can answer (turns only); the draw is random.
+    let mut issuer = client.clone();
+    let mut issue = async |id: &str| loop {
+        let c = issuer
+            .liveness_challenge(pb::LivenessChallengeRequest {
+                subject: "mover".into(),
+                transaction: Some(tx(id, 20_000)),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(c.required, "{c:?}");
+        assert!((2..=4).contains(&c.movements.len()), "{c:?}");
+        assert_eq!(c.prompts.len(), c.movements.len());
+        assert!(c.movements.windows(2).all(|w| w[0] != w[1]), "{c:?}");
+        let turns: Option<Vec<_>> = c
+            .movements
+            .iter()
+            .map(|&m| match pb::Movement::try_from(m) {
+                Ok(pb::Movement::Left) => Some(Left),
+                Ok(pb::Movement::Right) => Some(Right),
+                _ => None,
+            })
+            .collect();
+        if let Some(turns) = turns {
+            break (c, turns);
+        }
+    };
+    let verify = |id: &str, movement: Option<pb::MovementResponse>| pb::VerifyRequest {
+        subject: "mover".into(),
+        transaction: Some(tx(id, 20_000)),
+        frames: vec![straight.clone()],
+        voice: None,
+        movement,
+    };
+
+    // Without a response: step up, naming the method to call.
+    let stepped = client
+        .verify(verify("m-1", None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(stepped.decision),
+        pb::Decision::StepUp,
+        "{stepped:?}"
+    );
+    assert_eq!(stepped.reasons, ["active_liveness_required"]);
+
+    // The customer makes the movements asked.
+    let (c, turns) = issue("m-1").await;
+    let frames = crate::challenge::response(poses, &turns);
+    let times = crate::challenge::times(frames.len());
+    let answer = |challenge_id: &str| pb::MovementResponse {
+        challenge_id: challenge_id.to_string(),
+        frames: timed(&frames, &times),
+    };
+    let accepted = client
+        .verify(verify("m-1", Some(answer(&c.challenge_id))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(accepted.decision),
+        pb::Decision::Accept,
+        "{accepted:?}"
+    );
+    assert_eq!(accepted.factors_used, ["face", "active_liveness"]);
+    // Spent.
+    let reused = client
+        .verify(verify("m-1", Some(answer(&c.challenge_id))))
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), tonic::Code::FailedPrecondition);
+
+    // The same recording against another challenge is refused.
+    let replayed = loop {
+        let (c2, turns2) = issue("m-2").await;
+        if turns2 != turns {
+            break c2;
+        }
+    };
+    let refused = client
+        .verify(verify("m-2", Some(answer(&replayed.challenge_id))))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(refused.decision),
+        pb::Decision::Reject,
+        "{refused:?}"
+    );
+    assert_eq!(refused.reasons, ["active_liveness_failed"]);
+
+    // Another person answering the customer's challenge is refused.
+    let (c3, turns3) = issue("m-3").await;
+    let theirs = crate::challenge::response(stranger, &turns3);
+    let refused = client
+        .verify(verify(
+            "m-3",
+            Some(pb::MovementResponse {
+                challenge_id: c3.challenge_id,
+                frames: timed(&theirs, &crate::challenge::times(theirs.len())),
+            }),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(refused.decision),
+        pb::Decision::Reject,
+        "{refused:?}"
+    );
+
+    // A challenge of one transaction does not answer another.
+    let (c4, _) = issue("m-4").await;
+    let foreign = client
+        .verify(verify("m-5", Some(answer(&c4.challenge_id))))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), tonic::Code::FailedPrecondition);
+
+    // Malformed responses: frames out of order, a single frame; typed, and the daemon serves.
+    let (c6, _) = issue("m-6").await;
+    let mut shuffled = answer(&c6.challenge_id);
+    shuffled.frames.swap(3, 4);
+    let err = client
+        .verify(verify("m-6", Some(shuffled)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    let (c7, _) = issue("m-7").await;
+    let mut single = answer(&c7.challenge_id);
+    single.frames.truncate(1);
+    let err = client
+        .verify(verify("m-7", Some(single)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
+    client
+        .get_receipt_key(pb::GetReceiptKeyRequest {})
+        .await
+        .unwrap();
+    eprintln!(
+        "movement challenge over gRPC: accepted, replay, stranger, foreign and malformed responses refused"
+    );
 }

@@ -77,7 +77,7 @@ cert = "{certs}/server.pem"
 key = "{certs}/server.key"
 client_ca = "{certs}/ca.pem"
 [daemon.terminals.till-1]
-methods = ["Enroll", "Verify", "Identify", "Challenge", "DeleteSubject", "GetSubject", "GetReceiptKey"]
+methods = ["Enroll", "Verify", "Identify", "Challenge", "LivenessChallenge", "DeleteSubject", "GetSubject", "GetReceiptKey"]
 [daemon.terminals.till-2]
 methods = ["GetReceiptKey"]
 [runtime]

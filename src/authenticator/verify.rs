@@ -17,7 +17,42 @@ use crate::template::Modality;
 use crate::voice::audio::Audio;
 use crate::voice::enrollment::VoiceService;
 
+/// How many frontal frames of a movement response passive liveness judges: enough to see a
+/// screen or a print that the still presentation did not show, few enough to stay a small
+/// part of the response's cost (each is one detection and one run of the ensemble).
+const RESPONSE_LIVENESS_FRAMES: usize = 4;
+
 impl Authenticator {
+    /// Passive liveness of a movement response's frontal frames (up to
+    /// [`RESPONSE_LIVENESS_FRAMES`], spread over the response): the mean of their scores, or
+    /// `None` when none could be scored. Each frame is judged on its own: the head moved
+    /// between them, so they are not one steady presentation. A frame whose face cannot be
+    /// found again is skipped: following the response already judged the track.
+    fn response_liveness(
+        &self,
+        frames: &[crate::face::FaceImage],
+        evidence: &crate::face::follow::MotionEvidence,
+    ) -> Result<Option<f32>> {
+        let frontal = &evidence.frontal;
+        let picked: Vec<usize> = if frontal.len() <= RESPONSE_LIVENESS_FRAMES {
+            frontal.clone()
+        } else {
+            (0..RESPONSE_LIVENESS_FRAMES)
+                .map(|i| frontal[i * (frontal.len() - 1) / (RESPONSE_LIVENESS_FRAMES - 1)])
+                .collect()
+        };
+        let threshold = self.config().decisions.liveness_threshold;
+        let mut scores = Vec::with_capacity(picked.len());
+        for i in picked {
+            let Some(frame) = frames.get(i) else { continue };
+            let Ok(presentation) = self.engine.observe(std::slice::from_ref(frame)) else {
+                continue;
+            };
+            scores.push(self.engine.liveness_of(&presentation, threshold)?.score);
+        }
+        Ok((!scores.is_empty()).then(|| scores.iter().sum::<f32>() / scores.len() as f32))
+    }
+
     /// Verifies a customer (1:1) for a transaction.
     pub fn verify(&self, request: &VerifyRequest<'_>) -> Result<Decision> {
         check_id("subject", request.subject)?;
@@ -106,17 +141,16 @@ impl Authenticator {
 
         let mut scores = ResearchScores::default();
         let mut presented: Option<Embedding> = None;
-        let liveness_threshold = self.config().decisions.liveness_threshold;
+        // Held to the threshold once every frame that passive liveness judges is known: the
+        // presentation's and, with a movement response, its frontal frames'.
+        let mut passive: Option<f32> = None;
         match self.present(&frames, verification.requires(Factor::Liveness))? {
             Presented::Retake(reasons) => verification.retake(reasons),
             Presented::Face {
                 liveness,
                 embedding,
             } => {
-                if let Some(liveness) = liveness {
-                    scores.liveness = Some(f64::from(liveness.score));
-                    verification.liveness(liveness.score, liveness_threshold);
-                }
+                passive = liveness.map(|l| l.score);
                 if verification.requires(Factor::Face) {
                     let model = self.engine.face().embedder().spec().id();
                     let calibration = self.calibrations.get(&model)?;
@@ -155,6 +189,11 @@ impl Authenticator {
                                 same_face,
                                 settings.active_liveness.min_identity,
                             );
+                            if let (Some(score), Some(response)) =
+                                (passive, self.response_liveness(&frames, &evidence)?)
+                            {
+                                passive = Some(score.min(response));
+                            }
                         }
                         Err(e) => match decision::retake_reason(e.kind()) {
                             Some(reason) => verification.retake([reason.to_string()]),
@@ -164,6 +203,11 @@ impl Authenticator {
                 }
                 _ => verification.active_liveness_required(),
             }
+        }
+
+        if let Some(score) = passive {
+            scores.liveness = Some(f64::from(score));
+            verification.liveness(score, self.config().decisions.liveness_threshold);
         }
 
         if verification.requires(Factor::Voice) {

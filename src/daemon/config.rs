@@ -11,11 +11,12 @@ use crate::config::{Config, ValidConfig};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The gRPC methods, as the allow-lists name them.
-pub const METHODS: [&str; 7] = [
+pub const METHODS: [&str; 8] = [
     "Enroll",
     "Verify",
     "Identify",
     "Challenge",
+    "LivenessChallenge",
     "DeleteSubject",
     "GetSubject",
     "GetReceiptKey",

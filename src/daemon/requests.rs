@@ -4,6 +4,7 @@
 
 use crate::authenticator::{TransactionContext, VoiceResponse};
 use crate::error::{Error, ErrorKind, Result};
+use crate::face::motion::HeadMovement;
 use crate::policy::Transaction;
 
 use super::proto as pb;
@@ -28,6 +29,19 @@ pub struct VerifyInput<'a> {
     pub frames: Vec<&'a [u8]>,
     /// The spoken passphrase, when sent.
     pub voice: Option<VoiceResponse<'a>>,
+    /// The response to a movement challenge, when sent.
+    pub movement: Option<MovementInput<'a>>,
+}
+
+/// A movement response, checked: frames and their capture times in seconds.
+#[derive(Debug)]
+pub struct MovementInput<'a> {
+    /// The challenge answered.
+    pub challenge_id: &'a str,
+    /// The frames' bytes, in capture order.
+    pub frames: Vec<&'a [u8]>,
+    /// Each frame's capture time in seconds (the library checks order, rate and count).
+    pub times: Vec<f64>,
 }
 
 /// Checks an enrollment request's media and digits.
@@ -85,11 +99,46 @@ pub fn verify_input(message: &pb::VerifyRequest) -> Result<VerifyInput<'_>> {
         }
         None => None,
     };
+    let movement = message.movement.as_ref().map(movement_input).transpose()?;
     Ok(VerifyInput {
         transaction,
         frames,
         voice,
+        movement,
     })
+}
+
+/// Checks a movement response's frames; times become seconds. Whether there are enough
+/// frames, in order, at a usable rate, is the library's to judge (one owner of those rules).
+fn movement_input(message: &pb::MovementResponse) -> Result<MovementInput<'_>> {
+    let mut frames = Vec::with_capacity(message.frames.len());
+    let mut times = Vec::with_capacity(message.frames.len());
+    for (i, frame) in message.frames.iter().enumerate() {
+        let what = format!("movement frame {}", i + 1);
+        let image = frame
+            .image
+            .as_ref()
+            .ok_or_else(|| invalid(format!("{what} has no image")))?;
+        sniff_image(image, &what)?;
+        frames.push(image.data.as_slice());
+        // Microseconds to seconds: exact for any time below 2^53 µs (285 years).
+        times.push(frame.capture_time_us as f64 / 1e6);
+    }
+    Ok(MovementInput {
+        challenge_id: &message.challenge_id,
+        frames,
+        times,
+    })
+}
+
+/// The wire form of a movement.
+pub fn movement(m: HeadMovement) -> pb::Movement {
+    match m {
+        HeadMovement::Left => pb::Movement::Left,
+        HeadMovement::Right => pb::Movement::Right,
+        HeadMovement::Up => pb::Movement::Up,
+        HeadMovement::Down => pb::Movement::Down,
+    }
 }
 
 /// Checks the frames of a presentation (Verify, Identify).
@@ -193,6 +242,53 @@ mod tests {
             format: pb::AudioFormat::Wav as i32,
         };
         assert!(sniff_audio(&wav, "a").is_ok());
+    }
+
+    #[test]
+    fn movement_frames_need_images_and_their_times_become_seconds() {
+        let png = || pb::Image {
+            data: b"\x89PNG\r\n\x1a\n".to_vec(),
+            format: pb::ImageFormat::Png as i32,
+        };
+        let request = |frames| pb::VerifyRequest {
+            transaction: Some(pb::Transaction {
+                id: "t".into(),
+                nonce: "n".into(),
+                amount_minor: 100,
+                currency: "EUR".into(),
+                ..Default::default()
+            }),
+            movement: Some(pb::MovementResponse {
+                challenge_id: "c".into(),
+                frames,
+            }),
+            ..Default::default()
+        };
+        let timed = |image, capture_time_us| pb::TimedFrame {
+            image,
+            capture_time_us,
+        };
+        let ok = request(vec![timed(Some(png()), 0), timed(Some(png()), 66_667)]);
+        let input = verify_input(&ok).unwrap().movement.unwrap();
+        assert_eq!(input.challenge_id, "c");
+        assert_eq!(input.frames.len(), 2);
+        assert!((input.times[1] - 0.066_667).abs() < 1e-12);
+        let no_image = request(vec![timed(None, 0)]);
+        assert_eq!(
+            verify_input(&no_image).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
+        let mislabelled = request(vec![timed(
+            Some(pb::Image {
+                data: vec![0xFF, 0xD8, 0xFF],
+                format: pb::ImageFormat::Png as i32,
+            }),
+            0,
+        )]);
+        assert_eq!(
+            verify_input(&mislabelled).unwrap_err().kind(),
+            ErrorKind::ImageDecode
+        );
     }
 
     #[test]

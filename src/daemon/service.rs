@@ -12,8 +12,8 @@ use super::proto as pb;
 use super::requests;
 use super::workers::{Refused, WorkerPool};
 use crate::authenticator::{
-    Authenticator, ChallengeOutcome, Decision, EnrollRequest, IdentifyRequest, Outcome,
-    VerifyRequest,
+    ActiveResponse, Authenticator, ChallengeOutcome, Decision, EnrollRequest, IdentifyRequest,
+    LivenessChallengeOutcome, Outcome, VerifyRequest,
 };
 use crate::decision::Confidence;
 use crate::error::{Error, ErrorKind};
@@ -151,6 +151,11 @@ impl VouchService {
     }
 }
 
+fn unix_seconds(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The client's deadline (`grpc-timeout`), if it sent one.
 fn deadline<T>(request: &Request<T>) -> Option<Duration> {
     let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
@@ -224,7 +229,11 @@ impl pb::vouch_server::Vouch for VouchService {
                     transaction: &input.transaction,
                     face_frames: &input.frames,
                     voice: input.voice,
-                    active: None,
+                    active: input.movement.as_ref().map(|m| ActiveResponse {
+                        challenge_id: m.challenge_id,
+                        frames: &m.frames,
+                        times: &m.times,
+                    }),
                 })?;
                 Ok(verify_response(d))
             })
@@ -281,10 +290,7 @@ impl pb::vouch_server::Vouch for VouchService {
                 match auth.challenge(&message.subject, terminal.name(), &tx)? {
                     ChallengeOutcome::Issued(c) => pb::ChallengeResponse {
                         required: true,
-                        expires_unix: c
-                            .expires_at
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs() as i64),
+                        expires_unix: unix_seconds(c.expires_at),
                         challenge_id: c.id,
                         digits: c.digits,
                         policy_tier: String::new(),
@@ -297,6 +303,46 @@ impl pb::vouch_server::Vouch for VouchService {
                 },
             )
         })
+        .await
+    }
+
+    async fn liveness_challenge(
+        &self,
+        request: Request<pb::LivenessChallengeRequest>,
+    ) -> Result<Response<pb::LivenessChallengeResponse>, Status> {
+        let (terminal, limit) = (Terminal::of(&request), deadline(&request));
+        let message = request.into_inner();
+        self.call(
+            "LivenessChallenge",
+            terminal,
+            limit,
+            move |auth, terminal| {
+                let tx = requests::transaction(message.transaction.as_ref())?;
+                Ok(
+                    match auth.liveness_challenge(&message.subject, terminal.name(), &tx)? {
+                        LivenessChallengeOutcome::Issued(c) => pb::LivenessChallengeResponse {
+                            required: true,
+                            challenge_id: c.id,
+                            movements: c
+                                .actions
+                                .iter()
+                                .map(|&m| requests::movement(m) as i32)
+                                .collect(),
+                            prompts: c.actions.iter().map(|m| m.prompt().to_string()).collect(),
+                            expires_unix: unix_seconds(c.expires_at),
+                            policy_tier: String::new(),
+                        },
+                        LivenessChallengeOutcome::NotRequired { tier } => {
+                            pb::LivenessChallengeResponse {
+                                required: false,
+                                policy_tier: tier.unwrap_or_default(),
+                                ..Default::default()
+                            }
+                        }
+                    },
+                )
+            },
+        )
         .await
     }
 

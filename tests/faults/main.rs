@@ -79,6 +79,7 @@ async fn verify(
             transaction: Some(tx(id, 450)),
             frames: vec![face(photo)],
             voice: None,
+            movement: None,
         })
         .await
         .map(tonic::Response::into_inner)
@@ -462,6 +463,7 @@ fn daemon_ships_its_audit_log_through_a_database_outage() {
                 transaction: Some(tx(id, 450)),
                 frames: vec![face("img7.jpg")],
                 voice: None,
+                movement: None,
             }))
             .unwrap()
             .into_inner()

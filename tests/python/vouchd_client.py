@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A POS terminal's view of vouchd, from another language: a Python grpcio client generated
-from proto/vouch/v1/vouch.proto at run time (grpcio-tools), driving enroll and verify over
+from proto/vouch/v1/vouch.proto at run time (grpcio-tools), driving enroll, verify and the challenges over
 the Unix socket and over mutual TLS, and checking that the daemon refuses what it must.
 
     python3 tests/python/vouchd_client.py --unix SOCK --tcp HOST:PORT --certs DIR --data DIR
@@ -136,6 +136,46 @@ def main():
                                audio=pb.Audio(data=tone_wav(), format=pb.AUDIO_FORMAT_WAV)))))
     check("unknown challenge: FAILED_PRECONDITION", code == grpc.StatusCode.FAILED_PRECONDITION,
           str(code))
+
+    # Active liveness: the built-in large tier asks for head movements and the passphrase.
+    big = local.Verify(pb.VerifyRequest(subject="py-alice", transaction=tx("py-big", 100000),
+                                        frames=[image(os.path.join(faces, "img7.jpg"))]))
+    check("large payment: step up for movements and voice",
+          big.decision == pb.DECISION_STEP_UP
+          and set(big.reasons) == {"active_liveness_required", "voice_required"}, str(big))
+    small = local.LivenessChallenge(pb.LivenessChallengeRequest(subject="py-alice",
+                                                                transaction=tx("py-small", 100)))
+    check("small payment: no movement challenge", not small.required and small.policy_tier == "small",
+          str(small))
+    moves = local.LivenessChallenge(pb.LivenessChallengeRequest(subject="py-alice",
+                                                                transaction=tx("py-big", 100000)))
+    check("large payment: a movement challenge",
+          moves.required and 2 <= len(moves.movements) <= 4
+          and len(moves.prompts) == len(moves.movements)
+          and all(a != b for a, b in zip(moves.movements, moves.movements[1:]))
+          and pb.MOVEMENT_UNSPECIFIED not in moves.movements, str(moves))
+    frame = image(os.path.join(faces, "img7.jpg"))
+    out_of_order = pb.MovementResponse(
+        challenge_id=moves.challenge_id,
+        frames=[pb.TimedFrame(image=frame, capture_time_us=t) for t in (0, 66000, 33000)])
+    code = code_of(lambda: local.Verify(pb.VerifyRequest(
+        subject="py-alice", transaction=tx("py-big", 100000), frames=[frame],
+        movement=out_of_order)))
+    check("movement frames out of order: INVALID_ARGUMENT", code == grpc.StatusCode.INVALID_ARGUMENT,
+          str(code))
+    code = code_of(lambda: local.Verify(pb.VerifyRequest(
+        subject="py-alice", transaction=tx("py-big", 100000), frames=[frame],
+        movement=out_of_order)))
+    check("spent movement challenge: FAILED_PRECONDITION",
+          code == grpc.StatusCode.FAILED_PRECONDITION, str(code))
+    code = code_of(lambda: till.LivenessChallenge(pb.LivenessChallengeRequest(
+        subject="py-alice", transaction=tx("py-big", 100000))))
+    check("mTLS: movement challenge for an allowed terminal", code == grpc.StatusCode.OK, str(code))
+    code = code_of(lambda: limited.LivenessChallenge(pb.LivenessChallengeRequest(
+        subject="py-alice", transaction=tx("py-big", 100000))))
+    check("mTLS: movement challenge outside the allow-list", code == grpc.StatusCode.PERMISSION_DENIED,
+          str(code))
+
     code = code_of(lambda: local.Verify(pb.VerifyRequest(subject="py-alice",
                                                          transaction=pb.Transaction(id="x", nonce="y",
                                                                                     currency="euro"))))
