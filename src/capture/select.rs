@@ -150,6 +150,9 @@ fn label(check: QualityCheck) -> &'static str {
         QualityCheck::TooDark => "too dark",
         QualityCheck::TooBright => "too bright",
         QualityCheck::Clipped => "glare or backlight",
+        QualityCheck::DarkMedian => "face mostly dark",
+        QualityCheck::LowContrast => "low contrast",
+        QualityCheck::Backlit => "backlit",
     }
 }
 
@@ -479,6 +482,9 @@ mod tests {
                 roll_deg: None,
                 brightness: 100.0,
                 clipped: 0.0,
+                median_brightness: 100.0,
+                contrast: 40.0,
+                surround_brightness: Some(100.0),
             },
             failures: failures.to_vec(),
             multiple_faces: false,

@@ -616,6 +616,9 @@ mod tests {
                 roll_deg: Some(0.0),
                 brightness: 120.0,
                 clipped: 0.0,
+                median_brightness: 120.0,
+                contrast: 40.0,
+                surround_brightness: Some(120.0),
             },
         }
     }
@@ -645,6 +648,33 @@ mod tests {
         for (what, faces, reasons) in cases {
             assert_eq!(presentation_retake(&faces, &q, 0.25), reasons, "{what}");
         }
+    }
+
+    /// Bad light is a retake, never a liveness reject: a frame failing a light check makes
+    /// `presentation_retake` non-empty, and the authenticator returns that retake before any
+    /// liveness score is taken (`Authenticator::present`), so `liveness_failed` cannot follow.
+    #[test]
+    fn bad_light_asks_for_a_retake() {
+        let q = QualityConfig::default();
+        let lit = |f: fn(&mut QualityReport)| {
+            let mut face = face(1, 0.0, 500.0);
+            f(&mut face.quality);
+            presentation_retake(&[face], &q, 0.25)
+        };
+        assert_eq!(lit(|r| r.median_brightness = 20.0), ["quality_too_dark"]);
+        assert_eq!(lit(|r| r.contrast = 5.0), ["quality_low_contrast"]);
+        assert_eq!(
+            lit(|r| {
+                r.brightness = 50.0;
+                r.surround_brightness = Some(220.0);
+            }),
+            ["quality_backlit"]
+        );
+        let mut v = Verification::new(&[Factor::Liveness]);
+        v.retake(lit(|r| r.contrast = 5.0));
+        let settled = v.settle();
+        assert_eq!(settled.outcome, Outcome::Retake);
+        assert_eq!(settled.reasons, ["quality_low_contrast"]);
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub(crate) enum FaceCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Measure the quality gate on the face of each image (size, sharpness, pose, exposure).
+    /// Measure the quality gate on the face of each image (size, sharpness, pose, exposure,
+    /// contrast, backlight).
     Quality {
         /// Images (JPEG or PNG).
         #[arg(required = true)]
@@ -328,14 +329,18 @@ fn quality(engine: &Engine, images: &[PathBuf], json: bool) -> Result<()> {
             (Ok(r), false) => {
                 let failures = quality_failures(&r, limits);
                 out!(
-                    "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0}, clipped {:.3} — {}",
+                    "{}: face {:.0}px, sharpness {:.0}, yaw {:.0}°, roll {:.0}°, brightness {:.0} (median {:.0}), clipped {:.3}, contrast {:.1}, surroundings {} — {}",
                     file_name(path),
                     r.face_width,
                     r.sharpness,
                     r.yaw_deg.unwrap_or(f32::NAN),
                     r.roll_deg.unwrap_or(f32::NAN),
                     r.brightness,
+                    r.median_brightness,
                     r.clipped,
+                    r.contrast,
+                    r.surround_brightness
+                        .map_or("none".to_string(), |s| format!("{s:.0}")),
                     if failures.is_empty() {
                         "ok".to_string()
                     } else {
