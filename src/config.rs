@@ -396,6 +396,88 @@ mod tests {
         assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
     }
 
+    /// A liveness calibration file for the default pair (ids with made-up hashes), threshold
+    /// 0.8 written into it.
+    fn fusion_file(dir: &Path) -> PathBuf {
+        use crate::score::liveness::{LivenessCalibration, PadScores};
+        let ids = vec![
+            "minifasnet_v2@000000000001".to_string(),
+            "minifasnet_v1se@000000000002".to_string(),
+        ];
+        let samples: Vec<PadScores> = (0..40)
+            .map(|i| PadScores {
+                live: vec![i as f32 / 40.0, 0.5],
+                attack: (i < 20).then(|| "print".to_string()),
+            })
+            .collect();
+        let mut c = LivenessCalibration::fit(&ids, &samples, 0.05, 1.0, "test").unwrap();
+        c.threshold = 0.8;
+        let path = dir.join("fusion.toml");
+        std::fs::write(&path, c.to_toml().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_fusion_file_sets_the_liveness_threshold_unless_it_is_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fusion_file(dir.path());
+        let with = |extra: &str| {
+            Config::from_toml(&format!(
+                "[liveness]\nfusion = {:?}\n{extra}",
+                file.display().to_string()
+            ))
+            .unwrap()
+            .validate()
+        };
+        let valid = with("").unwrap();
+        assert_eq!(valid.decisions.liveness_threshold, 0.8);
+        assert_eq!(valid.liveness_calibration().unwrap().threshold, 0.8);
+        // taken back, the configuration no longer carries the file's threshold
+        assert_eq!(
+            valid.into_inner().decisions.liveness_threshold,
+            DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD
+        );
+        // named in the TOML, even at the default value, the threshold wins
+        let explicit = with("[decisions]\nliveness_threshold = 0.5\n").unwrap();
+        assert_eq!(explicit.decisions.liveness_threshold, 0.5);
+        let explicit = with("[decisions]\nliveness_threshold = 0.6\n").unwrap();
+        assert_eq!(explicit.decisions.liveness_threshold, 0.6);
+        // set in code
+        let mut config = Config::default();
+        config.liveness.fusion = Some(file.clone());
+        config.decisions.liveness_threshold = 0.7;
+        assert_eq!(config.validate().unwrap().decisions.liveness_threshold, 0.7);
+        // no fusion: unchanged
+        let plain = Config::default().validate().unwrap();
+        assert!(plain.liveness_calibration().is_none());
+        assert_eq!(plain.decisions.liveness_threshold, 0.5);
+    }
+
+    #[test]
+    fn a_fusion_file_for_other_models_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fusion_file(dir.path());
+        for models in [
+            vec!["minifasnet_v2"],
+            vec!["minifasnet_v1se", "minifasnet_v2"],
+            vec!["minifasnet_v2", "minifasnet_v1se", "face_antispoof"],
+        ] {
+            let mut config = Config::default();
+            config.liveness.fusion = Some(file.clone());
+            config.liveness.models = models.iter().map(|m| m.to_string()).collect();
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{models:?}");
+            assert!(err.to_string().contains("recalibrate"), "{err}");
+        }
+        let mut config = Config::default();
+        config.liveness.fusion = Some(dir.path().join("missing.toml"));
+        assert!(config.validate().is_err());
+        std::fs::write(dir.path().join("bad.toml"), "format = 1\n").unwrap();
+        let mut config = Config::default();
+        config.liveness.fusion = Some(dir.path().join("bad.toml"));
+        assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+    }
+
     #[test]
     fn dangerous_settings_are_off_unless_asked_for() {
         let mut config = Config::default();
