@@ -230,7 +230,12 @@ impl Config {
         })?;
         config.liveness_threshold_set = toml::from_str::<toml::Table>(text)
             .ok()
-            .and_then(|t| t.get("decisions")?.as_table()?.get("liveness_threshold").cloned())
+            .and_then(|t| {
+                t.get("decisions")?
+                    .as_table()?
+                    .get("liveness_threshold")
+                    .cloned()
+            })
             .is_some();
         Ok(config)
     }

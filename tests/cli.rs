@@ -295,7 +295,10 @@ fn calibrate_liveness_writes_a_fusion_the_engine_uses() {
         fusion.as_os_str(),
     ]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("logistic") && stdout.contains("mean"), "{stdout}");
+    assert!(
+        stdout.contains("logistic") && stdout.contains("mean"),
+        "{stdout}"
+    );
     let calibration = LivenessCalibration::load(&fusion).unwrap();
     assert_eq!(calibration.models, engine.liveness().model_ids());
     assert_eq!(calibration.in_sample.bona_fide, 2);

@@ -14,8 +14,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::liveness::ScoredSample;
 use crate::face::liveness_fusion::LivenessFusion;
-use crate::secure::{Access, Existing};
 use crate::score::liveness::{HeldOut, PadPoint, PadScores, fit_fusion, threshold_at_apcer};
+use crate::secure::{Access, Existing};
 
 /// How the models' scores of a frame become one score.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,7 +192,10 @@ pub fn read_model_scores(path: &Path) -> Result<(Vec<String>, Vec<(String, PadSc
     let [file_col, label_col] = csv.columns([&["file"], &["label"]])?;
     let models: Vec<String> = csv.header()[2..].to_vec();
     if file_col != 0 || label_col != 1 || models.is_empty() {
-        return Err(csv.error(1, "the header must be file,label and one column per model id"));
+        return Err(csv.error(
+            1,
+            "the header must be file,label and one column per model id",
+        ));
     }
     let mut rows = Vec::new();
     for row in csv.rows() {
@@ -242,7 +245,14 @@ mod tests {
             }
         }
         let ids = vec!["m@1".to_string(), "n@2".to_string()];
-        let f = evaluate(Fuser::Mean, &ids, &samples, Some((&groups, "subjects")), 0.01).unwrap();
+        let f = evaluate(
+            Fuser::Mean,
+            &ids,
+            &samples,
+            Some((&groups, "subjects")),
+            0.01,
+        )
+        .unwrap();
         assert_eq!(f.in_sample.bpcer, 0.0);
         let held = f.held_out.unwrap();
         assert_eq!(held.groups, 3);
@@ -275,15 +285,24 @@ mod tests {
         let ids = vec!["m@1".to_string(), "n@2".to_string()];
         let rows = vec![
             ("a.jpg".to_string(), sample(&[0.123_456_79, 1.0e-7], None)),
-            ("b.jpg".to_string(), sample(&[0.5, 0.999_999_9], Some("print"))),
+            (
+                "b.jpg".to_string(),
+                sample(&[0.5, 0.999_999_9], Some("print")),
+            ),
         ];
         write_model_scores(&path, &ids, &rows).unwrap();
         let (models, back) = read_model_scores(&path).unwrap();
         assert_eq!(models, ids);
         assert_eq!(back, rows);
         std::fs::write(&path, "file,label,m@1\na.jpg,live,NaN\n").unwrap();
-        assert_eq!(read_model_scores(&path).unwrap_err().kind(), ErrorKind::Dataset);
+        assert_eq!(
+            read_model_scores(&path).unwrap_err().kind(),
+            ErrorKind::Dataset
+        );
         std::fs::write(&path, "label,file,m@1\nlive,a.jpg,0.5\n").unwrap();
-        assert_eq!(read_model_scores(&path).unwrap_err().kind(), ErrorKind::Dataset);
+        assert_eq!(
+            read_model_scores(&path).unwrap_err().kind(),
+            ErrorKind::Dataset
+        );
     }
 }

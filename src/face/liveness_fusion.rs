@@ -137,8 +137,7 @@ mod tests {
 
     #[test]
     fn fusion_weighs_the_logits() {
-        let f = LivenessFusion::new(vec!["a@1".into(), "b@2".into()], vec![1.0, 0.0], 0.0)
-            .unwrap();
+        let f = LivenessFusion::new(vec!["a@1".into(), "b@2".into()], vec![1.0, 0.0], 0.0).unwrap();
         // b has no weight: the fused score is a's probability
         assert!((f.fuse(&[0.8, 0.01]).unwrap() - 0.8).abs() < 1e-6);
         assert_eq!(f.fuse(&[0.8]).unwrap_err().kind(), ErrorKind::InvalidInput);
@@ -157,12 +156,14 @@ mod tests {
             let err = LivenessFusion::new(models, weights, bias).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config);
         }
-        let f = LivenessFusion::new(vec!["a@1".into(), "b@2".into()], vec![1.0, 1.0], 0.0)
-            .unwrap();
+        let f = LivenessFusion::new(vec!["a@1".into(), "b@2".into()], vec![1.0, 1.0], 0.0).unwrap();
         f.check_models(&["a@1".into(), "b@2".into()]).unwrap();
         for other in [vec!["b@2", "a@1"], vec!["a@1"], vec!["a@1", "b@3"]] {
             let other: Vec<String> = other.into_iter().map(String::from).collect();
-            assert_eq!(f.check_models(&other).unwrap_err().kind(), ErrorKind::Config);
+            assert_eq!(
+                f.check_models(&other).unwrap_err().kind(),
+                ErrorKind::Config
+            );
         }
     }
 }

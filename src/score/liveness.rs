@@ -91,7 +91,9 @@ impl PadPoint {
 
     /// The figures of decisions made elsewhere (`live`, attack species), e.g. each held-out
     /// presentation judged at its own fold's threshold.
-    pub fn tally<'a>(judged: impl IntoIterator<Item = (bool, Option<&'a str>)>) -> Result<PadPoint> {
+    pub fn tally<'a>(
+        judged: impl IntoIterator<Item = (bool, Option<&'a str>)>,
+    ) -> Result<PadPoint> {
         let (mut bona_fide, mut rejected) = (0, 0);
         let mut species: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         for (live, attack) in judged {
@@ -398,7 +400,10 @@ mod tests {
         let mut v = Vec::new();
         for i in 0..200 {
             let t = i as f32 / 200.0;
-            v.push(sample(&[0.6 + 0.39 * t, (i * 37 % 100) as f32 / 100.0], None));
+            v.push(sample(
+                &[0.6 + 0.39 * t, (i * 37 % 100) as f32 / 100.0],
+                None,
+            ));
             v.push(sample(
                 &[0.01 + 0.6 * t, (i * 53 % 100) as f32 / 100.0],
                 Some("print"),
@@ -448,8 +453,8 @@ mod tests {
 
     #[test]
     fn files_round_trip_and_bad_files_are_refused() {
-        let mut c = LivenessCalibration::fit(&ids(), &data(), 0.01, DEFAULT_L2, "synthetic")
-            .unwrap();
+        let mut c =
+            LivenessCalibration::fit(&ids(), &data(), 0.01, DEFAULT_L2, "synthetic").unwrap();
         let text = c.to_toml().unwrap();
         assert_eq!(LivenessCalibration::parse(&text).unwrap(), c);
         c.held_out = Some(HeldOut {

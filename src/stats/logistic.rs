@@ -73,10 +73,15 @@ pub fn fit(x: &[Vec<f64>], positive: &[bool], l2: f64) -> Result<Logistic> {
         ));
     }
     if let Some(i) = x.iter().position(|row| row.iter().any(|v| !v.is_finite())) {
-        return bad(format!("row {} has a feature that is not a finite number", i + 1));
+        return bad(format!(
+            "row {} has a feature that is not a finite number",
+            i + 1
+        ));
     }
     if !(l2.is_finite() && l2 >= 0.0) {
-        return bad(format!("the L2 penalty must be finite and non-negative, got {l2}"));
+        return bad(format!(
+            "the L2 penalty must be finite and non-negative, got {l2}"
+        ));
     }
     let positives = positive.iter().filter(|&&p| p).count();
     if positives == 0 || positives == x.len() {
@@ -277,8 +282,10 @@ mod tests {
         let a = fit(&x, &y, 0.5).unwrap();
         let b = fit(&x, &y, 0.5).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
-                   b.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>());
+        assert_eq!(
+            a.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>(),
+            b.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -106,7 +106,13 @@ pub(crate) fn run(args: CalibrateLivenessArgs, config: ValidConfig) -> Result<()
     let logistic = Fuser::Logistic { l2: args.l2 };
     let fused = evaluate(logistic, &models, &samples, grouping, args.target_apcer)?;
     out!("");
-    out!("fusion     threshold  figures                          BPCER                      max APCER");
+    out!(
+        "{:<10} {:<10} {:<22} {:<24} max APCER (attacks accepted)",
+        "fusion",
+        "threshold",
+        "figures",
+        "BPCER [95 % Wilson]"
+    );
     print_figures("mean", &mean)?;
     print_figures("logistic", &fused)?;
     let mut calibration =
@@ -156,7 +162,13 @@ fn select(
         .into_iter()
         .map(|(file, s)| {
             let live = columns.iter().map(|&i| s.live[i]).collect();
-            (file, PadScores { live, attack: s.attack })
+            (
+                file,
+                PadScores {
+                    live,
+                    attack: s.attack,
+                },
+            )
         })
         .collect();
     Ok((ids, rows))
@@ -186,7 +198,10 @@ fn score(
         score_samples(&engine, &samples, args.whole_image, threads, &|| bar.inc(1));
     bar.finish_and_clear();
     if scored.is_empty() {
-        bail!("no image could be scored ({} failures to acquire)", failures.len());
+        bail!(
+            "no image could be scored ({} failures to acquire)",
+            failures.len()
+        );
     }
     let data = match &args.list {
         Some(list) => list.display().to_string(),
@@ -217,12 +232,16 @@ fn score(
 
 fn print_figures(name: &str, f: &FuserFigures) -> Result<()> {
     let line = |which: &str, p: &PadPoint| {
-        format!(
-            "{:<20} {:>7} [{}]  {:>8} ({} of {})",
-            which,
+        let bpcer = format!(
+            "{} {}",
             pct(p.bpcer),
-            p.bpcer_interval
-                .map_or_else(|| "–".into(), |[lo, hi]| format!("{:.2}, {:.2}", 100.0 * lo, 100.0 * hi)),
+            p.bpcer_interval.map_or_else(
+                || "–".into(),
+                |[lo, hi]| format!("[{:.2}, {:.2}]", 100.0 * lo, 100.0 * hi)
+            )
+        );
+        format!(
+            "{which:<22} {bpcer:<24} {} ({} of {})",
             pct(p.max_apcer),
             p.attacks.iter().map(|a| a.accepted).sum::<usize>(),
             p.attacks.iter().map(|a| a.count).sum::<usize>(),
@@ -238,7 +257,7 @@ fn print_figures(name: &str, f: &FuserFigures) -> Result<()> {
             "{:<10} {:<10} {}",
             "",
             "(per fold)",
-            line(&format!("held out, {} subj.", h.groups), &h.point)
+            line(&format!("held out, {} subjects", h.groups), &h.point)
         );
     }
     Ok(())
