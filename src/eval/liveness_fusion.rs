@@ -154,6 +154,9 @@ pub fn subject_of(path: &Path, separator: &str) -> Result<String> {
     }
 }
 
+/// One row of a model score file: the file (as listed) and its scores.
+pub type ScoreRow = (String, PadScores);
+
 /// The per-model scores of scored samples, as [`PadScores`] in `models` order.
 pub fn pad_scores(scored: &[ScoredSample]) -> Vec<PadScores> {
     scored
@@ -187,7 +190,7 @@ pub fn write_model_scores(
 }
 
 /// Reads a file [`write_model_scores`] wrote: the model ids of its header, and the rows.
-pub fn read_model_scores(path: &Path) -> Result<(Vec<String>, Vec<(String, PadScores)>)> {
+pub fn read_model_scores(path: &Path) -> Result<(Vec<String>, Vec<ScoreRow>)> {
     let csv = CsvList::read(path, "model score file")?;
     let [file_col, label_col] = csv.columns([&["file"], &["label"]])?;
     let models: Vec<String> = csv.header()[2..].to_vec();

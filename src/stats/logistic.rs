@@ -53,6 +53,8 @@ pub fn sigmoid(z: f64) -> f64 {
 /// Errors ([`ErrorKind::InvalidInput`]): no rows, rows of different or zero length, a label
 /// count that differs from the row count, a non-finite feature, a negative or non-finite
 /// penalty, or rows of one class only (there is nothing to separate).
+// matrix code: the indices are the mathematics, clearer than zipped iterators
+#[allow(clippy::needless_range_loop)]
 pub fn fit(x: &[Vec<f64>], positive: &[bool], l2: f64) -> Result<Logistic> {
     let bad = |what: String| Err(Error::new(ErrorKind::InvalidInput, what));
     let Some(first) = x.first() else {
@@ -196,11 +198,13 @@ fn objective(x: &[Vec<f64>], positive: &[bool], beta: &[f64], l2: f64) -> f64 {
 }
 
 /// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
+#[allow(clippy::needless_range_loop)]
 fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
     let n = b.len();
     for col in 0..n {
         let pivot = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
-        if !(a[pivot][col].abs() > 1e-300) {
+        let p = a[pivot][col].abs();
+        if p.is_nan() || p <= 1e-300 {
             return None;
         }
         a.swap(col, pivot);

@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use vouch::eval::liveness::score_samples;
 use vouch::eval::liveness_fusion::{
-    Fuser, FuserFigures, evaluate, pad_scores, read_model_scores, subject_of, write_model_scores,
+    Fuser, FuserFigures, ScoreRow, evaluate, pad_scores, read_model_scores, subject_of,
+    write_model_scores,
 };
 use vouch::eval::report::pct;
 use vouch::score::liveness::{
@@ -141,9 +142,9 @@ pub(crate) fn run(args: CalibrateLivenessArgs, config: ValidConfig) -> Result<()
 /// The columns of `wanted` (manifest names) among a score file's models (ids), in that order.
 fn select(
     models: &[String],
-    rows: Vec<(String, PadScores)>,
+    rows: Vec<ScoreRow>,
     wanted: &[String],
-) -> Result<(Vec<String>, Vec<(String, PadScores)>)> {
+) -> Result<(Vec<String>, Vec<ScoreRow>)> {
     let mut columns = Vec::new();
     for name in wanted {
         let Some(i) = models
@@ -178,7 +179,7 @@ fn select(
 fn score(
     args: &CalibrateLivenessArgs,
     config: ValidConfig,
-) -> Result<(Vec<String>, Vec<(String, PadScores)>, String)> {
+) -> Result<(Vec<String>, Vec<ScoreRow>, String)> {
     let samples = crate::eval::liveness::gather_samples(
         args.list.as_deref(),
         &args.bona_fide,
