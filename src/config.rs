@@ -21,9 +21,12 @@
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::score::liveness::LivenessCalibration;
 
 pub use crate::decision::{DecisionsConfig, QualityConfig};
 pub use crate::face::image::LimitsConfig;
@@ -74,6 +77,15 @@ pub struct Config {
     pub decisions: DecisionsConfig,
     /// Settings that weaken security; see [`Config::dangerous`].
     dangerous: DangerousConfig,
+    /// Whether the TOML named `decisions.liveness_threshold` (see
+    /// [`Config::validate`]: an explicit threshold wins over a liveness calibration file's).
+    #[serde(skip)]
+    liveness_threshold_set: bool,
+    /// Whether [`Config::validate`] took `decisions.liveness_threshold` from the liveness
+    /// calibration file (undone by [`ValidConfig::into_inner`], so that a changed
+    /// configuration validates afresh).
+    #[serde(skip)]
+    liveness_threshold_from_file: bool,
 }
 
 /// Settings that weaken security (`[dangerous]`), each off by default. Reached through
@@ -113,7 +125,7 @@ impl DangerousConfig {
 /// consistent. It dereferences to the [`Config`] it holds; to change a value, take the
 /// [`Config`] back with [`ValidConfig::into_inner`] and validate again.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ValidConfig(Config);
+pub struct ValidConfig(Config, Option<Arc<LivenessCalibration>>);
 
 impl Deref for ValidConfig {
     type Target = Config;
@@ -126,7 +138,18 @@ impl Deref for ValidConfig {
 impl ValidConfig {
     /// The configuration, to change and validate again.
     pub fn into_inner(self) -> Config {
-        self.0
+        let mut config = self.0;
+        if config.liveness_threshold_from_file {
+            config.decisions.liveness_threshold = DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD;
+            config.liveness_threshold_from_file = false;
+        }
+        config
+    }
+
+    /// The liveness calibration file `liveness.fusion` names, as read and checked once by
+    /// [`Config::validate`] (the engine fuses frames with its weights).
+    pub fn liveness_calibration(&self) -> Option<&LivenessCalibration> {
+        self.1.as_deref()
     }
 }
 
@@ -185,7 +208,7 @@ impl Config {
 
     /// Defaults overridden by a TOML document (not validated, no environment).
     pub fn from_toml(text: &str) -> Result<Config> {
-        toml::from_str(text).map_err(|e| {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
             let moved = toml::from_str::<toml::Table>(text).ok().and_then(|table| {
                 MOVED_KEYS.iter().find(|(section, key, _)| {
                     table
@@ -204,7 +227,17 @@ impl Config {
                     format!("invalid configuration: {}", e.message()),
                 ),
             }
-        })
+        })?;
+        config.liveness_threshold_set = toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| {
+                t.get("decisions")?
+                    .as_table()?
+                    .get("liveness_threshold")
+                    .cloned()
+            })
+            .is_some();
+        Ok(config)
     }
 
     /// Applies the environment: `VOUCH_ORT_LIB` (else `ORT_DYLIB_PATH`), `VOUCH_MODEL_DIR`,
@@ -256,7 +289,41 @@ impl Config {
     }
 
     /// Checks every section once, so that later code can rely on its values.
-    pub fn validate(self) -> Result<ValidConfig> {
+    ///
+    /// When `liveness.fusion` names a liveness calibration file, it is read here, once: a file
+    /// that does not parse, or whose models are not `liveness.models` (by name, in order), is
+    /// an [`ErrorKind::Config`] error (the engine checks the model files' hashes when it loads
+    /// them). Its threshold then becomes `decisions.liveness_threshold` — the threshold was
+    /// chosen on the fused scores, and a threshold set for the plain mean means nothing on
+    /// them — unless the threshold is set explicitly: named in the TOML, or set in code to
+    /// another value than [`DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD`]. Either way the
+    /// decision module stays the one place the fused score meets the threshold.
+    pub fn validate(mut self) -> Result<ValidConfig> {
+        let calibration = match &self.liveness.fusion {
+            None => None,
+            Some(path) => {
+                let c = LivenessCalibration::load(path)?;
+                if c.model_names() != self.liveness.models {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "{}: the liveness fusion was learned on [{}] but liveness.models names [{}]: name those models, in that order, or recalibrate (`vouch calibrate liveness`)",
+                            path.display(),
+                            c.models.join(", "),
+                            self.liveness.models.join(", ")
+                        ),
+                    ));
+                }
+                let explicit = self.liveness_threshold_set
+                    || self.decisions.liveness_threshold
+                        != DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD;
+                if !explicit {
+                    self.decisions.liveness_threshold = c.threshold;
+                    self.liveness_threshold_from_file = true;
+                }
+                Some(Arc::new(c))
+            }
+        };
         self.runtime.validate()?;
         self.face.validate()?;
         self.liveness.validate()?;
@@ -265,7 +332,7 @@ impl Config {
         self.decisions.validate()?;
         self.store.validate()?;
         self.limits.validate()?;
-        Ok(ValidConfig(self))
+        Ok(ValidConfig(self, calibration))
     }
 }
 
@@ -331,6 +398,88 @@ mod tests {
         assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
         let mut config = Config::default();
         config.decisions.liveness_threshold = 1.5;
+        assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
+    }
+
+    /// A liveness calibration file for the default pair (ids with made-up hashes), threshold
+    /// 0.8 written into it.
+    fn fusion_file(dir: &Path) -> PathBuf {
+        use crate::score::liveness::{LivenessCalibration, PadScores};
+        let ids = vec![
+            "minifasnet_v2@000000000001".to_string(),
+            "minifasnet_v1se@000000000002".to_string(),
+        ];
+        let samples: Vec<PadScores> = (0..40)
+            .map(|i| PadScores {
+                live: vec![i as f32 / 40.0, 0.5],
+                attack: (i < 20).then(|| "print".to_string()),
+            })
+            .collect();
+        let mut c = LivenessCalibration::fit(&ids, &samples, 0.05, 1.0, "test").unwrap();
+        c.threshold = 0.8;
+        let path = dir.join("fusion.toml");
+        std::fs::write(&path, c.to_toml().unwrap()).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_fusion_file_sets_the_liveness_threshold_unless_it_is_explicit() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fusion_file(dir.path());
+        let with = |extra: &str| {
+            Config::from_toml(&format!(
+                "[liveness]\nfusion = {:?}\n{extra}",
+                file.display().to_string()
+            ))
+            .unwrap()
+            .validate()
+        };
+        let valid = with("").unwrap();
+        assert_eq!(valid.decisions.liveness_threshold, 0.8);
+        assert_eq!(valid.liveness_calibration().unwrap().threshold, 0.8);
+        // taken back, the configuration no longer carries the file's threshold
+        assert_eq!(
+            valid.into_inner().decisions.liveness_threshold,
+            DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD
+        );
+        // named in the TOML, even at the default value, the threshold wins
+        let explicit = with("[decisions]\nliveness_threshold = 0.5\n").unwrap();
+        assert_eq!(explicit.decisions.liveness_threshold, 0.5);
+        let explicit = with("[decisions]\nliveness_threshold = 0.6\n").unwrap();
+        assert_eq!(explicit.decisions.liveness_threshold, 0.6);
+        // set in code
+        let mut config = Config::default();
+        config.liveness.fusion = Some(file.clone());
+        config.decisions.liveness_threshold = 0.7;
+        assert_eq!(config.validate().unwrap().decisions.liveness_threshold, 0.7);
+        // no fusion: unchanged
+        let plain = Config::default().validate().unwrap();
+        assert!(plain.liveness_calibration().is_none());
+        assert_eq!(plain.decisions.liveness_threshold, 0.5);
+    }
+
+    #[test]
+    fn a_fusion_file_for_other_models_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fusion_file(dir.path());
+        for models in [
+            vec!["minifasnet_v2"],
+            vec!["minifasnet_v1se", "minifasnet_v2"],
+            vec!["minifasnet_v2", "minifasnet_v1se", "face_antispoof"],
+        ] {
+            let mut config = Config::default();
+            config.liveness.fusion = Some(file.clone());
+            config.liveness.models = models.iter().map(|m| m.to_string()).collect();
+            let err = config.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{models:?}");
+            assert!(err.to_string().contains("recalibrate"), "{err}");
+        }
+        let mut config = Config::default();
+        config.liveness.fusion = Some(dir.path().join("missing.toml"));
+        assert!(config.validate().is_err());
+        std::fs::write(dir.path().join("bad.toml"), "format = 1\n").unwrap();
+        let mut config = Config::default();
+        config.liveness.fusion = Some(dir.path().join("bad.toml"));
         assert_eq!(config.validate().unwrap_err().kind(), ErrorKind::Config);
     }
 

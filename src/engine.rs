@@ -106,7 +106,14 @@ impl Engine {
         let runtime = Runtime::load(&config.runtime)?;
         let manifest = config.models.manifest()?;
         let face = FacePipeline::new(&runtime, &manifest, &config.models.dir, &config.face)?;
-        let liveness = Liveness::new(&runtime, &manifest, &config.models.dir, &config.liveness)?;
+        // the fusion file was read by Config::validate; here its model ids (with the files'
+        // hashes) are checked against the models just loaded
+        let fusion = config
+            .liveness_calibration()
+            .map(|c| c.fusion())
+            .transpose()?;
+        let liveness = Liveness::new(&runtime, &manifest, &config.models.dir, &config.liveness)?
+            .with_fusion(fusion)?;
         Ok(Engine {
             config,
             runtime,

@@ -18,6 +18,9 @@
 //! passphrase, which would undo replay protection) and adds the factors' LLRs into the coarse
 //! confidence reported to the terminal. This module only calibrates: it never decides.
 //!
+//! Liveness has its own calibration file ([`liveness`]): the learned fusion of the liveness
+//! models' scores and the threshold chosen with it for a target APCER.
+//!
 //! ```
 //! use vouch::stats::ScoreSet;
 //! use vouch::score::Calibration;
@@ -29,6 +32,8 @@
 //! assert!(calibration.threshold_at(1e-3).unwrap() >= calibration.threshold_at(1e-2).unwrap());
 //! assert!(calibration.llr(0.9) > 0.0 && calibration.llr(-0.1) < 0.0);
 //! ```
+
+pub mod liveness;
 
 use std::collections::BTreeMap;
 use std::path::Path;

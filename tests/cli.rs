@@ -253,3 +253,123 @@ fn the_demo_runs_end_to_end() {
         2
     );
 }
+
+/// `vouch calibrate liveness` on the four liveness samples: the file it writes names the
+/// models by id, a refit from the per-model scores it saved gives the same file, the engine
+/// fuses with it at its threshold, and a configuration with other models is refused at start.
+#[test]
+fn calibrate_liveness_writes_a_fusion_the_engine_uses() {
+    use vouch::score::liveness::LivenessCalibration;
+    let Some(engine) = util::engine() else {
+        return;
+    };
+    let Some(samples) = util::data_dir("liveness-samples") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (fusion, refit, scores) = (
+        dir.path().join("fusion.toml"),
+        dir.path().join("refit.toml"),
+        dir.path().join("scores.csv"),
+    );
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = vouch().args(args).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let image = |name: &str| samples.join(name).into_os_string();
+    let (ok, stdout, stderr) = run(&[
+        "calibrate".as_ref(),
+        "liveness".as_ref(),
+        "--bona-fide".as_ref(),
+        &image("image_T1.jpg"),
+        "--bona-fide".as_ref(),
+        &image("image_T2.jpg"),
+        "--attack".as_ref(),
+        &std::ffi::OsString::from(format!("print={}", samples.join("image_F1.jpg").display())),
+        "--attack".as_ref(),
+        &std::ffi::OsString::from(format!("replay={}", samples.join("image_F2.jpg").display())),
+        "--scores-out".as_ref(),
+        scores.as_os_str(),
+        "--out".as_ref(),
+        fusion.as_os_str(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("logistic") && stdout.contains("mean"),
+        "{stdout}"
+    );
+    let calibration = LivenessCalibration::load(&fusion).unwrap();
+    assert_eq!(calibration.models, engine.liveness().model_ids());
+    assert_eq!(calibration.in_sample.bona_fide, 2);
+    assert_eq!(calibration.in_sample.attacks.len(), 2);
+    assert_eq!(calibration.in_sample.max_apcer, 0.0);
+    assert!(calibration.held_out.is_none());
+
+    // fitted again from the saved scores: the same fusion and threshold
+    let (ok, _, stderr) = run(&[
+        "calibrate".as_ref(),
+        "liveness".as_ref(),
+        "--scores".as_ref(),
+        scores.as_os_str(),
+        "--out".as_ref(),
+        refit.as_os_str(),
+    ]);
+    assert!(ok, "{stderr}");
+    let again = LivenessCalibration::load(&refit).unwrap();
+    assert_eq!(again.weights, calibration.weights);
+    assert_eq!(again.bias, calibration.bias);
+    assert_eq!(again.threshold, calibration.threshold);
+
+    // the engine fuses with it, at the file's threshold
+    let config = dir.path().join("vouch.toml");
+    std::fs::write(
+        &config,
+        format!("[liveness]\nfusion = {:?}\n", fusion.display().to_string()),
+    )
+    .unwrap();
+    let (ok, stdout, stderr) = run(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "face".as_ref(),
+        "liveness".as_ref(),
+        "--json".as_ref(),
+        &image("image_T1.jpg"),
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["liveness"]["fusion"], "logistic");
+    assert_eq!(
+        report["threshold"].as_f64().unwrap() as f32,
+        calibration.threshold
+    );
+    let frame = &report["liveness"]["per_frame"][0];
+    let live: Vec<f32> = frame["per_model"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["live"].as_f64().unwrap() as f32)
+        .collect();
+    let fused = calibration.fusion().unwrap().fuse(&live).unwrap();
+    assert_eq!(frame["score"].as_f64().unwrap() as f32, fused);
+    assert_eq!(report["live"], fused >= calibration.threshold);
+
+    // learned on the pair: refused with one model, before anything is scored
+    std::fs::write(
+        &config,
+        format!(
+            "[liveness]\nfusion = {:?}\nmodels = [\"minifasnet_v2\"]\n",
+            fusion.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (ok, _, stderr) = run(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "face".as_ref(),
+        "liveness".as_ref(),
+        &image("image_T1.jpg"),
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("recalibrate"), "{stderr}");
+}

@@ -26,7 +26,9 @@ pub struct DecisionsConfig {
     /// Attempt limits and lockout.
     pub attempts: AttemptsConfig,
     /// Fused liveness score at or above which a presentation is live. By default,
-    /// [`DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD`].
+    /// [`DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD`], or, when `liveness.fusion` names a
+    /// liveness calibration file and this key is not set, the threshold in that file
+    /// ([`crate::Config::validate`]).
     pub liveness_threshold: f32,
     /// The challenge's digit must be among this many nearest enrolled digits for every spoken
     /// token of a passphrase (1 = the nearest). By default, 2: see

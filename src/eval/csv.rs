@@ -62,6 +62,11 @@ impl CsvList {
         Ok(found)
     }
 
+    /// The column names, lower case, in file order.
+    pub(crate) fn header(&self) -> &[String] {
+        &self.header
+    }
+
     /// The data rows: line number and cells.
     pub(crate) fn rows(&self) -> &[(usize, Vec<String>)] {
         &self.rows

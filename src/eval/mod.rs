@@ -10,6 +10,7 @@ pub mod face;
 pub mod identities;
 pub mod lfw;
 pub mod liveness;
+pub mod liveness_fusion;
 pub mod metrics;
 pub mod pairs;
 pub mod passphrase;

@@ -17,6 +17,11 @@
 //! error for a frame that was assessed (a spoof is an answer, not a failure). The threshold a
 //! fused score must reach is the decision module's ([`crate::decision`]).
 //!
+//! A frame's score is the mean of the models' live probabilities, or, when a liveness
+//! calibration file is configured (`liveness.fusion`, `vouch calibrate liveness`), the
+//! probability of the logistic fusion learned on development data
+//! ([`crate::face::liveness_fusion`]); frames are then fused by their mean either way.
+//!
 //! ## What has been measured, and what has not
 //!
 //! Only two attack types have been measured: **printed photos** (NUAA Photograph Imposter
@@ -39,6 +44,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::face::cvresize::{self, Mapped};
 use crate::face::detect::FaceBox;
 use crate::face::image::FaceImage;
+use crate::face::liveness_fusion::LivenessFusion;
 use crate::face::presentation::Presentation;
 use crate::face::tensor::PixelNorm;
 use crate::models::{LivenessCrop, ModelSpec, ModelTask};
@@ -338,6 +344,13 @@ pub struct LivenessConfig {
     /// How close to the decision threshold a frame's score must be for
     /// [`Jitter::NearThreshold`] to re-score it with jittered crops. By default, 0.2.
     pub jitter_margin: f32,
+    /// A liveness calibration file (`vouch calibrate liveness`): the logistic fusion of the
+    /// models' scores learned on development data, and the threshold chosen with it at a
+    /// target APCER. [`crate::Config::validate`] reads it, refuses it unless its models are
+    /// `models` (names here, ids with their file hashes when the engine loads them), and
+    /// applies its threshold as `decisions.liveness_threshold` unless that is set
+    /// explicitly. By default, none: a frame's score is the mean of the models' probabilities.
+    pub fusion: Option<std::path::PathBuf>,
 }
 
 impl LivenessConfig {
@@ -381,6 +394,7 @@ impl Default for LivenessConfig {
             min_frame_iou: 0.5,
             jitter: Jitter::NearThreshold,
             jitter_margin: 0.2,
+            fusion: None,
         }
     }
 }
@@ -388,7 +402,8 @@ impl Default for LivenessConfig {
 /// Liveness of one frame.
 #[derive(Clone, Debug, Serialize)]
 pub struct FrameLiveness {
-    /// Ensemble live score of the frame: the mean of the models' live probabilities.
+    /// Ensemble live score of the frame: the mean of the models' live probabilities, or their
+    /// learned fusion when one is configured.
     pub score: f32,
     /// Each model's live probability.
     pub per_model: Vec<ModelScore>,
@@ -401,6 +416,8 @@ pub struct FrameLiveness {
 pub struct LivenessEvidence {
     /// Fused score: the mean of the frames' ensemble scores, in [0, 1] (1 = live).
     pub score: f32,
+    /// How each frame's ensemble score was made: `mean`, or `logistic` for a learned fusion.
+    pub fusion: &'static str,
     /// Each model's live probability, averaged over the frames.
     pub per_model: Vec<ModelScore>,
     /// Per-frame scores, in input order.
@@ -412,6 +429,7 @@ pub struct LivenessEvidence {
 pub struct Liveness {
     models: Vec<LivenessModel>,
     config: LivenessConfig,
+    fusion: Option<LivenessFusion>,
 }
 
 impl Liveness {
@@ -437,7 +455,33 @@ impl Liveness {
         Ok(Liveness {
             models,
             config: config.clone(),
+            fusion: None,
         })
+    }
+
+    /// Uses `fusion` for each frame's ensemble score instead of the mean (`None`: the mean).
+    /// The fusion must have been learned on exactly this ensemble's models, by id (name and
+    /// file hash) and in order; any other is refused ([`ErrorKind::Config`]), since its
+    /// weights would be applied to scores they were not learned on.
+    ///
+    /// [`Liveness::new`] does not read `config.fusion`: [`crate::Config::validate`] reads the
+    /// file once and the [`crate::Engine`] hands its fusion here.
+    pub fn with_fusion(mut self, fusion: Option<LivenessFusion>) -> Result<Liveness> {
+        if let Some(f) = &fusion {
+            f.check_models(&self.model_ids())?;
+        }
+        self.fusion = fusion;
+        Ok(self)
+    }
+
+    /// The learned fusion in use, if any.
+    pub fn fusion(&self) -> Option<&LivenessFusion> {
+        self.fusion.as_ref()
+    }
+
+    /// The ensemble's model ids (`name@sha256-prefix`), in scoring order.
+    pub fn model_ids(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.spec().id()).collect()
     }
 
     /// The settings in use.
@@ -461,14 +505,14 @@ impl Liveness {
     ) -> Result<FrameLiveness> {
         face.validate(frame)?;
         let single = self.score_boxes(frame, std::slice::from_ref(face))?;
-        let near = (mean_live(&single) - jitter_around).abs() < self.config.jitter_margin;
+        let near = (self.ensemble(&single)? - jitter_around).abs() < self.config.jitter_margin;
         let per_model = match self.config.jitter {
             Jitter::Always => self.score_boxes(frame, &jittered(face))?,
             Jitter::NearThreshold if near => self.score_boxes(frame, &jittered(face))?,
             _ => single,
         };
         Ok(FrameLiveness {
-            score: mean_live(&per_model),
+            score: self.ensemble(&per_model)?,
             per_model,
             face: *face,
         })
@@ -516,6 +560,14 @@ impl Liveness {
         self.fuse(scored)
     }
 
+    /// A frame's ensemble score from its models' scores: the learned fusion, else the mean.
+    fn ensemble(&self, scores: &[ModelScore]) -> Result<f32> {
+        match &self.fusion {
+            Some(f) => f.fuse(&scores.iter().map(|m| m.live).collect::<Vec<_>>()),
+            None => Ok(mean_live(scores)),
+        }
+    }
+
     /// Each model's live probability averaged over `boxes`.
     fn score_boxes(&self, frame: &FaceImage, boxes: &[FaceBox]) -> Result<Vec<ModelScore>> {
         self.models
@@ -557,6 +609,11 @@ impl Liveness {
             .collect();
         Ok(LivenessEvidence {
             score,
+            fusion: if self.fusion.is_some() {
+                "logistic"
+            } else {
+                "mean"
+            },
             per_model,
             per_frame: frames,
         })

@@ -15,6 +15,7 @@ pub mod embed;
 pub mod follow;
 pub mod image;
 pub mod liveness;
+pub mod liveness_fusion;
 pub mod motion;
 pub mod presentation;
 pub mod quality;
@@ -31,6 +32,7 @@ pub use detect::{Detection, Detector, FaceBox};
 pub use embed::Embedder;
 pub use image::FaceImage;
 pub use liveness::{Jitter, Liveness, LivenessConfig, LivenessEvidence};
+pub use liveness_fusion::LivenessFusion;
 pub use presentation::{Presentation, PresentedFace};
 pub use quality::QualityReport;
 

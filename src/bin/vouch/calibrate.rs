@@ -1,5 +1,6 @@
 //! `vouch calibrate`: labelled scores → a calibration file (thresholds at target FMRs and the
-//! score → LLR map the engine's decisions use).
+//! score → LLR map the engine's decisions use); `calibrate liveness` is in
+//! `calibrate_liveness.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,9 @@ pub(crate) enum CalibrateCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Learn the fusion of the liveness models' scores on labelled bona fide and attack
+    /// presentations, and the threshold for a target APCER (a `[liveness] fusion` file).
+    Liveness(crate::calibrate_liveness::CalibrateLivenessArgs),
     /// Calibrate the voice encoder on spoken passphrases: the calibration phrases of the FSDD
     /// protocol (`vouch eval passphrase`: enrolled on takes 5–9, phrases from takes 10–49).
     Passphrase {
@@ -58,6 +62,7 @@ pub(crate) enum CalibrateCommand {
 
 pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
     let (calibration, out) = match cmd {
+        CalibrateCommand::Liveness(args) => return crate::calibrate_liveness::run(args, config),
         CalibrateCommand::Face {
             pairs,
             images,

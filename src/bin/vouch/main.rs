@@ -25,6 +25,7 @@ macro_rules! out {
 }
 
 mod calibrate;
+mod calibrate_liveness;
 mod challenge;
 mod demo;
 mod eval;

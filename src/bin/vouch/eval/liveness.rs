@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
-use vouch::eval::liveness::{read_liveness_list, samples_in, score_samples, summarize};
+use vouch::eval::liveness::{
+    LivenessSample, read_liveness_list, samples_in, score_samples, summarize,
+};
 use vouch::eval::report::{LivenessReport, bpcer_at_apcer_text, pct, pct_interval};
 use vouch::{Engine, ValidConfig};
 
@@ -34,24 +36,35 @@ pub(crate) struct EvalLivenessArgs {
     report: ReportArgs,
 }
 
-pub(crate) fn run(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
+/// The labelled samples of a `--list`, or of `--bona-fide` and `--attack TYPE=DIR` folders
+/// (shared with `vouch calibrate liveness`).
+pub(crate) fn gather_samples(
+    list: Option<&Path>,
+    bona_fide: &[PathBuf],
+    attacks: &[String],
+) -> Result<Vec<LivenessSample>> {
     let mut samples = Vec::new();
-    if let Some(list) = &args.list {
+    if let Some(list) = list {
         samples = read_liveness_list(list)?;
     } else {
-        if args.bona_fide.is_empty() || args.attacks.is_empty() {
+        if bona_fide.is_empty() || attacks.is_empty() {
             bail!("give --bona-fide and --attack folders, or a labelled --list");
         }
-        for dir in &args.bona_fide {
+        for dir in bona_fide {
             samples.extend(samples_in(dir, None)?);
         }
-        for spec in &args.attacks {
+        for spec in attacks {
             let Some((kind, dir)) = spec.split_once('=') else {
                 bail!("--attack takes TYPE=DIR, got {spec:?}");
             };
             samples.extend(samples_in(Path::new(dir), Some(kind))?);
         }
     }
+    Ok(samples)
+}
+
+pub(crate) fn run(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
+    let samples = gather_samples(args.list.as_deref(), &args.bona_fide, &args.attacks)?;
     let engine = Engine::new(config)?;
     let threshold = args
         .threshold

@@ -16,7 +16,7 @@ use vouch::eval::VerificationSummary;
 use vouch::eval::report::{EvalReport, pct, pct_interval, write_report};
 
 pub(crate) mod face;
-mod liveness;
+pub(crate) mod liveness;
 mod passphrase;
 mod plot;
 mod scores;
