@@ -309,38 +309,39 @@ pub fn judge_sessions(
         })
         .collect();
     let indexed: Vec<usize> = (0..sessions.len()).collect();
-    let outcomes = crate::parallel::parallel_map(&indexed, threads, on_session, |&i| {
-        let session = &sessions[i];
-        let frames = session
-            .frames
-            .iter()
-            .map(|p| FaceImage::open(p, &engine.config().limits))
-            .collect::<Result<Vec<_>>>()?;
-        let times = session.spec.times_of(frames.len());
-        let evidence = engine.follow(&frames, &times)?;
-        let judge = |actions: &[HeadMovement]| {
-            let v = active_liveness(
-                &evidence,
-                actions,
-                decisions.other_face_share,
-                &decisions.active_liveness,
-            );
-            ChallengeJudgement {
-                actions: actions.to_vec(),
-                passed: v.passed,
-                reasons: v.reasons,
-            }
-        };
-        Ok(SessionVerdict {
-            session: session.name.clone(),
-            attack: session.spec.attack.clone(),
-            synthetic: session.spec.synthetic,
-            frames: frames.len(),
-            actions_seen: evidence.actions_seen(),
-            own: judge(&session.spec.actions),
-            replays: others[i].iter().map(|c| judge(c)).collect(),
-        })
-    });
+    let outcomes: Vec<Result<SessionVerdict>> =
+        crate::parallel::parallel_map(&indexed, threads, on_session, |&i| {
+            let session = &sessions[i];
+            let frames = session
+                .frames
+                .iter()
+                .map(|p| FaceImage::open(p, &engine.config().limits))
+                .collect::<Result<Vec<_>>>()?;
+            let times = session.spec.times_of(frames.len());
+            let evidence = engine.follow(&frames, &times)?;
+            let judge = |actions: &[HeadMovement]| {
+                let v = active_liveness(
+                    &evidence,
+                    actions,
+                    decisions.other_face_share,
+                    &decisions.active_liveness,
+                );
+                ChallengeJudgement {
+                    actions: actions.to_vec(),
+                    passed: v.passed,
+                    reasons: v.reasons,
+                }
+            };
+            Ok(SessionVerdict {
+                session: session.name.clone(),
+                attack: session.spec.attack.clone(),
+                synthetic: session.spec.synthetic,
+                frames: frames.len(),
+                actions_seen: evidence.actions_seen(),
+                own: judge(&session.spec.actions),
+                replays: others[i].iter().map(|c| judge(c)).collect(),
+            })
+        });
     let mut verdicts = Vec::new();
     let mut failures = Vec::new();
     for (session, outcome) in sessions.iter().zip(outcomes) {
