@@ -18,21 +18,7 @@ const FPS: f64 = 15.0;
 
 /// A CMU pose image (ASCII PGM, 128×120), grey to RGB, upscaled to a camera-like 512×480.
 fn pgm(path: &Path) -> FaceImage {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut tokens = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::split_whitespace);
-    assert_eq!(tokens.next(), Some("P2"), "{}", path.display());
-    let mut number = || tokens.next().unwrap().parse::<u32>().unwrap();
-    let (w, h, max) = (number(), number(), number());
-    let rgb: Vec<u8> = (0..w * h)
-        .flat_map(|_| {
-            let v = (number() * 255 / max).min(255) as u8;
-            [v, v, v]
-        })
-        .collect();
-    FaceImage::from_rgb(w, h, rgb)
+    vouch::eval::synth::read_pgm(&std::fs::read(path).unwrap())
         .unwrap()
         .resized(512, 480)
         .unwrap()
@@ -461,4 +447,123 @@ fn the_authenticator_issues_a_challenge_and_accepts_only_its_answer_by_the_match
     let id4: &'static str = Box::leak(c4.id.into_boxed_str());
     let err = verify(&tx("t5"), Some(answer(id4))).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ChallengeInvalid);
+}
+
+#[test]
+fn eval_liveness_sessions_reports_genuine_attacks_and_replays() {
+    use vouch::eval::synth::{PlanePose, background, render_sheet, sheet_schedule, write_session};
+    let Some(people) = people() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions");
+    // Synthetic sessions (assembled from the CMU pose images, or rendered from one): two
+    // genuine responses, a still face and a flat print of a CMU straight photo turned to
+    // mimic the challenge.
+    for (k, (person, poses)) in people.iter().take(2).enumerate() {
+        let asked: &[HeadMovement] = if k == 0 {
+            &[Left, Right]
+        } else {
+            &[Right, Left]
+        };
+        let frames = response(poses, asked);
+        let t = times(frames.len());
+        let source = format!("assembled from the CMU pose images of {person}");
+        write_session(
+            &sessions.join(format!("genuine-{person}")),
+            "bona_fide",
+            asked,
+            &t,
+            &source,
+            &frames,
+        )
+        .unwrap();
+    }
+    let straight = &people[0].1[0];
+    let still = vec![straight.clone(); 30];
+    write_session(
+        &sessions.join("still"),
+        "still",
+        &[Left, Right],
+        &times(30),
+        "one CMU photo repeated",
+        &still,
+    )
+    .unwrap();
+    let mut rng = vouch::stats::SplitMix64::new(5);
+    let bg = background(640, 480, &mut rng).unwrap();
+    let poses = sheet_schedule(
+        &[Left, Right],
+        PlanePose::default(),
+        0.7,
+        0.4,
+        30.0,
+        (8, 4, 4),
+    );
+    let print: Vec<FaceImage> = poses
+        .iter()
+        .map(|p| render_sheet(straight, p, &bg, 1.2).unwrap())
+        .collect();
+    let t = times(print.len());
+    write_session(
+        &sessions.join("print"),
+        "planar_print",
+        &[Left, Right],
+        &t,
+        "a CMU photo rendered as a turned print",
+        &print,
+    )
+    .unwrap();
+
+    let json_path = dir.path().join("report.json");
+    let out = util::vouch()
+        .args(["eval", "liveness", "--replays", "4", "--sessions"])
+        .arg(&sessions)
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        printed.contains("genuine vs another challenge"),
+        "{printed}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(json["header"]["schema"], "vouch.eval.liveness.sessions");
+    let s = &json["summary"];
+    assert_eq!(s["genuine_accepted"]["count"], 2, "{s}");
+    assert_eq!(s["synthetic_sessions"], 4);
+    assert_eq!(s["replays_refused"]["count"], 8);
+    assert_eq!(s["replays_refused"]["hits"], 8, "{s}");
+    let species: Vec<(&str, u64, u64)> = s["per_species"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["species"].as_str().unwrap(),
+                p["refused"]["hits"].as_u64().unwrap(),
+                p["refused"]["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(species, [("planar_print", 1, 1), ("still", 1, 1)], "{s}");
+    assert!(
+        json["warnings"][0].as_str().unwrap().contains("synthetic"),
+        "{json}"
+    );
+
+    // A session folder without its file is a clear error.
+    std::fs::create_dir(sessions.join("empty")).unwrap();
+    let out = util::vouch()
+        .args(["eval", "liveness", "--sessions"])
+        .arg(&sessions)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no session.toml"));
 }

@@ -298,6 +298,38 @@ fn liveness_list_report_per_attack_type() {
             .collect();
         assert_eq!(models, ["minifasnet_v2", "minifasnet_v1se"]);
     }
+    // Per session: image_T1 and image_T2 are one bona fide session under this pattern; the
+    // print and the replay share a key but not a label, so they are two.
+    let out = dir.path().join("sessions");
+    let printed = ok(vouch()
+        .args([
+            "eval",
+            "liveness",
+            "--session-regex",
+            r"^image_(.)",
+            "--list",
+        ])
+        .arg(&list)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    assert!(printed.contains("per session (1 bona fide"), "{printed}");
+    let json = report(&out);
+    let sessions = &json["sessions"];
+    assert_eq!(sessions["bona_fide"], 1);
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 3);
+    assert_eq!(sessions["sessions"][0]["frames"], 2);
+    assert_eq!(sessions["per_attack"][0]["attack"], "print");
+    // The per-frame figures are unchanged beside them.
+    assert_eq!(json["summary"]["bona_fide"], 2);
+    let bad = vouch()
+        .args(["eval", "liveness", "--session-regex", "(", "--list"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--session-regex"));
     // One attack of each type cannot measure BPCER at APCER 1 %.
     assert_eq!(
         summary["per_attack"][0]["bpcer_at_apcer"][0]["measurable"],

@@ -229,6 +229,145 @@ pub fn summarize(
     })
 }
 
+/// One session of a per-frame dataset: the frames whose file names share a session key and a
+/// label, their scores fused by the mean as the engine fuses a presentation's frames.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionScore {
+    /// The session key (the pattern's first capture group, or its whole match).
+    pub session: String,
+    /// Attack type, `None` for bona fide.
+    pub attack: Option<String>,
+    /// Frames scored in this session.
+    pub frames: usize,
+    /// The mean of the frames' ensemble scores.
+    pub score: f64,
+}
+
+/// Per-session figures for one attack type at the threshold.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionAttackFigures {
+    /// Attack type.
+    pub attack: String,
+    /// Attack sessions.
+    pub count: usize,
+    /// Share of this type's sessions whose fused score is judged live (APCER per session).
+    pub apcer: f64,
+    /// 95 % Wilson interval of the APCER.
+    pub apcer_interval: Option<Interval>,
+}
+
+/// The figures of a liveness evaluation per session (frames fused by the mean), beside the
+/// per-frame ones: what a terminal sending several frames of one presentation would see.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionSummary {
+    /// The pattern the session keys were taken with (on file names).
+    pub pattern: String,
+    /// The decision threshold (live when the fused score `>= threshold`).
+    pub threshold: f64,
+    /// Bona fide sessions.
+    pub bona_fide: usize,
+    /// Share of bona fide sessions judged attacks (BPCER per session).
+    pub bpcer: f64,
+    /// 95 % Wilson interval of the BPCER.
+    pub bpcer_interval: Option<Interval>,
+    /// Per attack type.
+    pub per_attack: Vec<SessionAttackFigures>,
+    /// The highest per-session APCER over attack types.
+    pub max_apcer: f64,
+    /// Every session's fused score.
+    pub sessions: Vec<SessionScore>,
+}
+
+/// The session key of `path` under `pattern`, matched against the file name: the first
+/// capture group when the pattern has one, else the whole match; `None` when it does not
+/// match.
+pub fn session_key(path: &Path, pattern: &regex::Regex) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let caps = pattern.captures(&name)?;
+    caps.get(1)
+        .or_else(|| caps.get(0))
+        .map(|m| m.as_str().to_string())
+}
+
+/// Groups scored frames into sessions (same label, same [`session_key`]), fuses each
+/// session's frames by the mean, and measures APCER per attack type and BPCER per session at
+/// `threshold`. A frame whose name the pattern does not match is a [`ErrorKind::Dataset`]
+/// error naming it (a session mode that silently dropped frames would misreport).
+pub fn summarize_sessions(
+    scores: &[ScoredSample],
+    pattern: &regex::Regex,
+    threshold: f64,
+) -> Result<SessionSummary> {
+    let mut groups: BTreeMap<(Option<String>, String), Vec<f64>> = BTreeMap::new();
+    for s in scores {
+        let Some(key) = session_key(&s.path, pattern) else {
+            return Err(Error::new(
+                ErrorKind::Dataset,
+                format!(
+                    "{}: the session pattern {:?} does not match this file name; give a --session-regex that matches every frame",
+                    s.path.display(),
+                    pattern.as_str()
+                ),
+            ));
+        };
+        groups
+            .entry((s.attack.clone(), key))
+            .or_default()
+            .push(s.score);
+    }
+    let sessions: Vec<SessionScore> = groups
+        .into_iter()
+        .map(|((attack, session), frames)| SessionScore {
+            session,
+            attack,
+            frames: frames.len(),
+            score: frames.iter().sum::<f64>() / frames.len() as f64,
+        })
+        .collect();
+    let bona: Vec<f64> = sessions
+        .iter()
+        .filter(|s| s.attack.is_none())
+        .map(|s| s.score)
+        .collect();
+    let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in &sessions {
+        if let Some(a) = &s.attack {
+            by_type.entry(a.as_str()).or_default().push(s.score);
+        }
+    }
+    if bona.is_empty() || by_type.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Dataset,
+            "a per-session liveness evaluation needs bona fide and attack sessions",
+        ));
+    }
+    let per_attack: Vec<SessionAttackFigures> = by_type
+        .iter()
+        .map(|(attack, scores)| {
+            let accepted = scores.iter().filter(|&&s| s >= threshold).count();
+            SessionAttackFigures {
+                attack: attack.to_string(),
+                count: scores.len(),
+                apcer: accepted as f64 / scores.len() as f64,
+                apcer_interval: wilson(accepted, scores.len()),
+            }
+        })
+        .collect();
+    let rejected = bona.iter().filter(|&&s| s < threshold).count();
+    let max_apcer = per_attack.iter().map(|a| a.apcer).fold(0.0, f64::max);
+    drop(by_type);
+    Ok(SessionSummary {
+        pattern: pattern.as_str().to_string(),
+        threshold,
+        bona_fide: bona.len(),
+        bpcer: rejected as f64 / bona.len() as f64,
+        bpcer_interval: wilson(rejected, bona.len()),
+        per_attack,
+        max_apcer,
+        sessions,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +454,46 @@ mod tests {
         let found = samples_in(dir.path(), Some("print")).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].attack.as_deref(), Some("print"));
+    }
+
+    #[test]
+    fn frames_are_grouped_into_sessions_and_fused_by_the_mean() {
+        let frame = |path: &str, attack: Option<&str>, score: f64| ScoredSample {
+            path: PathBuf::from(path),
+            attack: attack.map(str::to_string),
+            score,
+            per_model: vec![],
+        };
+        // NUAA raw names: subject_glasses_position_session_frame.
+        let scores = vec![
+            frame("ClientRaw/0001/0001_00_00_01_0.jpg", None, 0.9),
+            frame("ClientRaw/0001/0001_00_00_01_15.jpg", None, 0.3),
+            frame("ClientRaw/0001/0001_00_00_02_3.jpg", None, 0.2),
+            frame("ImposterRaw/0001/0001_00_00_01_5.jpg", Some("print"), 0.7),
+            frame("ImposterRaw/0001/0001_00_00_01_9.jpg", Some("print"), 0.1),
+            frame("ImposterRaw/0002/0002_01_00_01_9.jpg", Some("print"), 0.8),
+        ];
+        let pattern = regex::Regex::new(r"^(.*)_\d+\.jpg$").unwrap();
+        let s = summarize_sessions(&scores, &pattern, 0.5).unwrap();
+        // The same key under two labels is two sessions.
+        assert_eq!(s.sessions.len(), 4);
+        assert_eq!(s.bona_fide, 2);
+        let first = &s.sessions[0];
+        assert_eq!((first.session.as_str(), first.frames), ("0001_00_00_01", 2));
+        assert!((first.score - 0.6).abs() < 1e-12);
+        // 0.6 live, 0.2 not: BPCER 1/2; prints fuse to 0.4 and 0.8: APCER 1/2.
+        assert_eq!(s.bpcer, 0.5);
+        assert_eq!(s.per_attack.len(), 1);
+        assert_eq!(s.per_attack[0].count, 2);
+        assert_eq!(s.per_attack[0].apcer, 0.5);
+        // A frame the pattern does not match is an error naming it.
+        let strict = regex::Regex::new(r"^(\d{4})_x").unwrap();
+        let err = summarize_sessions(&scores, &strict, 0.5).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Dataset);
+        assert!(err.to_string().contains("0001_00_00_01_0.jpg"), "{err}");
+        // Without a capture group the whole match is the key.
+        let whole = regex::Regex::new(r"^\d{4}").unwrap();
+        let s = summarize_sessions(&scores, &whole, 0.5).unwrap();
+        assert_eq!(s.sessions.len(), 3);
     }
 }

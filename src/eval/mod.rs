@@ -5,6 +5,7 @@
 //! threshold behind the caller's back.
 
 pub mod cache;
+pub mod challenges;
 mod csv;
 pub mod face;
 pub mod identities;
@@ -17,6 +18,7 @@ pub mod passphrase;
 pub mod plot;
 pub mod report;
 pub mod scores;
+pub mod synth;
 pub mod voice;
 
 pub use crate::stats::{OperatingPoint, ScoreSet, fnmr_at_fmr};

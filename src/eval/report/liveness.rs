@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{EvalReport, ReportHeader, pct, pct_interval, with_warnings};
-use crate::eval::liveness::LivenessSummary;
+use crate::eval::liveness::{LivenessSummary, SessionSummary};
 use crate::eval::plot::{DetCurve, DetLabels};
 use crate::stats::OperatingPoint;
 
@@ -21,6 +21,10 @@ pub struct LivenessReport {
     pub whole_image: bool,
     /// APCER per attack type, BPCER, BPCER at fixed APCER, with every score.
     pub summary: LivenessSummary,
+    /// The same frames grouped into sessions and fused by the mean (`--session-regex`);
+    /// absent when the frames were not grouped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionSummary>,
     /// What a reader of the figures must see.
     pub warnings: Vec<String>,
 }
@@ -40,8 +44,15 @@ impl LivenessReport {
             models,
             whole_image,
             summary,
+            sessions: None,
             warnings,
         }
+    }
+
+    /// The report with per-session figures beside the per-frame ones.
+    pub fn with_sessions(mut self, sessions: SessionSummary) -> LivenessReport {
+        self.sessions = Some(sessions);
+        self
     }
 
     /// What to say after the counts when the images were judged whole (with a leading space),
@@ -100,6 +111,27 @@ impl EvalReport for LivenessReport {
             pct(summary.max_apcer),
             pct(summary.acer)
         );
+        if let Some(sessions) = &self.sessions {
+            let _ = write!(
+                md,
+                "\n## Per session\n\nFrames grouped by the pattern `{}` on their file names (and their label), each session's scores fused by the mean; threshold {:.3}. {} bona fide sessions: **BPCER {} {}**.\n\n| attack type | sessions | APCER | 95 % interval |\n|---|---|---|---|\n",
+                sessions.pattern,
+                sessions.threshold,
+                sessions.bona_fide,
+                pct(sessions.bpcer),
+                pct_interval(sessions.bpcer_interval)
+            );
+            for a in &sessions.per_attack {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} |",
+                    a.attack,
+                    a.count,
+                    pct(a.apcer),
+                    pct_interval(a.apcer_interval)
+                );
+            }
+        }
         with_warnings(md, &self.warnings)
     }
 

@@ -24,12 +24,14 @@ use crate::eval::plot::{DetCurve, DetLabels, det_plot};
 use crate::stats::ScoreSet;
 use crate::stats::interval::Interval;
 
+mod challenges;
 mod face;
 mod liveness;
 mod passphrase;
 mod scores;
 mod voice;
 
+pub use challenges::{ChallengeSessionsReport, rate_text};
 pub use face::{Acquisition, FaceDataset, FaceModels, FaceReport};
 pub use liveness::{LivenessReport, bpcer_at_apcer_text};
 pub use passphrase::{PassphraseEvalReport, PhraseCounts};

@@ -1,14 +1,18 @@
 //! `vouch eval liveness`: presentation-attack detection on bona fide and attack folders or a
-//! labelled list.
+//! labelled list (per frame and, with `--session-regex`, per session); with `--sessions`, the
+//! active check on a folder of challenge sessions.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
+use vouch::eval::challenges::{judge_sessions, read_sessions, summarize_challenges};
 use vouch::eval::liveness::{
-    LivenessSample, read_liveness_list, samples_in, score_samples, summarize,
+    LivenessSample, read_liveness_list, samples_in, score_samples, summarize, summarize_sessions,
 };
-use vouch::eval::report::{LivenessReport, bpcer_at_apcer_text, pct, pct_interval};
+use vouch::eval::report::{
+    ChallengeSessionsReport, LivenessReport, bpcer_at_apcer_text, pct, pct_interval, rate_text,
+};
 use vouch::{Engine, ValidConfig};
 
 use super::{ReportArgs, finish};
@@ -26,6 +30,23 @@ pub(crate) struct EvalLivenessArgs {
     /// type, paths relative to the list's folder.
     #[arg(long, value_name = "CSV", conflicts_with_all = ["bona_fide", "attacks"])]
     list: Option<PathBuf>,
+    /// Also report per session: frames whose file names give the same key under this pattern
+    /// (its first capture group, else its whole match) and share a label are one session,
+    /// their scores fused by the mean. For NUAA raw frames (`0001_00_00_01_0.jpg`: subject,
+    /// glasses, position, session, frame) `^(.*)_[0-9]+\.jpg$`.
+    #[arg(long, value_name = "REGEX")]
+    session_regex: Option<String>,
+    /// Judge challenge sessions with the active check instead: a folder per session holding
+    /// its frames (sorted by name) and a session.toml (label, actions, fps or times).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["bona_fide", "attacks", "list", "session_regex", "whole_image", "threshold"])]
+    sessions: Option<PathBuf>,
+    /// With --sessions: other challenges (same length, differing) each genuine session is
+    /// judged against, as a replayed recording would be.
+    #[arg(long, default_value_t = 3, requires = "sessions")]
+    replays: usize,
+    /// With --sessions: the seed those challenges are drawn with.
+    #[arg(long, default_value_t = 17, requires = "sessions")]
+    seed: u64,
     /// The images are face crops: judge the whole image instead of detecting a face.
     #[arg(long)]
     whole_image: bool,
@@ -64,6 +85,15 @@ pub(crate) fn gather_samples(
 }
 
 pub(crate) fn run(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
+    if let Some(dir) = &args.sessions {
+        return run_sessions(dir, args.replays, args.seed, &args.report, config);
+    }
+    let pattern = args
+        .session_regex
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--session-regex: {e}"))?;
     let samples = gather_samples(args.list.as_deref(), &args.bona_fide, &args.attacks)?;
     let engine = Engine::new(config)?;
     let threshold = args
@@ -80,11 +110,17 @@ pub(crate) fn run(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
         .iter()
         .map(|m| m.spec().id())
         .collect();
-    let report = LivenessReport::new(
+    let sessions = pattern
+        .map(|p| summarize_sessions(&scored, &p, threshold))
+        .transpose()?;
+    let mut report = LivenessReport::new(
         models,
         args.whole_image,
         summarize(scored, failures, threshold)?,
     );
+    if let Some(sessions) = sessions {
+        report = report.with_sessions(sessions);
+    }
     let summary = &report.summary;
     out!(
         "bona fide: {} scored; {} image(s) failed to acquire{}",
@@ -114,5 +150,78 @@ pub(crate) fn run(args: EvalLivenessArgs, config: ValidConfig) -> Result<()> {
         pct(summary.max_apcer),
         pct(summary.acer)
     );
+    if let Some(sessions) = &report.sessions {
+        out!(
+            "per session ({} bona fide, frames fused by the mean): BPCER {} {}",
+            sessions.bona_fide,
+            pct(sessions.bpcer),
+            pct_interval(sessions.bpcer_interval)
+        );
+        for a in &sessions.per_attack {
+            out!(
+                "  attack {:<8} sessions={:<4} APCER {} {}",
+                a.attack,
+                a.count,
+                pct(a.apcer),
+                pct_interval(a.apcer_interval)
+            );
+        }
+    }
     finish(&args.report, &report)
+}
+
+fn run_sessions(
+    dir: &Path,
+    replays: usize,
+    seed: u64,
+    report_args: &ReportArgs,
+    config: ValidConfig,
+) -> Result<()> {
+    let sessions = read_sessions(dir)?;
+    let engine = Engine::new(config)?;
+    let bar = progress(sessions.len(), "following");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (verdicts, failures) =
+        judge_sessions(&engine, &sessions, replays, seed, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let cfg = engine.config();
+    let report = ChallengeSessionsReport::new(
+        cfg.decisions.active_liveness.clone(),
+        cfg.face.motion.clone(),
+        replays,
+        seed,
+        summarize_challenges(verdicts, failures)?,
+    );
+    let s = &report.summary;
+    let reasons = |m: &std::collections::BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(r, n)| format!("{r} x{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out!(
+        "{} sessions judged, {} failed to be judged",
+        s.sessions.len(),
+        s.failures.len()
+    );
+    out!(
+        "  {:<34} accepted {}  {}",
+        "genuine",
+        rate_text(&s.genuine_accepted),
+        reasons(&s.genuine_reasons)
+    );
+    for sp in &s.per_species {
+        out!(
+            "  {:<34} refused  {}  {}",
+            sp.species,
+            rate_text(&sp.refused),
+            reasons(&sp.reasons)
+        );
+    }
+    out!(
+        "  {:<34} refused  {}",
+        format!("genuine vs another challenge (x{replays})"),
+        rate_text(&s.replays_refused)
+    );
+    finish(report_args, &report)
 }
