@@ -135,53 +135,20 @@ fn a_still_face_does_not_answer() {
     }
 }
 
-/// `image` as a flat print turned by `yaw` and tilted by `pitch` (radians) about its centre,
-/// seen by a pinhole camera `distance` image widths away: every pixel of the output is
-/// sampled (bilinear) where the inverse of that plane's homography puts it.
+/// `image` as a flat print filling the frame, turned by `yaw` and tilted by `pitch` (radians)
+/// about its centre, seen by a pinhole camera `distance` image widths away, on black
+/// ([`vouch::eval::synth::render_sheet`], which the evaluation sets use too).
 fn turned_print(image: &FaceImage, yaw: f32, pitch: f32, distance: f32) -> FaceImage {
-    let (w, h) = (image.width() as f32, image.height() as f32);
-    let f = distance * w;
-    let (cy, sy, cp, sp) = (yaw.cos(), yaw.sin(), pitch.cos(), pitch.sin());
-    // A point (u, v) of the print (centred) goes to 3-D by R = Rx(pitch) · Ry(yaw), then to
-    // the image by perspective; invert by intersecting each output ray with the plane.
-    let r = [
-        [cy, 0.0, sy],
-        [sp * sy, cp, -sp * cy],
-        [-cp * sy, sp, cp * cy],
-    ];
-    let rgb = image.rgb();
-    let mut out = vec![0u8; rgb.len()];
-    for oy in 0..image.height() {
-        for ox in 0..image.width() {
-            let (x, y) = (ox as f32 - w / 2.0, oy as f32 - h / 2.0);
-            // Ray (x, y, f) from the camera at (0, 0, -f) hits the plane n·p = 0, where n is the
-            // third column of R, p = (x t, y t, f t - f).
-            let n = [r[0][2], r[1][2], r[2][2]];
-            let denom = n[0] * x + n[1] * y + n[2] * f;
-            if denom.abs() < 1e-6 {
-                continue;
-            }
-            let t = n[2] * f / denom;
-            let p = [x * t, y * t, f * t - f];
-            // Back to the print's coordinates: Rᵀ p.
-            let u = r[0][0] * p[0] + r[1][0] * p[1] + r[2][0] * p[2] + w / 2.0;
-            let v = r[0][1] * p[0] + r[1][1] * p[1] + r[2][1] * p[2] + h / 2.0;
-            if u < 0.0 || v < 0.0 || u >= w - 1.0 || v >= h - 1.0 {
-                continue;
-            }
-            let (u0, v0) = (u.floor() as usize, v.floor() as usize);
-            let (fu, fv) = (u - u0 as f32, v - v0 as f32);
-            let at =
-                |xx: usize, yy: usize, c: usize| f32::from(rgb[(yy * w as usize + xx) * 3 + c]);
-            for c in 0..3 {
-                let top = at(u0, v0, c) * (1.0 - fu) + at(u0 + 1, v0, c) * fu;
-                let bottom = at(u0, v0 + 1, c) * (1.0 - fu) + at(u0 + 1, v0 + 1, c) * fu;
-                out[(oy as usize * w as usize + ox as usize) * 3 + c] =
-                    (top * (1.0 - fv) + bottom * fv).round() as u8;
-            }
-        }
-    }
-    FaceImage::from_rgb(image.width(), image.height(), out).unwrap()
+    use vouch::eval::synth::{PlanePose, render_sheet};
+    let black = vec![0; image.rgb().len()];
+    let black = FaceImage::from_rgb(image.width(), image.height(), black).unwrap();
+    let pose = PlanePose {
+        yaw,
+        pitch,
+        scale: 1.0,
+        ..PlanePose::default()
+    };
+    render_sheet(image, &pose, &black, distance).unwrap()
 }
 
 #[test]
