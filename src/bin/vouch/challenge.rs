@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde::Serialize;
 use vouch::decision::{ActiveVerdict, active_liveness};
-use vouch::face::motion::{HeadMovement, Movement, PoseIndex};
+use vouch::face::motion::{HeadMovement, Movement, PoseIndex, TrackedFrame};
 use vouch::{Engine, ValidConfig};
 
 use crate::read;
@@ -34,6 +34,9 @@ pub(crate) enum ChallengeCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also print every frame's pose index and parallax (in the JSON, `trajectory`).
+        #[arg(long)]
+        trajectory: bool,
     },
 }
 
@@ -50,6 +53,8 @@ struct Report<'a> {
     identity: Option<f32>,
     baseline: Option<PoseIndex>,
     movements: &'a [Movement],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trajectory: Option<&'a [TrackedFrame]>,
 }
 
 pub(crate) fn run(cmd: ChallengeCommand, config: ValidConfig) -> Result<()> {
@@ -59,6 +64,7 @@ pub(crate) fn run(cmd: ChallengeCommand, config: ValidConfig) -> Result<()> {
             frames,
             fps,
             json,
+            trajectory,
         } => {
             let actions = HeadMovement::parse_list(&actions)?;
             if actions.is_empty() {
@@ -67,7 +73,8 @@ pub(crate) fn run(cmd: ChallengeCommand, config: ValidConfig) -> Result<()> {
             if !(fps.is_finite() && fps > 0.0 && fps <= 240.0) {
                 bail!("--fps must be in (0, 240], got {fps}");
             }
-            verify(&Engine::new(config)?, &actions, &frames, fps, json)
+            let output = Output { json, trajectory };
+            verify(&Engine::new(config)?, &actions, &frames, fps, output)
         }
     }
 }
@@ -80,12 +87,18 @@ fn frame_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// How `challenge verify` prints.
+struct Output {
+    json: bool,
+    trajectory: bool,
+}
+
 fn verify(
     engine: &Engine,
     actions: &[HeadMovement],
     dir: &Path,
     fps: f64,
-    json: bool,
+    output: Output,
 ) -> Result<()> {
     let files = frame_files(dir)?;
     let bytes = files.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
@@ -104,7 +117,7 @@ fn verify(
         decisions.other_face_share,
         &decisions.active_liveness,
     );
-    if json {
+    if output.json {
         let report = Report {
             passed,
             actions,
@@ -116,6 +129,7 @@ fn verify(
             identity: evidence.identity,
             baseline: evidence.baseline,
             movements: &evidence.movements,
+            trajectory: output.trajectory.then_some(evidence.trajectory.as_slice()),
         };
         out!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
@@ -160,6 +174,21 @@ fn verify(
             m.parallax,
             m.frames
         );
+    }
+    if output.trajectory {
+        for (i, f) in evidence.trajectory.iter().enumerate() {
+            match (f.pose, f.parallax) {
+                (Some(p), parallax) => out!(
+                    "  frame {:>3} {:>6.2} s  yaw {:+.3}  pitch {:+.3}  parallax {}",
+                    i + 1,
+                    f.time,
+                    p.yaw,
+                    p.pitch,
+                    parallax.map_or("-".to_string(), |v| format!("{v:.3}"))
+                ),
+                (None, _) => out!("  frame {:>3} {:>6.2} s  no face", i + 1, f.time),
+            }
+        }
     }
     Ok(())
 }
