@@ -1,29 +1,38 @@
-//! A kiosk's verify flow through the library: frames → best presentation, challenge → spoken
-//! digits, then one decision. Files stand in for the devices here; on a kiosk, swap in
+//! A kiosk's verify flow through the library: frames → best presentation, a movement
+//! challenge → the head movements filmed, a spoken challenge → digits, then one decision. Files stand in for the devices here; on a kiosk, swap in
 //! `vouch::capture::camera::CameraSource` and `vouch::capture::microphone::MicrophoneSource`
 //! (features `camera`, `microphone`) — they implement the same traits.
 //!
 //! ```sh
-//! cargo run --release --example kiosk -- alice 120.00 FRAMES_DIR ../shared/data/fsdd/recordings theo
+//! cargo run --release --example kiosk -- alice 120.00 FRAMES_DIR ../shared/data/fsdd/recordings theo [MOVES_DIR]
 //! ```
+//! (MOVES_DIR: the frames filmed while the customer moves, for amounts whose tier asks for
+//! active liveness.)
 //! (enroll `alice` first, e.g. with `vouch kiosk enroll`; keys and store come from the usual
 //! config: `.vouch/`, `VOUCH_*`).
 
 use std::path::Path;
 
 use vouch::authenticator::{
-    Authenticator, ChallengeOutcome, TransactionContext, VerifyRequest, VoiceResponse,
+    ActiveResponse, Authenticator, ChallengeOutcome, LivenessChallengeOutcome, TransactionContext,
+    VerifyRequest, VoiceResponse,
 };
 use vouch::capture::{
-    AudioCaptureConfig, FrameEncoding, ImageFolderSource, RecordedDigits, SelectConfig,
-    capture_utterance, select_frames,
+    AudioCaptureConfig, FrameEncoding, ImageFolderSource, MovementCaptureConfig, RecordedDigits,
+    SelectConfig, capture_movements, capture_utterance, select_frames,
 };
 use vouch::policy::Transaction;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [subject, amount, frames, takes, speaker] = args.as_slice() else {
-        return Err("usage: kiosk SUBJECT AMOUNT FRAMES_DIR TAKES_DIR SPEAKER".into());
+    let (subject, amount, frames, takes, speaker, moves) = match args.as_slice() {
+        [a, b, c, d, e] => (a, b, c, d, e, None),
+        [a, b, c, d, e, f] => (a, b, c, d, e, Some(f)),
+        _ => {
+            return Err(
+                "usage: kiosk SUBJECT AMOUNT FRAMES_DIR TAKES_DIR SPEAKER [MOVES_DIR]".into(),
+            );
+        }
     };
     let authenticator = Authenticator::open(vouch::Config::from_env()?.validate()?)?;
     let engine = authenticator.engine();
@@ -36,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     // Ask first whether this amount needs the passphrase, so the customer hears it in time.
     let challenge = authenticator.challenge(subject, "kiosk-1", &context)?;
+    let movement = authenticator.liveness_challenge(subject, "kiosk-1", &context)?;
 
     println!("Look at the camera.");
     let mut camera = ImageFolderSource::folder(Path::new(frames), 15.0, &engine.config().limits)?;
@@ -45,6 +55,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!();
     let frames = selection.encode_run(FrameEncoding::default())?;
     let frames: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+
+    let moved = match &movement {
+        LivenessChallengeOutcome::Issued(c) => {
+            let dir = moves.ok_or("this amount needs the head movements: give MOVES_DIR")?;
+            let mut camera =
+                ImageFolderSource::folder(Path::new(dir), 15.0, &engine.config().limits)?;
+            let config = MovementCaptureConfig::default();
+            let filmed = capture_movements(&mut camera, &c.actions, &config, &mut |p| {
+                if let Some(action) = p.action {
+                    eprint!("\r{} ({}/{})   ", action.prompt(), p.step, p.steps);
+                }
+            })?;
+            eprintln!();
+            Some((
+                c.id.as_str(),
+                filmed.encode(FrameEncoding::default())?,
+                filmed.times(),
+            ))
+        }
+        LivenessChallengeOutcome::NotRequired { .. } => None,
+    };
+    let moved_frames: Vec<&[u8]> = moved
+        .iter()
+        .flat_map(|(_, frames, _)| frames.iter().map(|f| f.as_slice()))
+        .collect();
 
     let spoken = match &challenge {
         ChallengeOutcome::Issued(c) => {
@@ -69,7 +104,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             challenge_id: id,
             audio: wav.as_slice(),
         }),
-        active: None,
+        active: moved.as_ref().map(|(id, _, times)| ActiveResponse {
+            challenge_id: id,
+            frames: &moved_frames,
+            times,
+        }),
     })?;
     println!(
         "{} ({:?}); reasons: {:?}",

@@ -7,6 +7,10 @@
 //! - `bona_fide`: CMU pose images (each person's own straight, left, right and up photos,
 //!   upscaled to 512×480), a few straight frames, then each movement held for several frames
 //!   and back, at 10.5–15 fps with jittered timestamps and a pixel or two of camera shake.
+//! - `bona_fide` in group `video-frames`: windows of the real development videos in which the
+//!   person turns their head (not prompted: the clips are people talking and making faces),
+//!   every frame at 15 fps, labelled with the movements in them as a person saw them in the
+//!   frames (see [`VIDEO_WINDOWS`]).
 //! - `replay`: a genuine response built for one challenge, labelled with another.
 //! - `planar_print`, `planar_print_bent`, `planar_screen`: a real frontal photo (CMU straight
 //!   images, DeepFace photos, the live liveness samples, a frame of the d0 video) held as a
@@ -47,6 +51,21 @@ const CHALLENGES: [&[HeadMovement]; 8] = [
     &[Right, Up, Left],
     &[Up, Left, Right],
     &[Right, Left, Up, Left],
+];
+
+/// Windows of the development videos (clip, start and end in seconds) and the head movements
+/// in them, in the customer's own directions, as labelled by eye from the frames. The
+/// labeller had seen the engine's reading of the whole clips first (`vouch face challenge
+/// verify --trajectory`), so these labels are not independent of it; each window starts
+/// facing the camera and was kept only where the direction of every turn was clear in the
+/// frames. Windows overlap: they are not independent samples either.
+const VIDEO_WINDOWS: [(&str, f64, f64, &[HeadMovement]); 6] = [
+    ("d12", 0.0, 5.0, &[Left, Right]),
+    ("d12", 2.4, 7.3, &[Right, Left]),
+    ("d3", 0.0, 3.0, &[Right, Left]),
+    ("d3", 5.0, 10.0, &[Right, Left]),
+    ("d3", 0.0, 10.0, &[Right, Left, Right, Left]),
+    ("d11", 3.5, 9.0, &[Left, Right, Left]),
 ];
 
 fn main() -> Res<()> {
@@ -117,6 +136,7 @@ fn main() -> Res<()> {
             write_session(
                 &out.join(format!("bona_fide-cmu-{person}-{k}")),
                 "bona_fide",
+                Some("cmu-poses"),
                 asked,
                 &times,
                 &source,
@@ -133,6 +153,7 @@ fn main() -> Res<()> {
                 write_session(
                     &out.join(format!("replay-cmu-{person}-{k}")),
                     "replay",
+                    None,
                     other,
                     &times,
                     &source,
@@ -141,6 +162,29 @@ fn main() -> Res<()> {
                 written += 1;
             }
         }
+    }
+
+    // Real head turns: windows of the videos, every frame.
+    for (clip, start, end, asked) in VIDEO_WINDOWS {
+        let video = data.join(format!("liveness-motion/videos/{clip}.mp4"));
+        let Some(frames) = video_frames(&video, start, end, 15.0)? else {
+            continue;
+        };
+        let times: Vec<f64> = (0..frames.len()).map(|i| i as f64 / 15.0).collect();
+        let source = format!(
+            "frames of the real video {clip}.mp4 from {start:.1} s to {end:.1} s at 15 fps (unprompted head turns), labelled by eye: {}",
+            names(asked)
+        );
+        write_session(
+            &out.join(format!("bona_fide-video-{clip}-{start:.1}-{end:.1}")),
+            "bona_fide",
+            Some("video-frames"),
+            asked,
+            &times,
+            &source,
+            &frames,
+        )?;
+        written += 1;
     }
 
     // Frontal photos for the attacks.
@@ -247,6 +291,7 @@ fn main() -> Res<()> {
             write_session(
                 &out.join(format!("{species}-{name}-{k}")),
                 species,
+                None,
                 asked,
                 &times,
                 &source,
@@ -266,6 +311,7 @@ fn main() -> Res<()> {
         write_session(
             &out.join(format!("still-{name}")),
             "still",
+            None,
             asked,
             &times,
             &source,
@@ -325,6 +371,48 @@ fn names(actions: &[HeadMovement]) -> String {
         .map(|a| a.as_str())
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The frames of `video` from `start` to `end` seconds at `fps`, through ffmpeg (`None` when
+/// ffmpeg or the video is absent).
+fn video_frames(video: &Path, start: f64, end: f64, fps: f64) -> Res<Option<Vec<FaceImage>>> {
+    if !video.is_file() {
+        return Ok(None);
+    }
+    let tmp = std::env::temp_dir().join(format!("vouch-window-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let ran = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-ss", &format!("{start}"), "-to"])
+        .arg(format!("{end}"))
+        .arg("-i")
+        .arg(video)
+        .args(["-vf", &format!("fps={fps}")])
+        .arg(tmp.join("frame_%04d.png"))
+        .status();
+    let frames = match ran {
+        Ok(s) if s.success() => {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&tmp)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            paths.sort();
+            let limits = vouch::face::image::LimitsConfig::default();
+            Some(
+                paths
+                    .iter()
+                    .map(|p| FaceImage::open(p, &limits))
+                    .collect::<vouch::Result<Vec<_>>>()?,
+            )
+        }
+        _ => {
+            eprintln!(
+                "ffmpeg could not extract frames of {}; left out",
+                video.display()
+            );
+            None
+        }
+    };
+    std::fs::remove_dir_all(&tmp)?;
+    Ok(frames)
 }
 
 /// The frame of `video` at `at` seconds, through ffmpeg (`None` when ffmpeg or the video is

@@ -437,6 +437,7 @@ fn eval_liveness_sessions_reports_genuine_attacks_and_replays() {
         write_session(
             &sessions.join(format!("genuine-{person}")),
             "bona_fide",
+            None,
             asked,
             &t,
             &source,
@@ -449,6 +450,7 @@ fn eval_liveness_sessions_reports_genuine_attacks_and_replays() {
     write_session(
         &sessions.join("still"),
         "still",
+        None,
         &[Left, Right],
         &times(30),
         "one CMU photo repeated",
@@ -473,6 +475,7 @@ fn eval_liveness_sessions_reports_genuine_attacks_and_replays() {
     write_session(
         &sessions.join("print"),
         "planar_print",
+        None,
         &[Left, Right],
         &t,
         "a CMU photo rendered as a turned print",

@@ -41,8 +41,9 @@ fn frames(dir: &Path, name: &str, photos: &[PathBuf], copies: usize) -> PathBuf 
     folder
 }
 
-/// The built-in policy without the movement challenge of its large tier: the kiosk flows do
-/// not film head movements yet, and these tests pay a large amount to exercise the voice.
+/// The built-in policy without the movement challenge of its large tier: these tests pay a
+/// large amount to exercise the voice, with still photos that cannot move (the movement
+/// flow has its own test below).
 const POLICY_WITHOUT_MOVEMENTS: &str = "version = 1\n\
 [[tier]]\nname = \"small\"\nmax_amount_minor = 5000\nfactors = [\"face\", \"liveness\"]\ntarget_fmr = 0.001\n\
 [[tier]]\nname = \"large\"\nmax_amount_minor = 150000\nfactors = [\"face\", \"liveness\", \"voice\"]\ntarget_fmr = 0.0001\nvoice_target_fmr = 0.01\n";
@@ -405,6 +406,126 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
         !screen.contains("Say:") && screen.contains("Decision: ACCEPT"),
         "{screen}"
     );
+}
+
+/// A policy whose large tier asks for the head-movement challenge and no voice.
+const POLICY_WITH_MOVEMENTS: &str = "version = 1\n\
+[[tier]]\nname = \"large\"\nmax_amount_minor = 150000\nfactors = [\"face\", \"liveness\", \"active_liveness\"]\ntarget_fmr = 0.0001\n";
+
+#[test]
+fn vouch_kiosk_prompts_the_head_movements_and_refuses_someone_elses() {
+    if util::engine().is_none() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        util::skip("no `script` (util-linux) for a pseudo-terminal");
+        return;
+    }
+    let shared = util::shared_dir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let faces = shared.join("data/faces-deepface");
+    let enroll = frames(
+        dir.path(),
+        "enroll",
+        &[faces.join("img4.jpg"), faces.join("img6.jpg")],
+        1,
+    );
+    let probe = frames(dir.path(), "probe", &[faces.join("img2.jpg")], 5);
+    // The movements: another person's CMU pose photos (an2i), facing the camera, turning
+    // left, back, right, back: 55 frames, shorter than the prompts' script.
+    let cmu = shared.join("data/liveness-motion/cmu-poses/an2i");
+    let moves = dir.path().join("moves");
+    std::fs::create_dir_all(&moves).unwrap();
+    let mut n = 0;
+    for (pose, count) in [
+        ("straight", 15),
+        ("left", 10),
+        ("straight", 10),
+        ("right", 10),
+        ("straight", 10),
+    ] {
+        let pgm = std::fs::read(cmu.join(format!("an2i_{pose}_neutral_open.pgm"))).unwrap();
+        let img = vouch::eval::synth::read_pgm(&pgm)
+            .unwrap()
+            .resized(512, 480)
+            .unwrap();
+        let png = vouch::capture::encode_image(&img, FrameEncoding::Png).unwrap();
+        for _ in 0..count {
+            std::fs::write(moves.join(format!("m{n:03}.png")), &*png).unwrap();
+            n += 1;
+        }
+    }
+    let s = |x: &str| x.to_string();
+    let p = |x: &Path| x.display().to_string();
+    on_a_terminal(dir.path(), &[s("keys"), s("generate")]);
+    on_a_terminal(
+        dir.path(),
+        &[
+            s("receipt"),
+            s("keygen"),
+            s("--out"),
+            s(".vouch/receipt.key"),
+        ],
+    );
+    let screen = on_a_terminal(
+        dir.path(),
+        &[
+            s("kiosk"),
+            s("enroll"),
+            s("carol"),
+            s("--frames"),
+            p(&enroll),
+            s("--unpaced"),
+        ],
+    );
+    assert!(screen.contains("Enrollment ACCEPT"), "{screen}");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY_WITH_MOVEMENTS).unwrap();
+    let config = dir.path().join("kiosk.toml");
+    std::fs::write(
+        &config,
+        format!("[decisions]\npolicy = \"{}\"\n", policy.display()),
+    )
+    .unwrap();
+    let verify = |extra: &[String]| {
+        let mut args = vec![
+            s("--config"),
+            p(&config),
+            s("kiosk"),
+            s("verify"),
+            s("carol"),
+            s("--amount"),
+            s("120"),
+            s("--frames"),
+            p(&probe),
+            s("--unpaced"),
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    let screen = on_a_terminal(dir.path(), &verify(&[s("--movement-frames"), p(&moves)]));
+    assert!(
+        screen.contains("Now move your head when asked: "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("0/") && screen.contains("Look at the camera."),
+        "{screen}"
+    );
+    assert!(screen.contains("1/"), "{screen}");
+    assert!(screen.contains("Movements filmed (55 frame(s)"), "{screen}");
+    // Carol's face was matched; the head that moved is someone else's.
+    assert!(screen.contains("Decision: REJECT"), "{screen}");
+    assert!(screen.contains("active_liveness_failed"), "{screen}");
+    // Frames from files but none for the movements: said before the customer is filmed.
+    let out = util::vouch()
+        .args(verify(&[]))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--movement-frames"), "{err}");
 }
 
 #[test]

@@ -13,6 +13,8 @@
 //! - [`select_frames`] reads frames within a budget and returns the best frames for matching
 //!   and a run of consecutive frames for liveness ([`Selection::encode_run`] gives the bytes),
 //!   or [`crate::ErrorKind::NoUsableCapture`] with the reasons counted.
+//! - [`capture_movements`] films the answer to a movement challenge over a timed script
+//!   (face the camera, then each movement), each frame with its capture time.
 //! - [`capture_utterance`] converts any device format to 16 kHz mono ([`ToMono16k`]), holds it
 //!   in a bounded [`SampleRing`], and endpoints one utterance with the VAD
 //!   ([`Utterance::wav`] gives the bytes).
@@ -25,6 +27,7 @@ pub mod encode;
 pub mod files;
 #[cfg(feature = "microphone")]
 pub mod microphone;
+pub mod movements;
 #[cfg(any(feature = "camera", feature = "microphone"))]
 mod ring;
 pub mod sample_ring;
@@ -34,6 +37,7 @@ pub mod utterance;
 
 pub use encode::{FrameEncoding, encode_image};
 pub use files::{AudioFileSource, ImageFolderSource};
+pub use movements::{MovementCapture, MovementCaptureConfig, MovementProgress, capture_movements};
 pub use sample_ring::SampleRing;
 pub use select::{SelectConfig, SelectProgress, SelectedFrame, Selection, Tally, select_frames};
 pub use takes::RecordedDigits;

@@ -11,6 +11,7 @@
 //!
 //! ```toml
 //! label = "bona_fide"              # or an attack species: planar_print, still, replay, …
+//! group = "video-frames"           # optional: genuine sessions are also reported per group
 //! actions = ["left", "right"]      # the challenge the frames answer (or were made for)
 //! fps = 15.0                       # frame i at i / fps seconds; or `times = [0.0, 0.066, …]`
 //! synthetic = true                 # assembled or rendered, not a recording of a challenge
@@ -38,6 +39,7 @@ pub const SESSION_FILE: &str = "session.toml";
 #[serde(deny_unknown_fields)]
 struct RawSession {
     label: String,
+    group: Option<String>,
     actions: Vec<String>,
     fps: Option<f64>,
     times: Option<Vec<f64>>,
@@ -61,6 +63,9 @@ pub enum FrameTimes {
 pub struct SessionSpec {
     /// `None` for bona fide (`bona_fide`, `live`, …), else the attack species, lower-cased.
     pub attack: Option<String>,
+    /// The group the session is reported in besides its label (e.g. where genuine frames
+    /// came from), if the file names one.
+    pub group: Option<String>,
     /// The challenge the frames answer (bona fide) or were made to look like answering.
     pub actions: Vec<HeadMovement>,
     /// The frames' times.
@@ -121,6 +126,10 @@ impl SessionSpec {
         };
         Ok(SessionSpec {
             attack: (!crate::eval::scores::is_bona_fide(&label)).then_some(label),
+            group: raw
+                .group
+                .map(|g| g.trim().to_string())
+                .filter(|g| !g.is_empty()),
             actions,
             times,
             synthetic: raw.synthetic,
@@ -260,11 +269,13 @@ pub struct SessionVerdict {
     pub session: String,
     /// `None` for bona fide, else the attack species.
     pub attack: Option<String>,
+    /// The session file's group, if any.
+    pub group: Option<String>,
     /// Whether the frames were assembled or rendered.
     pub synthetic: bool,
     /// Frames in the session.
     pub frames: usize,
-    /// The movements seen, in order.
+    /// Every movement seen, in order, including those too small to count as an answer.
     pub actions_seen: Vec<HeadMovement>,
     /// Against the session's own challenge.
     pub own: ChallengeJudgement,
@@ -335,6 +346,7 @@ pub fn judge_sessions(
             Ok(SessionVerdict {
                 session: session.name.clone(),
                 attack: session.spec.attack.clone(),
+                group: session.spec.group.clone(),
                 synthetic: session.spec.synthetic,
                 frames: frames.len(),
                 actions_seen: evidence.actions_seen(),
@@ -397,6 +409,17 @@ pub struct SpeciesFigures {
     pub reasons: BTreeMap<String, usize>,
 }
 
+/// The genuine sessions of one group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupFigures {
+    /// The group (the session files' `group`).
+    pub group: String,
+    /// Genuine sessions of the group accepted (`hits`) against their own challenge.
+    pub accepted: Rate,
+    /// Why they were refused, and how often.
+    pub reasons: BTreeMap<String, usize>,
+}
+
 /// The figures of a challenge-session evaluation.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChallengeSummary {
@@ -404,6 +427,8 @@ pub struct ChallengeSummary {
     pub genuine_accepted: Rate,
     /// Why genuine sessions were refused, and how often.
     pub genuine_reasons: BTreeMap<String, usize>,
+    /// Genuine sessions per group, for the sessions whose file names one.
+    pub genuine_per_group: Vec<GroupFigures>,
     /// Per attack species.
     pub per_species: Vec<SpeciesFigures>,
     /// Genuine sessions judged against other challenges: refused (`hits`) of those judged.
@@ -438,6 +463,26 @@ pub fn summarize_challenges(
         tally(&mut genuine_reasons, &s.own.reasons);
     }
     let accepted = genuine.iter().filter(|s| s.own.passed).count();
+    let mut by_group: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
+    for s in &genuine {
+        if let Some(g) = &s.group {
+            by_group.entry(g.as_str()).or_default().push(s);
+        }
+    }
+    let genuine_per_group = by_group
+        .iter()
+        .map(|(group, list)| {
+            let mut reasons = BTreeMap::new();
+            for s in list {
+                tally(&mut reasons, &s.own.reasons);
+            }
+            GroupFigures {
+                group: group.to_string(),
+                accepted: Rate::of(list.iter().filter(|s| s.own.passed).count(), list.len()),
+                reasons,
+            }
+        })
+        .collect();
     let replays: Vec<&ChallengeJudgement> = genuine.iter().flat_map(|s| &s.replays).collect();
     let replays_refused = Rate::of(replays.iter().filter(|r| !r.passed).count(), replays.len());
     let mut by_species: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
@@ -461,10 +506,11 @@ pub fn summarize_challenges(
         })
         .collect();
     let genuine_accepted = Rate::of(accepted, genuine.len());
-    drop((genuine, replays, by_species));
+    drop((genuine, replays, by_species, by_group));
     Ok(ChallengeSummary {
         genuine_accepted,
         genuine_reasons,
+        genuine_per_group,
         per_species,
         replays_refused,
         synthetic_sessions: sessions.iter().filter(|s| s.synthetic).count(),
@@ -492,12 +538,16 @@ mod tests {
         assert_eq!(s.actions, [Left, Right]);
         assert_eq!(s.times, FrameTimes::Fps(15.0));
         assert!(s.synthetic);
+        assert_eq!(s.group, None);
         assert_eq!(s.times_of(3), [0.0, 1.0 / 15.0, 2.0 / 15.0]);
         let s =
             parse("label = \"Planar_Print\"\nactions = [\"up\"]\ntimes = [0.0, 0.1]\n").unwrap();
         assert_eq!(s.attack.as_deref(), Some("planar_print"));
         assert_eq!(s.times, FrameTimes::Times(vec![0.0, 0.1]));
         assert!(!s.synthetic);
+        let s = parse("label = \"live\"\ngroup = \"video-frames\"\nactions = [\"up\"]\nfps = 10\n")
+            .unwrap();
+        assert_eq!(s.group.as_deref(), Some("video-frames"));
     }
 
     #[test]
@@ -597,6 +647,7 @@ mod tests {
         let verdict = |attack: Option<&str>, passed: bool, replays: &[bool]| SessionVerdict {
             session: "s".into(),
             attack: attack.map(str::to_string),
+            group: attack.is_none().then(|| "video".to_string()),
             synthetic: true,
             frames: 30,
             actions_seen: vec![Left],
@@ -627,6 +678,9 @@ mod tests {
         .unwrap();
         assert_eq!((s.genuine_accepted.hits, s.genuine_accepted.count), (1, 2));
         assert_eq!(s.genuine_reasons["flat_face"], 1);
+        assert_eq!(s.genuine_per_group.len(), 1);
+        assert_eq!(s.genuine_per_group[0].group, "video");
+        assert_eq!(s.genuine_per_group[0].accepted.count, 2);
         assert_eq!((s.replays_refused.hits, s.replays_refused.count), (3, 4));
         assert_eq!(s.per_species.len(), 2);
         assert_eq!(s.per_species[0].species, "planar_print");

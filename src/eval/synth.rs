@@ -335,11 +335,13 @@ pub fn sheet_schedule(
 }
 
 /// Writes one synthetic session folder `dir` (created): `frames` as `frame_0000.png`, … and a
-/// `session.toml` ([`crate::eval::challenges`]) with `label`, `actions`, the frames' `times`,
-/// `synthetic = true` and `source` (say how the frames were made).
+/// `session.toml` ([`crate::eval::challenges`]) with `label`, the `group` it is reported in
+/// (if any), `actions`, the frames' `times`, `synthetic = true` and `source` (say how the
+/// frames were made).
 pub fn write_session(
     dir: &std::path::Path,
     label: &str,
+    group: Option<&str>,
     actions: &[HeadMovement],
     times: &[f64],
     source: &str,
@@ -359,9 +361,10 @@ pub fn write_session(
     }
     let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let text = format!(
-        "# Synthetic: {}\nlabel = {}\nactions = [{}]\ntimes = [{}]\nsynthetic = true\nsource = {}\n",
+        "# Synthetic: {}\nlabel = {}\n{}actions = [{}]\ntimes = [{}]\nsynthetic = true\nsource = {}\n",
         source.replace('\n', " "),
         quote(label),
+        group.map_or(String::new(), |g| format!("group = {}\n", quote(g))),
         actions
             .iter()
             .map(|a| quote(a.as_str()))

@@ -77,8 +77,8 @@ pub struct MotionConfig {
     /// default, 0.12 interocular distances.
     pub yaw_onset: f32,
     /// A frame is tilted when its pitch index leaves the baseline by more than this. By
-    /// default, 0.035 face-box heights (a talking, turning face on the development videos
-    /// stays within about ±0.02 of its baseline).
+    /// default, 0.04 face-box widths (a talking, turning face on the development videos
+    /// stays within 0.035 upwards of its baseline).
     pub pitch_onset: f32,
     /// The fewest consecutive frames one way that make a movement. By default, 2.
     pub min_frames: usize,
@@ -96,7 +96,7 @@ impl Default for MotionConfig {
     fn default() -> Self {
         MotionConfig {
             yaw_onset: 0.12,
-            pitch_onset: 0.035,
+            pitch_onset: 0.04,
             min_frames: 2,
             baseline_frames: 3,
             challenge_min_movements: 2,

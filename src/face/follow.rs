@@ -134,7 +134,7 @@ pub fn follow(
                     times[i] - origin,
                     Some(Sighting {
                         landmarks: face.detection.landmarks,
-                        face_height: face.face_box.height,
+                        face_width: face.face_box.width,
                     }),
                 ));
                 boxes.push(Some(face.face_box));

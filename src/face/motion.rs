@@ -7,8 +7,12 @@
 //! [`crate::decision`]'s call.
 //!
 //! - **Pose index.** Yaw: the nose's horizontal offset from the midpoint of the eyes, in
-//!   interocular distances; pitch: the nose's distance below the eye line, in face-box heights
-//!   (not against the mouth, which moves when the customer talks). Both are measured against the sequence's own frontal baseline, so a face's shape
+//!   interocular distances; pitch: the nose's distance below the eye line, in face-box widths.
+//!   Not against the mouth, which moves when the customer talks, nor the box's height, which
+//!   shrinks with the tilt itself: on the CMU pose images a clear look up moves the index
+//!   2–4 times further in box widths than in box heights, while talking in the real videos
+//!   moves it about as little (under 0.035 upwards). Both are measured against the
+//!   sequence's own frontal baseline, so a face's shape
 //!   does not matter, only how it changes. No 3-D model is fitted: 5 landmarks do not support
 //!   one, and the challenge needs direction and amplitude, not degrees.
 //! - **Directions are the customer's own.** `left` is the customer turning their head to
@@ -104,7 +108,7 @@ pub struct PoseIndex {
     /// Nose offset from the eyes' midpoint, in interocular distances; grows as the customer
     /// turns to their left.
     pub yaw: f32,
-    /// The nose's distance below the eye line, in face-box heights; falls as the customer
+    /// The nose's distance below the eye line, in face-box widths; falls as the customer
     /// looks up.
     pub pitch: f32,
 }
@@ -137,10 +141,11 @@ fn interocular(landmarks: &Landmarks) -> Option<f32> {
 pub struct Sighting {
     /// The 5 landmarks.
     pub landmarks: Landmarks,
-    /// The height of the face box, in pixels: the scale of the pitch index, because it
+    /// The width of the face box, in pixels: the scale of the pitch index, because it
     /// changes neither when the mouth opens (talking moves the mouth line) nor when the head
-    /// turns (which shortens the interocular distance).
-    pub face_height: f32,
+    /// tilts (which shortens the box's height), and little when it turns (which shortens
+    /// the interocular distance).
+    pub face_width: f32,
 }
 
 /// The pose index of one face, or `None` when its landmarks are degenerate (eyes on one
@@ -148,7 +153,7 @@ pub struct Sighting {
 pub fn pose_index(face: &Sighting) -> Option<PoseIndex> {
     let landmarks = &face.landmarks;
     let iod = interocular(landmarks)?;
-    if !(face.face_height.is_finite() && face.face_height > 1e-3) {
+    if !(face.face_width.is_finite() && face.face_width > 1e-3) {
         return None;
     }
     let eyes = midpoint(landmarks[LEFT_EYE], landmarks[RIGHT_EYE]);
@@ -173,7 +178,7 @@ pub fn pose_index(face: &Sighting) -> Option<PoseIndex> {
     };
     let rel = [nose[0] - eyes[0], nose[1] - eyes[1]];
     let yaw = (rel[0] * across[0] + rel[1] * across[1]) / iod;
-    let pitch = (rel[0] * down[0] + rel[1] * down[1]) / face.face_height;
+    let pitch = (rel[0] * down[0] + rel[1] * down[1]) / face.face_width;
     (yaw.is_finite() && pitch.is_finite()).then_some(PoseIndex { yaw, pitch })
 }
 
@@ -448,11 +453,11 @@ mod tests {
         out
     }
 
-    /// The face of `project`'s landmarks, its box 2.2 interocular distances high.
+    /// The face of `project`'s landmarks, its box 2.2 interocular distances wide.
     fn seen_as(landmarks: Landmarks) -> Sighting {
         Sighting {
             landmarks,
-            face_height: 220.0,
+            face_width: 220.0,
         }
     }
 
@@ -517,7 +522,7 @@ mod tests {
         nan[2][0] = f32::NAN;
         assert!(pose_index(&seen_as(nan)).is_none());
         let mut flat_box = seen_as(project(&HEAD, 0.0, 0.0, 6.0));
-        flat_box.face_height = 0.0;
+        flat_box.face_width = 0.0;
         assert!(pose_index(&flat_box).is_none());
     }
 

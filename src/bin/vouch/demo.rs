@@ -201,6 +201,13 @@ pub(crate) fn run(config: ValidConfig, data: Option<PathBuf>, enroll: usize) -> 
             }
         }
     }
+    let poses = faces_dir
+        .parent()
+        .map(|d| d.join("liveness-motion/cmu-poses/an2i"))
+        .filter(|d| d.is_dir());
+    if let Some(dir) = poses {
+        movements(&engine, &dir)?;
+    }
     let fsdd = faces_dir
         .parent()
         .map(|d| d.join("fsdd/recordings"))
@@ -208,6 +215,151 @@ pub(crate) fn run(config: ValidConfig, data: Option<PathBuf>, enroll: usize) -> 
     if let Some(dir) = fsdd {
         voice(&engine, &dir)?;
     }
+    Ok(())
+}
+
+/// The demo's movement challenge: a challenge is issued and answered with frames assembled
+/// from one person's CMU pose photos (straight, left, right, up: not a recording, and with no
+/// photo looking down, so challenges are drawn until one has no `down`); the same frames are
+/// then sent for a second challenge, as a recording replayed, and a printed photo is turned in
+/// front of the camera to mimic the first.
+fn movements(engine: &Engine, dir: &Path) -> Result<()> {
+    use vouch::eval::synth::{
+        PlanePose, background, frame_times, jitter, read_pgm, render_sheet, response_schedule,
+        sheet_schedule,
+    };
+    use vouch::face::challenge::{Binding, MovementChallenge, MovementChallengeIssuer};
+    use vouch::face::motion::HeadMovement;
+    use vouch::stats::SplitMix64;
+
+    let photo = |pose: &str| -> Result<vouch::face::FaceImage> {
+        let path = dir.join(format!("an2i_{pose}_neutral_open.pgm"));
+        Ok(read_pgm(&read(&path)?)?.resized(512, 480)?)
+    };
+    let (straight, left, right, up) = (
+        photo("straight")?,
+        photo("left")?,
+        photo("right")?,
+        photo("up")?,
+    );
+    let motion = &engine.config().face.motion;
+    let issuer = MovementChallengeIssuer::new(
+        motion.challenge_min_movements,
+        motion.challenge_max_movements,
+        Duration::from_secs(motion.challenge_ttl_seconds),
+    )?;
+    let binding = Binding {
+        subject: "an2i".into(),
+        terminal: "demo".into(),
+        transaction_id: "demo-1".into(),
+    };
+    let without_down = |issuer: &MovementChallengeIssuer| -> Result<MovementChallenge> {
+        loop {
+            let c = issuer.issue(binding.clone())?;
+            if !c.actions.contains(&HeadMovement::Down) {
+                return Ok(c);
+            }
+        }
+    };
+    let names = |actions: &[HeadMovement]| {
+        actions
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let decisions = &engine.config().decisions;
+    let judge = |frames: &[vouch::face::FaceImage], times: &[f64], asked: &[HeadMovement]| {
+        let t0 = Instant::now();
+        let evidence = engine.follow(frames, times)?;
+        let verdict = decision::active_liveness(
+            &evidence,
+            asked,
+            decisions.other_face_share,
+            &decisions.active_liveness,
+        );
+        let seen = names(&verdict.actions_seen);
+        let line = if verdict.passed {
+            format!("PASSED (seen: {seen})")
+        } else {
+            format!(
+                "refused: {} (seen: {})",
+                verdict.reasons.join(", "),
+                if seen.is_empty() { "nothing" } else { &seen }
+            )
+        };
+        anyhow::Ok(format!(
+            "{line}; {} frames in {} ms",
+            frames.len(),
+            t0.elapsed().as_millis()
+        ))
+    };
+
+    let mut rng = SplitMix64::new(7);
+    let first = without_down(&issuer)?;
+    out!("\nmovement challenge (frames assembled from an2i's CMU pose photos, not a recording):");
+    out!(
+        "  issued {} for {}: \"{}\"",
+        &first.id[..8],
+        first.binding.transaction_id,
+        names(&first.actions)
+    );
+    let schedule = response_schedule(&first.actions, (6, 8), (6, 7), (5, 6), &mut rng);
+    let frames = schedule
+        .iter()
+        .map(|shown| {
+            let p = match shown {
+                None => &straight,
+                Some(HeadMovement::Left) => &left,
+                Some(HeadMovement::Right) => &right,
+                Some(_) => &up,
+            };
+            let (dx, dy) = (rng.below(3) as i32 - 1, rng.below(3) as i32 - 1);
+            jitter(p, dx, dy, 1.0, 2.0, &mut rng)
+        })
+        .collect::<vouch::Result<Vec<_>>>()?;
+    let times = frame_times(frames.len(), 15.0, 0.1, &mut rng);
+    issuer.redeem(&first.id, &binding)?;
+    out!(
+        "  the customer answers        → {}",
+        judge(&frames, &times, &first.actions)?
+    );
+    let mut second = without_down(&issuer)?;
+    while second.actions == first.actions {
+        second = without_down(&issuer)?;
+    }
+    issuer.redeem(&second.id, &binding)?;
+    out!(
+        "  that recording, replayed for a new challenge \"{}\" → {}",
+        names(&second.actions),
+        judge(&frames, &times, &second.actions)?
+    );
+    let reused = issuer.redeem(&first.id, &binding);
+    out!(
+        "  the first challenge, reused → {}",
+        match reused {
+            Ok(_) => "accepted (wrong!)".to_string(),
+            Err(e) => format!("refused: {}", e.kind()),
+        }
+    );
+    let bg = background(640, 480, &mut rng)?;
+    let sheet = sheet_schedule(
+        &first.actions,
+        PlanePose::default(),
+        0.6,
+        0.35,
+        30.0,
+        (6, 4, 4),
+    );
+    let print = sheet
+        .iter()
+        .map(|pose| render_sheet(&straight, pose, &bg, 1.2))
+        .collect::<vouch::Result<Vec<_>>>()?;
+    let times = frame_times(print.len(), 15.0, 0.1, &mut rng);
+    out!(
+        "  a print of the straight photo turned to mimic it → {}",
+        judge(&print, &times, &first.actions)?
+    );
     Ok(())
 }
 

@@ -13,12 +13,15 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use vouch::ValidConfig;
 use vouch::authenticator::{
-    Authenticator, ChallengeOutcome, EnrollRequest, VerifyRequest, VoiceResponse,
+    ActiveResponse, Authenticator, ChallengeOutcome, EnrollRequest, LivenessChallengeOutcome,
+    VerifyRequest, VoiceResponse,
 };
 use vouch::capture::{
-    AudioCaptureConfig, AudioSource, FrameEncoding, FrameSource, ImageFolderSource, RecordedDigits,
-    SelectConfig, Selection, Utterance, capture_utterance, select_frames,
+    AudioCaptureConfig, AudioSource, FrameEncoding, FrameSource, ImageFolderSource,
+    MovementCapture, MovementCaptureConfig, RecordedDigits, SelectConfig, Selection, Utterance,
+    capture_movements, capture_utterance, select_frames,
 };
+use vouch::face::motion::HeadMovement;
 use zeroize::Zeroizing;
 
 use crate::transaction::TransactionArgs;
@@ -31,8 +34,8 @@ pub(crate) enum KioskCommand {
     /// Enroll a customer: face frames from the camera, and with a voice source every digit
     /// 0–9 spoken (three takes each) for the passphrase.
     Enroll(KioskEnrollArgs),
-    /// Verify a customer for a payment: face (and liveness), and a spoken passphrase when the
-    /// amount's policy tier asks for voice.
+    /// Verify a customer for a payment: face (and liveness), the head-movement challenge and a
+    /// spoken passphrase when the amount's policy tier asks for them.
     Verify(KioskVerifyArgs),
     /// List the cameras and microphones this build can use.
     Devices,
@@ -45,9 +48,17 @@ pub(crate) struct Sources {
     /// instead of a camera.
     #[arg(long, value_name = "DIR|PATTERN")]
     frames: Option<PathBuf>,
-    /// Frame rate of --frames.
+    /// Frame rate of --frames and --movement-frames.
     #[arg(long, default_value_t = 15.0)]
     fps: f32,
+    /// The frames filmed while the customer makes the challenge's head movements (a folder
+    /// or numbered sequence, played against the prompts' script) instead of the camera; for
+    /// amounts whose tier asks for active liveness.
+    #[arg(long, value_name = "DIR|PATTERN", conflicts_with = "camera")]
+    movement_frames: Option<PathBuf>,
+    /// Seconds the script gives each head movement and the way back.
+    #[arg(long, default_value_t = 1.8)]
+    movement_seconds: f64,
     /// Camera index (`vouch kiosk devices`) [default: the first camera]; needs a build with
     /// `--features camera`.
     #[arg(long, conflicts_with = "frames")]
@@ -133,7 +144,15 @@ fn say(text: &str) -> Result<()> {
 }
 
 fn frame_source(sources: &Sources, config: &ValidConfig) -> Result<Box<dyn FrameSource>> {
-    match &sources.frames {
+    folder_or_camera(sources.frames.as_ref(), sources, config)
+}
+
+fn folder_or_camera(
+    frames: Option<&PathBuf>,
+    sources: &Sources,
+    config: &ValidConfig,
+) -> Result<Box<dyn FrameSource>> {
+    match frames {
         Some(path) => {
             let source = if path.is_dir() {
                 ImageFolderSource::folder(path, sources.fps, &config.limits)?
@@ -223,6 +242,63 @@ fn capture_face(
         selection.tally.frames, selection.tally.usable
     ))?;
     Ok(selection)
+}
+
+/// Frames from files need their own folder for the movements: refused before the customer
+/// is asked to do anything.
+fn check_movement_source(sources: &Sources) -> Result<()> {
+    if sources.frames.is_some() && sources.movement_frames.is_none() {
+        anyhow::bail!(
+            "this amount needs the head-movement challenge: give --movement-frames (the frames filmed while the customer moves)"
+        );
+    }
+    Ok(())
+}
+
+/// Films the customer's answer to a movement challenge, prompting each movement in turn
+/// with a progress bar over the script.
+fn capture_movement_response(
+    authenticator: &Authenticator,
+    sources: &Sources,
+    actions: &[HeadMovement],
+) -> Result<MovementCapture> {
+    let config = authenticator.engine().config();
+    let mut source = folder_or_camera(sources.movement_frames.as_ref(), sources, config)?;
+    let script = MovementCaptureConfig {
+        per_movement: Duration::from_secs_f64(sources.movement_seconds.clamp(0.5, 5.0)),
+        ..MovementCaptureConfig::default()
+    };
+    let named: Vec<&str> = actions.iter().map(|a| a.prompt()).collect();
+    say(&format!(
+        "Now move your head when asked: {}.",
+        named.join(", then ").to_lowercase()
+    ))?;
+    let total = script.lead + script.per_movement * actions.len() as u32;
+    let bar = ProgressBar::new(total.as_millis() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut shown = usize::MAX;
+    let capture = capture_movements(source.as_mut(), actions, &script, &mut |p| {
+        if p.step != shown {
+            shown = p.step;
+            let prompt = p.action.map_or("Look at the camera", |a| a.prompt());
+            // Printed above the bar, and on a pipe too (where the bar itself is hidden).
+            let line = format!("  {}/{}: {prompt}.", p.step, p.steps);
+            bar.suspend(|| say(&line).ok());
+        }
+        bar.set_position(p.elapsed.as_millis() as u64);
+        bar.set_message(format!("{} frame(s)", p.frames));
+    });
+    bar.finish_and_clear();
+    let capture = capture.context("filming the head movements")?;
+    say(&format!(
+        "Movements filmed ({} frame(s) over {:.1} s).",
+        capture.frames.len(),
+        capture.times().last().copied().unwrap_or(0.0)
+    ))?;
+    Ok(capture)
 }
 
 /// Listens for one utterance after showing `prompt`.
@@ -316,6 +392,10 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
         args.transaction.amount, args.transaction.currency, args.subject
     ))?;
     let challenge = authenticator.challenge(&args.subject, TERMINAL, &context)?;
+    let liveness = authenticator.liveness_challenge(&args.subject, TERMINAL, &context)?;
+    if let LivenessChallengeOutcome::Issued(_) = &liveness {
+        check_movement_source(&args.sources)?;
+    }
     let selection = capture_face(
         authenticator,
         &args.sources,
@@ -323,6 +403,18 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
     )?;
     let frames = selection.encode_run(FrameEncoding::default())?;
     let frame_refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+    let movements = match liveness {
+        LivenessChallengeOutcome::Issued(c) => {
+            let capture = capture_movement_response(authenticator, &args.sources, &c.actions)?;
+            let encoded = capture.encode(FrameEncoding::default())?;
+            Some((c.id, encoded, capture.times()))
+        }
+        LivenessChallengeOutcome::NotRequired { .. } => None,
+    };
+    let movement_refs: Vec<&[u8]> = movements
+        .as_ref()
+        .map(|(_, frames, _)| frames.iter().map(|f| f.as_slice()).collect())
+        .unwrap_or_default();
     let spoken = match &challenge {
         ChallengeOutcome::Issued(c) => {
             let source = speech_source(&args.sources, &c.digits, args.sources.take.unwrap_or(0))
@@ -342,7 +434,11 @@ fn verify(authenticator: &Authenticator, args: &KioskVerifyArgs) -> Result<()> {
             challenge_id: id,
             audio: wav.as_slice(),
         }),
-        active: None,
+        active: movements.as_ref().map(|(id, _, times)| ActiveResponse {
+            challenge_id: id,
+            frames: &movement_refs,
+            times,
+        }),
     })?;
     say(&format!("Decision: {}", crate::face::summary(&decision)))?;
     if !decision.reasons.is_empty() {

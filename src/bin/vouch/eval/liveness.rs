@@ -210,6 +210,14 @@ fn run_sessions(
         rate_text(&s.genuine_accepted),
         reasons(&s.genuine_reasons)
     );
+    for g in &s.genuine_per_group {
+        out!(
+            "  {:<34} accepted {}  {}",
+            format!("  genuine, {}", g.group),
+            rate_text(&g.accepted),
+            reasons(&g.reasons)
+        );
+    }
     for sp in &s.per_species {
         out!(
             "  {:<34} refused  {}  {}",
