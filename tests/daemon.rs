@@ -749,14 +749,18 @@ async fn research_mode_reports_scores_and_reflection_lists_the_services() {
 }
 
 /// The frames of a response over the wire: PNG, with capture times in microseconds.
+/// The frames as a terminal sends them: JPEG (the capture default), each with its time. A
+/// 4-movement response in PNG would pass the test daemon's 8 MiB message limit.
 fn timed(frames: &[vouch::face::FaceImage], times: &[f64]) -> Vec<pb::TimedFrame> {
     frames
         .iter()
         .zip(times)
         .map(|(frame, t)| pb::TimedFrame {
             image: Some(pb::Image {
-                data: crate::challenge::png(frame),
-                format: pb::ImageFormat::Png as i32,
+                data: vouch::capture::encode_image(frame, vouch::capture::FrameEncoding::default())
+                    .unwrap()
+                    .to_vec(),
+                format: pb::ImageFormat::Jpeg as i32,
             }),
             capture_time_us: (t * 1e6).round() as i64,
         })

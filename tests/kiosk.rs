@@ -285,14 +285,20 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-#[test]
-fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
-    if util::engine().is_none() {
-        return;
-    }
+/// A terminal's folder for `vouch kiosk` tests, with keys and a receipt key made by the CLI,
+/// and carol's enrollment and probe photos (`None` when the models or `script` are missing).
+struct TerminalKiosk {
+    dir: tempfile::TempDir,
+    shared: PathBuf,
+    enroll: PathBuf,
+    probe: PathBuf,
+}
+
+fn terminal_kiosk() -> Option<TerminalKiosk> {
+    util::engine()?;
     if Command::new("script").arg("--version").output().is_err() {
         util::skip("no `script` (util-linux) for a pseudo-terminal");
-        return;
+        return None;
     }
     let shared = util::shared_dir().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -304,9 +310,7 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
         1,
     );
     let probe = frames(dir.path(), "probe", &[faces.join("img2.jpg")], 5);
-    let takes = shared.join("data/fsdd/recordings");
     let s = |x: &str| x.to_string();
-    let p = |x: &Path| x.display().to_string();
     on_a_terminal(dir.path(), &[s("keys"), s("generate")]);
     on_a_terminal(
         dir.path(),
@@ -317,6 +321,28 @@ fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
             s(".vouch/receipt.key"),
         ],
     );
+    Some(TerminalKiosk {
+        dir,
+        shared,
+        enroll,
+        probe,
+    })
+}
+
+#[test]
+fn vouch_kiosk_on_a_terminal_prompts_and_decides() {
+    let Some(TerminalKiosk {
+        dir,
+        shared,
+        enroll,
+        probe,
+    }) = terminal_kiosk()
+    else {
+        return;
+    };
+    let takes = shared.join("data/fsdd/recordings");
+    let s = |x: &str| x.to_string();
+    let p = |x: &Path| x.display().to_string();
     let screen = on_a_terminal(
         dir.path(),
         &[
@@ -414,23 +440,15 @@ const POLICY_WITH_MOVEMENTS: &str = "version = 1\n\
 
 #[test]
 fn vouch_kiosk_prompts_the_head_movements_and_refuses_someone_elses() {
-    if util::engine().is_none() {
+    let Some(TerminalKiosk {
+        dir,
+        shared,
+        enroll,
+        probe,
+    }) = terminal_kiosk()
+    else {
         return;
-    }
-    if Command::new("script").arg("--version").output().is_err() {
-        util::skip("no `script` (util-linux) for a pseudo-terminal");
-        return;
-    }
-    let shared = util::shared_dir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let faces = shared.join("data/faces-deepface");
-    let enroll = frames(
-        dir.path(),
-        "enroll",
-        &[faces.join("img4.jpg"), faces.join("img6.jpg")],
-        1,
-    );
-    let probe = frames(dir.path(), "probe", &[faces.join("img2.jpg")], 5);
+    };
     // The movements: another person's CMU pose photos (an2i), facing the camera, turning
     // left, back, right, back: 55 frames, shorter than the prompts' script.
     let cmu = shared.join("data/liveness-motion/cmu-poses/an2i");
@@ -457,16 +475,6 @@ fn vouch_kiosk_prompts_the_head_movements_and_refuses_someone_elses() {
     }
     let s = |x: &str| x.to_string();
     let p = |x: &Path| x.display().to_string();
-    on_a_terminal(dir.path(), &[s("keys"), s("generate")]);
-    on_a_terminal(
-        dir.path(),
-        &[
-            s("receipt"),
-            s("keygen"),
-            s("--out"),
-            s(".vouch/receipt.key"),
-        ],
-    );
     let screen = on_a_terminal(
         dir.path(),
         &[

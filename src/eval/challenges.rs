@@ -441,6 +441,19 @@ pub struct ChallengeSummary {
     pub sessions: Vec<SessionVerdict>,
 }
 
+/// How many of `list` were judged `passed` against their own challenge (or not), and the
+/// refusal reasons tallied.
+fn outcomes(list: &[&SessionVerdict], passed: bool) -> (Rate, BTreeMap<String, usize>) {
+    let mut reasons = BTreeMap::new();
+    for s in list {
+        for r in &s.own.reasons {
+            *reasons.entry((*r).to_string()).or_default() += 1;
+        }
+    }
+    let hits = list.iter().filter(|s| s.own.passed == passed).count();
+    (Rate::of(hits, list.len()), reasons)
+}
+
 /// Counts the verdicts into the summary.
 pub fn summarize_challenges(
     sessions: Vec<SessionVerdict>,
@@ -452,17 +465,8 @@ pub fn summarize_challenges(
             "no session could be judged; see the failures",
         ));
     }
-    let tally = |map: &mut BTreeMap<String, usize>, reasons: &[&str]| {
-        for r in reasons {
-            *map.entry((*r).to_string()).or_default() += 1;
-        }
-    };
     let genuine: Vec<&SessionVerdict> = sessions.iter().filter(|s| s.attack.is_none()).collect();
-    let mut genuine_reasons = BTreeMap::new();
-    for s in &genuine {
-        tally(&mut genuine_reasons, &s.own.reasons);
-    }
-    let accepted = genuine.iter().filter(|s| s.own.passed).count();
+    let (genuine_accepted, genuine_reasons) = outcomes(&genuine, true);
     let mut by_group: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
     for s in &genuine {
         if let Some(g) = &s.group {
@@ -472,13 +476,10 @@ pub fn summarize_challenges(
     let genuine_per_group = by_group
         .iter()
         .map(|(group, list)| {
-            let mut reasons = BTreeMap::new();
-            for s in list {
-                tally(&mut reasons, &s.own.reasons);
-            }
+            let (accepted, reasons) = outcomes(list, true);
             GroupFigures {
                 group: group.to_string(),
-                accepted: Rate::of(list.iter().filter(|s| s.own.passed).count(), list.len()),
+                accepted,
                 reasons,
             }
         })
@@ -494,18 +495,14 @@ pub fn summarize_challenges(
     let per_species = by_species
         .iter()
         .map(|(species, list)| {
-            let mut reasons = BTreeMap::new();
-            for s in list {
-                tally(&mut reasons, &s.own.reasons);
-            }
+            let (refused, reasons) = outcomes(list, false);
             SpeciesFigures {
                 species: species.to_string(),
-                refused: Rate::of(list.iter().filter(|s| !s.own.passed).count(), list.len()),
+                refused,
                 reasons,
             }
         })
         .collect();
-    let genuine_accepted = Rate::of(accepted, genuine.len());
     drop((genuine, replays, by_species, by_group));
     Ok(ChallengeSummary {
         genuine_accepted,
