@@ -45,6 +45,15 @@ run liveness-samples eval liveness --bona-fide "$DATA/liveness-samples/image_T1.
   --bona-fide "$DATA/liveness-samples/image_T2.jpg" \
   --attack print="$DATA/liveness-samples/image_F1.jpg" \
   --attack replay="$DATA/liveness-samples/image_F2.jpg"
+# Active liveness: challenge sessions built from the development photos and videos
+# (synthetic, every session says so; ffmpeg cuts the video windows).
+if [[ -z "$ONLY" || "liveness-challenges" == "$ONLY"* ]]; then
+  sessions=$(mktemp -d)/sessions
+  cargo run --release --quiet --features eval --example make_challenge_sessions -- \
+    --shared "$SHARED" --out "$sessions"
+  run liveness-challenges eval liveness --sessions "$sessions"
+  rm -rf "$(dirname "$sessions")"
+fi
 run voice-librispeech eval voice "$DATA/librispeech/test-other" --model encoder
 run passphrase-fsdd eval passphrase "$DATA/fsdd/recordings"
 printf '\nreports in %s/\n' "$OUT"
