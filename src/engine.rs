@@ -27,6 +27,7 @@ use crate::models::Manifest;
 use crate::runtime::Runtime;
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::voice::encoder::VoiceEncoder;
+use crate::voice::speech_embedding::SpeechEmbedder;
 
 /// How many frontal frames of a challenge response are embedded to check that one person
 /// answered it (the first against up to this many minus one, spread over the response).
@@ -92,6 +93,7 @@ pub struct Engine {
     liveness: Liveness,
     /// The voice encoder, loaded on first use: terminals that never use voice never load it.
     voice: std::sync::OnceLock<Result<VoiceEncoder>>,
+    speech: std::sync::OnceLock<Result<SpeechEmbedder>>,
 }
 
 const _: () = {
@@ -121,6 +123,7 @@ impl Engine {
             face,
             liveness,
             voice: std::sync::OnceLock::new(),
+            speech: std::sync::OnceLock::new(),
         })
     }
 
@@ -160,6 +163,23 @@ impl Engine {
         let loaded = self.voice.get_or_init(|| {
             let spec = self.manifest.get(&self.config.voice.encoder)?;
             VoiceEncoder::new(&self.runtime, spec, &self.config.models.dir)
+        });
+        loaded
+            .as_ref()
+            .map_err(|e| Error::new(e.kind(), e.message().to_string()))
+    }
+
+    /// The speech embedding of the manifest (`voice.speech_embedding`), loaded and verified on
+    /// first use; a loading error is returned on every call.
+    pub fn speech_embedder(&self) -> Result<&SpeechEmbedder> {
+        let loaded = self.speech.get_or_init(|| {
+            let [mel, embedding] = &self.config.voice.speech_embedding;
+            SpeechEmbedder::new(
+                &self.runtime,
+                self.manifest.get(mel)?,
+                self.manifest.get(embedding)?,
+                &self.config.models.dir,
+            )
         });
         loaded
             .as_ref()

@@ -398,3 +398,102 @@ fn fsdd_passphrase_protocol_separates_genuine_impostor_and_replay() {
     assert!(impostor <= 0.05, "{impostor}");
     assert!(replay >= 0.95, "{replay}");
 }
+
+#[derive(serde::Deserialize)]
+struct SpeechGolden {
+    files: Vec<SpeechGoldenFile>,
+}
+
+#[derive(serde::Deserialize)]
+struct SpeechGoldenFile {
+    file: String,
+    samples: usize,
+    pcm_sha256: String,
+    mel_frames: usize,
+    mel_mean: f64,
+    mel_std: f64,
+    mel_first: Vec<f32>,
+    embeddings: Vec<Vec<f32>>,
+}
+
+/// The speech embedding's front end and windows against an onnxruntime + NumPy reference
+/// (`fixtures/gen/speech_embedding_golden.py`) on real 16 kHz recordings: the same int16
+/// samples in, the same mel frames and every window's 96 values out.
+#[test]
+fn speech_embedding_agrees_with_the_python_reference() {
+    use sha2::Digest;
+    let Some(engine) = util::engine() else { return };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/golden/speech_embedding.json");
+    let golden: SpeechGolden =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let embedder = engine.speech_embedder().unwrap();
+    let (mut worst_mel, mut worst_embedding) = (0f32, 0f32);
+    for rec in &golden.files {
+        let Some(file) = util::data_file(&rec.file) else {
+            return;
+        };
+        let (rate, samples) = vouch::voice::audio::decode_native(
+            &std::fs::read(file).unwrap(),
+            &AudioLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(rate, 16_000);
+        let signal = &samples[..rec.samples];
+        // The decoder's samples are the file's int16 values / 32768, exactly.
+        let pcm: Vec<u8> = signal
+            .iter()
+            .flat_map(|v| ((v * 32768.0).round() as i16).to_le_bytes())
+            .collect();
+        assert_eq!(hex::encode(sha2::Sha256::digest(&pcm)), rec.pcm_sha256);
+        let mel = embedder.mel(signal).unwrap();
+        assert_eq!(mel.nrows(), rec.mel_frames, "{}", rec.file);
+        let mean = mel.iter().map(|&v| f64::from(v)).sum::<f64>() / mel.len() as f64;
+        let std = (mel
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / mel.len() as f64)
+            .sqrt();
+        assert!(
+            (mean - rec.mel_mean).abs() < 1e-4,
+            "{mean} {}",
+            rec.mel_mean
+        );
+        assert!((std - rec.mel_std).abs() < 1e-4, "{std} {}", rec.mel_std);
+        for (a, b) in mel.row(0).iter().zip(&rec.mel_first) {
+            worst_mel = worst_mel.max((a - b).abs());
+        }
+        let windows = embedder.embed_mel(&mel).unwrap();
+        assert_eq!(windows.len(), rec.embeddings.len(), "{}", rec.file);
+        for (ours, theirs) in windows.iter().zip(&rec.embeddings) {
+            for (a, b) in ours.iter().zip(theirs) {
+                worst_embedding = worst_embedding.max((a - b).abs() / b.abs().max(1.0));
+            }
+        }
+    }
+    eprintln!(
+        "speech embedding vs reference: worst mel difference {worst_mel:.2e}, worst embedding difference {worst_embedding:.2e}"
+    );
+    assert!(worst_mel < 1e-4, "{worst_mel}");
+    assert!(worst_embedding < 1e-4, "{worst_embedding}");
+}
+
+/// Too little audio for the front end, or fewer mel frames than a window, are typed errors;
+/// a short word padded with silence gives one window.
+#[test]
+fn speech_embedding_refuses_too_little_audio_and_pads_a_short_word() {
+    use vouch::voice::speech_embedding::{DIM, SpeechEmbedder, pad_to_window};
+    let Some(engine) = util::engine() else { return };
+    let embedder = engine.speech_embedder().unwrap();
+    let err = embedder.mel(&[0.0; 100]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AudioTooShort);
+    let word: Vec<f32> = (0..6000).map(|i| 0.3 * (i as f32 * 0.05).sin()).collect();
+    let err = embedder.embed(&word).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AudioTooShort);
+    let padded = pad_to_window(&word);
+    assert_eq!(padded.len(), SpeechEmbedder::min_samples());
+    let windows = embedder.embed(&padded).unwrap();
+    assert_eq!(windows.len(), 1);
+    assert!(windows[0].iter().all(|v| v.is_finite()) && windows[0].len() == DIM);
+}

@@ -39,6 +39,10 @@ pub enum ModelTask {
     FaceLiveness,
     /// Speaker embedding.
     SpeakerEmbedding,
+    /// Audio front end of a speech embedding (samples → mel frames).
+    SpeechFeatures,
+    /// Speech embedding of short words (mel frames → a vector per window).
+    SpeechEmbedding,
 }
 
 /// One model: what it is, where its file is, and what it expects.

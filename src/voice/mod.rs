@@ -15,6 +15,7 @@ pub mod mfcc;
 pub mod passphrase;
 pub mod resample;
 pub mod speaker;
+pub mod speech_embedding;
 pub mod stream;
 pub mod ubm;
 pub mod vad;
@@ -29,6 +30,9 @@ pub use speaker::{SpeakerModel, VoiceSample, Voiceprint};
 pub struct VoiceConfig {
     /// Manifest name of the speaker encoder. By default, `resemblyzer`.
     pub encoder: String,
+    /// Manifest names of the speech embedding's front end and embedding model. By default,
+    /// `["speech_mel", "speech_embedding"]`.
+    pub speech_embedding: [String; 2],
     /// Digits per passphrase. By default, 6.
     pub passphrase_length: usize,
     /// How long a challenge stays valid, in seconds. By default, 60.
@@ -42,6 +46,7 @@ impl Default for VoiceConfig {
     fn default() -> VoiceConfig {
         VoiceConfig {
             encoder: "resemblyzer".to_string(),
+            speech_embedding: ["speech_mel".to_string(), "speech_embedding".to_string()],
             passphrase_length: 6,
             challenge_ttl_seconds: 60,
             audio: AudioLimits {
