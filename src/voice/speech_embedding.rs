@@ -150,6 +150,26 @@ impl SpeechEmbedder {
     }
 }
 
+/// A word's windows pooled into one vector: the mean of every dimension, then its maximum
+/// (`2 × DIM` values). `None` without windows.
+pub fn pooled(windows: &[[f32; DIM]]) -> Option<Vec<f32>> {
+    if windows.is_empty() {
+        return None;
+    }
+    let mut mean = vec![0f32; DIM];
+    let mut max = vec![f32::NEG_INFINITY; DIM];
+    for w in windows {
+        for d in 0..DIM {
+            mean[d] += w[d];
+            max[d] = max[d].max(w[d]);
+        }
+    }
+    let n = windows.len() as f32;
+    mean.iter_mut().for_each(|m| *m /= n);
+    mean.extend(max);
+    Some(mean)
+}
+
 /// `samples` with silence added evenly before and after so that they give at least one
 /// window (a spoken digit lasts 0.3–0.6 s; a window needs about 0.8 s).
 pub fn pad_to_window(samples: &[f32]) -> Vec<f32> {
@@ -166,6 +186,19 @@ pub fn pad_to_window(samples: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pooling_is_the_mean_then_the_maximum() {
+        let mut a = [0f32; DIM];
+        let mut b = [0f32; DIM];
+        a[0] = 1.0;
+        b[0] = 3.0;
+        b[5] = -2.0;
+        let p = pooled(&[a, b]).unwrap();
+        assert_eq!(p.len(), 2 * DIM);
+        assert_eq!((p[0], p[5], p[DIM], p[DIM + 5]), (2.0, -1.0, 3.0, 0.0));
+        assert!(pooled(&[]).is_none());
+    }
 
     #[test]
     fn short_words_are_padded_evenly_to_one_window() {

@@ -1,0 +1,87 @@
+//! Writes the speech-embedding features of spoken digits, one CSV line per recording, for
+//! training and evaluating the digit head (`scripts/train_digit_head.py`): each
+//! `{digit}_{speaker}_{take}.wav` of a folder (any sample rate; resampled to 16 kHz by the
+//! engine's decoder) trimmed to its speech by the VAD, padded with silence to one window,
+//! (with `--pad S`, S seconds of silence added on each side first, so that several windows
+//! slide across the word), embedded, and pooled (mean then max of the windows: 192 values).
+//!
+//! ```text
+//! cargo run --release --example digit_features -- DIR OUT.csv
+//! ```
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use vouch::voice::speech_embedding::{pad_to_window, pooled};
+use vouch::voice::vad::{VadConfig, segments};
+use vouch::voice::{Audio, AudioLimits};
+use vouch::{Config, Engine};
+
+type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (dir, out, pad) = match args.as_slice() {
+        [dir, out] => (dir, out, 0.0),
+        [dir, out, flag, pad] if flag == "--pad" => (dir, out, pad.parse::<f32>()?),
+        _ => return Err("usage: digit_features DIR OUT.csv [--pad SECONDS]".into()),
+    };
+    let engine = Engine::new(Config::from_env()?.validate()?)?;
+    let embedder = engine.speech_embedder()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    files.sort();
+    let limits = AudioLimits {
+        min_seconds: 0.05,
+        ..AudioLimits::default()
+    };
+    let vad = VadConfig::default();
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(out)?);
+    let (mut written, mut skipped) = (0usize, 0usize);
+    for path in &files {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let parts: Vec<&str> = stem.split('_').collect();
+        let [digit, speaker, take] = parts.as_slice() else {
+            skipped += 1;
+            continue;
+        };
+        let audio = match Audio::open(path, &limits) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("{}: {e}; left out", path.display());
+                skipped += 1;
+                continue;
+            }
+        };
+        let samples = audio.samples();
+        let found = segments(samples, &vad);
+        let speech = match (found.first(), found.last()) {
+            (Some(a), Some(b)) => &samples[a.start..b.end],
+            _ => samples,
+        };
+        // Silence on both sides lets several windows slide across the word.
+        let margin = vec![0f32; (pad * 16_000.0) as usize];
+        let padded: Vec<f32> = margin
+            .iter()
+            .chain(speech)
+            .chain(&margin)
+            .copied()
+            .collect();
+        let windows = embedder.embed(&pad_to_window(&padded))?;
+        let Some(features) = pooled(&windows) else {
+            skipped += 1;
+            continue;
+        };
+        write!(csv, "{digit},{speaker},{take}")?;
+        for v in features {
+            write!(csv, ",{v}")?;
+        }
+        writeln!(csv)?;
+        written += 1;
+    }
+    csv.flush()?;
+    eprintln!("{written} recordings written to {out}, {skipped} left out");
+    Ok(())
+}
