@@ -1,7 +1,7 @@
 //! Writes the speech-embedding features of spoken digits, one CSV line per recording, for
 //! training and evaluating the digit head (`scripts/train_digit_head.py`): each
 //! `{digit}_{speaker}_{take}.wav` of a folder (any sample rate; resampled to 16 kHz by the
-//! engine's decoder) trimmed to its speech by the VAD, padded with silence to one window,
+//! engine's decoder) trimmed to its speech by the VAD (not with `--whole`), padded with silence to one window,
 //! (with `--pad S`, S seconds of silence added on each side first, so that several windows
 //! slide across the word), embedded, and pooled (mean then max of the windows: 192 values).
 //!
@@ -21,11 +21,19 @@ type Res<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (dir, out, pad) = match args.as_slice() {
-        [dir, out] => (dir, out, 0.0),
-        [dir, out, flag, pad] if flag == "--pad" => (dir, out, pad.parse::<f32>()?),
-        _ => return Err("usage: digit_features DIR OUT.csv [--pad SECONDS]".into()),
+    let (Some(dir), Some(out)) = (args.first(), args.get(1)) else {
+        return Err("usage: digit_features DIR OUT.csv [--pad SECONDS] [--whole]".into());
     };
+    let mut pad = 0f32;
+    let mut whole = false;
+    let mut rest = args[2..].iter();
+    while let Some(flag) = rest.next() {
+        match flag.as_str() {
+            "--pad" => pad = rest.next().ok_or("--pad needs seconds")?.parse()?,
+            "--whole" => whole = true,
+            other => return Err(format!("unknown argument {other}").into()),
+        }
+    }
     let engine = Engine::new(Config::from_env()?.validate()?)?;
     let embedder = engine.speech_embedder()?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -58,7 +66,7 @@ fn main() -> Res<()> {
         let samples = audio.samples();
         let found = segments(samples, &vad);
         let speech = match (found.first(), found.last()) {
-            (Some(a), Some(b)) => &samples[a.start..b.end],
+            (Some(a), Some(b)) if !whole => &samples[a.start..b.end],
             _ => samples,
         };
         // Silence on both sides lets several windows slide across the word.
