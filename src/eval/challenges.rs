@@ -384,7 +384,7 @@ pub struct Rate {
 }
 
 impl Rate {
-    fn of(hits: usize, count: usize) -> Rate {
+    pub(crate) fn of(hits: usize, count: usize) -> Rate {
         Rate {
             count,
             hits,

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod challenges;
 mod csv;
+pub mod digits;
 pub mod face;
 pub mod identities;
 pub mod lfw;

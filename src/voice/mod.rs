@@ -7,6 +7,7 @@
 
 pub mod audio;
 mod container;
+pub mod digit_head;
 pub mod digits;
 pub mod encoder;
 pub mod enrollment;

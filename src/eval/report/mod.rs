@@ -25,6 +25,7 @@ use crate::stats::ScoreSet;
 use crate::stats::interval::Interval;
 
 mod challenges;
+mod digits;
 mod face;
 mod liveness;
 mod passphrase;
@@ -32,6 +33,7 @@ mod scores;
 mod voice;
 
 pub use challenges::{ChallengeSessionsReport, rate_text};
+pub use digits::DigitsReport;
 pub use face::{Acquisition, FaceDataset, FaceModels, FaceReport};
 pub use liveness::{LivenessReport, bpcer_at_apcer_text};
 pub use passphrase::{PassphraseEvalReport, PhraseCounts};

@@ -15,6 +15,7 @@ use vouch::ValidConfig;
 use vouch::eval::VerificationSummary;
 use vouch::eval::report::{EvalReport, pct, pct_interval, write_report};
 
+mod digits;
 pub(crate) mod face;
 pub(crate) mod liveness;
 mod passphrase;
@@ -31,6 +32,9 @@ pub(crate) enum EvalCommand {
     Liveness(liveness::EvalLivenessArgs),
     /// Speaker verification: every pair of SPEAKER/*.flac recordings, or a trial list.
     Voice(voice::EvalVoiceArgs),
+    /// Spoken-digit recognition on a folder of `{digit}_{speaker}_{take}.wav` recordings:
+    /// accuracy overall and per speaker, the confusion matrix.
+    Digits(digits::EvalDigitsArgs),
     /// Spoken passphrases on the Free Spoken Digit Dataset: genuine acceptance, impostor
     /// acceptance, replay rejection.
     Passphrase(passphrase::EvalPassphraseArgs),
@@ -58,6 +62,7 @@ pub(crate) fn run(cmd: EvalCommand, config: ValidConfig) -> Result<()> {
         EvalCommand::Face(args) => face::run(args, config),
         EvalCommand::Liveness(args) => liveness::run(args, config),
         EvalCommand::Voice(args) => voice::run(args, config),
+        EvalCommand::Digits(args) => digits::run(args, config),
         EvalCommand::Passphrase(args) => passphrase::run(args, config),
         EvalCommand::Scores(args) => scores::run(args),
         EvalCommand::Plot(args) => plot::run(args),

@@ -1,0 +1,160 @@
+//! The spoken-digit head: a multinomial logistic regression on a word's pooled speech
+//! embedding ([`crate::voice::speech_embedding`]), trained by `scripts/train_digit_head.py` and
+//! built into the library (`models/digit_head.json`, with its recipe and the sha256 of its
+//! inputs). Speaker-independent: measured only on speakers it never saw.
+//!
+//! A word is prepared as it was for training: 0.4 s of silence on each side (so that several
+//! windows slide across it), padded to at least one window, embedded, pooled (mean then max).
+
+use serde::Deserialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::voice::speech_embedding::{DIM, SpeechEmbedder, pad_to_window, pooled};
+
+/// The head built into the library.
+pub const BUILTIN_HEAD: &str = include_str!("../../models/digit_head.json");
+
+/// Silence added on each side of a word before it is embedded, in samples at 16 kHz.
+const MARGIN: usize = 6_400;
+
+/// Features per word: the pooled mean and maximum of its windows.
+pub const FEATURES: usize = 2 * DIM;
+
+#[derive(Deserialize)]
+struct HeadFile {
+    format: String,
+    version: u32,
+    mean: Vec<f32>,
+    scale: Vec<f32>,
+    weights: Vec<Vec<f32>>,
+    bias: Vec<f32>,
+}
+
+/// A digit head: standardisation, then one linear score per digit.
+#[derive(Clone, Debug)]
+pub struct DigitHead {
+    mean: Vec<f32>,
+    scale: Vec<f32>,
+    weights: Vec<Vec<f32>>,
+    bias: Vec<f32>,
+}
+
+impl DigitHead {
+    /// The head built into the library.
+    pub fn builtin() -> Result<DigitHead> {
+        DigitHead::from_json(BUILTIN_HEAD)
+    }
+
+    /// Parses a head file (`format = "vouch.digit-head"`, version 1); anything else, or
+    /// dimensions that do not fit, is [`ErrorKind::Manifest`].
+    pub fn from_json(text: &str) -> Result<DigitHead> {
+        let bad = |m: String| Error::new(ErrorKind::Manifest, format!("digit head: {m}"));
+        let file: HeadFile = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if file.format != "vouch.digit-head" || file.version != 1 {
+            return Err(bad(format!(
+                "format {:?} version {} is not vouch.digit-head version 1",
+                file.format, file.version
+            )));
+        }
+        let fits = file.mean.len() == FEATURES
+            && file.scale.len() == FEATURES
+            && file.weights.len() == 10
+            && file.weights.iter().all(|w| w.len() == FEATURES)
+            && file.bias.len() == 10;
+        let finite = file
+            .mean
+            .iter()
+            .chain(&file.scale)
+            .chain(file.weights.iter().flatten())
+            .chain(&file.bias)
+            .all(|v| v.is_finite());
+        if !fits || !finite || file.scale.iter().any(|&s| s <= 0.0) {
+            return Err(bad(format!(
+                "expected {FEATURES} means and scales, 10 x {FEATURES} weights and 10 biases, all finite"
+            )));
+        }
+        Ok(DigitHead {
+            mean: file.mean,
+            scale: file.scale,
+            weights: file.weights,
+            bias: file.bias,
+        })
+    }
+
+    /// The pooled features of one spoken word (16 kHz samples in [−1, 1]).
+    pub fn features(embedder: &SpeechEmbedder, word: &[f32]) -> Result<Vec<f32>> {
+        let mut padded = vec![0f32; MARGIN];
+        padded.extend_from_slice(word);
+        padded.extend(std::iter::repeat_n(0f32, MARGIN));
+        let windows = embedder.embed(&pad_to_window(&padded))?;
+        pooled(&windows).ok_or_else(|| Error::new(ErrorKind::AudioTooShort, "no window"))
+    }
+
+    /// Log posteriors of the ten digits for a word's features.
+    pub fn log_posteriors(&self, features: &[f32]) -> Result<[f32; 10]> {
+        if features.len() != FEATURES {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{} features, the head takes {FEATURES}", features.len()),
+            ));
+        }
+        let z: Vec<f32> = features
+            .iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((x, m), s)| (x - m) / s)
+            .collect();
+        let mut logits = [0f32; 10];
+        for (d, logit) in logits.iter_mut().enumerate() {
+            *logit = self.bias[d]
+                + self.weights[d]
+                    .iter()
+                    .zip(&z)
+                    .map(|(w, v)| w * v)
+                    .sum::<f32>();
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let norm = max + logits.iter().map(|l| (l - max).exp()).sum::<f32>().ln();
+        Ok(logits.map(|l| l - norm))
+    }
+
+    /// The most likely digit of a word's features and its log posterior.
+    pub fn recognise(&self, features: &[f32]) -> Result<(u8, f32)> {
+        let post = self.log_posteriors(features)?;
+        let (digit, best) = post
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(d, p)| (d as u8, *p))
+            .unwrap_or((0, f32::NEG_INFINITY));
+        Ok((digit, best))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_head_loads_and_gives_posteriors() {
+        let head = DigitHead::builtin().unwrap();
+        let post = head.log_posteriors(&vec![0.1; FEATURES]).unwrap();
+        let total: f32 = post.iter().map(|p| p.exp()).sum();
+        assert!((total - 1.0).abs() < 1e-4, "{total}");
+        assert!(head.log_posteriors(&[0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn bad_head_files_are_refused() {
+        for text in [
+            "{}",
+            r#"{"format":"other","version":1,"mean":[],"scale":[],"weights":[],"bias":[]}"#,
+            r#"{"format":"vouch.digit-head","version":1,"mean":[0],"scale":[1],"weights":[],"bias":[]}"#,
+        ] {
+            assert_eq!(
+                DigitHead::from_json(text).unwrap_err().kind(),
+                ErrorKind::Manifest
+            );
+        }
+    }
+}
