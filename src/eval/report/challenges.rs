@@ -115,6 +115,14 @@ impl EvalReport for ChallengeSessionsReport {
             &s.genuine_accepted,
             reasons_text(&s.genuine_reasons),
         );
+        for g in &s.genuine_per_group {
+            row(
+                &format!("genuine, {}", g.group),
+                "accepted",
+                &g.accepted,
+                reasons_text(&g.reasons),
+            );
+        }
         for sp in &s.per_species {
             row(
                 &sp.species,
