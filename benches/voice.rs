@@ -194,5 +194,36 @@ fn bench_speaker(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_speaker);
+/// Recognising one spoken digit (FSDD `7_theo_3.wav`, 8 kHz, resampled once up front): the
+/// word padded as the head was trained, the speech embedding's windows, pooling and the head.
+fn bench_digit(c: &mut Criterion) {
+    use vouch::voice::digit_head::DigitHead;
+    let Some(engine) = engine() else { return };
+    let Ok(embedder) = engine.speech_embedder() else {
+        eprintln!("digit bench skipped: no speech embedding models");
+        return;
+    };
+    let path = shared().join("data/fsdd/recordings/7_theo_3.wav");
+    let limits = vouch::voice::AudioLimits {
+        min_seconds: 0.05,
+        ..vouch::voice::AudioLimits::default()
+    };
+    let Ok(word) = Audio::open(&path, &limits) else {
+        eprintln!("digit bench skipped: {} is absent", path.display());
+        return;
+    };
+    let head = DigitHead::builtin().unwrap();
+    let mut group = c.benchmark_group("digit");
+    group.sample_size(30);
+    group.bench_function("recognise_one_word", |b| {
+        b.iter(|| {
+            let features = DigitHead::features(embedder, black_box(word.samples())).unwrap();
+            head.recognise(&features).unwrap()
+        })
+    });
+    group.finish();
+    eprintln!("(word: {:.2} s)", word.seconds());
+}
+
+criterion_group!(benches, bench, bench_speaker, bench_digit);
 criterion_main!(benches);
