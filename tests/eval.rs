@@ -463,7 +463,8 @@ fn eval_digits_reports_accuracy_confusion_and_skipped_files() {
     }
     std::fs::write(dir.path().join("readme.txt"), "not a recording").unwrap();
     std::fs::write(dir.path().join("3_theo_99.wav"), b"RIFF\0\0\0\0WAVEjunk").unwrap();
-    let json = dir.path().join("digits.json");
+    let reports = tempfile::tempdir().unwrap();
+    let json = reports.path().join("digits.json");
     ok(vouch()
         .args(["eval", "digits"])
         .arg(dir.path())
@@ -485,6 +486,29 @@ fn eval_digits_reports_accuracy_confusion_and_skipped_files() {
         .sum();
     assert_eq!(total, 40);
     assert_eq!(r["skipped"].as_array().unwrap().len(), 2, "{r}");
+    // Adapted to each speaker with their take 0 of every digit: the other 20 words each are
+    // judged; a speaker with one recording cannot adapt and is skipped whole, said so.
+    std::os::unix::fs::symlink(fsdd.join("5_lucas_0.wav"), dir.path().join("5_solo_0.wav"))
+        .unwrap();
+    ok(vouch()
+        .args(["eval", "digits", "--adapt-takes", "1"])
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap());
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["adapt_takes"], 1);
+    assert_eq!(r["correct"]["count"], 20, "{r}");
+    assert!(r["accuracy"].as_f64().unwrap() >= 0.9, "{r}");
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 3, "{r}");
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s["reason"].as_str().unwrap().contains("speaker solo")),
+        "{r}"
+    );
     // Nothing to judge: a clear error.
     let empty = tempfile::tempdir().unwrap();
     let err = failed(

@@ -43,12 +43,23 @@ pub struct DigitsSummary {
     pub per_speaker: Vec<SpeakerDigits>,
     /// `confusion[spoken][recognised]`, counts.
     pub confusion: [[usize; 10]; 10],
+    /// Takes of each digit per speaker that adapted the head (and were not judged); 0 for
+    /// the head alone.
+    pub adapt_takes: usize,
     /// Recordings left out, each with its reason.
     pub skipped: Vec<Skipped>,
 }
 
-/// The digit and speaker of a `{digit}_{speaker}_{take}.wav` name.
-fn parse_name(path: &Path) -> Option<(u8, String)> {
+/// One recording's name fields and features.
+struct Recognised {
+    file: PathBuf,
+    digit: u8,
+    take: u32,
+    features: Vec<f32>,
+}
+
+/// The digit, speaker and take of a `{digit}_{speaker}_{take}.wav` name.
+fn parse_name(path: &Path) -> Option<(u8, String, u32)> {
     if path
         .extension()
         .is_none_or(|x| !x.eq_ignore_ascii_case("wav"))
@@ -61,17 +72,21 @@ fn parse_name(path: &Path) -> Option<(u8, String)> {
         return None;
     };
     let digit: u8 = digit.parse().ok().filter(|d| *d <= 9)?;
-    take.parse::<u32>().ok()?;
-    (!speaker.is_empty()).then(|| (digit, speaker.to_string()))
+    let take = take.parse::<u32>().ok()?;
+    (!speaker.is_empty()).then(|| (digit, speaker.to_string(), take))
 }
 
 /// Recognises every recording of `dir` with `head`, `threads` at a time (`on_file` after
-/// each). Files whose names do not follow the pattern, and recordings that do not decode,
-/// are skipped and listed; a folder with nothing to judge is [`ErrorKind::Dataset`].
+/// each). With `adapt_takes` K > 0, each speaker's K lowest-numbered takes of every digit
+/// adapt the head to them ([`DigitHead::adapt`], as an enrollment would) and only their other
+/// takes are judged; a speaker without K takes of some digit is skipped whole. Files whose
+/// names do not follow the pattern, and recordings that do not decode, are skipped and
+/// listed; a folder with nothing to judge is [`ErrorKind::Dataset`].
 pub fn evaluate_digits(
     engine: &Engine,
     head: &DigitHead,
     dir: &Path,
+    adapt_takes: usize,
     threads: usize,
     on_file: &(dyn Fn() + Sync),
 ) -> Result<DigitsSummary> {
@@ -86,31 +101,82 @@ pub fn evaluate_digits(
         min_seconds: 0.05,
         ..AudioLimits::default()
     };
-    let outcomes: Vec<std::result::Result<(u8, String, u8), String>> =
+    type Word = (u8, String, u32, Vec<f32>);
+    let outcomes: Vec<std::result::Result<Word, String>> =
         crate::parallel::parallel_map(&files, threads, on_file, |path| {
-            let (digit, speaker) =
+            let (digit, speaker, take) =
                 parse_name(path).ok_or("not a {digit}_{speaker}_{take}.wav name")?;
             let audio = Audio::open(path, &limits).map_err(|e| e.to_string())?;
             let features =
                 DigitHead::features(embedder, audio.samples()).map_err(|e| e.to_string())?;
-            let (recognised, _) = head.recognise(&features).map_err(|e| e.to_string())?;
-            Ok((digit, speaker, recognised))
+            Ok((digit, speaker, take, features))
         });
-    let mut confusion = [[0usize; 10]; 10];
-    let mut by_speaker: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut skipped = Vec::new();
+    let mut by_speaker_words: BTreeMap<String, Vec<Recognised>> = BTreeMap::new();
     for (path, outcome) in files.iter().zip(outcomes) {
         match outcome {
-            Ok((digit, speaker, recognised)) => {
-                confusion[usize::from(digit)][usize::from(recognised)] += 1;
-                let entry = by_speaker.entry(speaker).or_default();
-                entry.0 += usize::from(digit == recognised);
-                entry.1 += 1;
-            }
+            Ok((digit, speaker, take, features)) => by_speaker_words
+                .entry(speaker)
+                .or_default()
+                .push(Recognised {
+                    file: path.clone(),
+                    digit,
+                    take,
+                    features,
+                }),
             Err(reason) => skipped.push(Skipped {
                 file: path.clone(),
                 reason,
             }),
+        }
+    }
+    let mut confusion = [[0usize; 10]; 10];
+    let mut by_speaker: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (speaker, mut words) in by_speaker_words {
+        words.sort_by_key(|w| (w.digit, w.take));
+        let mut enrolled = Vec::new();
+        let mut judged = Vec::new();
+        let mut per_digit = [0usize; 10];
+        for w in words {
+            let d = usize::from(w.digit);
+            if per_digit[d] < adapt_takes {
+                per_digit[d] += 1;
+                enrolled.push(w);
+            } else {
+                judged.push(w);
+            }
+        }
+        let adapted = if adapt_takes > 0 {
+            if let Some(d) = per_digit.iter().position(|&c| c < adapt_takes) {
+                let reason = format!(
+                    "speaker {speaker} has fewer than {adapt_takes} take(s) of digit {d} to adapt with"
+                );
+                skipped.extend(enrolled.iter().chain(&judged).map(|w| Skipped {
+                    file: w.file.clone(),
+                    reason: reason.clone(),
+                }));
+                continue;
+            }
+            let words: Vec<(u8, Vec<f32>)> = enrolled
+                .iter()
+                .map(|w| (w.digit, w.features.clone()))
+                .collect();
+            Some(head.adapt(&words)?)
+        } else {
+            None
+        };
+        for Recognised {
+            digit, features, ..
+        } in &judged
+        {
+            let (recognised, _) = match &adapted {
+                Some(a) => a.recognise(features)?,
+                None => head.recognise(features)?,
+            };
+            confusion[usize::from(*digit)][usize::from(recognised)] += 1;
+            let entry = by_speaker.entry(speaker.clone()).or_default();
+            entry.0 += usize::from(*digit == recognised);
+            entry.1 += 1;
         }
     }
     let (hits, count) = by_speaker
@@ -138,6 +204,7 @@ pub fn evaluate_digits(
             })
             .collect(),
         confusion,
+        adapt_takes,
         skipped,
     })
 }
@@ -150,11 +217,11 @@ mod tests {
     fn names_follow_the_digit_speaker_take_pattern() {
         assert_eq!(
             parse_name(Path::new("a/7_theo_12.wav")),
-            Some((7, "theo".into()))
+            Some((7, "theo".into(), 12))
         );
         assert_eq!(
             parse_name(Path::new("7_theo_12.WAV")),
-            Some((7, "theo".into()))
+            Some((7, "theo".into(), 12))
         );
         for bad in [
             "12_theo_1.wav",

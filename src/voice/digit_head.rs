@@ -20,6 +20,10 @@ const MARGIN: usize = 6_400;
 /// Features per word: the pooled mean and maximum of its windows.
 pub const FEATURES: usize = 2 * DIM;
 
+/// Weight of the cosine to a customer's own digit centroid beside the head's log posterior
+/// (`scripts/train_digit_head.py`'s ALPHA, measured there leave one speaker out).
+pub const ADAPT_WEIGHT: f32 = 20.0;
+
 #[derive(Deserialize)]
 struct HeadFile {
     format: String,
@@ -90,20 +94,55 @@ impl DigitHead {
         pooled(&windows).ok_or_else(|| Error::new(ErrorKind::AudioTooShort, "no window"))
     }
 
-    /// Log posteriors of the ten digits for a word's features.
-    pub fn log_posteriors(&self, features: &[f32]) -> Result<[f32; 10]> {
+    /// A word's features standardised as the head takes them.
+    fn standardised(&self, features: &[f32]) -> Result<Vec<f32>> {
         if features.len() != FEATURES {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!("{} features, the head takes {FEATURES}", features.len()),
             ));
         }
-        let z: Vec<f32> = features
+        Ok(features
             .iter()
             .zip(&self.mean)
             .zip(&self.scale)
             .map(|((x, m), s)| (x - m) / s)
-            .collect();
+            .collect())
+    }
+
+    /// The head adapted to one customer: their own enrolled words (digit, features), at
+    /// least one of every digit, as centroids beside the head (see [`AdaptedDigitHead`]).
+    /// A digit without a word is [`ErrorKind::InvalidInput`].
+    pub fn adapt(&self, words: &[(u8, Vec<f32>)]) -> Result<AdaptedDigitHead> {
+        let mut sums = vec![vec![0f32; FEATURES]; 10];
+        let mut counts = [0usize; 10];
+        for (digit, features) in words {
+            let d = usize::from(*digit);
+            if d > 9 {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("digit {digit}"),
+                ));
+            }
+            let z = unit(self.standardised(features)?);
+            sums[d].iter_mut().zip(&z).for_each(|(s, v)| *s += v);
+            counts[d] += 1;
+        }
+        if let Some(missing) = counts.iter().position(|&c| c == 0) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("no enrolled word for digit {missing}"),
+            ));
+        }
+        Ok(AdaptedDigitHead {
+            head: self.clone(),
+            centroids: sums.into_iter().map(unit).collect(),
+        })
+    }
+
+    /// Log posteriors of the ten digits for a word's features.
+    pub fn log_posteriors(&self, features: &[f32]) -> Result<[f32; 10]> {
+        let z = self.standardised(features)?;
         let mut logits = [0f32; 10];
         for (d, logit) in logits.iter_mut().enumerate() {
             *logit = self.bias[d]
@@ -120,15 +159,55 @@ impl DigitHead {
 
     /// The most likely digit of a word's features and its log posterior.
     pub fn recognise(&self, features: &[f32]) -> Result<(u8, f32)> {
-        let post = self.log_posteriors(features)?;
-        let (digit, best) = post
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(d, p)| (d as u8, *p))
-            .unwrap_or((0, f32::NEG_INFINITY));
-        Ok((digit, best))
+        Ok(best(&self.log_posteriors(features)?))
     }
+}
+
+/// A digit head adapted to one customer: each digit's score is the head's log posterior plus
+/// [`ADAPT_WEIGHT`] × the cosine between the word and the customer's own centroid of that
+/// digit (standardised features), so the customer's way of saying a digit counts beside what
+/// the head learned from other speakers.
+#[derive(Clone, Debug)]
+pub struct AdaptedDigitHead {
+    head: DigitHead,
+    centroids: Vec<Vec<f32>>,
+}
+
+impl AdaptedDigitHead {
+    /// The ten digits' scores for a word's features (higher is likelier).
+    pub fn scores(&self, features: &[f32]) -> Result<[f32; 10]> {
+        let post = self.head.log_posteriors(features)?;
+        let z = unit(self.head.standardised(features)?);
+        let mut out = post;
+        for (d, score) in out.iter_mut().enumerate() {
+            let cosine: f32 = self.centroids[d].iter().zip(&z).map(|(c, v)| c * v).sum();
+            *score += ADAPT_WEIGHT * cosine;
+        }
+        Ok(out)
+    }
+
+    /// The likeliest digit of a word's features and its score.
+    pub fn recognise(&self, features: &[f32]) -> Result<(u8, f32)> {
+        Ok(best(&self.scores(features)?))
+    }
+}
+
+fn best(scores: &[f32; 10]) -> (u8, f32) {
+    scores
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(d, p)| (d as u8, *p))
+        .unwrap_or((0, f32::NEG_INFINITY))
+}
+
+/// `v` scaled to unit length (unchanged when it is zero).
+fn unit(mut v: Vec<f32>) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    v
 }
 
 #[cfg(test)]
@@ -142,6 +221,24 @@ mod tests {
         let total: f32 = post.iter().map(|p| p.exp()).sum();
         assert!((total - 1.0).abs() < 1e-4, "{total}");
         assert!(head.log_posteriors(&[0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn adaptation_needs_every_digit_and_pulls_towards_the_customer_s_own_words() {
+        let head = DigitHead::builtin().unwrap();
+        // Ten made-up "words", one per digit, far apart in feature space.
+        let word = |d: usize| -> Vec<f32> {
+            (0..FEATURES)
+                .map(|i| head.mean[i] + head.scale[i] * if i % 10 == d { 3.0 } else { -0.3 })
+                .collect()
+        };
+        let words: Vec<(u8, Vec<f32>)> = (0..10).map(|d| (d as u8, word(d))).collect();
+        let adapted = head.adapt(&words).unwrap();
+        for d in 0..10 {
+            assert_eq!(adapted.recognise(&word(d)).unwrap().0, d as u8);
+        }
+        let err = head.adapt(&words[..9]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub(crate) struct EvalDigitsArgs {
     /// A digit head file (`scripts/train_digit_head.py --head`) instead of the built-in one.
     #[arg(long, value_name = "FILE")]
     head: Option<PathBuf>,
+    /// Adapt the head to each speaker with their N lowest-numbered takes of every digit (as a
+    /// customer's enrollment would), judging only their other takes.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    adapt_takes: usize,
     /// Recordings judged at a time.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -45,15 +49,25 @@ pub(crate) fn run(args: EvalDigitsArgs, config: ValidConfig) -> Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} recordings {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let summary = evaluate_digits(&engine, &head, &args.dir, args.threads.max(1), &|| {
-        bar.inc(1)
-    });
+    let summary = evaluate_digits(
+        &engine,
+        &head,
+        &args.dir,
+        args.adapt_takes,
+        args.threads.max(1),
+        &|| bar.inc(1),
+    );
     bar.finish_and_clear();
     let report = DigitsReport::new(args.dir.clone(), name, summary?);
     let s = &report.summary;
     out!(
-        "{}: {} recognised ({} skipped)",
+        "{}{}: {} recognised ({} skipped)",
         args.dir.display(),
+        if s.adapt_takes > 0 {
+            format!(", adapted with {} take(s) per digit", s.adapt_takes)
+        } else {
+            String::new()
+        },
         rate_text(&s.correct),
         s.skipped.len()
     );
