@@ -12,8 +12,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use vouch::voice::speech_embedding::{pad_to_window, pooled};
-use vouch::voice::vad::{VadConfig, segments};
+use vouch::eval::digits::parse_digit_name;
+use vouch::voice::speech_embedding::word_features;
+use vouch::voice::vad::{VadConfig, speech_span};
 use vouch::voice::{Audio, AudioLimits};
 use vouch::{Config, Engine};
 
@@ -49,9 +50,7 @@ fn main() -> Res<()> {
     let mut csv = std::io::BufWriter::new(std::fs::File::create(out)?);
     let (mut written, mut skipped) = (0usize, 0usize);
     for path in &files {
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-        let parts: Vec<&str> = stem.split('_').collect();
-        let [digit, speaker, take] = parts.as_slice() else {
+        let Some((digit, speaker, take)) = parse_digit_name(path) else {
             skipped += 1;
             continue;
         };
@@ -63,25 +62,12 @@ fn main() -> Res<()> {
                 continue;
             }
         };
-        let samples = audio.samples();
-        let found = segments(samples, &vad);
-        let speech = match (found.first(), found.last()) {
-            (Some(a), Some(b)) if !whole => &samples[a.start..b.end],
-            _ => samples,
+        let speech = if whole {
+            audio.samples()
+        } else {
+            speech_span(audio.samples(), &vad)
         };
-        // Silence on both sides lets several windows slide across the word.
-        let margin = vec![0f32; (pad * 16_000.0) as usize];
-        let padded: Vec<f32> = margin
-            .iter()
-            .chain(speech)
-            .chain(&margin)
-            .copied()
-            .collect();
-        let windows = embedder.embed(&pad_to_window(&padded))?;
-        let Some(features) = pooled(&windows) else {
-            skipped += 1;
-            continue;
-        };
+        let features = word_features(embedder, speech, (pad * 16_000.0) as usize)?;
         write!(csv, "{digit},{speaker},{take}")?;
         for v in features {
             write!(csv, ",{v}")?;

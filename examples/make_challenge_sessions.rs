@@ -31,7 +31,7 @@
 use std::path::{Path, PathBuf};
 
 use vouch::eval::synth::{
-    PlanePose, as_screen, background, frame_times, jitter, read_pgm, render_sheet,
+    PlanePose, as_screen, background, frame_times, jitter, posed_frames, read_pgm, render_sheet,
     response_schedule, sheet_schedule, unit, write_session,
 };
 use vouch::face::FaceImage;
@@ -148,7 +148,7 @@ fn main() -> Res<()> {
                 let other = CHALLENGES[(k + 3) % CHALLENGES.len()];
                 let source = format!(
                     "a genuine assembled response of {person} to {}, sent for another challenge",
-                    names(asked)
+                    HeadMovement::joined(asked, ",")
                 );
                 write_session(
                     &out.join(format!("replay-cmu-{person}-{k}")),
@@ -173,7 +173,7 @@ fn main() -> Res<()> {
         let times: Vec<f64> = (0..frames.len()).map(|i| i as f64 / 15.0).collect();
         let source = format!(
             "frames of the real video {clip}.mp4 from {start:.1} s to {end:.1} s at 15 fps (unprompted head turns), labelled by eye: {}",
-            names(asked)
+            HeadMovement::joined(asked, ",")
         );
         write_session(
             &out.join(format!("bona_fide-video-{clip}-{start:.1}-{end:.1}")),
@@ -286,7 +286,7 @@ fn main() -> Res<()> {
                 base.scale,
                 base.bend,
                 focal,
-                names(asked)
+                HeadMovement::joined(asked, ",")
             );
             write_session(
                 &out.join(format!("{species}-{name}-{k}")),
@@ -331,19 +331,7 @@ fn genuine(
     rng: &mut SplitMix64,
 ) -> Res<(Vec<FaceImage>, Vec<f64>)> {
     let schedule = response_schedule(asked, (6, 10), (5, 8), (5, 8), rng);
-    let frames = schedule
-        .iter()
-        .map(|shown| {
-            let photo = match shown {
-                None => poses[0],
-                Some(Left) => poses[1],
-                Some(Right) => poses[2],
-                Some(_) => poses[3],
-            };
-            let (dx, dy) = (rng.below(5) as i32 - 2, rng.below(5) as i32 - 2);
-            jitter(photo, dx, dy, 0.97 + 0.06 * unit(rng), 2.0, rng)
-        })
-        .collect::<vouch::Result<Vec<_>>>()?;
+    let frames = posed_frames(*poses, &schedule, 2, (0.97, 0.06), rng)?;
     let fps = 10.5 + 4.5 * f64::from(unit(rng));
     let times = frame_times(frames.len(), fps, 0.1, rng);
     Ok((frames, times))
@@ -363,14 +351,6 @@ fn stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn names(actions: &[HeadMovement]) -> String {
-    actions
-        .iter()
-        .map(|a| a.as_str())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// The frames of `video` from `start` to `end` seconds at `fps`, through ffmpeg (`None` when

@@ -17,7 +17,7 @@ use crate::util;
 const FPS: f64 = 15.0;
 
 /// A CMU pose image (ASCII PGM, 128×120), grey to RGB, upscaled to a camera-like 512×480.
-fn pgm(path: &Path) -> FaceImage {
+pub(crate) fn pgm(path: &Path) -> FaceImage {
     vouch::eval::synth::read_pgm(&std::fs::read(path).unwrap())
         .unwrap()
         .resized(512, 480)

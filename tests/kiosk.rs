@@ -462,11 +462,7 @@ fn vouch_kiosk_prompts_the_head_movements_and_refuses_someone_elses() {
         ("right", 10),
         ("straight", 10),
     ] {
-        let pgm = std::fs::read(cmu.join(format!("an2i_{pose}_neutral_open.pgm"))).unwrap();
-        let img = vouch::eval::synth::read_pgm(&pgm)
-            .unwrap()
-            .resized(512, 480)
-            .unwrap();
+        let img = crate::challenge::pgm(&cmu.join(format!("an2i_{pose}_neutral_open.pgm")));
         let png = vouch::capture::encode_image(&img, FrameEncoding::Png).unwrap();
         for _ in 0..count {
             std::fs::write(moves.join(format!("m{n:03}.png")), &*png).unwrap();

@@ -454,6 +454,20 @@ fn outcomes(list: &[&SessionVerdict], passed: bool) -> (Rate, BTreeMap<String, u
     (Rate::of(hits, list.len()), reasons)
 }
 
+/// The verdicts that have a key, by key (in key order).
+fn grouped<'a>(
+    verdicts: impl Iterator<Item = &'a SessionVerdict>,
+    key: impl Fn(&'a SessionVerdict) -> Option<&'a str>,
+) -> BTreeMap<&'a str, Vec<&'a SessionVerdict>> {
+    let mut out: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
+    for v in verdicts {
+        if let Some(k) = key(v) {
+            out.entry(k).or_default().push(v);
+        }
+    }
+    out
+}
+
 /// Counts the verdicts into the summary.
 pub fn summarize_challenges(
     sessions: Vec<SessionVerdict>,
@@ -467,12 +481,7 @@ pub fn summarize_challenges(
     }
     let genuine: Vec<&SessionVerdict> = sessions.iter().filter(|s| s.attack.is_none()).collect();
     let (genuine_accepted, genuine_reasons) = outcomes(&genuine, true);
-    let mut by_group: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
-    for s in &genuine {
-        if let Some(g) = &s.group {
-            by_group.entry(g.as_str()).or_default().push(s);
-        }
-    }
+    let by_group = grouped(genuine.iter().copied(), |s| s.group.as_deref());
     let genuine_per_group = by_group
         .iter()
         .map(|(group, list)| {
@@ -486,12 +495,7 @@ pub fn summarize_challenges(
         .collect();
     let replays: Vec<&ChallengeJudgement> = genuine.iter().flat_map(|s| &s.replays).collect();
     let replays_refused = Rate::of(replays.iter().filter(|r| !r.passed).count(), replays.len());
-    let mut by_species: BTreeMap<&str, Vec<&SessionVerdict>> = BTreeMap::new();
-    for s in &sessions {
-        if let Some(a) = &s.attack {
-            by_species.entry(a.as_str()).or_default().push(s);
-        }
-    }
+    let by_species = grouped(sessions.iter(), |s| s.attack.as_deref());
     let per_species = by_species
         .iter()
         .map(|(species, list)| {

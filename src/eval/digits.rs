@@ -58,8 +58,9 @@ struct Recognised {
     features: Vec<f32>,
 }
 
-/// The digit, speaker and take of a `{digit}_{speaker}_{take}.wav` name.
-fn parse_name(path: &Path) -> Option<(u8, String, u32)> {
+/// The digit, speaker and take of a `{digit}_{speaker}_{take}.wav` name (`None` for any
+/// other name).
+pub fn parse_digit_name(path: &Path) -> Option<(u8, String, u32)> {
     if path
         .extension()
         .is_none_or(|x| !x.eq_ignore_ascii_case("wav"))
@@ -105,7 +106,7 @@ pub fn evaluate_digits(
     let outcomes: Vec<std::result::Result<Word, String>> =
         crate::parallel::parallel_map(&files, threads, on_file, |path| {
             let (digit, speaker, take) =
-                parse_name(path).ok_or("not a {digit}_{speaker}_{take}.wav name")?;
+                parse_digit_name(path).ok_or("not a {digit}_{speaker}_{take}.wav name")?;
             let audio = Audio::open(path, &limits).map_err(|e| e.to_string())?;
             let features =
                 DigitHead::features(embedder, audio.samples()).map_err(|e| e.to_string())?;
@@ -216,11 +217,11 @@ mod tests {
     #[test]
     fn names_follow_the_digit_speaker_take_pattern() {
         assert_eq!(
-            parse_name(Path::new("a/7_theo_12.wav")),
+            parse_digit_name(Path::new("a/7_theo_12.wav")),
             Some((7, "theo".into(), 12))
         );
         assert_eq!(
-            parse_name(Path::new("7_theo_12.WAV")),
+            parse_digit_name(Path::new("7_theo_12.WAV")),
             Some((7, "theo".into(), 12))
         );
         for bad in [
@@ -231,7 +232,7 @@ mod tests {
             "7_theo_a.wav",
             "7_theo_1.flac",
         ] {
-            assert_eq!(parse_name(Path::new(bad)), None, "{bad}");
+            assert_eq!(parse_digit_name(Path::new(bad)), None, "{bad}");
         }
     }
 }

@@ -297,6 +297,42 @@ pub fn response_schedule(
     out
 }
 
+/// The frames of a genuine response assembled from one person's pose photos `[straight,
+/// left, right, up]` (a look down shows the up photo: the CMU poses have none), one per step
+/// of `schedule` ([`response_schedule`]): each [`jitter`]ed by up to `shake` pixels each way
+/// and a gain of `gain.0 + gain.1 × U(0, 1)` (no draw when `gain.1` is 0), with noise of 2
+/// levels — a camera's shake on a person holding each pose.
+pub fn posed_frames(
+    poses: [&FaceImage; 4],
+    schedule: &[Option<HeadMovement>],
+    shake: i32,
+    gain: (f32, f32),
+    rng: &mut SplitMix64,
+) -> Result<Vec<FaceImage>> {
+    let span = (2 * shake.max(0) + 1) as u64;
+    schedule
+        .iter()
+        .map(|shown| {
+            let photo = match shown {
+                None => poses[0],
+                Some(HeadMovement::Left) => poses[1],
+                Some(HeadMovement::Right) => poses[2],
+                Some(_) => poses[3],
+            };
+            let (dx, dy) = (
+                rng.below(span) as i32 - shake,
+                rng.below(span) as i32 - shake,
+            );
+            let g = if gain.1 > 0.0 {
+                gain.0 + gain.1 * unit(rng)
+            } else {
+                gain.0
+            };
+            jitter(photo, dx, dy, g, 2.0, rng)
+        })
+        .collect()
+}
+
 /// The sheet poses with which an attacker mimics `actions` with a flat photo: from facing
 /// the camera, for each movement a turn (left/right, up to `yaw` radians) or tilt (up/down,
 /// up to `pitch`) over `ramp` frames, held `hold` frames, and back over `ramp` frames; the

@@ -68,6 +68,15 @@ impl HeadMovement {
         }
     }
 
+    /// The names of `actions` ([`HeadMovement::as_str`]) joined by `separator`.
+    pub fn joined(actions: &[HeadMovement], separator: &str) -> String {
+        actions
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(separator)
+    }
+
     /// The prompt a terminal shows or speaks.
     pub fn prompt(self) -> &'static str {
         match self {

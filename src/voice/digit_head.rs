@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::voice::speech_embedding::{DIM, SpeechEmbedder, pad_to_window, pooled};
+use crate::voice::speech_embedding::{DIM, SpeechEmbedder, word_features};
 
 /// The head built into the library.
 pub const BUILTIN_HEAD: &str = include_str!("../../models/digit_head.json");
@@ -85,13 +85,10 @@ impl DigitHead {
         })
     }
 
-    /// The pooled features of one spoken word (16 kHz samples in [−1, 1]).
+    /// The pooled features of one spoken word (16 kHz samples in [−1, 1]), prepared as the
+    /// head was trained ([`word_features`] with its silence margin).
     pub fn features(embedder: &SpeechEmbedder, word: &[f32]) -> Result<Vec<f32>> {
-        let mut padded = vec![0f32; MARGIN];
-        padded.extend_from_slice(word);
-        padded.extend(std::iter::repeat_n(0f32, MARGIN));
-        let windows = embedder.embed(&pad_to_window(&padded))?;
-        pooled(&windows).ok_or_else(|| Error::new(ErrorKind::AudioTooShort, "no window"))
+        word_features(embedder, word, MARGIN)
     }
 
     /// A word's features standardised as the head takes them.

@@ -13,7 +13,7 @@ use crate::models::{ModelSpec, ModelTask};
 use crate::runtime::{Runtime, SessionPool};
 use crate::voice::audio::Audio;
 use crate::voice::mfcc::MelSpectrogram;
-use crate::voice::vad::{VadConfig, segments};
+use crate::voice::vad::{VadConfig, speech_span};
 
 const TARGET_DBFS: f32 = -30.0;
 const PARTIAL: usize = 160;
@@ -62,7 +62,7 @@ impl VoiceEncoder {
 
     /// The speaker embedding of a recording.
     pub fn embed(&self, audio: &Audio) -> Result<Embedding> {
-        let speech = trim(audio.samples(), &self.vad);
+        let speech = speech_span(audio.samples(), &self.vad);
         let gain = {
             let level = audio.rms_dbfs();
             if level.is_finite() && level < TARGET_DBFS {
@@ -117,15 +117,6 @@ fn partial_starts(frames: usize) -> Vec<usize> {
         }
     }
     starts
-}
-
-/// The samples from the first to the last speech segment (all of them when the VAD finds none).
-fn trim<'a>(samples: &'a [f32], vad: &VadConfig) -> &'a [f32] {
-    let found = segments(samples, vad);
-    match (found.first(), found.last()) {
-        (Some(first), Some(last)) => &samples[first.start..last.end],
-        _ => samples,
-    }
 }
 
 #[cfg(test)]

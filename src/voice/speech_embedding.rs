@@ -59,11 +59,6 @@ impl SpeechEmbedder {
         })
     }
 
-    /// The models' identities (`name@sha256-prefix`), front end first.
-    pub fn ids(&self) -> [String; 2] {
-        [self.mel.spec().id(), self.embedding.spec().id()]
-    }
-
     /// The fewest samples that give one window.
     pub fn min_samples() -> usize {
         (WINDOW + EDGE_FRAMES) * HOP
@@ -168,6 +163,17 @@ pub fn pooled(windows: &[[f32; DIM]]) -> Option<Vec<f32>> {
     mean.iter_mut().for_each(|m| *m /= n);
     mean.extend(max);
     Some(mean)
+}
+
+/// The pooled features of one spoken word (16 kHz samples in [−1, 1]): `margin` samples of
+/// silence on each side (so that several windows slide across the word), padded to at least
+/// one window ([`pad_to_window`]), embedded, pooled ([`pooled`]).
+pub fn word_features(embedder: &SpeechEmbedder, word: &[f32], margin: usize) -> Result<Vec<f32>> {
+    let mut padded = vec![0f32; margin];
+    padded.extend_from_slice(word);
+    padded.extend(std::iter::repeat_n(0f32, margin));
+    let windows = embedder.embed(&pad_to_window(&padded))?;
+    pooled(&windows).ok_or_else(|| Error::new(ErrorKind::AudioTooShort, "no window"))
 }
 
 /// `samples` with silence added evenly before and after so that they give at least one

@@ -62,6 +62,15 @@ impl Segment {
 const FRAME: usize = 320; // 20 ms
 const HOP: usize = 160; // 10 ms
 
+/// The samples from the first to the last speech segment (all of them when the VAD finds none).
+pub fn speech_span<'a>(samples: &'a [f32], config: &VadConfig) -> &'a [f32] {
+    let found = segments(samples, config);
+    match (found.first(), found.last()) {
+        (Some(first), Some(last)) => &samples[first.start..last.end],
+        _ => samples,
+    }
+}
+
 /// The speech segments of 16 kHz audio, in order.
 pub fn segments(samples: &[f32], config: &VadConfig) -> Vec<Segment> {
     if samples.len() < FRAME {

@@ -134,12 +134,7 @@ fn verify(
         out!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    let names = |list: &[HeadMovement]| {
-        list.iter()
-            .map(|m| m.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+    let names = |list: &[HeadMovement]| HeadMovement::joined(list, ",");
     out!(
         "{}: asked {}, seen {}{}",
         if passed { "passed" } else { "refused" },

@@ -225,8 +225,8 @@ pub(crate) fn run(config: ValidConfig, data: Option<PathBuf>, enroll: usize) -> 
 /// front of the camera to mimic the first.
 fn movements(engine: &Engine, dir: &Path) -> Result<()> {
     use vouch::eval::synth::{
-        PlanePose, background, frame_times, jitter, read_pgm, render_sheet, response_schedule,
-        sheet_schedule,
+        PlanePose, background, frame_times, posed_frames, read_pgm, render_sheet,
+        response_schedule, sheet_schedule,
     };
     use vouch::face::challenge::{Binding, MovementChallenge, MovementChallengeIssuer};
     use vouch::face::motion::HeadMovement;
@@ -261,13 +261,7 @@ fn movements(engine: &Engine, dir: &Path) -> Result<()> {
             }
         }
     };
-    let names = |actions: &[HeadMovement]| {
-        actions
-            .iter()
-            .map(|a| a.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = |actions: &[HeadMovement]| HeadMovement::joined(actions, ", ");
     let decisions = &engine.config().decisions;
     let judge = |frames: &[vouch::face::FaceImage], times: &[f64], asked: &[HeadMovement]| {
         let t0 = Instant::now();
@@ -305,19 +299,8 @@ fn movements(engine: &Engine, dir: &Path) -> Result<()> {
         names(&first.actions)
     );
     let schedule = response_schedule(&first.actions, (6, 8), (6, 7), (5, 6), &mut rng);
-    let frames = schedule
-        .iter()
-        .map(|shown| {
-            let p = match shown {
-                None => &straight,
-                Some(HeadMovement::Left) => &left,
-                Some(HeadMovement::Right) => &right,
-                Some(_) => &up,
-            };
-            let (dx, dy) = (rng.below(3) as i32 - 1, rng.below(3) as i32 - 1);
-            jitter(p, dx, dy, 1.0, 2.0, &mut rng)
-        })
-        .collect::<vouch::Result<Vec<_>>>()?;
+    let poses = [&straight, &left, &right, &up];
+    let frames = posed_frames(poses, &schedule, 1, (1.0, 0.0), &mut rng)?;
     let times = frame_times(frames.len(), 15.0, 0.1, &mut rng);
     issuer.redeem(&first.id, &binding)?;
     out!(
