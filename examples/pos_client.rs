@@ -339,6 +339,7 @@ async fn enroll(
             face,
             speech: Vec::new(),
             digits,
+            digit_sequences: Vec::new(),
         })
         .await
         .map_err(explain)?

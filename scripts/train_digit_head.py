@@ -22,6 +22,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -56,13 +57,28 @@ def train(x, y):
     return scaler, model
 
 
+def write_head(path, scaler, model, recipe, inputs):
+    head = {"format": "vouch.digit-head", "version": 1,
+            "features": "speech_embedding pooled mean then max (192), words padded 0.4 s",
+            "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
+            "weights": model.coef_.tolist(), "bias": model.intercept_.tolist(),
+            "recipe": recipe, "inputs": inputs}
+    with open(path, "w") as f:
+        json.dump(head, f)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--real", required=True)
     ap.add_argument("--synthetic")
     ap.add_argument("--report", default="digit-head-loso.json")
     ap.add_argument("--head")
+    ap.add_argument("--held-out-heads", metavar="DIR",
+                    help="also write DIR/{speaker}.json: each leave-one-speaker-out head, for "
+                         "`vouch eval passphrase --heads DIR`")
     args = ap.parse_args()
+    if args.held_out_heads:
+        os.makedirs(args.held_out_heads, exist_ok=True)
     y, spk, take, x = load(args.real)
     if args.synthetic:
         ys, _, _, xs = load(args.synthetic)
@@ -76,6 +92,10 @@ def main():
     for s in speakers:
         held = spk == s
         scaler, model = train(np.vstack([x[~held], xs]), np.concatenate([y[~held], ys]))
+        if args.held_out_heads:
+            write_head(os.path.join(args.held_out_heads, f"{s}.json"), scaler, model,
+                       {"held_out": s, "model": "multinomial logistic regression on standardised features", "C": C},
+                       {"real": sha256(args.real), "synthetic": sha256(args.synthetic) if args.synthetic else None})
         z = scaler.transform(x[held])
         log_post = model.predict_log_proba(z)
         pred = log_post.argmax(1)
@@ -111,13 +131,7 @@ def main():
     print(f"accuracy on unseen speakers {overall:.4f}; adapted", report["adapted"])
     if args.head:
         scaler, model = train(np.vstack([x, xs]), np.concatenate([y, ys]))
-        head = {"format": "vouch.digit-head", "version": 1,
-                "features": "speech_embedding pooled mean then max (192), words padded 0.4 s",
-                "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
-                "weights": model.coef_.tolist(), "bias": model.intercept_.tolist(),
-                "recipe": report["recipe"], "inputs": report["inputs"]}
-        with open(args.head, "w") as f:
-            json.dump(head, f)
+        write_head(args.head, scaler, model, report["recipe"], report["inputs"])
         print(f"head written to {args.head}")
 
 

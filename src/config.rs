@@ -155,7 +155,7 @@ impl ValidConfig {
 
 /// Keys that earlier versions read and that now live elsewhere (or are gone): an old file
 /// gets a message saying where, instead of a bare "unknown field".
-const MOVED_KEYS: [(&str, &str, &str); 6] = [
+const MOVED_KEYS: [(&str, &str, &str); 7] = [
     (
         "face",
         "match_threshold",
@@ -176,7 +176,16 @@ const MOVED_KEYS: [(&str, &str, &str); 6] = [
         "speaker_threshold",
         "passphrase decisions use the voice encoder's calibrated threshold; the raw threshold is gone",
     ),
-    ("voice", "digit_rank", "it is now decisions.digit_rank"),
+    (
+        "voice",
+        "digit_rank",
+        "digits are recognised by the digit head now: set decisions.max_digit_errors",
+    ),
+    (
+        "decisions",
+        "digit_rank",
+        "digits are recognised by the digit head now: set decisions.max_digit_errors",
+    ),
     (
         "decisions",
         "research_scores",
@@ -380,7 +389,11 @@ mod tests {
                 "dangerous.research_scores",
             ),
             ("[face]\nmatch_threshold = 0.5\n", "calibrated"),
-            ("[voice]\ndigit_rank = 2\n", "decisions.digit_rank"),
+            ("[voice]\ndigit_rank = 2\n", "decisions.max_digit_errors"),
+            (
+                "[decisions]\ndigit_rank = 2\n",
+                "decisions.max_digit_errors",
+            ),
         ] {
             let err = Config::from_toml(text).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config);

@@ -94,6 +94,7 @@ pub struct Engine {
     /// The voice encoder, loaded on first use: terminals that never use voice never load it.
     voice: std::sync::OnceLock<Result<VoiceEncoder>>,
     speech: std::sync::OnceLock<Result<SpeechEmbedder>>,
+    digit_head: std::sync::OnceLock<Result<crate::voice::digit_head::DigitHead>>,
 }
 
 const _: () = {
@@ -124,6 +125,7 @@ impl Engine {
             liveness,
             voice: std::sync::OnceLock::new(),
             speech: std::sync::OnceLock::new(),
+            digit_head: std::sync::OnceLock::new(),
         })
     }
 
@@ -182,6 +184,14 @@ impl Engine {
             )
         });
         loaded
+            .as_ref()
+            .map_err(|e| Error::new(e.kind(), e.message().to_string()))
+    }
+
+    /// The digit head built into the library, parsed on first use.
+    pub fn digit_head(&self) -> Result<&crate::voice::digit_head::DigitHead> {
+        self.digit_head
+            .get_or_init(crate::voice::digit_head::DigitHead::builtin)
             .as_ref()
             .map_err(|e| Error::new(e.kind(), e.message().to_string()))
     }

@@ -148,22 +148,57 @@ impl TemplateVault {
                 ));
             }
         }
-        // The renewable transform is for fixed-length embeddings compared by cosine; enrolled
-        // digits are compared frame by frame (DTW) and stay protected by encryption alone.
+        let id = self.seal_and_insert(subject, template)?;
+        let surplus = (existing.len() + 1).saturating_sub(self.max_templates);
+        for old in existing.iter().take(surplus) {
+            self.store.delete_template(old.id)?;
+        }
+        Ok(id)
+    }
+
+    /// Seals `template` (its values in the protected space, except enrolled digits) and stores
+    /// it; returns its id.
+    fn seal_and_insert(&self, subject: &str, template: &Template) -> Result<i64> {
+        let header = template.header();
+        // The renewable transform is for embeddings compared by cosine against a probe in the
+        // same space; digit centroids are compared with probe words in the head's own space,
+        // so they stay protected by encryption alone.
         let values = match header.modality {
             Modality::Passphrase => template.values().to_vec(),
             Modality::Face | Modality::Voice => self.protect(template.values())?,
         };
         let protected = Template::new(header.clone(), values)?;
         let blob = template::seal(&protected, subject, self.keys.as_ref())?;
-        let id = self
+        self.store
+            .insert(subject, header.modality, &self.keys.current_key_id(), &blob)
+    }
+
+    /// Seals and stores `template` as the subject's only template of its modality, whatever
+    /// model made the others (a re-enrollment that moves a subject to a new model). The new
+    /// template is stored before the old ones are deleted: an interruption leaves both, and
+    /// the newest is the one used.
+    pub fn replace(&self, subject: &str, template: &Template) -> Result<i64> {
+        let existing = self
             .store
-            .insert(subject, header.modality, &self.keys.current_key_id(), &blob)?;
-        let surplus = (existing.len() + 1).saturating_sub(self.max_templates);
-        for old in existing.iter().take(surplus) {
+            .templates(subject, Some(template.header().modality))?;
+        let id = self.seal_and_insert(subject, template)?;
+        for old in &existing {
             self.store.delete_template(old.id)?;
         }
         Ok(id)
+    }
+
+    /// The subject's newest template of `modality`, decrypted, whatever model made it (the
+    /// caller checks its header's `model_id`); [`ErrorKind::NotFound`] when there is none.
+    pub fn newest(&self, subject: &str, modality: Modality) -> Result<Template> {
+        let stored = self.store.templates(subject, Some(modality))?;
+        let newest = stored.last().ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("no {} enrollment for this subject", modality.as_str()),
+            )
+        })?;
+        template::open(&newest.blob, subject, self.keys.as_ref())
     }
 
     /// The subject's templates of `modality`, decrypted (in the protected space), oldest

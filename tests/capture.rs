@@ -237,10 +237,9 @@ fn fsdd_phrase_8k(speaker: &str, digits: &str, lead: f32, gap: f32, tail: f32) -
 /// A six-digit FSDD phrase written to an 8 kHz WAV and streamed as a stereo device in 10 ms
 /// chunks: endpointing stops on the trailing silence, keeps the whole phrase (one VAD token
 /// per digit, the phrase's duration plus pre- and post-roll), and the digits are recognised
-/// from the captured audio with the speaker's own digit templates.
+/// from the captured audio by the digit head.
 #[test]
 fn an_fsdd_phrase_streamed_at_8_khz_is_endpointed_whole() {
-    use vouch::voice::digits::{DigitFrontEnd, DigitTemplates};
     let digits = "491702";
     let Some(phrase) = fsdd_phrase_8k("theo", digits, 1.0, 0.3, 2.0) else {
         return;
@@ -278,20 +277,22 @@ fn an_fsdd_phrase_streamed_at_8_khz_is_endpointed_whole() {
     let decoded = vouch::voice::Audio::decode(&wav, &AudioLimits::default()).unwrap();
     assert_eq!(decoded.samples().len(), utterance.audio.samples().len());
 
-    let front = DigitFrontEnd::new().unwrap();
-    let mut templates = DigitTemplates::new();
-    for digit in 0..10u8 {
-        for take in 5..10 {
-            let take = util::fsdd_take(digit, "theo", take).unwrap();
-            templates.add(digit, &front.single(&take).unwrap()).unwrap();
-        }
-    }
-    let heard: String = front
-        .tokens(&utterance.audio)
-        .into_iter()
-        .map(|token| {
-            let features = front.features(&utterance.audio, token).unwrap();
-            char::from(b'0' + templates.recognise(&features).unwrap().digit)
+    let engine = util::engine().unwrap();
+    let spoken = vouch::voice::digits::SpokenDigits::new(
+        engine.speech_embedder().unwrap(),
+        engine.digit_head().unwrap(),
+    );
+    let words = spoken.words(&utterance.audio).unwrap();
+    let heard: String = words
+        .iter()
+        .map(|w| {
+            let digit = engine
+                .digit_head()
+                .unwrap()
+                .recognise(&w.features)
+                .unwrap()
+                .0;
+            char::from(b'0' + digit)
         })
         .collect();
     assert_eq!(heard, digits);

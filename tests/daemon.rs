@@ -38,15 +38,6 @@ fn policy_file(tiers: &str) -> PolicyFile {
     PolicyFile(dir)
 }
 
-fn fsdd_bytes(digit: u8, speaker: &str, take: u32) -> Vec<u8> {
-    std::fs::read(
-        util::shared_dir()
-            .unwrap()
-            .join(format!("data/fsdd/recordings/{digit}_{speaker}_{take}.wav")),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() {
     let Some(mut daemon) = InProcess::start("").await else {
@@ -342,23 +333,24 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
         return;
     }
     let mut client = daemon.unix_client().await;
-    // Face, and george's digits 0–9, takes 5–9 (the probes use takes 0–4).
-    let digits: Vec<pb::DigitRecording> = (0..10u8)
-        .flat_map(|d| {
-            (5..10).map(move |take| pb::DigitRecording {
-                digit: u32::from(d),
-                audio: Some(pb::Audio {
-                    data: fsdd_bytes(d, "george", take),
-                    format: pb::AudioFormat::Wav as i32,
-                }),
-            })
-        })
-        .collect();
+    // Face, and george saying the digits 0–9 twice (his takes 5 and 6; the probes use takes
+    // 0–4), as a terminal records them at enrollment.
+    let sequence = |take: u32| {
+        let digits = (0..10u8)
+            .map(|d| util::fsdd_take(d, "george", take).unwrap())
+            .collect::<Vec<_>>();
+        let joined =
+            vouch::voice::audio::join_recordings(&digits.iter().collect::<Vec<_>>(), 0.3).unwrap();
+        pb::Audio {
+            data: util::wav_16k(joined.samples()),
+            format: pb::AudioFormat::Wav as i32,
+        }
+    };
     let enrolled = client
         .enroll(pb::EnrollRequest {
             subject: "carol".into(),
             face: vec![face("img1.jpg"), face("img2.jpg")],
-            digits,
+            digit_sequences: vec![sequence(5), sequence(6)],
             ..Default::default()
         })
         .await
@@ -407,7 +399,7 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
         ),
         format: pb::AudioFormat::Wav as i32,
     };
-    // The customer speaks the digits. Genuine acceptance of the passphrase is ~88 % per
+    // The customer speaks the digits. Genuine acceptance of the passphrase is ~97 % per
     // attempt on FSDD (README), so up to three challenges are allowed here.
     let mut accepted = false;
     let mut last = None;

@@ -6,9 +6,12 @@
 //!   subject `fixture-subject` under the key `fixture-key` = 0x2a × 32.
 //! - `ubm-v1.bin`: a GMM-UBM file (version 1) trained by `Ubm::train` on four synthetic
 //!   harmonic tones (no recording of anyone): 2 components, 2 cohort recordings of 5 frames.
-//! - `passphrase-digits-v1.bin`: a passphrase template (digit templates version 1, as
-//!   `DigitTemplates::to_values` lays them out) sealed for `fixture-subject` under
-//!   `fixture-key`; synthetic 4-value frames, one take of each digit and two of 7.
+//! - `passphrase-digits-v1.bin`: a passphrase template enrolled the old way (DTW digit
+//!   templates version 1, as the removed `DigitTemplates::to_values` laid them out) sealed for
+//!   `fixture-subject` under `fixture-key`; synthetic 4-value frames, one take of each digit
+//!   and two of 7.
+//! - `passphrase-centroids-v1.bin`: digit centroids (layout 1: the marker 1.0, then 10 × 192
+//!   values) sealed the same way; synthetic unit vectors.
 //! - `keys-v1.toml`: a key file as `Keyring::save` writes it: `fixture-key` (0x2a × 32,
 //!   current), `fixture-old` (0x11 × 32) and the transform key 0x7e × 32.
 //! - `ship-cursor-v1.json`: the audit shipping cursor (version 1) `Shipper::ship_once` wrote
@@ -24,8 +27,7 @@ use sha2::{Digest, Sha256};
 use vouch::template::{
     Kek, KeyProvider, Keyring, Modality, Template, TemplateHeader, open, peek, seal,
 };
-use vouch::voice::digits::DigitTemplates;
-use vouch::voice::mfcc::Features;
+use vouch::voice::digit_head::{AdaptedDigitHead, FEATURES};
 use vouch::voice::ubm::{FRONT_END, Ubm, UbmBuild};
 
 fn fixture(name: &str) -> PathBuf {
@@ -182,33 +184,11 @@ fn ubm_v1_still_opens() {
     assert!(err.to_string().contains("version 2"), "{err}");
 }
 
-/// A synthetic take of `digit`: `frames` frames of 4 values that only that digit has.
-fn digit_take(digit: u8, frames: usize) -> Features {
-    Features {
-        values: (0..frames)
-            .flat_map(|t| {
-                let (d, t) = (f64::from(digit), t as f64);
-                [d, t / frames as f64, (d + t).sin(), (d * t * 0.25).cos()]
-            })
-            .collect(),
-        dims: 4,
-    }
-}
-
-/// The digit templates of the passphrase fixture: a take of each digit (10 + d frames), and a
-/// second, longer take of 7.
-fn fixture_digits() -> DigitTemplates {
-    let mut digits = DigitTemplates::new();
-    for d in 0..10u8 {
-        digits.add(d, &digit_take(d, 10 + usize::from(d))).unwrap();
-    }
-    digits.add(7, &digit_take(7, 30)).unwrap();
-    digits
-}
-
-fn fixture_passphrase() -> Template {
-    let model_id = vouch::voice::enrollment::DIGITS_MODEL_ID;
-    let header = TemplateHeader {
+/// The legacy passphrase fixture's header: what `DigitTemplates` (DTW of MFCC, removed when
+/// the digit head came) stored.
+fn legacy_passphrase_header() -> TemplateHeader {
+    let model_id = vouch::voice::digits::LEGACY_DIGITS_MODEL_ID;
+    TemplateHeader {
         modality: Modality::Passphrase,
         model_id: model_id.into(),
         model_sha256: Sha256::digest(model_id.as_bytes()).into(),
@@ -216,45 +196,85 @@ fn fixture_passphrase() -> Template {
         samples: 11,
         quality: 1.0,
         created_unix: 1_795_300_000,
-    };
-    Template::new(header, fixture_digits().to_values()).unwrap()
+    }
 }
 
-/// Writes `passphrase-digits-v1.bin` (by hand, when the digit templates get a new version:
-/// `cargo test --all-features --test integration formats::write_passphrase_fixture -- --ignored`).
-#[test]
-#[ignore = "writes a fixture; run by hand when a format version is added"]
-fn write_passphrase_fixture() {
-    let blob = seal(&fixture_passphrase(), "fixture-subject", &fixture_keys()).unwrap();
-    std::fs::write(fixture("passphrase-digits-v1.bin"), blob).unwrap();
-}
-
+/// Templates enrolled the old way still open (their subjects verify with the head alone
+/// until they re-enroll: `voice::a_spoken_passphrase_is_verified_against_the_vault`), and
+/// their values are never taken for digit centroids.
 #[test]
 fn passphrase_digit_templates_v1_still_open() {
     let blob = std::fs::read(fixture("passphrase-digits-v1.bin")).unwrap();
     let template = open(&blob, "fixture-subject", &fixture_keys()).unwrap();
-    assert_eq!(template, fixture_passphrase());
-    let digits = DigitTemplates::from_values(template.values()).unwrap();
-    assert_eq!(digits.counts(), [1, 1, 1, 1, 1, 1, 1, 2, 1, 1]);
-    assert_eq!(digits.to_values(), fixture_digits().to_values());
-    digits.check_complete().unwrap();
-    // Recognition over the stored takes: each digit's own take (at the stored precision) is
-    // nearest, at distance 0.
-    for d in [0u8, 3, 7, 9] {
-        let mut token = digit_take(d, 10 + usize::from(d));
-        for v in &mut token.values {
-            *v = f64::from(*v as f32);
-        }
-        let found = digits.recognise(&token).unwrap();
-        assert_eq!((found.digit, found.distance), (d, 0.0), "{found:?}");
-    }
+    let (header, expected) = (template.header(), legacy_passphrase_header());
+    assert_eq!(
+        (&header.model_id, header.model_sha256, header.samples),
+        (&expected.model_id, expected.model_sha256, expected.samples)
+    );
+    // Layout version 1.0, then 11 takes of 4-value frames.
+    assert_eq!(template.values()[0], 1.0);
+    assert!(template.values().len() > 11 * 10 * 4);
+    let head = vouch::voice::digit_head::DigitHead::builtin().unwrap();
+    let err = AdaptedDigitHead::from_values(&head, template.values()).unwrap_err();
+    assert_eq!(err.kind(), vouch::ErrorKind::TemplateFormat, "{err}");
+}
 
-    // A newer layout is refused, not misread.
+/// Synthetic digit centroids (no recording of anyone): digit d's centroid has 1 at feature
+/// d and 0.5 at feature 100 + d, scaled to unit length.
+fn fixture_centroids() -> Vec<f32> {
+    let mut values = vec![1.0f32];
+    for d in 0..10 {
+        let mut c = vec![0f32; FEATURES];
+        c[d] = 1.0;
+        c[100 + d] = 0.5;
+        let n = c.iter().map(|v| v * v).sum::<f32>().sqrt();
+        values.extend(c.iter().map(|v| v / n));
+    }
+    values
+}
+
+fn fixture_centroid_template() -> Template {
+    let header = TemplateHeader {
+        modality: Modality::Passphrase,
+        model_id: "digit-centroids@fixture00000".into(),
+        model_sha256: [0x5a; 32],
+        dimension: 0,
+        samples: 20,
+        quality: 1.0,
+        created_unix: 1_796_000_000,
+    };
+    Template::new(header, fixture_centroids()).unwrap()
+}
+
+/// Writes `passphrase-centroids-v1.bin` (by hand, when the centroid layout gets a new
+/// version: `cargo test --all-features --test integration formats::write_centroids_fixture --
+/// --ignored`).
+#[test]
+#[ignore = "writes a fixture; run by hand when a format version is added"]
+fn write_centroids_fixture() {
+    let blob = seal(
+        &fixture_centroid_template(),
+        "fixture-subject",
+        &fixture_keys(),
+    )
+    .unwrap();
+    std::fs::write(fixture("passphrase-centroids-v1.bin"), blob).unwrap();
+}
+
+/// Digit centroids (layout 1) read back: the same values, an adapted head that scores with
+/// them, and a newer layout refused, not misread.
+#[test]
+fn passphrase_digit_centroids_v1_still_open() {
+    let blob = std::fs::read(fixture("passphrase-centroids-v1.bin")).unwrap();
+    let template = open(&blob, "fixture-subject", &fixture_keys()).unwrap();
+    assert_eq!(template, fixture_centroid_template());
+    let head = vouch::voice::digit_head::DigitHead::builtin().unwrap();
+    let adapted = AdaptedDigitHead::from_values(&head, template.values()).unwrap();
+    assert_eq!(adapted.to_values(), fixture_centroids());
     let mut newer = template.values().to_vec();
     newer[0] = 2.0;
-    let err = DigitTemplates::from_values(&newer).unwrap_err();
+    let err = AdaptedDigitHead::from_values(&head, &newer).unwrap_err();
     assert_eq!(err.kind(), vouch::ErrorKind::TemplateFormat, "{err}");
-    assert!(err.to_string().contains("version 2"), "{err}");
 }
 
 /// What `keys-v1.toml` was made from: read by `Keyring::load`, then written by

@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Outcome};
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::audio::Audio;
-use crate::voice::enrollment::VoiceService;
+use crate::voice::enrollment::{VoiceInput, VoiceService};
 
 impl Authenticator {
     /// Enrolls a subject: each face sample observed once, through the quality gate and
@@ -16,10 +16,11 @@ impl Authenticator {
     pub fn enroll(&self, request: &EnrollRequest<'_>) -> Result<EnrollReport> {
         check_id("subject", request.subject)?;
         check_id("terminal", request.terminal)?;
-        if request.face.is_empty() && request.digits.is_empty() {
+        let has_voice = !request.digits.is_empty() || !request.digit_sequences.is_empty();
+        if request.face.is_empty() && !has_voice {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "an enrollment needs face images, or digit recordings for voice",
+                "an enrollment needs face images, or the digits 0 to 9 spoken for voice",
             ));
         }
         let max = self.config().liveness.max_frames;
@@ -66,12 +67,47 @@ impl Authenticator {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
-        if !speech.is_empty() && digits.is_empty() {
+        let sequences = request
+            .digit_sequences
+            .iter()
+            .enumerate()
+            .map(|(i, bytes)| {
+                Audio::decode(bytes, limits).map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!("digit sequence {}: {}", i + 1, e.message()),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        if !speech.is_empty() && !has_voice {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "speech without digit recordings: voice enrollment needs every digit 0–9",
+                "speech without digits: voice enrollment needs the digits 0 to 9 spoken",
             ));
         }
+
+        // The voice first: a digit sequence to say again must leave nothing stored.
+        let voice_service = if has_voice {
+            Some(VoiceService::new(
+                self.engine.voice_encoder()?,
+                self.engine.speech_embedder()?,
+                self.engine.digit_head()?,
+                &self.vault,
+            ))
+        } else {
+            None
+        };
+        let prepared_voice = voice_service
+            .as_ref()
+            .map(|service| {
+                service.prepare(&VoiceInput {
+                    speech: &speech,
+                    sequences: &sequences,
+                    single_digits: &digits,
+                })
+            })
+            .transpose()?;
 
         let threshold = self.config().decisions.liveness_threshold;
         let mut samples = Vec::with_capacity(images.len());
@@ -110,12 +146,9 @@ impl Authenticator {
             )?;
             Some(self.vault.enroll(request.subject, &template)?)
         };
-        let voice = if digits.is_empty() {
-            None
-        } else {
-            let encoder = self.engine.voice_encoder()?;
-            let service = VoiceService::new(encoder, &self.vault);
-            Some(service.enroll(request.subject, &speech, &digits)?)
+        let voice = match (&voice_service, &prepared_voice) {
+            (Some(service), Some(prepared)) => Some(service.store(request.subject, prepared)?),
+            _ => None,
         };
         let outcome = if face_template.is_some() || voice.is_some() {
             Outcome::Accept

@@ -149,8 +149,11 @@ pub struct EnrollRequest<'a> {
     pub face: &'a [&'a [u8]],
     /// Free speech for the voiceprint (optional).
     pub speech: &'a [&'a [u8]],
-    /// Each digit 0–9 spoken alone, at least once each, for the passphrase (optional; with
-    /// voice, required).
+    /// The ten digits said in order, "0 1 2 … 9", one sequence per recording: one or two
+    /// make the passphrase enrollment (and the voiceprint).
+    pub digit_sequences: &'a [&'a [u8]],
+    /// Digits spoken alone, `(digit, recording)`: beside the sequences, or instead of them
+    /// when every digit 0–9 is there.
     pub digits: &'a [(u8, &'a [u8])],
 }
 

@@ -218,7 +218,12 @@ impl Authenticator {
                     let encoder = self.engine.voice_encoder()?;
                     let calibration = self.calibrations.get(encoder.id())?;
                     let threshold = calibration.threshold_at(voice_target_fmr)?;
-                    let service = VoiceService::new(encoder, &self.vault);
+                    let service = VoiceService::new(
+                        encoder,
+                        self.engine.speech_embedder()?,
+                        self.engine.digit_head()?,
+                        &self.vault,
+                    );
                     match service.examine(request.subject, &challenge.digits, &audio) {
                         Ok(evidence) => {
                             scores.voice = Some(evidence.speaker_score);
@@ -226,7 +231,7 @@ impl Authenticator {
                             let verdict = decision::passphrase(
                                 &evidence,
                                 threshold,
-                                self.config().decisions.digit_rank,
+                                self.config().decisions.max_digit_errors,
                             );
                             verification
                                 .passphrase(verdict, calibration.llr(evidence.speaker_score));
@@ -295,7 +300,14 @@ impl Authenticator {
             && let Ok(encoder) = self.engine.voice_encoder()
         {
             models.push(encoder.id().to_string());
-            models.push(crate::voice::enrollment::DIGITS_MODEL_ID.to_string());
+            models.push(crate::voice::digits::digits_model_id());
+            let [mel, embedding] = &self.config().voice.speech_embedding;
+            models.extend(
+                [mel, embedding]
+                    .into_iter()
+                    .filter_map(|name| self.engine.manifest().get(name).ok())
+                    .map(|spec| spec.id()),
+            );
         }
         models
     }

@@ -18,6 +18,8 @@ pub struct EnrollInput<'a> {
     pub speech: Vec<&'a [u8]>,
     /// Each digit and its recording.
     pub digits: Vec<(u8, &'a [u8])>,
+    /// The digits 0 to 9 said in order, one sequence per recording.
+    pub digit_sequences: Vec<&'a [u8]>,
 }
 
 /// What a verification request carries, checked.
@@ -45,17 +47,20 @@ pub struct MovementInput<'a> {
 }
 
 /// Checks an enrollment request's media and digits.
-pub fn enroll_input(message: &pb::EnrollRequest) -> Result<EnrollInput<'_>> {
+pub fn enroll_input<'a>(message: &'a pb::EnrollRequest) -> Result<EnrollInput<'a>> {
     let face = images(&message.face, "face sample")?;
-    let speech = message
-        .speech
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            sniff_audio(a, &format!("speech {}", i + 1))?;
-            Ok(a.data.as_slice())
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let recordings = |audio: &'a [pb::Audio], what: &str| {
+        audio
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                sniff_audio(a, &format!("{what} {}", i + 1))?;
+                Ok(a.data.as_slice())
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let speech = recordings(&message.speech, "speech")?;
+    let digit_sequences = recordings(&message.digit_sequences, "digit sequence")?;
     let digits = message
         .digits
         .iter()
@@ -78,6 +83,7 @@ pub fn enroll_input(message: &pb::EnrollRequest) -> Result<EnrollInput<'_>> {
         face,
         speech,
         digits,
+        digit_sequences,
     })
 }
 

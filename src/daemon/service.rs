@@ -189,6 +189,7 @@ impl pb::vouch_server::Vouch for VouchService {
                     face: &input.face,
                     speech: &input.speech,
                     digits: &input.digits,
+                    digit_sequences: &input.digit_sequences,
                 })?;
                 Ok(pb::EnrollResponse {
                     decision: decision(report.outcome) as i32,

@@ -30,10 +30,10 @@ pub struct DecisionsConfig {
     /// liveness calibration file and this key is not set, the threshold in that file
     /// ([`crate::Config::validate`]).
     pub liveness_threshold: f32,
-    /// The challenge's digit must be among this many nearest enrolled digits for every spoken
-    /// token of a passphrase (1 = the nearest). By default, 2: see
-    /// [`crate::voice::passphrase`] for the figures behind it.
-    pub digit_rank: usize,
+    /// A passphrase response may have this many recognised digits that differ from the
+    /// challenge's (0 = all must match). By default, 1: see [`crate::voice::passphrase`] for
+    /// the figures behind it (genuine phrases vs the odds of an old recording of other digits).
+    pub max_digit_errors: usize,
     /// A frame holding a second face whose box area is at least this share of the largest
     /// face's is a retake (`multiple_faces`): the engine would otherwise have to guess which
     /// face is the customer's, and a photo held beside a live face must not be the one matched.
@@ -57,8 +57,8 @@ impl DecisionsConfig {
     /// (0.344 for the print, 0.702 for the hardest live frame with the 1280 px detection).
     pub const DEFAULT_LIVENESS_THRESHOLD: f32 = 0.5;
 
-    /// The default tolerance of the digit check: the challenge's digit among the two nearest.
-    pub const DEFAULT_DIGIT_RANK: usize = 2;
+    /// The default tolerance of the digit check: one recognised digit may differ.
+    pub const DEFAULT_MAX_DIGIT_ERRORS: usize = 1;
 
     /// Checks the values ([`ErrorKind::Config`] naming the key).
     pub fn validate(&self) -> Result<()> {
@@ -69,8 +69,10 @@ impl DecisionsConfig {
         if !(0.0..=1.0).contains(&self.liveness_threshold) {
             return bad("decisions.liveness_threshold must be in [0, 1]");
         }
-        if !(1..=5).contains(&self.digit_rank) {
-            return bad("decisions.digit_rank must be between 1 and 5");
+        if self.max_digit_errors > 2 {
+            // A phrase has at least 4 digits: 3 differing would let a recording of other digits
+            // through once in ~300 attempts.
+            return bad("decisions.max_digit_errors must be between 0 and 2");
         }
         if !(self.other_face_share > 0.0 && self.other_face_share <= 1.0) {
             return bad("decisions.other_face_share must be in (0, 1]");
@@ -90,7 +92,7 @@ impl Default for DecisionsConfig {
             identify_fpir: 1e-3,
             attempts: AttemptsConfig::default(),
             liveness_threshold: DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD,
-            digit_rank: DecisionsConfig::DEFAULT_DIGIT_RANK,
+            max_digit_errors: DecisionsConfig::DEFAULT_MAX_DIGIT_ERRORS,
             other_face_share: 0.5,
             active_liveness: ActiveLivenessConfig::default(),
         }

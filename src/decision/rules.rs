@@ -95,7 +95,7 @@ pub fn presentation_retake(
 /// What the digits and the voice of a passphrase response were found to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PassphraseVerdict {
-    /// Every spoken token ranks the challenge's digit among the `digit_rank` nearest.
+    /// At most `max_digit_errors` recognised digits differ from the challenge's.
     pub digits_match: bool,
     /// The speaker score reaches the speaker threshold.
     pub speaker_match: bool,
@@ -113,10 +113,10 @@ impl PassphraseVerdict {
 pub fn passphrase(
     evidence: &PassphraseEvidence,
     speaker_threshold: f64,
-    digit_rank: usize,
+    max_digit_errors: usize,
 ) -> PassphraseVerdict {
     PassphraseVerdict {
-        digits_match: evidence.worst_rank <= digit_rank,
+        digits_match: evidence.digit_errors <= max_digit_errors,
         speaker_match: evidence.speaker_score >= speaker_threshold,
     }
 }
@@ -679,24 +679,24 @@ mod tests {
 
     #[test]
     fn passphrase_by_table() {
-        let evidence = |worst_rank, speaker_score| PassphraseEvidence {
+        let evidence = |digit_errors, speaker_score| PassphraseEvidence {
             heard: "123456".into(),
-            tokens: Vec::new(),
-            worst_rank,
+            digit_errors,
+            adapted: true,
             speaker_score,
         };
-        for (rank, score, digits, speaker) in [
-            (1, 0.9, true, true),
-            (2, 0.8, true, true),
-            (3, 0.9, false, true),
-            (1, 0.79, true, false),
+        for (errors, score, digits, speaker) in [
+            (0, 0.9, true, true),
+            (1, 0.8, true, true),
+            (2, 0.9, false, true),
+            (0, 0.79, true, false),
             (4, 0.1, false, false),
         ] {
-            let v = passphrase(&evidence(rank, score), 0.8, 2);
+            let v = passphrase(&evidence(errors, score), 0.8, 1);
             assert_eq!(
                 (v.digits_match, v.speaker_match),
                 (digits, speaker),
-                "rank {rank} score {score}"
+                "{errors} digit errors, score {score}"
             );
             assert_eq!(v.accepted(), digits && speaker);
         }

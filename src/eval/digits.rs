@@ -158,9 +158,9 @@ pub fn evaluate_digits(
                 }));
                 continue;
             }
-            let words: Vec<(u8, Vec<f32>)> = enrolled
+            let words: Vec<(u8, &[f32])> = enrolled
                 .iter()
-                .map(|w| (w.digit, w.features.clone()))
+                .map(|w| (w.digit, w.features.as_slice()))
                 .collect();
             Some(head.adapt(&words)?)
         } else {

@@ -1,64 +1,72 @@
-//! Spoken-passphrase evaluation on the Free Spoken Digit Dataset (`{digit}_{speaker}_{take}.wav`).
+//! Spoken-passphrase evaluation on any spoken-digit corpus: a folder of
+//! `{digit}_{speaker}_{take}.wav` (FSDD's layout) at any sample rate.
 //!
-//! Per speaker, the digits are enrolled from `enroll_takes` of every digit (the DTW templates)
-//! and the voiceprint from the same takes joined into one recording. Passphrases are built by
-//! joining single-digit takes from `probe_takes` with `gap_seconds` of silence. Three kinds of
-//! trial, `phrases_per_speaker` of each per speaker:
+//! Per speaker, the `enroll_takes` lowest-numbered takes of every digit enroll as the
+//! two-utterance enrollment would hear them: take k of 0, 1, … 9 joined with pauses into the
+//! k-th sequence "0 1 2 … 9", cut by the VAD into its ten words (a sequence that does not cut
+//! into ten is an enrollment retake, counted), the head adapted with those words, the
+//! voiceprint from the same sequences. Passphrases are built by joining single-digit takes
+//! from the remaining takes with `gap_seconds` of silence; the remaining takes alternate
+//! between calibration (odd positions) and evaluation (even positions), so no take serves both.
+//! Three kinds of trial, `phrases_per_speaker` of each per speaker:
 //! - **genuine**: the speaker says the challenge's digits;
 //! - **impostor**: another speaker says the challenge's digits (claiming to be the speaker);
 //! - **replay**: the speaker says another digit string (an old recording played back).
 //!
-//! The speaker threshold is calibrated first, on genuine and impostor phrases built from
-//! `calibration_takes` (disjoint from both enrollment and probe takes): the equal-error
-//! threshold of those speaker scores. Every random choice comes from `seed`.
+//! The speaker threshold is set on the calibration phrases' scores at `target_fmr` (the
+//! policy's voice operating point). Speakers without enough takes of every digit, or whose
+//! enrollment sequences do not cut into ten words, are skipped and counted. Every random
+//! choice comes from `seed`.
 
 use std::collections::BTreeMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::eval::challenges::Rate;
+use crate::eval::digits::parse_digit_name;
 use crate::eval::metrics::eer;
-use crate::stats::{ScoreSet, SplitMix64};
-use crate::voice::audio::join_recordings;
-use crate::voice::audio::{Audio, AudioLimits};
-use crate::voice::digits::DigitTemplates;
-use crate::voice::passphrase::PassphraseVerifier;
+use crate::stats::{ScoreSet, SplitMix64, fnmr_at_fmr};
+use crate::voice::audio::{Audio, AudioLimits, join_recordings};
+use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
+use crate::voice::digits::{DigitModel, SpokenDigits};
+use crate::voice::passphrase::{PassphraseEvidence, check_digits};
 use crate::voice::speaker::{SpeakerModel, Voiceprint};
+use crate::voice::speech_embedding::SpeechEmbedder;
 
 /// The protocol's parameters.
 #[derive(Clone, Debug, Serialize)]
-pub struct FsddProtocol {
-    /// Takes that enroll digits and voiceprint. By default, 5–9.
-    pub enroll_takes: Range<u32>,
-    /// Takes the evaluated passphrases are built from. By default, 0–4 (upstream's test split).
-    pub probe_takes: Range<u32>,
-    /// Takes the threshold is calibrated on. By default, 10–49.
-    pub calibration_takes: Range<u32>,
+pub struct PassphraseProtocol {
+    /// Enrollment sequences "0 1 2 … 9" per speaker, from the lowest-numbered takes. By
+    /// default, 2.
+    pub enroll_takes: usize,
     /// Trials of each kind per speaker. By default, 50.
     pub phrases_per_speaker: usize,
     /// Digits per passphrase. By default, 6.
     pub length: usize,
-    /// Silence before, between and after digits. By default, 0.3 s.
+    /// Silence before, between and after digits, in phrases and enrollment sequences. By
+    /// default, 0.3 s.
     pub gap_seconds: f32,
+    /// Impostor acceptance the speaker threshold is set at, on the calibration phrases. By
+    /// default, 0.01 (the built-in policy's `voice_target_fmr`).
+    pub target_fmr: f64,
+    /// Recognised digits that may differ from the challenge's (`decisions.max_digit_errors`).
+    pub max_digit_errors: usize,
     /// Seed of the digit strings and take choices.
     pub seed: u64,
-    /// The digit check's tolerance (see `decisions.digit_rank`). By default, 2.
-    pub digit_rank: usize,
 }
 
-impl Default for FsddProtocol {
-    fn default() -> FsddProtocol {
-        FsddProtocol {
-            enroll_takes: 5..10,
-            probe_takes: 0..5,
-            calibration_takes: 10..50,
+impl Default for PassphraseProtocol {
+    fn default() -> PassphraseProtocol {
+        PassphraseProtocol {
+            enroll_takes: 2,
             phrases_per_speaker: 50,
             length: 6,
             gap_seconds: 0.3,
+            target_fmr: 0.01,
+            max_digit_errors: crate::decision::DecisionsConfig::DEFAULT_MAX_DIGIT_ERRORS,
             seed: 1,
-            digit_rank: crate::decision::DecisionsConfig::DEFAULT_DIGIT_RANK,
         }
     }
 }
@@ -88,37 +96,142 @@ pub struct TrialOutcome {
     pub expected: String,
     /// What the recording says.
     pub spoken: String,
-    /// What was recognised (empty when the token count was wrong).
+    /// What was recognised (empty when the word count was wrong).
     pub heard: String,
-    /// Speaker score (NaN when the token count was wrong).
+    /// Recognised digits that differ from the challenge's (none when the word count was
+    /// wrong).
+    pub digit_errors: Option<usize>,
+    /// Each speaker model's score, in the order of [`PassphraseReport::models`] (empty when
+    /// the word count was wrong).
+    pub speaker_scores: Vec<f64>,
+    /// The speaker score decided on: the one model's, or the fused log-likelihood ratio of
+    /// several (NaN when the word count was wrong).
     pub speaker_score: f64,
     /// Accepted.
     pub accepted: bool,
-    /// Refused for the wrong number of spoken tokens.
+    /// Refused for the wrong number of spoken words.
     pub token_count_error: bool,
 }
 
 /// Rates over a kind of trial.
 #[derive(Clone, Debug, Serialize)]
 pub struct KindSummary {
-    /// Trials.
-    pub trials: usize,
-    /// Accepted.
-    pub accepted: usize,
+    /// Accepted trials (`hits`) of all, with a Wilson interval.
+    pub accepted: Rate,
     /// Recognised digit strings equal to the spoken ones.
     pub heard_correctly: usize,
-    /// Refused for a wrong token count.
+    /// Words whose recognised digit is the spoken one, of those recognised.
+    pub words_correct: Rate,
+    /// Refused for a wrong word count.
     pub token_count_errors: usize,
+}
+
+/// A speaker left out, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedSpeaker {
+    /// The speaker.
+    pub speaker: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// How several speaker models' scores were fused: each score standardised by the
+/// calibration impostors' mean and deviation, then a logistic regression fitted on the
+/// calibration phrases (its log-odds is the fused score).
+#[derive(Clone, Debug, Serialize)]
+pub struct SpeakerFusion {
+    /// Calibration impostors' mean score, per model.
+    pub impostor_mean: Vec<f64>,
+    /// Calibration impostors' score deviation, per model.
+    pub impostor_sd: Vec<f64>,
+    /// Weights of the standardised scores.
+    pub weights: Vec<f64>,
+    /// Intercept.
+    pub bias: f64,
+}
+
+impl SpeakerFusion {
+    fn fit(calibration: &[TrialOutcome]) -> Result<SpeakerFusion> {
+        let scored: Vec<&TrialOutcome> = calibration
+            .iter()
+            .filter(|t| !t.speaker_scores.is_empty())
+            .collect();
+        let models = scored.first().map_or(0, |t| t.speaker_scores.len());
+        let impostors: Vec<&TrialOutcome> = scored
+            .iter()
+            .copied()
+            .filter(|t| t.kind == TrialKind::Impostor)
+            .collect();
+        let n = impostors.len().max(1) as f64;
+        let impostor_mean: Vec<f64> = (0..models)
+            .map(|m| impostors.iter().map(|t| t.speaker_scores[m]).sum::<f64>() / n)
+            .collect();
+        let impostor_sd: Vec<f64> = (0..models)
+            .map(|m| {
+                let var = impostors
+                    .iter()
+                    .map(|t| (t.speaker_scores[m] - impostor_mean[m]).powi(2))
+                    .sum::<f64>()
+                    / n;
+                var.sqrt().max(1e-9)
+            })
+            .collect();
+        let mut fusion = SpeakerFusion {
+            impostor_mean,
+            impostor_sd,
+            weights: Vec::new(),
+            bias: 0.0,
+        };
+        let rows: Vec<Vec<f64>> = scored
+            .iter()
+            .map(|t| fusion.standardised(&t.speaker_scores))
+            .collect();
+        let labels: Vec<bool> = scored
+            .iter()
+            .map(|t| t.kind == TrialKind::Genuine)
+            .collect();
+        let fitted = crate::stats::logistic::fit(&rows, &labels, 1e-3)?;
+        fusion.weights = fitted.weights;
+        fusion.bias = fitted.bias;
+        Ok(fusion)
+    }
+
+    fn standardised(&self, scores: &[f64]) -> Vec<f64> {
+        scores
+            .iter()
+            .zip(self.impostor_mean.iter().zip(&self.impostor_sd))
+            .map(|(s, (m, sd))| (s - m) / sd)
+            .collect()
+    }
+
+    fn score(&self, scores: &[f64]) -> f64 {
+        self.standardised(scores)
+            .iter()
+            .zip(&self.weights)
+            .map(|(z, w)| z * w)
+            .sum::<f64>()
+            + self.bias
+    }
 }
 
 /// The evaluation's results.
 #[derive(Clone, Debug, Serialize)]
 pub struct PassphraseReport {
-    /// Speaker model.
+    /// Speaker model (the models joined by `+` when fused).
     pub model_id: String,
+    /// The speaker models, in the order of each trial's `speaker_scores`.
+    pub models: Vec<String>,
+    /// The fusion of several models' scores, when there are several.
+    pub fusion: Option<SpeakerFusion>,
+    /// The digit head: "built-in" or where the held-out heads came from.
+    pub digit_head: String,
     /// The protocol.
-    pub protocol: FsddProtocol,
-    /// Speaker threshold calibrated on the calibration takes.
+    pub protocol: PassphraseProtocol,
+    /// Speakers evaluated.
+    pub speakers: Vec<String>,
+    /// Speakers left out, with their reasons.
+    pub skipped_speakers: Vec<SkippedSpeaker>,
+    /// Speaker threshold set on the calibration phrases at the target FMR.
     pub speaker_threshold: f64,
     /// Equal error rate of the speaker scores on the calibration phrases.
     pub calibration_eer: f64,
@@ -126,6 +239,12 @@ pub struct PassphraseReport {
     /// `vouch calibrate passphrase`.
     #[serde(skip)]
     pub calibration_scores: ScoreSet,
+    /// Genuine trials' acceptance rate.
+    pub genuine_accepted: f64,
+    /// Impostor trials' acceptance rate.
+    pub impostor_accepted: f64,
+    /// Replay trials' acceptance rate.
+    pub replay_accepted: f64,
     /// Genuine trials.
     pub genuine: KindSummary,
     /// Impostor trials.
@@ -138,41 +257,72 @@ pub struct PassphraseReport {
     pub trials: Vec<TrialOutcome>,
 }
 
-struct Corpus {
-    /// speaker → digit → take → path
-    files: BTreeMap<String, [BTreeMap<u32, PathBuf>; 10]>,
+/// Where each speaker's digit head comes from.
+#[derive(Clone, Debug)]
+pub enum Heads {
+    /// The head built into the library, for every speaker.
+    Builtin(DigitHead),
+    /// One head per speaker, trained without them (`{speaker}.json` in the folder named);
+    /// a speaker without one is skipped.
+    HeldOut {
+        /// The folder the heads were read from.
+        dir: PathBuf,
+        /// Speaker → head.
+        heads: BTreeMap<String, DigitHead>,
+    },
 }
 
-fn read_corpus(dir: &Path) -> Result<Corpus> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
-    let mut files: BTreeMap<String, [BTreeMap<u32, PathBuf>; 10]> = BTreeMap::new();
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
-        let Some(stem) = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .filter(|_| path.extension().is_some_and(|e| e == "wav"))
-        else {
-            continue;
-        };
-        let parts: Vec<&str> = stem.split('_').collect();
-        if let [digit, speaker, take] = parts[..]
-            && let (Ok(digit), Ok(take)) = (digit.parse::<usize>(), take.parse::<u32>())
-            && digit < 10
-        {
-            files.entry(speaker.to_string()).or_default()[digit].insert(take, path.clone());
+impl Heads {
+    /// Reads the held-out heads of `dir` (`{speaker}.json`).
+    pub fn held_out(dir: &Path) -> Result<Heads> {
+        let mut heads = BTreeMap::new();
+        for path in crate::listing::files_under(dir, &["json"])? {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+                let head = DigitHead::from_json(&text)
+                    .map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                heads.insert(stem.to_string(), head);
+            }
+        }
+        if heads.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Dataset,
+                format!("no {{speaker}}.json digit heads in {}", dir.display()),
+            ));
+        }
+        Ok(Heads::HeldOut {
+            dir: dir.to_path_buf(),
+            heads,
+        })
+    }
+
+    fn of(&self, speaker: &str) -> Option<&DigitHead> {
+        match self {
+            Heads::Builtin(head) => Some(head),
+            Heads::HeldOut { heads, .. } => heads.get(speaker),
         }
     }
-    if files.len() < 2 {
-        return Err(Error::new(
-            ErrorKind::Dataset,
-            format!(
-                "{} holds recordings of fewer than two speakers named DIGIT_SPEAKER_TAKE.wav",
-                dir.display()
-            ),
-        ));
+
+    fn describe(&self) -> String {
+        match self {
+            Heads::Builtin(_) => "built-in".to_string(),
+            Heads::HeldOut { dir, .. } => format!("held out per speaker ({})", dir.display()),
+        }
     }
-    Ok(Corpus { files })
+}
+
+/// speaker → digit → take → path
+type Corpus = BTreeMap<String, [BTreeMap<u32, PathBuf>; 10]>;
+
+fn read_corpus(dir: &Path) -> Result<Corpus> {
+    let mut files: Corpus = BTreeMap::new();
+    for path in crate::listing::files_under(dir, &["wav"])? {
+        if let Some((digit, speaker, take)) = parse_digit_name(&path) {
+            files.entry(speaker).or_default()[usize::from(digit)].insert(take, path);
+        }
+    }
+    Ok(files)
 }
 
 /// `n` uniformly random decimal digits.
@@ -182,20 +332,51 @@ fn random_digits(rng: &mut SplitMix64, n: usize) -> String {
         .collect()
 }
 
-struct Enrolled {
-    digits: DigitTemplates,
-    voiceprint: Voiceprint,
+/// One speaker's takes by role, and their enrollment.
+struct Enrolled<'h> {
+    name: String,
+    /// digit → takes for calibration phrases
+    calibration: Vec<Vec<u32>>,
+    /// digit → takes for evaluated phrases
+    probe: Vec<Vec<u32>>,
+    head: &'h DigitHead,
+    adapted: AdaptedDigitHead,
+    /// One per speaker model.
+    voiceprints: Vec<Voiceprint>,
 }
 
-/// Runs the protocol with `model`; `on_trial` is called after every trial (calibration ones
+/// What the evaluation needs: the speaker models, the speech embedding and the heads.
+#[derive(Clone, Copy)]
+pub struct PassphraseModels<'a> {
+    /// The speaker models: one, or several whose scores are fused.
+    pub speakers: &'a [&'a dyn SpeakerModel],
+    /// The speech embedding under the digit head.
+    pub embedder: &'a SpeechEmbedder,
+    /// The digit heads.
+    pub heads: &'a Heads,
+}
+
+/// Runs the protocol on `dir`; `on_trial` is called after every trial (calibration ones
 /// included: `2 × speakers × phrases` of them, then `3 × speakers × phrases`).
-pub fn evaluate_fsdd(
+pub fn evaluate_passphrase(
     dir: &Path,
-    model: &dyn SpeakerModel,
-    protocol: &FsddProtocol,
+    models: PassphraseModels<'_>,
+    protocol: &PassphraseProtocol,
     threads: usize,
     on_trial: &(dyn Fn() + Sync),
 ) -> Result<PassphraseReport> {
+    if models.speakers.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a passphrase evaluation needs a speaker model",
+        ));
+    }
+    if protocol.enroll_takes == 0 || protocol.length == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a passphrase evaluation needs at least one enrollment take and one digit",
+        ));
+    }
     let corpus = read_corpus(dir)?;
     // Single digits run as short as 0.15 s in FSDD.
     let limits = AudioLimits {
@@ -203,50 +384,141 @@ pub fn evaluate_fsdd(
         ..AudioLimits::default()
     };
     let open = |speaker: &str, digit: usize, take: u32| -> Result<Audio> {
-        let path = corpus.files[speaker][digit].get(&take).ok_or_else(|| {
-            Error::new(
-                ErrorKind::Dataset,
-                format!(
-                    "no take {take} of digit {digit} by {speaker} in {}",
-                    dir.display()
-                ),
-            )
-        })?;
+        let path = &corpus[speaker][digit][&take];
         Audio::open(path, &limits)
+            .map_err(|e| Error::new(e.kind(), format!("{}: {e}", path.display())))
     };
-    let verifier = PassphraseVerifier::new(model)?;
-    let speakers: Vec<String> = corpus.files.keys().cloned().collect();
 
-    // Enrollment.
-    let enrolled = crate::parallel::parallel_map(&speakers, threads, &|| {}, |speaker| {
-        let mut digits = DigitTemplates::new();
-        let mut takes = Vec::new();
-        for digit in 0..10 {
-            for take in protocol.enroll_takes.clone() {
-                let audio = open(speaker, digit, take)?;
-                digits.add(digit as u8, &verifier.front_end().single(&audio)?)?;
-                takes.push(audio);
-            }
+    // Roles of the takes, then enrollment (in parallel), skipping who cannot enroll.
+    let mut skipped_speakers = Vec::new();
+    let mut candidates = Vec::new();
+    for (speaker, digits) in &corpus {
+        let need = protocol.enroll_takes + 2;
+        if let Some(d) = digits.iter().position(|t| t.len() < need) {
+            skipped_speakers.push(SkippedSpeaker {
+                speaker: speaker.clone(),
+                reason: format!(
+                    "{} take(s) of digit {d}: {need} are needed ({} to enroll, one to calibrate, one to evaluate)",
+                    digits[d].len(),
+                    protocol.enroll_takes
+                ),
+            });
+            continue;
         }
-        let joined = join_recordings(&takes.iter().collect::<Vec<_>>(), 0.2)?;
-        let voiceprint = model.enroll(&[&model.analyse(&joined)?])?;
-        Ok(Enrolled { digits, voiceprint })
-    })
-    .into_iter()
-    .collect::<Result<Vec<Enrolled>>>()?;
-
-    // A phrase: `spoken` by `speaker`, from takes in `range`.
-    let phrase =
-        |speaker: &str, spoken: &str, range: &Range<u32>, rng: &mut SplitMix64| -> Result<Audio> {
-            let takes = spoken
-                .bytes()
-                .map(|b| {
-                    let take = range.start + rng.below(u64::from(range.end - range.start)) as u32;
-                    open(speaker, usize::from(b - b'0'), take)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            join_recordings(&takes.iter().collect::<Vec<_>>(), protocol.gap_seconds)
+        let Some(head) = models.heads.of(speaker) else {
+            skipped_speakers.push(SkippedSpeaker {
+                speaker: speaker.clone(),
+                reason: "no held-out digit head for this speaker".to_string(),
+            });
+            continue;
         };
+        candidates.push((speaker.clone(), head));
+    }
+    let enrolled =
+        crate::parallel::parallel_map(&candidates, threads, &|| {}, |(speaker, head)| {
+            let takes: Vec<Vec<u32>> = corpus[speaker]
+                .iter()
+                .map(|t| t.keys().copied().collect())
+                .collect();
+            let spoken = SpokenDigits::new(models.embedder, head);
+            let mut sequences = Vec::new();
+            let mut words = Vec::new();
+            for k in 0..protocol.enroll_takes {
+                let digits = takes
+                    .iter()
+                    .enumerate()
+                    .map(|(d, t)| open(speaker, d, t[k]))
+                    .collect::<Result<Vec<_>>>()?;
+                let sequence =
+                    join_recordings(&digits.iter().collect::<Vec<_>>(), protocol.gap_seconds)?;
+                match spoken.enrollment_words(&sequence) {
+                    Ok(found) => words.extend(found),
+                    Err(e) if e.kind() == ErrorKind::PassphraseTokens => {
+                        return Ok(Err(SkippedSpeaker {
+                            speaker: speaker.clone(),
+                            reason: format!("enrollment sequence {}: {}", k + 1, e.message()),
+                        }));
+                    }
+                    Err(e) => return Err(e),
+                }
+                sequences.push(sequence);
+            }
+            let refs: Vec<(u8, &[f32])> = words.iter().map(|(d, f)| (*d, f.as_slice())).collect();
+            let adapted = head.adapt(&refs)?;
+            let joined = join_recordings(&sequences.iter().collect::<Vec<_>>(), 0.2)?;
+            let voiceprints = models
+                .speakers
+                .iter()
+                .map(|m| m.enroll(&[&m.analyse(&joined)?]))
+                .collect::<Result<Vec<_>>>()?;
+            let rest = |parity: usize| -> Vec<Vec<u32>> {
+                takes
+                    .iter()
+                    .map(|t| {
+                        t[protocol.enroll_takes..]
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| i % 2 == parity)
+                            .map(|(_, take)| *take)
+                            .collect()
+                    })
+                    .collect()
+            };
+            Ok(Ok(Enrolled {
+                name: speaker.clone(),
+                probe: rest(0),
+                calibration: rest(1),
+                head,
+                adapted,
+                voiceprints,
+            }))
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let mut speakers = Vec::new();
+    for e in enrolled {
+        match e {
+            Ok(e) => speakers.push(e),
+            Err(skipped) => skipped_speakers.push(skipped),
+        }
+    }
+    if speakers.len() < 2 {
+        return Err(Error::new(
+            ErrorKind::Dataset,
+            format!(
+                "{} has fewer than two speakers who could enroll ({} skipped: {})",
+                dir.display(),
+                skipped_speakers.len(),
+                skipped_speakers
+                    .iter()
+                    .map(|s| format!("{}: {}", s.speaker, s.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ));
+    }
+
+    // A phrase: `spoken` by `speaker`, each digit from a random take of its role.
+    let phrase = |speaker: &Enrolled<'_>,
+                  spoken: &str,
+                  calibration: bool,
+                  rng: &mut SplitMix64|
+     -> Result<Audio> {
+        let role = if calibration {
+            &speaker.calibration
+        } else {
+            &speaker.probe
+        };
+        let takes = spoken
+            .bytes()
+            .map(|b| {
+                let pool = &role[usize::from(b - b'0')];
+                let take = pool[rng.below(pool.len() as u64) as usize];
+                open(&speaker.name, usize::from(b - b'0'), take)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        join_recordings(&takes.iter().collect::<Vec<_>>(), protocol.gap_seconds)
+    };
 
     struct Plan {
         kind: TrialKind,
@@ -293,30 +565,38 @@ pub fn evaluate_fsdd(
         }
         plans
     };
-    let run = |plans: &[Plan], range: &Range<u32>, threshold: f64| -> Result<Vec<TrialOutcome>> {
-        let verifier = PassphraseVerifier::new(model)?;
+    // Every trial's digits and raw speaker scores; the decision comes once the scores'
+    // threshold (and fusion) is known.
+    let run = |plans: &[Plan], calibration: bool| -> Result<Vec<TrialOutcome>> {
         crate::parallel::parallel_map(plans, threads, on_trial, |t| {
             let mut rng = SplitMix64::new(t.seed);
-            let audio = phrase(&speakers[t.speaker], &t.spoken, range, &mut rng)?;
-            let enrolled = &enrolled[t.subject];
+            let subject = &speakers[t.subject];
+            let audio = phrase(&speakers[t.speaker], &t.spoken, calibration, &mut rng)?;
             let mut outcome = TrialOutcome {
                 kind: t.kind,
-                subject: speakers[t.subject].clone(),
-                speaker: speakers[t.speaker].clone(),
+                subject: subject.name.clone(),
+                speaker: speakers[t.speaker].name.clone(),
                 expected: t.expected.clone(),
                 spoken: t.spoken.clone(),
                 heard: String::new(),
+                digit_errors: None,
+                speaker_scores: Vec::new(),
                 speaker_score: f64::NAN,
                 accepted: false,
                 token_count_error: false,
             };
-            match verifier.examine(&t.expected, &audio, &enrolled.digits, &enrolled.voiceprint) {
-                Ok(evidence) => {
-                    outcome.accepted =
-                        crate::decision::passphrase(&evidence, threshold, protocol.digit_rank)
-                            .accepted();
-                    outcome.heard = evidence.heard;
-                    outcome.speaker_score = evidence.speaker_score;
+            let spoken = SpokenDigits::new(models.embedder, subject.head);
+            let model = DigitModel::Adapted(subject.adapted.clone());
+            match check_digits(&spoken, &t.expected, &audio, &model) {
+                Ok(check) => {
+                    outcome.speaker_scores = models
+                        .speakers
+                        .iter()
+                        .zip(&subject.voiceprints)
+                        .map(|(m, voiceprint)| m.score(voiceprint, &m.analyse(&audio)?))
+                        .collect::<Result<_>>()?;
+                    outcome.heard = check.heard;
+                    outcome.digit_errors = Some(check.digit_errors);
                 }
                 Err(e) if e.kind() == ErrorKind::PassphraseTokens => {
                     outcome.token_count_error = true;
@@ -329,44 +609,99 @@ pub fn evaluate_fsdd(
         .collect()
     };
 
-    // Calibration of the speaker threshold, on its own takes.
-    let calibration = run(
+    // The fusion and the speaker threshold, on the calibration takes.
+    let mut calibration = run(
         &plan(
             &[TrialKind::Genuine, TrialKind::Impostor],
             protocol.seed ^ 0xCA11,
         ),
-        &protocol.calibration_takes,
-        f64::NEG_INFINITY,
+        true,
     )?;
+    let fusion = if models.speakers.len() > 1 {
+        Some(SpeakerFusion::fit(&calibration)?)
+    } else {
+        None
+    };
+    let decide = |trials: &mut [TrialOutcome], threshold: f64| {
+        for t in trials {
+            let Some(digit_errors) = t.digit_errors else {
+                continue;
+            };
+            t.speaker_score = match &fusion {
+                Some(f) => f.score(&t.speaker_scores),
+                None => t.speaker_scores[0],
+            };
+            let evidence = PassphraseEvidence {
+                heard: t.heard.clone(),
+                digit_errors,
+                adapted: true,
+                speaker_score: t.speaker_score,
+            };
+            t.accepted =
+                crate::decision::passphrase(&evidence, threshold, protocol.max_digit_errors)
+                    .accepted();
+        }
+    };
+    decide(&mut calibration, f64::INFINITY);
     let calibration_scores = speaker_scores(&calibration)?;
-    let calibrated = eer(&calibration_scores);
+    let threshold = fnmr_at_fmr(&calibration_scores, protocol.target_fmr).threshold;
 
-    let trials = run(
+    let mut trials = run(
         &plan(
             &[TrialKind::Genuine, TrialKind::Impostor, TrialKind::Replay],
             protocol.seed,
         ),
-        &protocol.probe_takes,
-        calibrated.threshold,
+        false,
     )?;
+    decide(&mut trials, threshold);
     let summary = |kind: TrialKind| {
         let of_kind: Vec<&TrialOutcome> = trials.iter().filter(|t| t.kind == kind).collect();
+        let recognised: Vec<&&TrialOutcome> =
+            of_kind.iter().filter(|t| !t.token_count_error).collect();
+        let words_right = recognised
+            .iter()
+            .map(|t| {
+                t.heard
+                    .bytes()
+                    .zip(t.spoken.bytes())
+                    .filter(|(a, b)| a == b)
+                    .count()
+            })
+            .sum();
         KindSummary {
-            trials: of_kind.len(),
-            accepted: of_kind.iter().filter(|t| t.accepted).count(),
+            accepted: Rate::of(of_kind.iter().filter(|t| t.accepted).count(), of_kind.len()),
             heard_correctly: of_kind.iter().filter(|t| t.heard == t.spoken).count(),
+            words_correct: Rate::of(words_right, recognised.len() * protocol.length),
             token_count_errors: of_kind.iter().filter(|t| t.token_count_error).count(),
         }
     };
+    let (genuine, impostor, replay) = (
+        summary(TrialKind::Genuine),
+        summary(TrialKind::Impostor),
+        summary(TrialKind::Replay),
+    );
+    let model_ids: Vec<String> = models
+        .speakers
+        .iter()
+        .map(|m| m.model_id().to_string())
+        .collect();
     Ok(PassphraseReport {
-        model_id: model.model_id().to_string(),
+        model_id: model_ids.join("+"),
+        models: model_ids,
+        fusion,
+        digit_head: models.heads.describe(),
         protocol: protocol.clone(),
-        speaker_threshold: calibrated.threshold,
-        calibration_eer: calibrated.rate,
+        speakers: speakers.iter().map(|s| s.name.clone()).collect(),
+        skipped_speakers,
+        speaker_threshold: threshold,
+        calibration_eer: eer(&calibration_scores).rate,
         calibration_scores,
-        genuine: summary(TrialKind::Genuine),
-        impostor: summary(TrialKind::Impostor),
-        replay: summary(TrialKind::Replay),
+        genuine_accepted: genuine.accepted.rate,
+        impostor_accepted: impostor.accepted.rate,
+        replay_accepted: replay.accepted.rate,
+        genuine,
+        impostor,
+        replay,
         speaker_eer: eer(&speaker_scores(&trials)?).rate,
         trials,
     })

@@ -7,6 +7,7 @@
 //! windows slide across it), padded to at least one window, embedded, pooled (mean then max).
 
 use serde::Deserialize;
+use zeroize::Zeroize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::speech_embedding::{DIM, SpeechEmbedder, word_features};
@@ -110,7 +111,7 @@ impl DigitHead {
     /// The head adapted to one customer: their own enrolled words (digit, features), at
     /// least one of every digit, as centroids beside the head (see [`AdaptedDigitHead`]).
     /// A digit without a word is [`ErrorKind::InvalidInput`].
-    pub fn adapt(&self, words: &[(u8, Vec<f32>)]) -> Result<AdaptedDigitHead> {
+    pub fn adapt(&self, words: &[(u8, &[f32])]) -> Result<AdaptedDigitHead> {
         let mut sums = vec![vec![0f32; FEATURES]; 10];
         let mut counts = [0usize; 10];
         for (digit, features) in words {
@@ -164,13 +165,59 @@ impl DigitHead {
 /// [`ADAPT_WEIGHT`] × the cosine between the word and the customer's own centroid of that
 /// digit (standardised features), so the customer's way of saying a digit counts beside what
 /// the head learned from other speakers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AdaptedDigitHead {
     head: DigitHead,
     centroids: Vec<Vec<f32>>,
 }
 
+impl std::fmt::Debug for AdaptedDigitHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The centroids are biometric data.
+        f.debug_struct("AdaptedDigitHead").finish_non_exhaustive()
+    }
+}
+
+impl Drop for AdaptedDigitHead {
+    fn drop(&mut self) {
+        self.centroids.iter_mut().for_each(|c| c.zeroize());
+    }
+}
+
+/// The layout of the centroids in a template: this marker, then 10 × [`FEATURES`] values.
+const CENTROIDS_LAYOUT: f32 = 1.0;
+
 impl AdaptedDigitHead {
+    /// The customer's centroids as template values (layout marker, then digit by digit).
+    pub fn to_values(&self) -> Vec<f32> {
+        let mut out = Vec::with_capacity(1 + 10 * FEATURES);
+        out.push(CENTROIDS_LAYOUT);
+        self.centroids.iter().for_each(|c| out.extend_from_slice(c));
+        out
+    }
+
+    /// `head` adapted with centroids read back from template values; another length or
+    /// layout, or values that are not finite, is [`ErrorKind::TemplateFormat`].
+    pub fn from_values(head: &DigitHead, values: &[f32]) -> Result<AdaptedDigitHead> {
+        match values.split_first() {
+            Some((&CENTROIDS_LAYOUT, rest))
+                if rest.len() == 10 * FEATURES && rest.iter().all(|v| v.is_finite()) =>
+            {
+                Ok(AdaptedDigitHead {
+                    head: head.clone(),
+                    centroids: rest.chunks(FEATURES).map(<[f32]>::to_vec).collect(),
+                })
+            }
+            _ => Err(Error::new(
+                ErrorKind::TemplateFormat,
+                format!(
+                    "digit centroids: expected the layout marker and {} values",
+                    10 * FEATURES
+                ),
+            )),
+        }
+    }
+
     /// The ten digits' scores for a word's features (higher is likelier).
     pub fn scores(&self, features: &[f32]) -> Result<[f32; 10]> {
         let post = self.head.log_posteriors(features)?;
@@ -229,10 +276,30 @@ mod tests {
                 .map(|i| head.mean[i] + head.scale[i] * if i % 10 == d { 3.0 } else { -0.3 })
                 .collect()
         };
-        let words: Vec<(u8, Vec<f32>)> = (0..10).map(|d| (d as u8, word(d))).collect();
+        let owned: Vec<(u8, Vec<f32>)> = (0..10).map(|d| (d as u8, word(d))).collect();
+        let words: Vec<(u8, &[f32])> = owned.iter().map(|(d, w)| (*d, w.as_slice())).collect();
         let adapted = head.adapt(&words).unwrap();
         for d in 0..10 {
             assert_eq!(adapted.recognise(&word(d)).unwrap().0, d as u8);
+        }
+        let stored = AdaptedDigitHead::from_values(&head, &adapted.to_values()).unwrap();
+        assert_eq!(
+            stored.scores(&word(3)).unwrap(),
+            adapted.scores(&word(3)).unwrap()
+        );
+        let mut cut = adapted.to_values();
+        cut.pop();
+        for bad in [
+            cut,
+            vec![2.0; 1 + 10 * FEATURES],
+            vec![f32::NAN; 1 + 10 * FEATURES],
+        ] {
+            assert_eq!(
+                AdaptedDigitHead::from_values(&head, &bad)
+                    .unwrap_err()
+                    .kind(),
+                ErrorKind::TemplateFormat
+            );
         }
         let err = head.adapt(&words[..9]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput);

@@ -102,23 +102,29 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
             (fit(&model, &source, &set, &targets)?, out)
         }
         CalibrateCommand::Passphrase { dir, targets, out } => {
-            use vouch::eval::passphrase::{FsddProtocol, evaluate_fsdd};
+            use vouch::eval::passphrase::{
+                Heads, PassphraseModels, PassphraseProtocol, evaluate_passphrase,
+            };
+            let engine = vouch::Engine::new(config.clone())?;
             let encoder = crate::speakers::voice_encoder(config)?;
-            let protocol = FsddProtocol::default();
+            let heads = Heads::Builtin(vouch::voice::digit_head::DigitHead::builtin()?);
+            let protocol = PassphraseProtocol::default();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let bar = crate::progress(0, "passphrase trials");
-            let report = evaluate_fsdd(&dir, &encoder, &protocol, threads, &|| bar.inc(1))?;
+            let models = PassphraseModels {
+                speakers: &[&encoder],
+                embedder: engine.speech_embedder()?,
+                heads: &heads,
+            };
+            let report = evaluate_passphrase(&dir, models, &protocol, threads, &|| bar.inc(1))?;
             bar.finish_and_clear();
             let scores = &report.calibration_scores;
             let source = format!(
-                "FSDD passphrases of {} digits: voiceprint and digits enrolled on takes {}–{}, {} genuine / {} impostor phrases from takes {}–{} ({})",
+                "passphrases of {} digits: voiceprint from {} enrollment sequences \"0 1 2 … 9\" (each speaker's lowest takes), {} genuine / {} impostor phrases from the calibration takes (every other remaining take) of {}",
                 protocol.length,
-                protocol.enroll_takes.start,
-                protocol.enroll_takes.end - 1,
+                protocol.enroll_takes,
                 scores.genuine().len(),
                 scores.impostor().len(),
-                protocol.calibration_takes.start,
-                protocol.calibration_takes.end - 1,
                 dir.display()
             );
             (fit(encoder.id(), &source, scores, &targets)?, out)

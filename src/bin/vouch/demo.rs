@@ -16,7 +16,7 @@ use vouch::template::{Kek, Keyring};
 use vouch::vault::TemplateVault;
 use vouch::voice::Audio;
 use vouch::voice::audio::join_recordings;
-use vouch::voice::enrollment::VoiceService;
+use vouch::voice::enrollment::{VoiceInput, VoiceService};
 use vouch::voice::passphrase::ChallengeIssuer;
 use vouch::{Engine, ValidConfig};
 
@@ -370,27 +370,42 @@ fn voice(engine: &Engine, fsdd: &Path) -> Result<()> {
     let encoder = engine.voice_encoder()?;
     let keys = Arc::new(Keyring::single("demo", Kek::generate()?)?);
     let vault = TemplateVault::new(Arc::new(vouch::store::MemoryStore::new()), keys);
-    let service = VoiceService::new(encoder, &vault);
+    let service = VoiceService::new(
+        encoder,
+        engine.speech_embedder()?,
+        engine.digit_head()?,
+        &vault,
+    );
     let issuer = ChallengeIssuer::new(
         config.voice.passphrase_length,
         Duration::from_secs(config.voice.challenge_ttl_seconds),
     )?;
     out!(
-        "\nspoken passphrase (FSDD; digits enrolled from takes 5–9, answers built from takes 0–4; speaker threshold {:.2}):",
+        "\nspoken passphrase (FSDD; enrolled from two sequences \"0 1 2 … 9\" joined from takes 5 and 6, answers built from takes 0–4; speaker threshold {:.2}):",
         SPEAKER_THRESHOLD
     );
     let speakers = ["george", "theo"];
     for speaker in speakers {
-        let mut digits = Vec::new();
-        for d in 0..10u8 {
-            for t in 5..10 {
-                digits.push((d, take(d, speaker, t)?));
-            }
-        }
+        // What a customer says at enrollment: the ten digits in order, twice.
+        let sequences = [5, 6]
+            .into_iter()
+            .map(|t| {
+                let takes = (0..10u8)
+                    .map(|d| take(d, speaker, t))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let t0 = Instant::now();
-        service.enroll(speaker, &[], &digits)?;
+        service.enroll(
+            speaker,
+            &VoiceInput {
+                sequences: &sequences,
+                ..VoiceInput::default()
+            },
+        )?;
         out!(
-            "  enrolled {speaker}: 50 digit recordings ({} ms)",
+            "  enrolled {speaker}: two sequences 0–9 ({} ms)",
             t0.elapsed().as_millis()
         );
     }
@@ -412,7 +427,7 @@ fn voice(engine: &Engine, fsdd: &Path) -> Result<()> {
                     let verdict = decision::passphrase(
                         &evidence,
                         SPEAKER_THRESHOLD,
-                        config.decisions.digit_rank,
+                        config.decisions.max_digit_errors,
                     );
                     format!(
                         "heard {} voice {:.3} → {}",

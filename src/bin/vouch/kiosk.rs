@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use vouch::ValidConfig;
 use vouch::authenticator::{
     ActiveResponse, Authenticator, ChallengeOutcome, EnrollRequest, LivenessChallengeOutcome,
     VerifyRequest, VoiceResponse,
@@ -22,6 +21,7 @@ use vouch::capture::{
     capture_movements, capture_utterance, select_frames,
 };
 use vouch::face::motion::HeadMovement;
+use vouch::{ErrorKind, ValidConfig};
 use zeroize::Zeroizing;
 
 use crate::transaction::TransactionArgs;
@@ -339,29 +339,42 @@ fn enroll(authenticator: &Authenticator, args: &KioskEnrollArgs) -> Result<()> {
     let selection = capture_face(authenticator, &args.sources, 1)?;
     let face = selection.encode_best(FrameEncoding::default())?;
     let with_voice = args.sources.takes.is_some() || args.sources.microphone.is_some();
-    let mut digits: Vec<(u8, Zeroizing<Vec<u8>>)> = Vec::new();
-    if with_voice {
-        // Three takes of each digit: the passphrase recogniser compares each spoken token
-        // with its nearest enrolled digits.
-        let first = args.sources.take.unwrap_or(5);
-        for round in 0..3 {
-            for digit in 0..10u8 {
-                let source = speech_source(&args.sources, &digit.to_string(), first + round)?;
-                let utterance =
-                    capture_speech(&format!("Say: {digit}   (take {} of 3)", round + 1), source)?;
-                digits.push((digit, utterance.wav()));
+    let face_refs: Vec<&[u8]> = face.iter().map(|f| f.as_slice()).collect();
+    // The voice: the ten digits said in order, twice. A sequence the engine cannot cut into
+    // ten digits is said again (nothing is stored until both are heard).
+    let first = args.sources.take.unwrap_or(5);
+    let mut attempt = 0;
+    let report = loop {
+        let mut sequences: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        if with_voice {
+            for round in 0..2u32 {
+                let source =
+                    speech_source(&args.sources, "0123456789", first + 10 * (attempt + round))?;
+                let utterance = capture_speech(
+                    &format!(
+                        "Say the digits 0 1 2 3 4 5 6 7 8 9, with a short pause after each ({} of 2)",
+                        round + 1
+                    ),
+                    source,
+                )?;
+                sequences.push(utterance.wav());
             }
         }
-    }
-    let face_refs: Vec<&[u8]> = face.iter().map(|f| f.as_slice()).collect();
-    let digit_refs: Vec<(u8, &[u8])> = digits.iter().map(|(d, w)| (*d, w.as_slice())).collect();
-    let report = authenticator.enroll(&EnrollRequest {
-        subject: &args.subject,
-        terminal: TERMINAL,
-        face: &face_refs,
-        speech: &[],
-        digits: &digit_refs,
-    })?;
+        let sequence_refs: Vec<&[u8]> = sequences.iter().map(|w| w.as_slice()).collect();
+        match authenticator.enroll(&EnrollRequest {
+            subject: &args.subject,
+            terminal: TERMINAL,
+            face: &face_refs,
+            digit_sequences: &sequence_refs,
+            ..EnrollRequest::default()
+        }) {
+            Err(e) if e.kind() == ErrorKind::PassphraseTokens && attempt < 2 => {
+                say(&format!("  {}. Once more, please.", e.message()))?;
+                attempt += 1;
+            }
+            other => break other?,
+        }
+    };
     let accepted = report.samples.iter().filter(|s| s.accepted).count();
     say(&format!(
         "Enrollment {}: {} of {} face sample(s) used{}.",

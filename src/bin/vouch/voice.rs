@@ -12,7 +12,7 @@ use vouch::voice::gmm::TrainingStep;
 use vouch::voice::ubm::{BuildProgress, Ubm, UbmBuild};
 use vouch::voice::{Audio, AudioLimits};
 
-use crate::speakers::{UBM_FILE, voice_encoder};
+use crate::speakers::UBM_FILE;
 use crate::{progress, read};
 
 #[derive(Subcommand)]
@@ -32,14 +32,23 @@ pub(crate) enum VoiceCommand {
         #[arg(long, value_name = "FILE")]
         npy: Option<PathBuf>,
     },
-    /// Enroll a subject's voice: every digit 0–9 spoken alone (several takes each), and
-    /// optionally free speech. Stores the voiceprint and the digits, encrypted; audited.
+    /// Enroll a subject's voice: the digits 0 to 9 said in order, once or twice (or every
+    /// digit recorded alone), and optionally free speech. Stores the voiceprint and the
+    /// digits, encrypted; audited.
     Enroll {
         /// Subject id.
         subject: String,
-        /// A recording of one digit, as DIGIT=FILE (e.g. 7=seven-1.wav). Repeat: every digit
-        /// 0–9 at least once, three or more takes each recognise better.
-        #[arg(long = "digit", value_name = "D=FILE", required = true)]
+        /// A recording of the ten digits said in order, "0 1 2 … 9", with a short pause after
+        /// each. Repeat for a second one (two recognise better than one).
+        #[arg(
+            long = "sequence",
+            value_name = "FILE",
+            required_unless_present = "digits"
+        )]
+        sequences: Vec<PathBuf>,
+        /// A recording of one digit alone, as DIGIT=FILE (e.g. 7=seven-1.wav). Repeat; with
+        /// no --sequence, every digit 0–9 at least once.
+        #[arg(long = "digit", value_name = "D=FILE")]
         digits: Vec<String>,
         /// A recording of free speech for the voiceprint. Repeat for several.
         #[arg(long = "speech", value_name = "FILE")]
@@ -102,9 +111,10 @@ pub(crate) fn run(cmd: VoiceCommand, config: ValidConfig) -> Result<()> {
     match cmd {
         VoiceCommand::Enroll {
             subject,
+            sequences,
             digits,
             speech,
-        } => enroll(config, &subject, &digits, &speech),
+        } => enroll(config, &subject, &sequences, &digits, &speech),
         VoiceCommand::Challenge { subject, json } => {
             let issuer = vouch::voice::passphrase::ChallengeIssuer::new(
                 config.voice.passphrase_length,
@@ -280,7 +290,13 @@ fn train_ubm(dir: &Path, output: &Path, build: &UbmBuild) -> Result<()> {
     Ok(())
 }
 
-fn enroll(config: ValidConfig, subject: &str, digits: &[String], speech: &[PathBuf]) -> Result<()> {
+fn enroll(
+    config: ValidConfig,
+    subject: &str,
+    sequences: &[PathBuf],
+    digits: &[String],
+    speech: &[PathBuf],
+) -> Result<()> {
     let mut takes = Vec::with_capacity(digits.len());
     for arg in digits {
         let (digit, file) = arg
@@ -290,8 +306,13 @@ fn enroll(config: ValidConfig, subject: &str, digits: &[String], speech: &[PathB
         takes.push((digit.as_bytes()[0] - b'0', read(Path::new(file))?));
     }
     let speech = speech.iter().map(|p| read(p)).collect::<Result<Vec<_>>>()?;
+    let sequences = sequences
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>>>()?;
     let authenticator = Authenticator::open(config)?;
     let speech_refs: Vec<&[u8]> = speech.iter().map(Vec::as_slice).collect();
+    let sequence_refs: Vec<&[u8]> = sequences.iter().map(Vec::as_slice).collect();
     let digit_refs: Vec<(u8, &[u8])> = takes.iter().map(|(d, b)| (*d, b.as_slice())).collect();
     let report = authenticator.enroll(&EnrollRequest {
         subject,
@@ -299,12 +320,13 @@ fn enroll(config: ValidConfig, subject: &str, digits: &[String], speech: &[PathB
         face: &[],
         speech: &speech_refs,
         digits: &digit_refs,
+        digit_sequences: &sequence_refs,
     })?;
     let Some(enrolled) = report.voice else {
         bail!("{subject}: no voice was enrolled");
     };
     out!(
-        "enrolled {subject}: voiceprint (template {}) from {:.1} s of audio, digits (template {}) with takes per digit {:?}; sealed under key {}",
+        "enrolled {subject}: voiceprint (template {}) from {:.1} s of audio, digits (template {}) with words per digit {:?}; sealed under key {}",
         enrolled.voiceprint_id,
         enrolled.seconds,
         enrolled.digits_id,
@@ -325,16 +347,26 @@ fn compare(
 ) -> Result<()> {
     let audio = Audio::open(response, &config.voice.audio)?;
     let vault = vouch::vault::TemplateVault::open(&config.store, &config.keys)?;
-    let encoder = voice_encoder(config)?;
-    let service = vouch::voice::enrollment::VoiceService::new(&encoder, &vault);
+    let engine = vouch::Engine::new(config)?;
+    let service = vouch::voice::enrollment::VoiceService::new(
+        engine.voice_encoder()?,
+        engine.speech_embedder()?,
+        engine.digit_head()?,
+        &vault,
+    );
     let evidence = service.examine(subject, digits, &audio)?;
     if json {
         out!("{}", serde_json::to_string_pretty(&evidence)?);
     } else {
         out!(
-            "{subject}: heard {} (worst rank of a challenge digit among the nearest enrolled: {}); speaker cosine {:.4} — research evidence: decisions hold it to decisions.digit_rank and the encoder's calibrated threshold",
+            "{subject}: heard {} ({} digit(s) differ from {digits}; {}); speaker cosine {:.4} — research evidence: decisions hold it to decisions.max_digit_errors and the encoder's calibrated threshold",
             evidence.heard,
-            evidence.worst_rank,
+            evidence.digit_errors,
+            if evidence.adapted {
+                "digit head adapted to the subject"
+            } else {
+                "digit head alone: the digits were enrolled the old way, re-enroll to adapt it"
+            },
             evidence.speaker_score,
         );
     }

@@ -1,15 +1,15 @@
-//! `vouch.eval.passphrase`: spoken passphrases on the FSDD protocol.
+//! `vouch.eval.passphrase`: spoken passphrases on a spoken-digit corpus.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::{EvalReport, ReportHeader, pct, pct_interval};
+use super::{EvalReport, ReportHeader, pct, pct_interval, with_warnings};
 use crate::error::Result;
 use crate::eval::metrics::{DET_POINTS, RocPoint, det};
 use crate::eval::passphrase::{PassphraseReport, TrialKind};
 use crate::eval::plot::{DetCurve, DetLabels};
-use crate::stats::{ScoreSet, wilson};
+use crate::stats::ScoreSet;
 
 /// The report file of a passphrase evaluation (schema `vouch.eval.passphrase`): the
 /// evaluation's [`PassphraseReport`] (the three outcome rates, every trial), and the DET of the
@@ -18,12 +18,20 @@ use crate::stats::{ScoreSet, wilson};
 pub struct PassphraseEvalReport {
     /// Schema `vouch.eval.passphrase`.
     pub header: ReportHeader,
+    /// Genuine phrases accepted (fraction; its interval in `report.genuine`).
+    pub genuine_accepted: f64,
+    /// Impostor phrases accepted (fraction).
+    pub impostor_accepted: f64,
+    /// Replays of other digits accepted (fraction).
+    pub replay_accepted: f64,
     /// The phrases behind the DET curve.
     pub summary: PhraseCounts,
     /// The DET curve of the speaker scores, at most [`DET_POINTS`] points.
     pub det: Vec<RocPoint>,
     /// The evaluation's results.
     pub report: PassphraseReport,
+    /// What a reader of the figures must see.
+    pub warnings: Vec<String>,
     #[serde(skip)]
     set: ScoreSet,
 }
@@ -44,19 +52,35 @@ impl PassphraseEvalReport {
             report
                 .trials
                 .iter()
-                .filter(|t| t.kind == kind)
+                .filter(|t| t.kind == kind && t.speaker_score.is_finite())
                 .map(|t| t.speaker_score)
                 .collect()
         };
         let set = ScoreSet::new(speaker(TrialKind::Genuine), speaker(TrialKind::Impostor))?;
+        let mut warnings = Vec::new();
+        if !report.skipped_speakers.is_empty() {
+            warnings.push(format!(
+                "{} speaker(s) skipped (see `report.skipped_speakers`): left out of the figures",
+                report.skipped_speakers.len()
+            ));
+        }
+        if report.digit_head == "built-in" {
+            warnings.push(
+                "the built-in digit head was trained on every FSDD speaker: digit figures on FSDD are in sample (pass --heads with heads held out per speaker)".into(),
+            );
+        }
         Ok(PassphraseEvalReport {
             header: ReportHeader::new("vouch.eval.passphrase"),
+            genuine_accepted: report.genuine_accepted,
+            impostor_accepted: report.impostor_accepted,
+            replay_accepted: report.replay_accepted,
             summary: PhraseCounts {
                 genuine: set.genuine().len(),
                 impostor: set.impostor().len(),
             },
             det: det(&set, DET_POINTS),
             report,
+            warnings,
             set,
         })
     }
@@ -67,28 +91,29 @@ impl EvalReport for PassphraseEvalReport {
         let report = &self.report;
         let p = &report.protocol;
         let mut md = format!(
-            "# Spoken passphrases (FSDD)\n\nModel: `{}`. Digits and voiceprint enrolled on takes {}–{}; phrases of {} digits from takes {}–{}; speaker threshold {:.4} set at the equal-error point of phrases from takes {}–{}.\n\n| trials | n | rate | 95 % interval |\n|---|---|---|---|\n",
+            "# Spoken passphrases\n\nSpeaker model `{}`, digit head {}. Per speaker, {} enrollment sequence(s) \"0 1 2 … 9\" from the lowest-numbered takes; phrases of {} digits from the other takes (calibration and evaluation alternate); speaker threshold {:.4} set at FMR {} on the calibration phrases; at most {} recognised digit(s) may differ. Speakers: {} evaluated, {} skipped.\n\n| trials | n | accepted | 95 % interval | words recognised |\n|---|---|---|---|---|\n",
             report.model_id,
-            p.enroll_takes.start,
-            p.enroll_takes.end - 1,
+            report.digit_head,
+            p.enroll_takes,
             p.length,
-            p.probe_takes.start,
-            p.probe_takes.end - 1,
             report.speaker_threshold,
-            p.calibration_takes.start,
-            p.calibration_takes.end - 1
+            p.target_fmr,
+            p.max_digit_errors,
+            report.speakers.len(),
+            report.skipped_speakers.len()
         );
         for (name, s) in [
-            ("genuine accepted", &report.genuine),
-            ("impostor accepted", &report.impostor),
-            ("replay accepted", &report.replay),
+            ("genuine", &report.genuine),
+            ("impostor", &report.impostor),
+            ("replay of other digits", &report.replay),
         ] {
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {} |",
-                s.trials,
-                pct(s.accepted as f64 / s.trials.max(1) as f64),
-                pct_interval(wilson(s.accepted, s.trials))
+                "| {name} | {} | {} | {} | {} |",
+                s.accepted.count,
+                pct(s.accepted.rate),
+                pct_interval(s.accepted.interval),
+                pct(s.words_correct.rate)
             );
         }
         let _ = writeln!(
@@ -96,12 +121,14 @@ impl EvalReport for PassphraseEvalReport {
             "\nSpeaker scores alone, genuine against impostor phrases: EER {}.",
             pct(report.speaker_eer)
         );
-        md
+        for s in &report.skipped_speakers {
+            let _ = writeln!(md, "\nSkipped {}: {}.", s.speaker, s.reason);
+        }
+        with_warnings(md, &self.warnings)
     }
 
-    /// None: the passphrase schema has no `warnings` field.
     fn warnings(&self) -> &[String] {
-        &[]
+        &self.warnings
     }
 
     fn det_curves(&self) -> Vec<DetCurve> {

@@ -1,13 +1,14 @@
-//! `vouch eval passphrase`: spoken passphrases on the Free Spoken Digit Dataset (genuine
-//! acceptance, impostor acceptance, replay rejection).
+//! `vouch eval passphrase`: spoken passphrases on any `{digit}_{speaker}_{take}.wav` folder
+//! (genuine acceptance, impostor acceptance, replay acceptance).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use vouch::ValidConfig;
-use vouch::eval::passphrase::{FsddProtocol, KindSummary, evaluate_fsdd};
-use vouch::eval::report::PassphraseEvalReport;
+use vouch::eval::passphrase::{Heads, PassphraseModels, PassphraseProtocol, evaluate_passphrase};
+use vouch::eval::report::{PassphraseEvalReport, rate_text};
+use vouch::voice::digit_head::DigitHead;
 
 use super::{ReportArgs, finish};
 use crate::progress;
@@ -15,25 +16,35 @@ use crate::speakers::{ModelChoice, NormChoice, speaker_model};
 
 #[derive(Args)]
 pub(crate) struct EvalPassphraseArgs {
-    /// The FSDD recordings folder ({digit}_{speaker}_{take}.wav), e.g.
+    /// A folder of `{digit}_{speaker}_{take}.wav` recordings at any sample rate, e.g.
     /// ../shared/data/fsdd/recordings.
     dir: PathBuf,
-    /// Speaker model.
-    #[arg(long, value_enum, default_value_t = ModelChoice::Encoder)]
-    model: ModelChoice,
+    /// Enrollment sequences "0 1 2 … 9" per speaker, from their lowest-numbered takes.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    enroll_takes: u32,
+    /// A folder of digit heads trained without each speaker (`{speaker}.json`, from
+    /// `scripts/train_digit_head.py --held-out-heads`) instead of the built-in head.
+    #[arg(long, value_name = "DIR")]
+    heads: Option<PathBuf>,
+    /// Speaker model; repeat to fuse several (`--model encoder --model gmm`: their scores
+    /// standardised and fused by a logistic regression fitted on the calibration phrases).
+    #[arg(long, value_enum, default_values_t = [ModelChoice::Encoder])]
+    model: Vec<ModelChoice>,
     /// UBM file for --model gmm [default: gmm-ubm.vubm in the model directory].
     #[arg(long, value_name = "FILE")]
     ubm: Option<PathBuf>,
     /// Trials of each kind per speaker.
     #[arg(long, default_value_t = 50)]
     phrases: usize,
-    /// Takes enrolled per digit (takes 5 onwards; the threshold is calibrated on the takes
-    /// after them, up to 49).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=30))]
-    enroll_takes: u32,
     /// Digits per passphrase.
-    #[arg(long, default_value_t = 6)]
-    length: usize,
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(4..=16))]
+    length: u32,
+    /// Impostor acceptance the speaker threshold is set at, on the calibration phrases.
+    #[arg(long, default_value_t = 0.01)]
+    target_fmr: f64,
+    /// Recognised digits that may differ from the challenge [default: decisions.max_digit_errors].
+    #[arg(long)]
+    max_digit_errors: Option<usize>,
     /// Seed of the trial construction.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -42,90 +53,88 @@ pub(crate) struct EvalPassphraseArgs {
 }
 
 pub(crate) fn run(args: EvalPassphraseArgs, config: ValidConfig) -> Result<()> {
-    let model = speaker_model(args.model, args.ubm.as_deref(), NormChoice::S, config)?;
-    let protocol = FsddProtocol {
-        phrases_per_speaker: args.phrases,
-        enroll_takes: 5..5 + args.enroll_takes,
-        calibration_takes: 5 + args.enroll_takes..50,
-        length: args.length,
-        seed: args.seed,
-        ..FsddProtocol::default()
+    let heads = match &args.heads {
+        Some(dir) => Heads::held_out(dir)?,
+        None => Heads::Builtin(DigitHead::builtin()?),
     };
+    let protocol = PassphraseProtocol {
+        enroll_takes: args.enroll_takes as usize,
+        phrases_per_speaker: args.phrases,
+        length: args.length as usize,
+        target_fmr: args.target_fmr,
+        max_digit_errors: args
+            .max_digit_errors
+            .unwrap_or(config.decisions.max_digit_errors),
+        seed: args.seed,
+        ..PassphraseProtocol::default()
+    };
+    let engine = vouch::Engine::new(config.clone())?;
+    let speakers = args
+        .model
+        .iter()
+        .map(|m| speaker_model(*m, args.ubm.as_deref(), NormChoice::S, config.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    let speaker_refs: Vec<&dyn vouch::voice::SpeakerModel> =
+        speakers.iter().map(|s| s.as_ref()).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bar = progress(0, "passphrase trials");
     bar.set_style(
         indicatif::ProgressStyle::with_template("{msg} {pos} done ({elapsed})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
     );
-    let report = evaluate_fsdd(&args.dir, model.as_ref(), &protocol, threads, &|| {
-        bar.inc(1);
-    })?;
-    bar.finish_and_clear();
-    let p = &report.protocol;
-    out!("model        {}", report.model_id);
-    out!(
-        "protocol     digits and voiceprint enrolled on takes {}–{}; phrases of {} digits from takes {}–{}, {} s gaps; threshold calibrated on takes {}–{}",
-        p.enroll_takes.start,
-        p.enroll_takes.end - 1,
-        p.length,
-        p.probe_takes.start,
-        p.probe_takes.end - 1,
-        p.gap_seconds,
-        p.calibration_takes.start,
-        p.calibration_takes.end - 1
-    );
-    out!(
-        "threshold    {:.4} (speaker EER on the calibration phrases {:.2} %)",
-        report.speaker_threshold,
-        100.0 * report.calibration_eer
-    );
-    let line = |name: &str, s: &KindSummary, verb: &str, rate: f64| -> String {
-        format!(
-            "{name:<12} {:>6.2} % {verb} ({} of {}; digits heard right {}, token-count refusals {})",
-            100.0 * rate,
-            if verb == "accepted" {
-                s.accepted
-            } else {
-                s.trials - s.accepted
-            },
-            s.trials,
-            s.heard_correctly,
-            s.token_count_errors
-        )
+    let models = PassphraseModels {
+        speakers: &speaker_refs,
+        embedder: engine.speech_embedder()?,
+        heads: &heads,
     };
-    let rate = |n: usize, d: usize| n as f64 / d.max(1) as f64;
+    let report = evaluate_passphrase(&args.dir, models, &protocol, threads, &|| bar.inc(1));
+    bar.finish_and_clear();
+    let report = report?;
+    let p = &report.protocol;
+    out!("speaker model {}", report.model_id);
+    out!("digit head    {}", report.digit_head);
+    if let Some(f) = &report.fusion {
+        out!(
+            "fusion        weights {:?} on scores standardised by the calibration impostors, bias {:.3}",
+            f.weights
+                .iter()
+                .map(|w| (w * 1000.0).round() / 1000.0)
+                .collect::<Vec<_>>(),
+            f.bias
+        );
+    }
     out!(
-        "{}",
-        line(
-            "genuine",
-            &report.genuine,
-            "accepted",
-            rate(report.genuine.accepted, report.genuine.trials)
-        )
+        "protocol      {} enrollment sequence(s) \"0 1 2 … 9\" per speaker from the lowest takes; phrases of {} digits from the other takes, {} s gaps; speaker threshold {:.4} at FMR {} on the calibration phrases (speaker EER there {:.2} %); at most {} digit(s) may differ",
+        p.enroll_takes,
+        p.length,
+        p.gap_seconds,
+        report.speaker_threshold,
+        p.target_fmr,
+        100.0 * report.calibration_eer,
+        p.max_digit_errors
     );
     out!(
-        "{}",
-        line(
-            "impostor",
-            &report.impostor,
-            "accepted",
-            rate(report.impostor.accepted, report.impostor.trials)
-        )
+        "speakers      {} evaluated, {} skipped",
+        report.speakers.len(),
+        report.skipped_speakers.len()
     );
+    for s in &report.skipped_speakers {
+        out!("  skipped {}: {}", s.speaker, s.reason);
+    }
+    for (name, s) in [
+        ("genuine", &report.genuine),
+        ("impostor", &report.impostor),
+        ("replay", &report.replay),
+    ] {
+        out!(
+            "{name:<13} accepted {} — words recognised {}, token-count refusals {}",
+            rate_text(&s.accepted),
+            rate_text(&s.words_correct),
+            s.token_count_errors
+        );
+    }
     out!(
-        "{}",
-        line(
-            "replay",
-            &report.replay,
-            "rejected",
-            rate(
-                report.replay.trials - report.replay.accepted,
-                report.replay.trials
-            )
-        )
-    );
-    out!(
-        "speaker EER  {:.2} % (speaker scores alone, genuine vs impostor phrases)",
+        "speaker EER   {:.2} % (speaker scores alone, genuine vs impostor phrases)",
         100.0 * report.speaker_eer
     );
     finish(&args.report, &PassphraseEvalReport::new(report)?)
