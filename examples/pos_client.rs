@@ -19,12 +19,13 @@
 //!
 //! # A large amount needs the customer's voice too (and, under the built-in policy, a
 //! # head-movement challenge, which this example does not film: give vouchd a policy whose
-//! # large tier lists face, liveness and voice): enroll every digit 0-9 spoken alone
-//! # (file names start with the digit, as in FSDD), then verify. The daemon steps up; the
+//! # large tier lists face, liveness and voice): enroll the customer saying the ten digits
+//! # in order, "0 1 2 ... 9", once or twice (--sequence; or every digit spoken alone with
+//! # --digit, file names starting with the digit as in FSDD), then verify. The daemon steps up; the
 //! # digits to speak are printed and the recording in --voice (WAV or FLAC) is sent as the
 //! # answer (at a terminal, after Enter, so that it can be recorded once the digits are known).
 //! cargo run --example pos_client -- --socket .vouch/vouchd.sock \
-//!     enroll carol img1.jpg img2.jpg --digit 0_george_5.wav --digit 1_george_5.wav ...
+//!     enroll carol img1.jpg img2.jpg --sequence digits-1.wav --sequence digits-2.wav
 //! cargo run --example pos_client -- --socket .vouch/vouchd.sock \
 //!     verify carol --amount 100000 --currency EUR img7.jpg --voice answer.wav
 //!
@@ -82,6 +83,11 @@ enum Command {
         /// `3_george_5.wav`). Repeat it: every digit 0-9 at least once.
         #[arg(long = "digit", value_name = "WAV")]
         digits: Vec<PathBuf>,
+        /// A recording (WAV or FLAC) of the ten digits said in order, "0 1 2 ... 9", with a
+        /// short pause after each: what the voice passphrase enrolls from. Repeat it for a
+        /// second one.
+        #[arg(long = "sequence", value_name = "WAV")]
+        sequences: Vec<PathBuf>,
     },
     /// Verify a customer for a payment.
     Verify {
@@ -291,7 +297,8 @@ async fn run(cli: Cli) -> Result<()> {
             subject,
             images,
             digits,
-        } => enroll(&mut client, subject, &images, &digits).await,
+            sequences,
+        } => enroll(&mut client, subject, &images, &digits, &sequences).await,
         Command::Verify {
             subject,
             amount,
@@ -327,6 +334,7 @@ async fn enroll(
     subject: String,
     paths: &[PathBuf],
     digit_paths: &[PathBuf],
+    sequence_paths: &[PathBuf],
 ) -> Result<()> {
     let face = paths.iter().map(|p| image(p)).collect::<Result<Vec<_>>>()?;
     let digits = digit_paths
@@ -339,7 +347,15 @@ async fn enroll(
             face,
             speech: Vec::new(),
             digits,
-            digit_sequences: Vec::new(),
+            digit_sequences: sequence_paths
+                .iter()
+                .map(|p| {
+                    Ok(pb::Audio {
+                        data: read(p, "digit sequence")?,
+                        format: pb::AudioFormat::Unspecified as i32,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
         })
         .await
         .map_err(explain)?
@@ -347,7 +363,8 @@ async fn enroll(
     let enrolled = |yes: bool| if yes { "enrolled" } else { "not enrolled" };
     println!("decision  {}", decision_name(answer.decision));
     println!("face      {}", enrolled(answer.face_enrolled));
-    if !digit_paths.is_empty() {
+    let with_voice = !digit_paths.is_empty() || !sequence_paths.is_empty();
+    if with_voice {
         println!("voice     {}", enrolled(answer.voice_enrolled));
     }
     // Every photo is judged on its own: tell the cashier which to retake and why.
@@ -361,7 +378,7 @@ async fn enroll(
     if !answer.face_enrolled {
         bail!("nothing usable was enrolled for {subject}: retake the photos");
     }
-    if !digit_paths.is_empty() && !answer.voice_enrolled {
+    if with_voice && !answer.voice_enrolled {
         bail!("the voice of {subject} was not enrolled: record every digit 0-9 again");
     }
     Ok(())
@@ -418,7 +435,7 @@ async fn verify(
                 if status.code() == tonic::Code::NotFound {
                     anyhow::anyhow!(
                         "this amount needs the customer's voice, but {subject} has no voice enrollment \
-                         (enroll with --digit recordings of every digit 0-9): {}",
+                         (enroll with --sequence recordings of the digits 0-9 said in order): {}",
                         status.message()
                     )
                 } else {

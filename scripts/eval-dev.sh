@@ -55,5 +55,7 @@ if [[ -z "$ONLY" || "liveness-challenges" == "$ONLY"* ]]; then
   rm -rf "$(dirname "$sessions")"
 fi
 run voice-librispeech eval voice "$DATA/librispeech/test-other" --model encoder
+# The built-in digit head saw every FSDD speaker: held-out figures come from
+# scripts/passphrase-held-out.sh.
 run passphrase-fsdd eval passphrase "$DATA/fsdd/recordings"
 printf '\nreports in %s/\n' "$OUT"

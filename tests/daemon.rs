@@ -663,6 +663,76 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
     assert_eq!(audit.records, 4, "{audit:?}");
 }
 
+/// A spoken challenge issued before a restart of the real binary is refused after it: the
+/// daemon keeps no outstanding challenge across a restart, so one spent (or not yet spent)
+/// can never be redeemed again; the customer is asked for a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_challenge_does_not_survive_a_restart() {
+    let Some(mut daemon) = Vouchd::start("") else {
+        return;
+    };
+    if util::data_file("fsdd/recordings/0_lucas_5.wav").is_none() {
+        return;
+    }
+    let sequence = |take: u32| {
+        let digits = (0..10u8)
+            .map(|d| util::fsdd_take(d, "lucas", take).unwrap())
+            .collect::<Vec<_>>();
+        let joined =
+            vouch::voice::audio::join_recordings(&digits.iter().collect::<Vec<_>>(), 0.3).unwrap();
+        pb::Audio {
+            data: util::wav_16k(joined.samples()),
+            format: pb::AudioFormat::Wav as i32,
+        }
+    };
+    let mut client = daemon.unix_client().await;
+    client
+        .enroll(pb::EnrollRequest {
+            subject: "hana".into(),
+            face: vec![face("img1.jpg")],
+            digit_sequences: vec![sequence(5), sequence(6)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let challenge = client
+        .challenge(pb::ChallengeRequest {
+            subject: "hana".into(),
+            transaction: Some(tx("h-1", 100_000)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(challenge.required);
+    drop(client);
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+    daemon.try_restart().unwrap();
+    let mut client = daemon.unix_client().await;
+    let phrase = util::fsdd_phrase("lucas", &challenge.digits, 0).unwrap();
+    let refused = client
+        .verify(pb::VerifyRequest {
+            subject: "hana".into(),
+            transaction: Some(tx("h-1", 100_000)),
+            frames: vec![face("img7.jpg")],
+            voice: Some(pb::VoiceResponse {
+                challenge_id: challenge.challenge_id,
+                audio: Some(pb::Audio {
+                    data: util::wav_16k(phrase.samples()),
+                    format: pb::AudioFormat::Wav as i32,
+                }),
+            }),
+            movement: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("challenge"), "{refused:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn research_mode_reports_scores_and_reflection_lists_the_services() {
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
