@@ -461,6 +461,87 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
     assert!(service.examine("theo", "491702", &probe).unwrap().adapted);
 }
 
+/// Bad spoken responses get typed answers, and odd but honest ones still work: 11 words for
+/// a 6-digit challenge, a clipped or silent recording are refused with their kinds; the
+/// phrase band-limited to 3 kHz, or sent at 11.025 or 44.1 kHz, is still heard.
+#[test]
+fn bad_or_odd_passphrase_audio_gets_typed_answers() {
+    use std::sync::Arc;
+    use vouch::store::MemoryStore;
+    use vouch::template::{Kek, Keyring};
+    use vouch::vault::TemplateVault;
+    use vouch::voice::enrollment::{VoiceInput, VoiceService};
+    use vouch::voice::resample::resample;
+    use vouch::voice::wav::wav_pcm16;
+    use vouch::voice::{Audio, AudioLimits};
+    let Some(encoder) = encoder() else { return };
+    let Some(probe) = util::fsdd_phrase("jackson", "583920", 0) else {
+        return;
+    };
+    let engine = util::engine().unwrap();
+    let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
+    let vault = TemplateVault::new(Arc::new(MemoryStore::new()), keys);
+    let service = VoiceService::new(
+        &encoder,
+        engine.speech_embedder().unwrap(),
+        engine.digit_head().unwrap(),
+        &vault,
+    );
+    let sequences = [
+        fsdd_sequence("jackson", 5).unwrap(),
+        fsdd_sequence("jackson", 6).unwrap(),
+    ];
+    service
+        .enroll(
+            "jackson",
+            &VoiceInput {
+                sequences: &sequences,
+                ..VoiceInput::default()
+            },
+        )
+        .unwrap();
+
+    let eleven = util::fsdd_phrase("jackson", "58392011223", 0).unwrap();
+    let e = service.examine("jackson", "583920", &eleven).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PassphraseTokens);
+    assert!(e.message().contains("heard 11"), "{e}");
+
+    let limits = AudioLimits::default();
+    let loud: Vec<f32> = probe.samples().iter().map(|v| v * 40.0).collect();
+    let e = Audio::decode(&wav_pcm16(&loud, 16_000), &limits).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AudioClipped, "{e}");
+    let e = Audio::decode(&wav_pcm16(&vec![0.0; 32_000], 16_000), &limits).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AudioSilent, "{e}");
+
+    let band_limited = resample(&resample(probe.samples(), 16_000, 6_000), 6_000, 16_000);
+    let telephone = Audio::from_samples(band_limited).unwrap();
+    let mut heard = Vec::new();
+    for (what, audio) in [
+        ("3 kHz band", telephone),
+        (
+            "11.025 kHz",
+            Audio::decode(
+                &wav_pcm16(&resample(probe.samples(), 16_000, 11_025), 11_025),
+                &limits,
+            )
+            .unwrap(),
+        ),
+        (
+            "44.1 kHz",
+            Audio::decode(
+                &wav_pcm16(&resample(probe.samples(), 16_000, 44_100), 44_100),
+                &limits,
+            )
+            .unwrap(),
+        ),
+    ] {
+        let evidence = service.examine("jackson", "583920", &audio).unwrap();
+        eprintln!("{what}: {evidence:?}");
+        heard.push((what, evidence.digit_errors));
+    }
+    assert!(heard.iter().all(|(_, errors)| *errors <= 1), "{heard:?}");
+}
+
 /// The passphrase protocol on FSDD, small (5 trials of each kind per speaker, one
 /// enrollment sequence): genuine acceptance at least 80 %, impostor acceptance at most 5 %,
 /// no replay accepted; every speaker enrolled. The full run (`vouch eval passphrase`, with
