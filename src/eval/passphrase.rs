@@ -27,6 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::challenges::Rate;
 use crate::eval::digits::parse_digit_name;
 use crate::eval::metrics::eer;
+use crate::eval::speaker_fusion::SpeakerFusion;
 use crate::stats::{ScoreSet, SplitMix64, fnmr_at_fmr};
 use crate::voice::audio::{Audio, AudioLimits, join_recordings};
 use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
@@ -135,85 +136,6 @@ pub struct SkippedSpeaker {
     pub reason: String,
 }
 
-/// How several speaker models' scores were fused: each score standardised by the
-/// calibration impostors' mean and deviation, then a logistic regression fitted on the
-/// calibration phrases (its log-odds is the fused score).
-#[derive(Clone, Debug, Serialize)]
-pub struct SpeakerFusion {
-    /// Calibration impostors' mean score, per model.
-    pub impostor_mean: Vec<f64>,
-    /// Calibration impostors' score deviation, per model.
-    pub impostor_sd: Vec<f64>,
-    /// Weights of the standardised scores.
-    pub weights: Vec<f64>,
-    /// Intercept.
-    pub bias: f64,
-}
-
-impl SpeakerFusion {
-    fn fit(calibration: &[TrialOutcome]) -> Result<SpeakerFusion> {
-        let scored: Vec<&TrialOutcome> = calibration
-            .iter()
-            .filter(|t| !t.speaker_scores.is_empty())
-            .collect();
-        let models = scored.first().map_or(0, |t| t.speaker_scores.len());
-        let impostors: Vec<&TrialOutcome> = scored
-            .iter()
-            .copied()
-            .filter(|t| t.kind == TrialKind::Impostor)
-            .collect();
-        let n = impostors.len().max(1) as f64;
-        let impostor_mean: Vec<f64> = (0..models)
-            .map(|m| impostors.iter().map(|t| t.speaker_scores[m]).sum::<f64>() / n)
-            .collect();
-        let impostor_sd: Vec<f64> = (0..models)
-            .map(|m| {
-                let var = impostors
-                    .iter()
-                    .map(|t| (t.speaker_scores[m] - impostor_mean[m]).powi(2))
-                    .sum::<f64>()
-                    / n;
-                var.sqrt().max(1e-9)
-            })
-            .collect();
-        let mut fusion = SpeakerFusion {
-            impostor_mean,
-            impostor_sd,
-            weights: Vec::new(),
-            bias: 0.0,
-        };
-        let rows: Vec<Vec<f64>> = scored
-            .iter()
-            .map(|t| fusion.standardised(&t.speaker_scores))
-            .collect();
-        let labels: Vec<bool> = scored
-            .iter()
-            .map(|t| t.kind == TrialKind::Genuine)
-            .collect();
-        let fitted = crate::stats::logistic::fit(&rows, &labels, 1e-3)?;
-        fusion.weights = fitted.weights;
-        fusion.bias = fitted.bias;
-        Ok(fusion)
-    }
-
-    fn standardised(&self, scores: &[f64]) -> Vec<f64> {
-        scores
-            .iter()
-            .zip(self.impostor_mean.iter().zip(&self.impostor_sd))
-            .map(|(s, (m, sd))| (s - m) / sd)
-            .collect()
-    }
-
-    fn score(&self, scores: &[f64]) -> f64 {
-        self.standardised(scores)
-            .iter()
-            .zip(&self.weights)
-            .map(|(z, w)| z * w)
-            .sum::<f64>()
-            + self.bias
-    }
-}
-
 /// The evaluation's results.
 #[derive(Clone, Debug, Serialize)]
 pub struct PassphraseReport {
@@ -221,7 +143,8 @@ pub struct PassphraseReport {
     pub model_id: String,
     /// The speaker models, in the order of each trial's `speaker_scores`.
     pub models: Vec<String>,
-    /// The fusion of several models' scores, when there are several.
+    /// The fusion of several models' scores, when there are several (fitted on the
+    /// calibration phrases).
     pub fusion: Option<SpeakerFusion>,
     /// The digit head: "built-in" or where the held-out heads came from.
     pub digit_head: String,
@@ -618,7 +541,12 @@ pub fn evaluate_passphrase(
         true,
     )?;
     let fusion = if models.speakers.len() > 1 {
-        Some(SpeakerFusion::fit(&calibration)?)
+        let rows: Vec<(&[f64], bool)> = calibration
+            .iter()
+            .filter(|t| !t.speaker_scores.is_empty())
+            .map(|t| (t.speaker_scores.as_slice(), t.kind == TrialKind::Genuine))
+            .collect();
+        Some(SpeakerFusion::fit(&rows)?)
     } else {
         None
     };

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
+use crate::eval::speaker_fusion::SpeakerFusion;
 use crate::stats::ScoreSet;
 use crate::voice::audio::{Audio, AudioLimits};
 use crate::voice::speaker::SpeakerModel;
@@ -77,14 +78,25 @@ impl SpeakerScores {
     }
 }
 
-/// Runs the all-pairs protocol of the module docs with `model`; `on_item` is called once per
-/// recording analysed and once per voiceprint enrolled.
-pub fn score_all_pairs(
+/// Every pair of recordings (`i < j`, in that order) and whether they share a speaker.
+fn all_pairs(recordings: &[SpeakerRecording]) -> Vec<(usize, usize, bool)> {
+    let mut pairs = Vec::new();
+    for i in 0..recordings.len() {
+        for j in i + 1..recordings.len() {
+            pairs.push((i, j, recordings[i].speaker == recordings[j].speaker));
+        }
+    }
+    pairs
+}
+
+/// `model`'s score of every pair of [`all_pairs`], in that order: enrolled on the earlier
+/// recording, probed with the later.
+fn pair_scores(
     model: &dyn SpeakerModel,
     recordings: &[SpeakerRecording],
     threads: usize,
     on_item: &(dyn Fn() + Sync),
-) -> Result<SpeakerScores> {
+) -> Result<Vec<f64>> {
     let limits = AudioLimits {
         max_seconds: 60.0,
         ..AudioLimits::default()
@@ -100,20 +112,31 @@ pub fn score_all_pairs(
     let rows = crate::parallel::parallel_map(&indices, threads, on_item, |&i| {
         let print = model.enroll(&[&samples[i]])?;
         (i + 1..samples.len())
-            .map(|j| {
-                let genuine = recordings[i].speaker == recordings[j].speaker;
-                model.score(&print, &samples[j]).map(|s| (genuine, s))
-            })
+            .map(|j| model.score(&print, &samples[j]))
             .collect::<Result<Vec<_>>>()
     });
-    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    let mut scores = Vec::new();
     for row in rows {
-        for (same, score) in row? {
-            if same {
-                genuine.push(score);
-            } else {
-                impostor.push(score);
-            }
+        scores.extend(row?);
+    }
+    Ok(scores)
+}
+
+/// Runs the all-pairs protocol of the module docs with `model`; `on_item` is called once per
+/// recording analysed and once per voiceprint enrolled.
+pub fn score_all_pairs(
+    model: &dyn SpeakerModel,
+    recordings: &[SpeakerRecording],
+    threads: usize,
+    on_item: &(dyn Fn() + Sync),
+) -> Result<SpeakerScores> {
+    let scores = pair_scores(model, recordings, threads, on_item)?;
+    let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+    for ((_, _, same), score) in all_pairs(recordings).into_iter().zip(scores) {
+        if same {
+            genuine.push(score);
+        } else {
+            impostor.push(score);
         }
     }
     Ok(SpeakerScores {
@@ -121,6 +144,102 @@ pub fn score_all_pairs(
         recordings: recordings.len(),
         genuine,
         impostor,
+    })
+}
+
+/// Several speaker models on the all-pairs protocol, fused by two-fold cross-validation over
+/// speakers: the speakers (in name order) alternate between two halves; the fusion fitted on
+/// the pairs within one half scores the pairs within the other, so no fused score comes from
+/// a fusion that saw either speaker. Pairs across the halves are left out, for the single
+/// models too, so that every figure is on the same pairs.
+#[derive(Clone, Debug, Serialize)]
+pub struct FusedSpeakerScores {
+    /// Each model on the within-half pairs.
+    pub per_model: Vec<SpeakerScores>,
+    /// The fused scores of the same pairs.
+    pub fused: SpeakerScores,
+    /// The fusion of each fold (fitted on half 0, then on half 1).
+    pub folds: Vec<SpeakerFusion>,
+}
+
+/// Runs the fused protocol of [`FusedSpeakerScores`]; `on_item` as for [`score_all_pairs`],
+/// for every model.
+pub fn score_all_pairs_fused(
+    models: &[&dyn SpeakerModel],
+    recordings: &[SpeakerRecording],
+    threads: usize,
+    on_item: &(dyn Fn() + Sync),
+) -> Result<FusedSpeakerScores> {
+    let speakers: std::collections::BTreeSet<&str> =
+        recordings.iter().map(|r| r.speaker.as_str()).collect();
+    if models.len() < 2 || speakers.len() < 4 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a fused speaker evaluation needs two models or more and four speakers or more",
+        ));
+    }
+    let half: std::collections::BTreeMap<&str, usize> = speakers
+        .iter()
+        .enumerate()
+        .map(|(k, s)| (*s, k % 2))
+        .collect();
+    let scores = models
+        .iter()
+        .map(|m| pair_scores(*m, recordings, threads, on_item))
+        .collect::<Result<Vec<_>>>()?;
+    // (fold, genuine, one score per model) of every within-half pair.
+    let rows: Vec<(usize, bool, Vec<f64>)> = all_pairs(recordings)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(p, (i, j, same))| {
+            let (a, b) = (
+                half[recordings[i].speaker.as_str()],
+                half[recordings[j].speaker.as_str()],
+            );
+            (a == b).then(|| (a, same, scores.iter().map(|s| s[p]).collect()))
+        })
+        .collect();
+    let fit = |fold: usize| {
+        let of_fold: Vec<(&[f64], bool)> = rows
+            .iter()
+            .filter(|r| r.0 == fold)
+            .map(|r| (r.2.as_slice(), r.1))
+            .collect();
+        SpeakerFusion::fit(&of_fold)
+    };
+    let folds = vec![fit(0)?, fit(1)?];
+    let split = |score: &dyn Fn(&(usize, bool, Vec<f64>)) -> f64, model_id: String| {
+        let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
+        for r in &rows {
+            if r.1 {
+                genuine.push(score(r));
+            } else {
+                impostor.push(score(r));
+            }
+        }
+        SpeakerScores {
+            model_id,
+            recordings: recordings.len(),
+            genuine,
+            impostor,
+        }
+    };
+    let per_model = models
+        .iter()
+        .enumerate()
+        .map(|(m, model)| split(&|r| r.2[m], model.model_id().to_string()))
+        .collect();
+    let fused_id = models
+        .iter()
+        .map(|m| m.model_id())
+        .collect::<Vec<_>>()
+        .join("+");
+    // A pair of half k is scored by the fusion fitted on the other half.
+    let fused = split(&|r| folds[1 - r.0].score(&r.2), fused_id);
+    Ok(FusedSpeakerScores {
+        per_model,
+        fused,
+        folds,
     })
 }
 

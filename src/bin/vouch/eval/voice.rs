@@ -25,9 +25,11 @@ pub(crate) struct EvalVoiceArgs {
     /// Folder the trial list's paths are relative to [default: the list's folder].
     #[arg(long, value_name = "DIR", requires = "trials")]
     audio: Option<PathBuf>,
-    /// Speaker model.
-    #[arg(long, value_enum, default_value_t = ModelChoice::Encoder)]
-    model: ModelChoice,
+    /// Speaker model; repeat to fuse several on a folder of speakers (`--model encoder
+    /// --model gmm`: fused by two-fold cross-validation over the speakers, each model reported
+    /// on the same pairs).
+    #[arg(long, value_enum, default_values_t = [ModelChoice::Encoder])]
+    model: Vec<ModelChoice>,
     /// UBM file for --model gmm [default: gmm-ubm.vubm in the model directory].
     #[arg(long, value_name = "FILE")]
     ubm: Option<PathBuf>,
@@ -39,7 +41,15 @@ pub(crate) struct EvalVoiceArgs {
 }
 
 pub(crate) fn run(args: EvalVoiceArgs, config: ValidConfig) -> Result<()> {
-    let model = speaker_model(args.model, args.ubm.as_deref(), args.norm, config)?;
+    let models = args
+        .model
+        .iter()
+        .map(|m| speaker_model(*m, args.ubm.as_deref(), args.norm, config.clone()))
+        .collect::<Result<Vec<_>>>()?;
+    if models.len() > 1 && args.trials.is_some() {
+        anyhow::bail!("several --model are fused on a folder of speakers, not on a trial list");
+    }
+    let model = &models[0];
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (scores, failures, skipped, protocol) = if let Some(list) = &args.trials {
         let root = args
@@ -71,13 +81,45 @@ pub(crate) fn run(args: EvalVoiceArgs, config: ValidConfig) -> Result<()> {
             speakers.len()
         );
         out!("{protocol}");
-        let bar = progress(2 * recordings.len(), "scoring");
-        let scores =
-            vouch::eval::voice::score_all_pairs(model.as_ref(), &recordings, threads, &|| {
-                bar.inc(1)
-            })?;
-        bar.finish_and_clear();
-        (scores, Vec::new(), 0, protocol)
+        let bar = progress(2 * recordings.len() * models.len(), "scoring");
+        if models.len() > 1 {
+            let refs: Vec<&dyn vouch::voice::SpeakerModel> =
+                models.iter().map(|m| m.as_ref()).collect();
+            let fused =
+                vouch::eval::voice::score_all_pairs_fused(&refs, &recordings, threads, &|| {
+                    bar.inc(1)
+                })?;
+            bar.finish_and_clear();
+            for single in &fused.per_model {
+                let set = single.score_set()?;
+                out!(
+                    "{:<40} EER {:.2} % on the within-half pairs",
+                    single.model_id,
+                    100.0 * vouch::eval::metrics::eer(&set).rate
+                );
+            }
+            for (k, f) in fused.folds.iter().enumerate() {
+                out!(
+                    "fusion fitted on half {k}: weights {:?} on scores standardised by that half's impostors, bias {:.3}",
+                    f.weights
+                        .iter()
+                        .map(|w| (w * 1000.0).round() / 1000.0)
+                        .collect::<Vec<_>>(),
+                    f.bias
+                );
+            }
+            let protocol = format!(
+                "{protocol}; pairs within two halves of the speakers (alternating in name order), each scored by the fusion fitted on the other half"
+            );
+            (fused.fused, Vec::new(), 0, protocol)
+        } else {
+            let scores =
+                vouch::eval::voice::score_all_pairs(model.as_ref(), &recordings, threads, &|| {
+                    bar.inc(1)
+                })?;
+            bar.finish_and_clear();
+            (scores, Vec::new(), 0, protocol)
+        }
     };
     let report = VoiceReport::new(protocol, scores, failures, skipped)?;
     out!("model      {}", report.model);

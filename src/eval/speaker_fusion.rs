@@ -1,0 +1,122 @@
+//! Fusing several speaker models' scores into one: each score standardised by the impostors'
+//! mean and deviation on fitting data, then a logistic regression ([`crate::stats::logistic`])
+//! whose log-odds is the fused score. Standardising first keeps the L2 penalty fair between
+//! models whose scores live on different scales (a cosine near 0.8, a normalised
+//! log-likelihood ratio near 10).
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A fitted fusion of speaker scores.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpeakerFusion {
+    /// The fitting impostors' mean score, per model.
+    pub impostor_mean: Vec<f64>,
+    /// The fitting impostors' score deviation, per model.
+    pub impostor_sd: Vec<f64>,
+    /// Weights of the standardised scores.
+    pub weights: Vec<f64>,
+    /// Intercept.
+    pub bias: f64,
+}
+
+/// The L2 penalty of the fit: small, only there to keep separable data finite.
+const L2: f64 = 1e-3;
+
+impl SpeakerFusion {
+    /// Fits the fusion on `rows`: each model's scores of one trial and whether the trial is
+    /// genuine. Rows of another length than the first, or data without impostors or without
+    /// genuine trials, is [`ErrorKind::InvalidInput`].
+    pub fn fit(rows: &[(&[f64], bool)]) -> Result<SpeakerFusion> {
+        let models = rows.first().map_or(0, |(s, _)| s.len());
+        if models == 0 || rows.iter().any(|(s, _)| s.len() != models) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "speaker fusion needs trials with one score per model",
+            ));
+        }
+        let impostors: Vec<&[f64]> = rows.iter().filter(|(_, g)| !g).map(|(s, _)| *s).collect();
+        if impostors.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "speaker fusion needs impostor trials",
+            ));
+        }
+        let n = impostors.len() as f64;
+        let impostor_mean: Vec<f64> = (0..models)
+            .map(|m| impostors.iter().map(|s| s[m]).sum::<f64>() / n)
+            .collect();
+        let impostor_sd: Vec<f64> = (0..models)
+            .map(|m| {
+                let var = impostors
+                    .iter()
+                    .map(|s| (s[m] - impostor_mean[m]).powi(2))
+                    .sum::<f64>()
+                    / n;
+                var.sqrt().max(1e-9)
+            })
+            .collect();
+        let mut fusion = SpeakerFusion {
+            impostor_mean,
+            impostor_sd,
+            weights: Vec::new(),
+            bias: 0.0,
+        };
+        let x: Vec<Vec<f64>> = rows.iter().map(|(s, _)| fusion.standardised(s)).collect();
+        let labels: Vec<bool> = rows.iter().map(|(_, g)| *g).collect();
+        let fitted = crate::stats::logistic::fit(&x, &labels, L2)?;
+        fusion.weights = fitted.weights;
+        fusion.bias = fitted.bias;
+        Ok(fusion)
+    }
+
+    fn standardised(&self, scores: &[f64]) -> Vec<f64> {
+        scores
+            .iter()
+            .zip(self.impostor_mean.iter().zip(&self.impostor_sd))
+            .map(|(s, (m, sd))| (s - m) / sd)
+            .collect()
+    }
+
+    /// The fused score (log-odds) of one trial's scores, one per model.
+    pub fn score(&self, scores: &[f64]) -> f64 {
+        self.standardised(scores)
+            .iter()
+            .zip(&self.weights)
+            .map(|(z, w)| z * w)
+            .sum::<f64>()
+            + self.bias
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_useful_and_a_useless_model_are_weighted_apart() {
+        // Model 0 separates the classes (scores 0.9 vs 0.5 on a cosine scale), model 1 is
+        // noise on a scale a hundred times larger.
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            let noise = f64::from((i * 37 % 101) as u8) - 50.0;
+            let genuine = i % 2 == 0;
+            let jitter = f64::from((i * 13 % 11) as u8) / 100.0;
+            rows.push((
+                vec![if genuine { 0.85 } else { 0.55 } + jitter, noise],
+                genuine,
+            ));
+        }
+        let refs: Vec<(&[f64], bool)> = rows.iter().map(|(s, g)| (s.as_slice(), *g)).collect();
+        let fusion = SpeakerFusion::fit(&refs).unwrap();
+        assert!(
+            fusion.weights[0] > 10.0 * fusion.weights[1].abs(),
+            "{fusion:?}"
+        );
+        assert!(fusion.score(&[0.9, 0.0]) > fusion.score(&[0.5, 0.0]));
+        assert!(SpeakerFusion::fit(&refs[..0]).is_err());
+        let only_genuine: Vec<(&[f64], bool)> = refs.iter().copied().filter(|r| r.1).collect();
+        assert!(SpeakerFusion::fit(&only_genuine).is_err());
+    }
+}
