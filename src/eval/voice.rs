@@ -162,6 +162,9 @@ pub struct FusedSpeakerScores {
     pub folds: Vec<SpeakerFusion>,
 }
 
+/// A within-half pair: its half, whether it is genuine, one score per model.
+type FoldRow = (usize, bool, Vec<f64>);
+
 /// Runs the fused protocol of [`FusedSpeakerScores`]; `on_item` as for [`score_all_pairs`],
 /// for every model.
 pub fn score_all_pairs_fused(
@@ -188,7 +191,7 @@ pub fn score_all_pairs_fused(
         .map(|m| pair_scores(*m, recordings, threads, on_item))
         .collect::<Result<Vec<_>>>()?;
     // (fold, genuine, one score per model) of every within-half pair.
-    let rows: Vec<(usize, bool, Vec<f64>)> = all_pairs(recordings)
+    let rows: Vec<FoldRow> = all_pairs(recordings)
         .into_iter()
         .enumerate()
         .filter_map(|(p, (i, j, same))| {
@@ -208,7 +211,7 @@ pub fn score_all_pairs_fused(
         SpeakerFusion::fit(&of_fold)
     };
     let folds = vec![fit(0)?, fit(1)?];
-    let split = |score: &dyn Fn(&(usize, bool, Vec<f64>)) -> f64, model_id: String| {
+    let split = |score: &dyn Fn(&FoldRow) -> f64, model_id: String| {
         let (mut genuine, mut impostor) = (Vec::new(), Vec::new());
         for r in &rows {
             if r.1 {
