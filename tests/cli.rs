@@ -150,13 +150,8 @@ fn voice_enroll_challenge_and_compare_from_the_command_line() {
     enroll.args(["voice", "enroll", "lucas"]);
     // lucas saying the ten digits in order, twice (his takes 5 and 6 joined).
     for take in [5, 6] {
-        let digits: Vec<_> = (0..10u8)
-            .map(|d| util::fsdd_take(d, "lucas", take).unwrap())
-            .collect();
-        let joined =
-            vouch::voice::audio::join_recordings(&digits.iter().collect::<Vec<_>>(), 0.3).unwrap();
         let path = work.path().join(format!("sequence-{take}.wav"));
-        std::fs::write(&path, util::wav_16k(joined.samples())).unwrap();
+        std::fs::write(&path, util::fsdd_sequence_wav("lucas", take).unwrap()).unwrap();
         enroll.arg("--sequence").arg(path);
     }
     let out = enroll.output().unwrap();

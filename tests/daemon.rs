@@ -335,16 +335,9 @@ async fn daemon_steps_up_to_a_spoken_passphrase_for_large_amounts() {
     let mut client = daemon.unix_client().await;
     // Face, and george saying the digits 0–9 twice (his takes 5 and 6; the probes use takes
     // 0–4), as a terminal records them at enrollment.
-    let sequence = |take: u32| {
-        let digits = (0..10u8)
-            .map(|d| util::fsdd_take(d, "george", take).unwrap())
-            .collect::<Vec<_>>();
-        let joined =
-            vouch::voice::audio::join_recordings(&digits.iter().collect::<Vec<_>>(), 0.3).unwrap();
-        pb::Audio {
-            data: util::wav_16k(joined.samples()),
-            format: pb::AudioFormat::Wav as i32,
-        }
+    let sequence = |take: u32| pb::Audio {
+        data: util::fsdd_sequence_wav("george", take).unwrap(),
+        format: pb::AudioFormat::Wav as i32,
     };
     let enrolled = client
         .enroll(pb::EnrollRequest {
@@ -674,16 +667,9 @@ async fn a_spoken_challenge_does_not_survive_a_restart() {
     if util::data_file("fsdd/recordings/0_lucas_5.wav").is_none() {
         return;
     }
-    let sequence = |take: u32| {
-        let digits = (0..10u8)
-            .map(|d| util::fsdd_take(d, "lucas", take).unwrap())
-            .collect::<Vec<_>>();
-        let joined =
-            vouch::voice::audio::join_recordings(&digits.iter().collect::<Vec<_>>(), 0.3).unwrap();
-        pb::Audio {
-            data: util::wav_16k(joined.samples()),
-            format: pb::AudioFormat::Wav as i32,
-        }
+    let sequence = |take: u32| pb::Audio {
+        data: util::fsdd_sequence_wav("lucas", take).unwrap(),
+        format: pb::AudioFormat::Wav as i32,
     };
     let mut client = daemon.unix_client().await;
     client

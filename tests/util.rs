@@ -198,6 +198,20 @@ pub fn fsdd_phrase(speaker: &str, digits: &str, first_take: u32) -> Option<vouch
     Some(vouch::voice::audio::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
 }
 
+/// `speaker` saying the ten digits 0–9 in order (their take `take` of each, 0.3 s pauses):
+/// what a customer says at voice enrollment.
+pub fn fsdd_sequence(speaker: &str, take: u32) -> Option<vouch::voice::Audio> {
+    let takes = (0..10u8)
+        .map(|d| fsdd_take(d, speaker, take))
+        .collect::<Option<Vec<_>>>()?;
+    Some(vouch::voice::audio::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
+}
+
+/// [`fsdd_sequence`] as a 16 kHz WAV file's bytes.
+pub fn fsdd_sequence_wav(speaker: &str, take: u32) -> Option<Vec<u8>> {
+    Some(wav_16k(fsdd_sequence(speaker, take)?.samples()))
+}
+
 /// The `vouch` binary, pointed at the shared models and the runtime library when present.
 pub fn vouch() -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vouch"));

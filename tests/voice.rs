@@ -278,13 +278,35 @@ fn encoder() -> Option<vouch::voice::encoder::VoiceEncoder> {
     )
 }
 
-/// The ten digits 0–9 of `speaker`'s take `take`, joined with 0.3 s pauses: what a customer
-/// says at enrollment.
-fn fsdd_sequence(speaker: &str, take: u32) -> Option<vouch::voice::Audio> {
-    let takes = (0..10u8)
-        .map(|d| util::fsdd_take(d, speaker, take))
-        .collect::<Option<Vec<_>>>()?;
-    Some(vouch::voice::audio::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap())
+/// A vault in memory under a test key (with the renewable transform when `renewable`).
+fn test_vault(renewable: bool) -> vouch::vault::TemplateVault {
+    use vouch::template::{Kek, Keyring};
+    let keys = std::sync::Arc::new(
+        Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap(),
+    );
+    let vault = vouch::vault::TemplateVault::new(
+        std::sync::Arc::new(vouch::store::MemoryStore::new()),
+        keys,
+    );
+    if renewable {
+        vault.with_transform(Kek::from_hex(&"97".repeat(32)).unwrap())
+    } else {
+        vault
+    }
+}
+
+/// The voice service of the engine's speech embedding and digit head over `vault`.
+fn voice_service<'a>(
+    encoder: &'a vouch::voice::encoder::VoiceEncoder,
+    vault: &'a vouch::vault::TemplateVault,
+) -> vouch::voice::enrollment::VoiceService<'a> {
+    let engine = util::engine().unwrap();
+    vouch::voice::enrollment::VoiceService::new(
+        encoder,
+        engine.speech_embedder().unwrap(),
+        engine.digit_head().unwrap(),
+        vault,
+    )
 }
 
 /// Enrollment from two sequences "0 1 2 … 9" into a renewable vault and passphrase
@@ -295,25 +317,14 @@ fn fsdd_sequence(speaker: &str, take: u32) -> Option<vouch::voice::Audio> {
 /// verifies (with the head alone) until the subject re-enrolls, which replaces it.
 #[test]
 fn a_spoken_passphrase_is_verified_against_the_vault() {
-    use std::sync::Arc;
-    use vouch::store::MemoryStore;
-    use vouch::template::{Kek, Keyring, Modality, Template, TemplateHeader};
-    use vouch::vault::TemplateVault;
-    use vouch::voice::enrollment::{VoiceInput, VoiceService};
+    use vouch::template::{Modality, Template, TemplateHeader};
+    use vouch::voice::enrollment::VoiceInput;
     let Some(encoder) = encoder() else { return };
     let Some(probe) = util::fsdd_phrase("theo", "491702", 0) else {
         return;
     };
-    let engine = util::engine().unwrap();
-    let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
-    let vault = TemplateVault::new(Arc::new(MemoryStore::new()), keys)
-        .with_transform(Kek::from_hex(&"97".repeat(32)).unwrap());
-    let service = VoiceService::new(
-        &encoder,
-        engine.speech_embedder().unwrap(),
-        engine.digit_head().unwrap(),
-        &vault,
-    );
+    let vault = test_vault(true);
+    let service = voice_service(&encoder, &vault);
     // What the authenticator holds a response to for the built-in large tier: the encoder's
     // calibrated threshold at FMR 1e-2, and the default digit tolerance.
     let speaker_threshold = vouch::score::Calibrations::builtin()
@@ -326,8 +337,8 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
         vouch::decision::passphrase(evidence, speaker_threshold, tolerance)
     };
     let sequences = [
-        fsdd_sequence("theo", 5).unwrap(),
-        fsdd_sequence("theo", 6).unwrap(),
+        util::fsdd_sequence("theo", 5).unwrap(),
+        util::fsdd_sequence("theo", 6).unwrap(),
     ];
 
     // A sequence that is not the ten digits is a retake naming what was heard; nothing is
@@ -466,11 +477,7 @@ fn a_spoken_passphrase_is_verified_against_the_vault() {
 /// phrase band-limited to 3 kHz, or sent at 11.025 or 44.1 kHz, is still heard.
 #[test]
 fn bad_or_odd_passphrase_audio_gets_typed_answers() {
-    use std::sync::Arc;
-    use vouch::store::MemoryStore;
-    use vouch::template::{Kek, Keyring};
-    use vouch::vault::TemplateVault;
-    use vouch::voice::enrollment::{VoiceInput, VoiceService};
+    use vouch::voice::enrollment::VoiceInput;
     use vouch::voice::resample::resample;
     use vouch::voice::wav::wav_pcm16;
     use vouch::voice::{Audio, AudioLimits};
@@ -478,18 +485,11 @@ fn bad_or_odd_passphrase_audio_gets_typed_answers() {
     let Some(probe) = util::fsdd_phrase("jackson", "583920", 0) else {
         return;
     };
-    let engine = util::engine().unwrap();
-    let keys = Arc::new(Keyring::single("k1", Kek::from_hex(&"31".repeat(32)).unwrap()).unwrap());
-    let vault = TemplateVault::new(Arc::new(MemoryStore::new()), keys);
-    let service = VoiceService::new(
-        &encoder,
-        engine.speech_embedder().unwrap(),
-        engine.digit_head().unwrap(),
-        &vault,
-    );
+    let vault = test_vault(false);
+    let service = voice_service(&encoder, &vault);
     let sequences = [
-        fsdd_sequence("jackson", 5).unwrap(),
-        fsdd_sequence("jackson", 6).unwrap(),
+        util::fsdd_sequence("jackson", 5).unwrap(),
+        util::fsdd_sequence("jackson", 6).unwrap(),
     ];
     service
         .enroll(

@@ -79,6 +79,12 @@ impl SpeakerFusion {
             .collect()
     }
 
+    /// "weights [2.988, 0.684], bias -5.953": what a reader checks of a fit.
+    pub fn describe(&self) -> String {
+        let weights: Vec<String> = self.weights.iter().map(|w| format!("{w:.3}")).collect();
+        format!("weights [{}], bias {:.3}", weights.join(", "), self.bias)
+    }
+
     /// The fused score (log-odds) of one trial's scores, one per model.
     pub fn score(&self, scores: &[f64]) -> f64 {
         self.standardised(scores)

@@ -95,12 +95,8 @@ pub(crate) fn run(args: EvalPassphraseArgs, config: ValidConfig) -> Result<()> {
     out!("digit head    {}", report.digit_head);
     if let Some(f) = &report.fusion {
         out!(
-            "fusion        weights {:?} on scores standardised by the calibration impostors, bias {:.3}",
-            f.weights
-                .iter()
-                .map(|w| (w * 1000.0).round() / 1000.0)
-                .collect::<Vec<_>>(),
-            f.bias
+            "fusion        {} (scores standardised by the calibration impostors)",
+            f.describe()
         );
     }
     out!(

@@ -100,12 +100,8 @@ pub(crate) fn run(args: EvalVoiceArgs, config: ValidConfig) -> Result<()> {
             }
             for (k, f) in fused.folds.iter().enumerate() {
                 out!(
-                    "fusion fitted on half {k}: weights {:?} on scores standardised by that half's impostors, bias {:.3}",
-                    f.weights
-                        .iter()
-                        .map(|w| (w * 1000.0).round() / 1000.0)
-                        .collect::<Vec<_>>(),
-                    f.bias
+                    "fusion fitted on half {k}: {} (scores standardised by that half's impostors)",
+                    f.describe()
                 );
             }
             let protocol = format!(
