@@ -195,7 +195,8 @@ fn bench_speaker(c: &mut Criterion) {
 }
 
 /// Recognising one spoken digit (FSDD `7_theo_3.wav`, 8 kHz, resampled once up front): the
-/// word padded as the head was trained, the speech embedding's windows, pooling and the head.
+/// word padded as the head was trained, the speech embedding's windows, pooling and the head;
+/// and the digits of a whole 6-digit phrase.
 fn bench_digit(c: &mut Criterion) {
     use vouch::voice::digit_head::DigitHead;
     let Some(engine) = engine() else { return };
@@ -221,8 +222,46 @@ fn bench_digit(c: &mut Criterion) {
             head.recognise(&features).unwrap()
         })
     });
+    // The digit half of a passphrase check: a 6-digit phrase (FSDD theo, takes 0–4, 0.3 s
+    // pauses) cut into words by the VAD, each recognised by the head adapted to theo (his two
+    // enrollment sequences, takes 5 and 6).
+    let take = |d: u8, t: u32| {
+        let path = shared().join(format!("data/fsdd/recordings/{d}_theo_{t}.wav"));
+        Audio::open(&path, &limits).unwrap()
+    };
+    let join = |takes: Vec<Audio>| {
+        vouch::voice::audio::join_recordings(&takes.iter().collect::<Vec<_>>(), 0.3).unwrap()
+    };
+    let spoken = vouch::voice::digits::SpokenDigits::new(embedder, &head);
+    let mut words = Vec::new();
+    for t in [5, 6] {
+        words.extend(
+            spoken
+                .enrollment_words(&join((0..10).map(|d| take(d, t)).collect()))
+                .unwrap(),
+        );
+    }
+    let refs: Vec<(u8, &[f32])> = words.iter().map(|(d, f)| (*d, f.as_slice())).collect();
+    let model = vouch::voice::digits::DigitModel::Adapted(head.adapt(&refs).unwrap());
+    let phrase = join(
+        "491702"
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| take(b - b'0', i as u32 % 5))
+            .collect(),
+    );
+    group.bench_function("check_six_digit_phrase", |b| {
+        b.iter(|| {
+            vouch::voice::passphrase::check_digits(&spoken, "491702", black_box(&phrase), &model)
+                .unwrap()
+        })
+    });
     group.finish();
-    eprintln!("(word: {:.2} s)", word.seconds());
+    eprintln!(
+        "(word: {:.2} s, phrase: {:.2} s)",
+        word.seconds(),
+        phrase.seconds()
+    );
 }
 
 criterion_group!(benches, bench, bench_speaker, bench_digit);
