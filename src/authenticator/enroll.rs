@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Outcome};
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::audio::Audio;
-use crate::voice::enrollment::{VoiceInput, VoiceService};
+use crate::voice::enrollment::VoiceInput;
 
 impl Authenticator {
     /// Enrolls a subject: each face sample observed once, through the quality gate and
@@ -88,26 +88,17 @@ impl Authenticator {
         }
 
         // The voice first: a digit sequence to say again must leave nothing stored.
-        let voice_service = if has_voice {
-            Some(VoiceService::new(
-                self.engine.voice_encoder()?,
-                self.engine.speech_embedder()?,
-                self.engine.digit_head()?,
-                &self.vault,
-            ))
+        let prepared_voice = if has_voice {
+            let service = self.voice_service()?;
+            let prepared = service.prepare(&VoiceInput {
+                speech: &speech,
+                sequences: &sequences,
+                single_digits: &digits,
+            })?;
+            Some((service, prepared))
         } else {
             None
         };
-        let prepared_voice = voice_service
-            .as_ref()
-            .map(|service| {
-                service.prepare(&VoiceInput {
-                    speech: &speech,
-                    sequences: &sequences,
-                    single_digits: &digits,
-                })
-            })
-            .transpose()?;
 
         let threshold = self.config().decisions.liveness_threshold;
         let mut samples = Vec::with_capacity(images.len());
@@ -146,10 +137,9 @@ impl Authenticator {
             )?;
             Some(self.vault.enroll(request.subject, &template)?)
         };
-        let voice = match (&voice_service, &prepared_voice) {
-            (Some(service), Some(prepared)) => Some(service.store(request.subject, prepared)?),
-            _ => None,
-        };
+        let voice = prepared_voice
+            .map(|(service, prepared)| service.store(request.subject, &prepared))
+            .transpose()?;
         let outcome = if face_template.is_some() || voice.is_some() {
             Outcome::Accept
         } else {

@@ -55,6 +55,7 @@ use crate::receipt::ReceiptSigner;
 use crate::score::Calibrations;
 use crate::store::SubjectSummary;
 use crate::vault::TemplateVault;
+use crate::voice::enrollment::VoiceService;
 use crate::voice::passphrase::ChallengeIssuer;
 
 /// The authenticator. `Send + Sync`: one per process, shared by every request thread.
@@ -219,6 +220,17 @@ impl Authenticator {
 
     fn config(&self) -> &ValidConfig {
         self.engine.config()
+    }
+
+    /// Voice enrollment and passphrase evidence with the engine's models over the vault
+    /// (each model loaded on first use).
+    fn voice_service(&self) -> Result<VoiceService<'_>> {
+        Ok(VoiceService::new(
+            self.engine.voice_encoder()?,
+            self.engine.speech_embedder()?,
+            self.engine.digit_head()?,
+            &self.vault,
+        ))
     }
 
     /// Observes one presentation (one detection per frame) and, when every frame can be

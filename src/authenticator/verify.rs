@@ -15,7 +15,6 @@ use crate::policy::{Factor, Requirement};
 use crate::receipt::Receipt;
 use crate::template::Modality;
 use crate::voice::audio::Audio;
-use crate::voice::enrollment::VoiceService;
 
 /// How many frontal frames of a movement response passive liveness judges: enough to see a
 /// screen or a print that the still presentation did not show, few enough to stay a small
@@ -218,12 +217,7 @@ impl Authenticator {
                     let encoder = self.engine.voice_encoder()?;
                     let calibration = self.calibrations.get(encoder.id())?;
                     let threshold = calibration.threshold_at(voice_target_fmr)?;
-                    let service = VoiceService::new(
-                        encoder,
-                        self.engine.speech_embedder()?,
-                        self.engine.digit_head()?,
-                        &self.vault,
-                    );
+                    let service = self.voice_service()?;
                     match service.examine(request.subject, &challenge.digits, &audio) {
                         Ok(evidence) => {
                             scores.voice = Some(evidence.speaker_score);
@@ -300,7 +294,9 @@ impl Authenticator {
             && let Ok(encoder) = self.engine.voice_encoder()
         {
             models.push(encoder.id().to_string());
-            models.push(crate::voice::digits::digits_model_id());
+            if let Ok(head) = self.engine.digit_head() {
+                models.push(head.centroids_model_id());
+            }
             let [mel, embedding] = &self.config().voice.speech_embedding;
             models.extend(
                 [mel, embedding]

@@ -30,7 +30,7 @@ use crate::eval::metrics::eer;
 use crate::eval::speaker_fusion::SpeakerFusion;
 use crate::stats::{ScoreSet, SplitMix64, fnmr_at_fmr};
 use crate::voice::audio::{Audio, AudioLimits, join_recordings};
-use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
+use crate::voice::digit_head::DigitHead;
 use crate::voice::digits::{DigitModel, SpokenDigits};
 use crate::voice::passphrase::{PassphraseEvidence, check_digits};
 use crate::voice::speaker::{SpeakerModel, Voiceprint};
@@ -263,7 +263,8 @@ struct Enrolled<'h> {
     /// digit → takes for evaluated phrases
     probe: Vec<Vec<u32>>,
     head: &'h DigitHead,
-    adapted: AdaptedDigitHead,
+    /// The head adapted to the speaker.
+    digits: DigitModel<'h>,
     /// One per speaker model.
     voiceprints: Vec<Voiceprint>,
 }
@@ -392,7 +393,7 @@ pub fn evaluate_passphrase(
                 probe: rest(0),
                 calibration: rest(1),
                 head,
-                adapted,
+                digits: DigitModel::Adapted(adapted),
                 voiceprints,
             }))
         })
@@ -509,8 +510,7 @@ pub fn evaluate_passphrase(
                 token_count_error: false,
             };
             let spoken = SpokenDigits::new(models.embedder, subject.head);
-            let model = DigitModel::Adapted(subject.adapted.clone());
-            match check_digits(&spoken, &t.expected, &audio, &model) {
+            match check_digits(&spoken, &t.expected, &audio, &subject.digits) {
                 Ok(check) => {
                     outcome.speaker_scores = models
                         .speakers

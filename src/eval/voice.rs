@@ -173,15 +173,14 @@ pub fn score_all_pairs_fused(
     threads: usize,
     on_item: &(dyn Fn() + Sync),
 ) -> Result<FusedSpeakerScores> {
-    let speakers: std::collections::BTreeSet<&str> =
-        recordings.iter().map(|r| r.speaker.as_str()).collect();
+    let speakers: BTreeSet<&str> = recordings.iter().map(|r| r.speaker.as_str()).collect();
     if models.len() < 2 || speakers.len() < 4 {
         return Err(Error::new(
             ErrorKind::InvalidInput,
             "a fused speaker evaluation needs two models or more and four speakers or more",
         ));
     }
-    let half: std::collections::BTreeMap<&str, usize> = speakers
+    let half: BTreeMap<&str, usize> = speakers
         .iter()
         .enumerate()
         .map(|(k, s)| (*s, k % 2))

@@ -7,6 +7,7 @@
 //! windows slide across it), padded to at least one window, embedded, pooled (mean then max).
 
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -42,6 +43,8 @@ pub struct DigitHead {
     scale: Vec<f32>,
     weights: Vec<Vec<f32>>,
     bias: Vec<f32>,
+    /// The sha256 of the head file's text: what a customer's centroids are bound to.
+    sha256: [u8; 32],
 }
 
 impl DigitHead {
@@ -83,7 +86,20 @@ impl DigitHead {
             scale: file.scale,
             weights: file.weights,
             bias: file.bias,
+            sha256: Sha256::digest(text.as_bytes()).into(),
         })
+    }
+
+    /// The sha256 of the head file this head was parsed from.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+
+    /// The model id of customer centroids made with this head (`digit-centroids@` and the
+    /// first 12 hex digits of its sha256): centroids are only comparable with the head that
+    /// standardised them.
+    pub fn centroids_model_id(&self) -> String {
+        format!("digit-centroids@{}", &hex::encode(self.sha256)[..12])
     }
 
     /// The pooled features of one spoken word (16 kHz samples in [−1, 1]), prepared as the

@@ -16,13 +16,12 @@
 //! made the old way (dynamic time warping of MFCC, `digits-dtw-mfcc13d@1`) hold no such
 //! centroids: their subjects' digits are recognised by the head alone until they re-enroll.
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::voice::SAMPLE_RATE;
 use crate::voice::audio::Audio;
-use crate::voice::digit_head::{AdaptedDigitHead, BUILTIN_HEAD, DigitHead};
+use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
 use crate::voice::speech_embedding::SpeechEmbedder;
 use crate::voice::vad::{Segment, VadConfig, segments};
 
@@ -39,14 +38,6 @@ const MAX_WORD_SECONDS: f32 = 2.0;
 /// An enrollment sequence is refused when the head reads more than this many of its ten
 /// words as another digit than their place says (a sequence said out of order, or noise).
 pub const MAX_ENROLLMENT_DISAGREEMENTS: usize = 3;
-
-/// The model id of the customer's digit centroids: the head they were made with.
-pub fn digits_model_id() -> String {
-    format!(
-        "digit-centroids@{}",
-        &hex::encode(Sha256::digest(BUILTIN_HEAD.as_bytes()))[..12]
-    )
-}
 
 /// The digit front end and recogniser: the speech embedding and the head.
 pub struct SpokenDigits<'a> {
@@ -109,15 +100,10 @@ impl<'a> SpokenDigits<'a> {
         self.head
     }
 
-    /// The word segments of a recording, in order (VAD speech segments).
-    pub fn segments(&self, audio: &Audio) -> Vec<Segment> {
-        segments(audio.samples(), &self.vad)
-    }
-
     /// The words of a recording with their features. A word longer than 2 s is
     /// [`ErrorKind::PassphraseTokens`] (one long sound is no digit).
     pub fn words(&self, audio: &Audio) -> Result<Vec<Word>> {
-        let found = self.segments(audio);
+        let found = segments(audio.samples(), &self.vad);
         for s in &found {
             if s.seconds() > MAX_WORD_SECONDS {
                 return Err(Error::new(
@@ -226,7 +212,7 @@ mod tests {
 
     #[test]
     fn the_model_id_names_the_head() {
-        let id = digits_model_id();
+        let id = DigitHead::builtin().unwrap().centroids_model_id();
         assert!(
             id.starts_with("digit-centroids@") && id.len() == 16 + 12,
             "{id}"

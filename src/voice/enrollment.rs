@@ -11,7 +11,6 @@
 //! the vault's protected space, against the voiceprint; the decision module judges the result.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::embedding::Embedding;
@@ -19,11 +18,14 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::template::{Modality, Template, TemplateHeader};
 use crate::vault::TemplateVault;
 use crate::voice::audio::{Audio, join_recordings};
-use crate::voice::digit_head::{AdaptedDigitHead, BUILTIN_HEAD, DigitHead};
-use crate::voice::digits::{DigitModel, LEGACY_DIGITS_MODEL_ID, SpokenDigits, digits_model_id};
+use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
+use crate::voice::digits::{DigitModel, LEGACY_DIGITS_MODEL_ID, SpokenDigits};
 use crate::voice::encoder::VoiceEncoder;
 use crate::voice::passphrase::{PassphraseEvidence, check_digits};
 use crate::voice::speech_embedding::SpeechEmbedder;
+
+/// Enrolled words: each digit with its features.
+type Words = Vec<(u8, Zeroizing<Vec<f32>>)>;
 
 /// Digit sequences ("0 1 2 … 9") an enrollment takes at most.
 pub const MAX_SEQUENCES: usize = 4;
@@ -92,8 +94,9 @@ impl<'a> VoiceService<'a> {
     }
 
     /// The words of an enrollment, as (digit, features): the sequences cut into their ten
-    /// words, then the single digits whole. Every digit must be there at least once.
-    fn enrollment_words(&self, input: &VoiceInput<'_>) -> Result<Vec<(u8, Zeroizing<Vec<f32>>)>> {
+    /// words, then the single digits whole; and how many words each digit has. Every digit
+    /// must be there at least once.
+    fn enrollment_words(&self, input: &VoiceInput<'_>) -> Result<(Words, [usize; 10])> {
         if input.sequences.len() > MAX_SEQUENCES {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -138,7 +141,7 @@ impl<'a> VoiceService<'a> {
                 ),
             ));
         }
-        Ok(words)
+        Ok((words, counts))
     }
 
     /// Enrolls `subject`'s voice: [`VoiceService::prepare`] then [`VoiceService::store`].
@@ -152,13 +155,10 @@ impl<'a> VoiceService<'a> {
     /// storing other templates too prepares the voice first, so that a sequence to say again
     /// leaves nothing stored.
     pub fn prepare(&self, input: &VoiceInput<'_>) -> Result<PreparedVoice> {
-        let words = self.enrollment_words(input)?;
+        let (words, digit_takes) = self.enrollment_words(input)?;
+        let head = self.digits.head();
         let refs: Vec<(u8, &[f32])> = words.iter().map(|(d, f)| (*d, f.as_slice())).collect();
-        let adapted = self.digits.head().adapt(&refs)?;
-        let mut digit_takes = [0usize; 10];
-        words
-            .iter()
-            .for_each(|(d, _)| digit_takes[usize::from(*d)] += 1);
+        let adapted = head.adapt(&refs)?;
 
         let mut recordings: Vec<&Audio> = input.speech.iter().collect();
         recordings.extend(input.sequences);
@@ -184,8 +184,8 @@ impl<'a> VoiceService<'a> {
         let passphrase = Template::new(
             TemplateHeader {
                 modality: Modality::Passphrase,
-                model_id: digits_model_id(),
-                model_sha256: Sha256::digest(BUILTIN_HEAD.as_bytes()).into(),
+                model_id: head.centroids_model_id(),
+                model_sha256: head.sha256(),
                 dimension: 0,
                 samples: words.len() as u32,
                 quality: 1.0,
@@ -216,30 +216,21 @@ impl<'a> VoiceService<'a> {
     /// How `subject`'s digits are recognised: their newest digits template adapts the head; a
     /// template enrolled the old way leaves the head alone.
     fn digit_model(&self, subject: &str) -> Result<DigitModel<'a>> {
-        let newest = self
-            .vault
-            .newest(subject, Modality::Passphrase)
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => Error::new(
-                    ErrorKind::NotFound,
-                    "no passphrase enrollment for this subject",
-                ),
-                _ => e,
-            })?;
-        let model_id = &newest.header().model_id;
-        if *model_id == digits_model_id() {
+        let newest = self.vault.newest(subject, Modality::Passphrase)?;
+        let head = self.digits.head();
+        let (model_id, expected) = (&newest.header().model_id, head.centroids_model_id());
+        if *model_id == expected {
             Ok(DigitModel::Adapted(AdaptedDigitHead::from_values(
-                self.digits.head(),
+                head,
                 newest.values(),
             )?))
         } else if model_id == LEGACY_DIGITS_MODEL_ID {
-            Ok(DigitModel::HeadAlone(self.digits.head()))
+            Ok(DigitModel::HeadAlone(head))
         } else {
             Err(Error::new(
                 ErrorKind::TemplateModelMismatch,
                 format!(
-                    "the subject's digits were enrolled with {model_id}, the engine uses {}; re-enroll the voice",
-                    digits_model_id()
+                    "the subject's digits were enrolled with {model_id}, the engine uses {expected}; re-enroll the voice"
                 ),
             ))
         }
