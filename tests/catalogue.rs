@@ -878,6 +878,47 @@ fn catalogue() -> Vec<Case> {
             },
         ),
         case(
+            "enroll: a silent digit sequence",
+            Models,
+            AudioSilent,
+            |b| {
+                let silence = util::wav_16k(&vec![0.0; 32_000]);
+                b.auth()
+                    .enroll(&EnrollRequest {
+                        subject: "carol",
+                        terminal: "till-1",
+                        digit_sequences: &[&silence],
+                        ..Default::default()
+                    })
+                    .map(drop)
+            },
+        ),
+        case(
+            "enroll: a digit sequence that is one tone, not ten words",
+            Models,
+            PassphraseTokens,
+            |b| {
+                let tone: Vec<f32> = (0..64_000)
+                    .map(|i| {
+                        if (16_000..48_000).contains(&i) {
+                            0.3 * (i as f32 * 0.07).sin()
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let wav = util::wav_16k(&tone);
+                b.auth()
+                    .enroll(&EnrollRequest {
+                        subject: "carol",
+                        terminal: "till-1",
+                        digit_sequences: &[&wav],
+                        ..Default::default()
+                    })
+                    .map(drop)
+            },
+        ),
+        case(
             "enroll: a silent digit recording",
             Models,
             AudioSilent,
@@ -1186,6 +1227,19 @@ fn request_cases() -> Vec<RequestCase> {
         r(
             "enroll: a WAV declared FLAC",
             enroll_digit(1, audio(tone(), pb::AudioFormat::Flac)),
+            Code::InvalidArgument,
+            Some(AudioDecode),
+        ),
+        r(
+            "enroll: a digit sequence that is not audio",
+            Call::Enroll(pb::EnrollRequest {
+                subject: "carol".into(),
+                digit_sequences: vec![pb::Audio {
+                    data: b"not audio at all".to_vec(),
+                    format: pb::AudioFormat::Unspecified as i32,
+                }],
+                ..Default::default()
+            }),
             Code::InvalidArgument,
             Some(AudioDecode),
         ),
