@@ -8,6 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::models::derive::Derivation;
 
 /// The manifest built into the library (`models/default.toml`): the models vouch uses by
 /// default, all available in the project's shared model directory.
@@ -68,6 +69,10 @@ pub struct ModelSpec {
     /// Preprocessing the model was trained with.
     #[serde(default)]
     pub preprocess: Preprocess,
+    /// A rewrite of the file's graph applied when it is loaded, with the sha256 of its result
+    /// (`[model.derive]`). By default, none: the file is loaded as it is.
+    #[serde(default)]
+    pub derive: Option<Derivation>,
 }
 
 /// How a liveness model's input is cut from the full frame around a face box; each recipe
@@ -181,12 +186,11 @@ impl Manifest {
             if model.name.is_empty() || !names.insert(model.name.as_str()) {
                 return bad(format!("model name {:?} is empty or repeated", model.name));
             }
-            let sha_ok = model.sha256.len() == 64
-                && model
-                    .sha256
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            if !sha_ok {
+            let derived = model.derive.as_ref().map(|d| d.sha256.as_str());
+            if !std::iter::once(model.sha256.as_str())
+                .chain(derived)
+                .all(is_sha256_hex)
+            {
                 return bad(format!(
                     "model {:?}: sha256 must be 64 lowercase hex digits",
                     model.name
@@ -244,9 +248,11 @@ impl ModelSpec {
     }
 
     /// A short identifier recorded with everything this model produces: name and the first
-    /// 12 hex digits of its sha256.
+    /// 12 hex digits of the sha256 of what is loaded (the derived graph's, for a derived
+    /// model).
     pub fn id(&self) -> String {
-        format!("{}@{}", self.name, &self.sha256[..12])
+        let sha = self.derive.as_ref().map_or(&self.sha256, |d| &d.sha256);
+        format!("{}@{}", self.name, &sha[..12])
     }
 
     /// The input tensor spec at `index`, or a contract error.
@@ -259,8 +265,32 @@ impl ModelSpec {
         })
     }
 
-    /// Reads the model file under `dir` and checks its sha256; returns its bytes.
+    /// Reads the model file under `dir` and checks its sha256; returns the model to load: its
+    /// bytes, or for a derived model the rewritten graph, checked against the derived sha256.
     pub fn read_verified(&self, dir: &Path) -> Result<Vec<u8>> {
+        let shipped = self.read_shipped(dir)?;
+        let Some(derive) = &self.derive else {
+            return Ok(shipped);
+        };
+        let derived = derive.recipe.apply(&shipped)?;
+        let actual = sha256_hex(&derived);
+        if actual != derive.sha256 {
+            return Err(Error::new(
+                ErrorKind::ModelIntegrity,
+                format!(
+                    "model {:?}: the {} rewrite of {} has sha256 {actual}, but the manifest expects {}",
+                    self.name,
+                    derive.recipe.name(),
+                    self.path_in(dir).display(),
+                    derive.sha256
+                ),
+            ));
+        }
+        Ok(derived)
+    }
+
+    /// Reads the model file under `dir` and checks its sha256; returns its bytes.
+    fn read_shipped(&self, dir: &Path) -> Result<Vec<u8>> {
         let path = self.path_in(dir);
         let bytes = std::fs::read(&path).map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::NotFound {
@@ -297,6 +327,13 @@ impl ModelSpec {
         }
         Ok(())
     }
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Streams the file at `path` through sha256 and compares with the manifest entry, without

@@ -4,8 +4,11 @@
 //! licence, upstream source) and whether a file on disk is that model. It never runs a model;
 //! [`crate::runtime`] does, after this module has verified the file.
 
+mod derive;
 mod fetch;
 mod manifest;
+
+pub use derive::{Derivation, Recipe};
 
 pub use fetch::{FetchOutcome, FetchSource, fetch_model};
 pub use manifest::{

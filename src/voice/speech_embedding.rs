@@ -7,7 +7,7 @@
 //! one 96-d vector per window (about 0.76 s of audio each). What the vectors mean is for a
 //! head trained by the project to say; this module only reproduces them exactly.
 
-use ndarray::{Array2, Array4};
+use ndarray::Array2;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::models::{ModelSpec, ModelTask};
@@ -98,6 +98,12 @@ impl SpeechEmbedder {
     /// One embedding per window of the mel frames (see the module docs), in time order.
     /// Fewer than [`WINDOW`] frames is [`ErrorKind::AudioTooShort`]: pad short words with
     /// silence first ([`pad_to_window`]).
+    ///
+    /// The model runs once over all the frames (the manifest derives it `windows_over_time`):
+    /// its time convolutions are "valid" and its poolings stride 8 frames in time, so its
+    /// outputs are exactly the windows' embeddings every [`STRIDE`] frames, without
+    /// recomputing where neighbouring windows overlap. They come channel by channel (the
+    /// last convolution's `[1, 96, windows, 1]` flattened), and are read back window by window.
     pub fn embed_mel(&self, mel: &Array2<f32>) -> Result<Vec<[f32; DIM]>> {
         let frames = mel.nrows();
         if frames < WINDOW || mel.ncols() != MEL_BANDS {
@@ -106,35 +112,25 @@ impl SpeechEmbedder {
                 format!("{frames} mel frames are fewer than one window of {WINDOW}"),
             ));
         }
-        let starts: Vec<usize> = (0..=frames - WINDOW).step_by(STRIDE).collect();
-        let mut batch = Array4::<f32>::zeros((starts.len(), WINDOW, MEL_BANDS, 1));
-        for (b, &start) in starts.iter().enumerate() {
-            for t in 0..WINDOW {
-                for d in 0..MEL_BANDS {
-                    batch[[b, t, d, 0]] = mel[[start + t, d]];
-                }
-            }
-        }
+        let windows = (frames - WINDOW) / STRIDE + 1;
+        let input = mel
+            .view()
+            .into_shape_with_order((1, frames, MEL_BANDS, 1))
+            .map_err(|e| Error::new(ErrorKind::Inference, e.to_string()))?;
         let out = self
             .embedding
-            .run_first_output(&batch, "speech embedding")?;
-        if out.len() != starts.len() * DIM {
+            .run_first_output(&input.to_owned(), "speech embedding")?;
+        if out.len() != windows * DIM {
             return Err(Error::new(
                 ErrorKind::Inference,
                 format!(
-                    "the speech embedding gave {} values for {} windows",
-                    out.len(),
-                    starts.len()
+                    "the speech embedding gave {} values for {windows} windows",
+                    out.len()
                 ),
             ));
         }
-        Ok(out
-            .chunks_exact(DIM)
-            .map(|c| {
-                let mut v = [0f32; DIM];
-                v.copy_from_slice(c);
-                v
-            })
+        Ok((0..windows)
+            .map(|w| std::array::from_fn(|d| out[d * windows + w]))
             .collect())
     }
 
