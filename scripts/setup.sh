@@ -2,9 +2,11 @@
 # Sets up everything vouch needs on a fresh machine, idempotently:
 #   - ONNX Runtime's shared library (from the PyPI wheel; no build step downloads binaries),
 #   - the Python packages of the reference scripts (fixtures/gen),
+#   - the GMM-UBM speaker model, trained on LibriSpeech and verified by its pinned sha256,
 #   - the models, copied from the shared model directory and verified by sha256.
 # Usage: scripts/setup.sh [--runtime-only]
-#   --runtime-only   only the system packages and ONNX Runtime (what the tests need)
+#   --runtime-only   only the system packages, ONNX Runtime and the GMM-UBM (what the tests
+#                    need; the UBM is trained with the debug build the tests use)
 # Environment:
 #   VOUCH_SHARED   folder holding models/ and data/ (default: ../shared beside the checkout)
 set -euo pipefail
@@ -73,6 +75,33 @@ if ! "$PYTHON" -c 'import grpc, grpc_tools' 2>/dev/null; then
   "$PYTHON" -m pip install --quiet "grpcio>=1.60" "grpcio-tools>=1.60"
 fi
 
+# 1c. The GMM-UBM, the speaker model fused with the voice encoder: trained on LibriSpeech
+#     train-clean-100 (about 15 s in a release build), reproducibly — the same recordings, seed
+#     and creation time (SOURCE_DATE_EPOCH) give the same file, whose sha256 is pinned here
+#     because the built-in calibration of the fused speaker score (calibration/voice-fused.toml)
+#     is made for exactly this UBM.
+SHARED=${VOUCH_SHARED:-$ROOT/../shared}
+UBM="$ROOT/.vouch/models/gmm-ubm.vubm"
+UBM_SHA256=c38f0868a154a190b2e49250e3dac2c7c2994961df679431ac2f3e7b1d256fcf
+UBM_EPOCH=1796601600
+if [ -f "$UBM" ] && echo "$UBM_SHA256  $UBM" | sha256sum --check --status; then
+  say "GMM-UBM already at $UBM"
+elif [ -d "$SHARED/data/librispeech/train-clean-100" ]; then
+  say "training the GMM-UBM on $SHARED/data/librispeech/train-clean-100"
+  mkdir -p "$(dirname "$UBM")"
+  # The tests' debug build when only the runtime is asked for (no second build), else release.
+  build=(--release); [ "$RUNTIME_ONLY" = 1 ] && build=(--all-features)
+  SOURCE_DATE_EPOCH=$UBM_EPOCH VOUCH_ORT_LIB="$LIB" cargo run "${build[@]}" --quiet -- \
+    voice train-ubm "$SHARED/data/librispeech/train-clean-100" -o "$UBM.tmp"
+  if ! echo "$UBM_SHA256  $UBM.tmp" | sha256sum --check --status; then
+    echo "the trained GMM-UBM's sha256 ($(sha256sum "$UBM.tmp" | cut -d' ' -f1)) is not the pinned $UBM_SHA256: the fused speaker score's calibration does not apply to it" >&2
+    exit 1
+  fi
+  mv "$UBM.tmp" "$UBM"
+else
+  say "no LibriSpeech background data under $SHARED/data; the GMM-UBM is not trained (voice needs it, or voice.speaker_models = [\"encoder\"])"
+fi
+
 [ "$RUNTIME_ONLY" = 1 ] && exit 0
 
 # 2. Python packages for the reference scripts and golden values (fixtures/gen).
@@ -82,21 +111,9 @@ if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL, cv2' 2>/dev/null; then
 fi
 
 # 3. Models: copied from the shared folder into .vouch/models, verified by sha256.
-SHARED=${VOUCH_SHARED:-$ROOT/../shared}
 if [ -d "$SHARED/models" ]; then
   say "building vouch (release) and copying the models"
   cargo run --release --quiet -- models fetch --from "$SHARED/models"
 else
   say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
-fi
-
-# 4. The GMM-UBM speaker model's background model, trained on LibriSpeech (about a minute).
-UBM="$ROOT/.vouch/models/gmm-ubm.vubm"
-if [ -f "$UBM" ]; then
-  say "GMM-UBM already at $UBM"
-elif [ -d "$SHARED/data/librispeech/train-clean-100" ]; then
-  say "training the GMM-UBM on $SHARED/data/librispeech/train-clean-100"
-  cargo run --release --quiet -- voice train-ubm "$SHARED/data/librispeech/train-clean-100" -o "$UBM"
-else
-  say "no LibriSpeech background data under $SHARED/data; the GMM-UBM speaker model is not trained"
 fi

@@ -50,6 +50,8 @@ pub const ENV_KEYS: &str = "VOUCH_KEYS";
 /// Environment variable holding a key-encryption key (`ID:HEX`) to use instead of the key
 /// file; only its presence is read here ([`KeysConfig::env`]).
 pub const ENV_KEK: &str = "VOUCH_KEK";
+/// Environment variable naming the GMM-UBM file (`voice.ubm`).
+pub const ENV_UBM: &str = "VOUCH_UBM";
 
 /// The whole configuration of a vouch deployment, as read; [`Config::validate`] checks it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
@@ -250,8 +252,8 @@ impl Config {
     }
 
     /// Applies the environment: `VOUCH_ORT_LIB` (else `ORT_DYLIB_PATH`), `VOUCH_MODEL_DIR`,
-    /// `VOUCH_MANIFEST`, `VOUCH_INTRA_THREADS`, `VOUCH_STORE`, `VOUCH_KEYS`, and `VOUCH_KEK`'s
-    /// presence.
+    /// `VOUCH_MANIFEST`, `VOUCH_INTRA_THREADS`, `VOUCH_STORE`, `VOUCH_KEYS`, `VOUCH_UBM`, and
+    /// `VOUCH_KEK`'s presence.
     pub fn apply_env(&mut self) -> Result<()> {
         if let Some(path) = env_path(ENV_ORT_LIB) {
             self.runtime.library = Some(path);
@@ -271,6 +273,9 @@ impl Config {
         }
         if let Some(path) = env_path(ENV_KEYS) {
             self.keys.file = path;
+        }
+        if let Some(path) = env_path(ENV_UBM) {
+            self.voice.ubm = path;
         }
         if std::env::var_os(ENV_KEK).is_some_and(|v| !v.is_empty()) && self.keys.env.is_none() {
             self.keys.env = Some(ENV_KEK.to_string());

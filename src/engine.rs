@@ -26,8 +26,10 @@ use crate::face::{
 use crate::models::Manifest;
 use crate::runtime::Runtime;
 use crate::template::{Modality, Template, TemplateHeader};
+use crate::voice::SpeakerModelKind;
 use crate::voice::encoder::VoiceEncoder;
 use crate::voice::speech_embedding::SpeechEmbedder;
+use crate::voice::ubm::{GmmUbm, ScoreNorm, Ubm};
 
 /// How many frontal frames of a challenge response are embedded to check that one person
 /// answered it (the first against up to this many minus one, spread over the response).
@@ -95,6 +97,7 @@ pub struct Engine {
     voice: std::sync::OnceLock<Result<VoiceEncoder>>,
     speech: std::sync::OnceLock<Result<SpeechEmbedder>>,
     digit_head: std::sync::OnceLock<Result<crate::voice::digit_head::DigitHead>>,
+    gmm: std::sync::OnceLock<Result<GmmUbm>>,
 }
 
 const _: () = {
@@ -126,6 +129,7 @@ impl Engine {
             voice: std::sync::OnceLock::new(),
             speech: std::sync::OnceLock::new(),
             digit_head: std::sync::OnceLock::new(),
+            gmm: std::sync::OnceLock::new(),
         })
     }
 
@@ -186,6 +190,44 @@ impl Engine {
         loaded
             .as_ref()
             .map_err(|e| Error::new(e.kind(), e.message().to_string()))
+    }
+
+    /// The GMM-UBM speaker model over `voice.ubm` (under the model directory when relative),
+    /// S-normalised, loaded and verified on first use; a loading error is returned on every
+    /// call.
+    pub fn gmm_ubm(&self) -> Result<&GmmUbm> {
+        let loaded = self.gmm.get_or_init(|| {
+            let path = self.config.models.dir.join(&self.config.voice.ubm);
+            let ubm = Ubm::open(&path).map_err(|e| {
+                Error::new(
+                    e.kind(),
+                    format!(
+                        "{}; train it with `vouch voice train-ubm ../shared/data/librispeech/train-clean-100 -o {}` (scripts/setup.sh does), or leave \"gmm\" out of voice.speaker_models",
+                        e.message(),
+                        path.display()
+                    ),
+                )
+            })?;
+            GmmUbm::new(ubm, ScoreNorm::S)
+        });
+        loaded
+            .as_ref()
+            .map_err(|e| Error::new(e.kind(), e.message().to_string()))
+    }
+
+    /// The speaker models of `voice.speaker_models`, in that order, each loaded on first use.
+    pub fn speaker_models(&self) -> Result<Vec<&dyn crate::voice::SpeakerModel>> {
+        self.config
+            .voice
+            .speaker_models
+            .iter()
+            .map(|kind| -> Result<&dyn crate::voice::SpeakerModel> {
+                Ok(match kind {
+                    SpeakerModelKind::Encoder => self.voice_encoder()?,
+                    SpeakerModelKind::Gmm => self.gmm_ubm()?,
+                })
+            })
+            .collect()
     }
 
     /// The digit head built into the library, parsed on first use.

@@ -33,7 +33,10 @@
 //! assert!(calibration.llr(0.9) > 0.0 && calibration.llr(-0.1) < 0.0);
 //! ```
 
+pub mod fusion;
 pub mod liveness;
+
+pub use fusion::ScoreFusion;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,9 +59,10 @@ pub const DEFAULT_TARGETS: [f64; 5] = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 /// extrapolated.
 const MIN_EXPECTED_IMPOSTORS: f64 = 10.0;
 
-const BUILTIN: [&str; 2] = [
+const BUILTIN: [&str; 3] = [
     include_str!("../calibration/mobilefacenet.toml"),
     include_str!("../calibration/ge2e-voice-encoder.toml"),
+    include_str!("../calibration/voice-fused.toml"),
 ];
 
 /// One operating point of a calibration.
@@ -107,6 +111,17 @@ pub struct Calibration {
     pub llr_offset: f64,
     /// Operating points, by decreasing FMR.
     pub points: Vec<CalibrationPoint>,
+    /// For the calibration of a fused score: the models fused and how (their scores → the
+    /// score these thresholds apply to). `model` is then [`fused_model_id`] of its models.
+    /// Absent for one model's own scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<ScoreFusion>,
+}
+
+/// The id of the fused score of several models: their ids joined by `+`
+/// (`resemblyzer@5335dcd2ed11+gmm-ubm@0a1b2c3d4e5f`), what a fused calibration's `model` says.
+pub fn fused_model_id(models: &[String]) -> String {
+    models.join("+")
 }
 
 impl Calibration {
@@ -165,7 +180,27 @@ impl Calibration {
             llr_slope,
             llr_offset,
             points,
+            fusion: None,
         })
+    }
+
+    /// The calibration of `fusion`'s fused score, fitted like [`Calibration::fit`] on the fused
+    /// scores of labelled trials.
+    pub fn fit_fused(
+        fusion: ScoreFusion,
+        source: &str,
+        fused_scores: &ScoreSet,
+        targets: &[f64],
+    ) -> Result<Calibration> {
+        let mut calibration = Calibration::fit(
+            &fused_model_id(&fusion.models),
+            source,
+            fused_scores,
+            targets,
+        )?;
+        calibration.fusion = Some(fusion);
+        calibration.check()?;
+        Ok(calibration)
     }
 
     /// Parses and checks a calibration file.
@@ -224,6 +259,33 @@ impl Calibration {
         {
             return bad("an operating point has an FMR outside (0, 1) or a non-finite threshold");
         }
+        if let Some(fusion) = &self.fusion {
+            let n = fusion.models.len();
+            let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+            if n < 2
+                || fusion.impostor_mean.len() != n
+                || fusion.impostor_sd.len() != n
+                || fusion.weights.len() != n
+                || !finite(&fusion.impostor_mean)
+                || !finite(&fusion.weights)
+                || !fusion.bias.is_finite()
+                || fusion
+                    .impostor_sd
+                    .iter()
+                    .any(|sd| !(sd.is_finite() && *sd > 0.0))
+            {
+                return bad(
+                    "a fusion names two or more models, with one finite impostor mean, positive deviation and weight each",
+                );
+            }
+            if self.model != fused_model_id(&fusion.models) {
+                return bad(&format!(
+                    "a fused calibration's model must be {}, not {}",
+                    fused_model_id(&fusion.models),
+                    self.model
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -251,10 +313,53 @@ impl Calibration {
             })
     }
 
+    /// The score these thresholds apply to, from each model's score of one comparison:
+    /// for a fused calibration, its fusion of the scores of its models (each must be there);
+    /// otherwise the score of its one model. [`ErrorKind::InvalidInput`] when a score it
+    /// needs is missing.
+    pub fn combine(&self, scores: &[(&str, f64)]) -> Result<f64> {
+        let of = |model: &str| {
+            scores
+                .iter()
+                .find(|(m, _)| *m == model)
+                .map(|(_, s)| *s)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("the calibration of {} needs a score of {model}", self.model),
+                    )
+                })
+        };
+        match &self.fusion {
+            Some(fusion) => {
+                let ordered = fusion
+                    .models
+                    .iter()
+                    .map(|m| of(m))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(fusion.score(&ordered))
+            }
+            None => of(&self.model),
+        }
+    }
+
     /// The log-likelihood ratio (natural log) of a score: above 0 favours "same person".
     pub fn llr(&self, score: f64) -> f64 {
         self.llr_slope * score + self.llr_offset
     }
+}
+
+/// A score on its calibration's scale ([`Calibrations::calibrated`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Calibrated {
+    /// The calibration's model (a fused id for several models).
+    pub model: String,
+    /// The score the threshold applies to.
+    pub score: f64,
+    /// The threshold at the target FMR.
+    pub threshold: f64,
+    /// The score's log-likelihood ratio.
+    pub llr: f64,
 }
 
 /// Calibrations by model id: the built-in ones for the default models, plus any loaded from
@@ -300,6 +405,23 @@ impl Calibrations {
                     "no calibration for model {model}: run `vouch calibrate` on labelled data and list the file under [decisions] calibration"
                 ),
             )
+        })
+    }
+
+    /// One comparison's scores by several models (each `(model, score)`) as one calibrated
+    /// score: the calibration of exactly those models (their fusion for several, the model's
+    /// own for one; [`fused_model_id`]), the score it combines them into, its threshold at
+    /// `target_fmr`, and its LLR. A missing calibration is the configuration error of
+    /// [`Calibrations::get`].
+    pub fn calibrated(&self, scores: &[(&str, f64)], target_fmr: f64) -> Result<Calibrated> {
+        let models: Vec<String> = scores.iter().map(|(m, _)| m.to_string()).collect();
+        let calibration = self.get(&fused_model_id(&models))?;
+        let score = calibration.combine(scores)?;
+        Ok(Calibrated {
+            model: calibration.model.clone(),
+            score,
+            threshold: calibration.threshold_at(target_fmr)?,
+            llr: calibration.llr(score),
         })
     }
 

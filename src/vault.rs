@@ -1,15 +1,23 @@
 //! The template vault: encrypted templates in a store, with keys, renewable transforms,
 //! enrollment updates and key rotation.
 //!
-//! **Enrollment updates.** Each enrollment session adds one template (the normalised mean of
-//! its samples), and a subject keeps a bounded set of the newest `max_templates` per modality
-//! (default 5); verification scores a probe against every template in the set and keeps the
-//! best. A bounded set follows a face that changes (beard, glasses, ageing) without letting one
-//! bad session drag a running mean away, and without unbounded growth.
+//! **Enrollment updates.** Each enrollment session adds one template per model (the
+//! normalised mean of its samples), and a subject keeps a bounded set of the newest
+//! `max_templates` per modality and model (default 5); verification scores a probe against
+//! every template of the model in the set and keeps the best. A bounded set follows a face that
+//! changes (beard, glasses, ageing) without letting one bad session drag a running mean away,
+//! and without unbounded growth.
 //!
-//! **Model binding.** Every template records the model that made it. Adding to, or matching
-//! against, a subject whose templates come from another model is refused with
+//! **Model binding.** Every template records the model that made it, and a probe is only ever
+//! compared with templates of its own model: a subject may hold templates of several models of
+//! one modality (the voice encoder's and the GMM-UBM's voiceprints), each loaded by its model.
+//! Asking for a model the subject has no template of, while they have templates of another, is
 //! [`ErrorKind::TemplateModelMismatch`]: re-enrollment is required.
+//!
+//! **Protection.** Every template is sealed (encrypted and bound to its subject). Embeddings
+//! compared by cosine are also stored in the renewable transform's space when the vault has
+//! one ([`Protection::Renewable`]); vectors compared in their own space — digit centroids, a
+//! GMM's adapted means — are sealed as they are ([`Protection::SealedOnly`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,6 +43,18 @@ impl std::fmt::Debug for TemplateVault {
             .field("max_templates", &self.max_templates)
             .finish_non_exhaustive()
     }
+}
+
+/// How a template's vector is protected beyond its encryption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    /// An embedding compared by cosine: stored in the renewable transform's space when the
+    /// vault has one, so that a new transform key renews every template; probes go through
+    /// [`TemplateVault::protect`].
+    Renewable,
+    /// A vector compared in its own space (digit centroids, a GMM's adapted means): sealed as
+    /// it is.
+    SealedOnly,
 }
 
 /// What a key rotation did.
@@ -128,44 +148,41 @@ impl TemplateVault {
         }
     }
 
-    /// Seals and stores a template for `subject`; the oldest templates beyond `max_templates`
-    /// are deleted. Refused when the subject's existing templates of this modality come from
-    /// another model.
-    pub fn enroll(&self, subject: &str, template: &Template) -> Result<i64> {
+    /// Seals and stores a template for `subject`; the oldest templates of its modality and
+    /// model beyond `max_templates` are deleted (templates of other models are kept).
+    pub fn enroll(
+        &self,
+        subject: &str,
+        template: &Template,
+        protection: Protection,
+    ) -> Result<i64> {
         let header = template.header();
-        let existing = self.store.templates(subject, Some(header.modality))?;
-        for stored in &existing {
-            let info = template::peek(&stored.blob)?;
-            if info.header.model_id != header.model_id {
-                return Err(Error::new(
-                    ErrorKind::TemplateModelMismatch,
-                    format!(
-                        "subject's {} templates were made by model {}, this one by {}; re-enrollment required (delete the subject's templates first)",
-                        header.modality.as_str(),
-                        info.header.model_id,
-                        header.model_id
-                    ),
-                ));
+        let mut same_model = Vec::new();
+        for stored in self.store.templates(subject, Some(header.modality))? {
+            if template::peek(&stored.blob)?.header.model_id == header.model_id {
+                same_model.push(stored);
             }
         }
-        let id = self.seal_and_insert(subject, template)?;
-        let surplus = (existing.len() + 1).saturating_sub(self.max_templates);
-        for old in existing.iter().take(surplus) {
+        let id = self.seal_and_insert(subject, template, protection)?;
+        let surplus = (same_model.len() + 1).saturating_sub(self.max_templates);
+        for old in same_model.iter().take(surplus) {
             self.store.delete_template(old.id)?;
         }
         Ok(id)
     }
 
-    /// Seals `template` (its values in the protected space, except enrolled digits) and stores
-    /// it; returns its id.
-    fn seal_and_insert(&self, subject: &str, template: &Template) -> Result<i64> {
+    /// Seals `template` (its values in the protected space for [`Protection::Renewable`]) and
+    /// stores it; returns its id.
+    fn seal_and_insert(
+        &self,
+        subject: &str,
+        template: &Template,
+        protection: Protection,
+    ) -> Result<i64> {
         let header = template.header();
-        // The renewable transform is for embeddings compared by cosine against a probe in the
-        // same space; digit centroids are compared with probe words in the head's own space,
-        // so they stay protected by encryption alone.
-        let values = match header.modality {
-            Modality::Passphrase => template.values().to_vec(),
-            Modality::Face | Modality::Voice => self.protect(template.values())?,
+        let values = match protection {
+            Protection::Renewable => self.protect(template.values())?,
+            Protection::SealedOnly => template.values().to_vec(),
         };
         let protected = Template::new(header.clone(), values)?;
         let blob = template::seal(&protected, subject, self.keys.as_ref())?;
@@ -177,11 +194,16 @@ impl TemplateVault {
     /// model made the others (a re-enrollment that moves a subject to a new model). The new
     /// template is stored before the old ones are deleted: an interruption leaves both, and
     /// the newest is the one used.
-    pub fn replace(&self, subject: &str, template: &Template) -> Result<i64> {
+    pub fn replace(
+        &self,
+        subject: &str,
+        template: &Template,
+        protection: Protection,
+    ) -> Result<i64> {
         let existing = self
             .store
             .templates(subject, Some(template.header().modality))?;
-        let id = self.seal_and_insert(subject, template)?;
+        let id = self.seal_and_insert(subject, template, protection)?;
         for old in &existing {
             self.store.delete_template(old.id)?;
         }
@@ -201,9 +223,10 @@ impl TemplateVault {
         template::open(&newest.blob, subject, self.keys.as_ref())
     }
 
-    /// The subject's templates of `modality`, decrypted (in the protected space), oldest
-    /// first. [`ErrorKind::NotFound`] when there are none; a template made by another model
-    /// than `model_id` is [`ErrorKind::TemplateModelMismatch`].
+    /// The subject's templates of `modality` made by `model_id`, decrypted (as stored: in the
+    /// protected space for [`Protection::Renewable`]), oldest first.
+    /// [`ErrorKind::NotFound`] when the subject has no template of the modality;
+    /// [`ErrorKind::TemplateModelMismatch`] when they have some, but none of `model_id`.
     pub fn load(&self, subject: &str, modality: Modality, model_id: &str) -> Result<Vec<Template>> {
         let stored = self.store.templates(subject, Some(modality))?;
         if stored.is_empty() {
@@ -212,22 +235,38 @@ impl TemplateVault {
                 format!("no {} enrollment for this subject", modality.as_str()),
             ));
         }
-        stored
-            .iter()
-            .map(|s| {
-                let t = template::open(&s.blob, subject, self.keys.as_ref())?;
-                if t.header().model_id != model_id {
-                    return Err(Error::new(
-                        ErrorKind::TemplateModelMismatch,
-                        format!(
-                            "the enrolled template was made by model {}, the engine uses {model_id}; re-enrollment required",
-                            t.header().model_id
-                        ),
-                    ));
-                }
-                Ok(t)
-            })
-            .collect()
+        let mut found = Vec::new();
+        let mut others = Vec::new();
+        for s in &stored {
+            let model = template::peek(&s.blob)?.header.model_id;
+            if model == model_id {
+                found.push(template::open(&s.blob, subject, self.keys.as_ref())?);
+            } else if !others.contains(&model) {
+                others.push(model);
+            }
+        }
+        if found.is_empty() {
+            return Err(Error::new(
+                ErrorKind::TemplateModelMismatch,
+                format!(
+                    "the enrolled {} templates were made by {}, the engine uses {model_id}; re-enrollment required",
+                    modality.as_str(),
+                    others.join(", ")
+                ),
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Whether the subject has a template of `modality` made by `model_id` (headers only,
+    /// nothing decrypted).
+    pub fn has_model(&self, subject: &str, modality: Modality, model_id: &str) -> Result<bool> {
+        for stored in self.store.templates(subject, Some(modality))? {
+            if template::peek(&stored.blob)?.header.model_id == model_id {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Metadata of a subject's templates (never their vectors).
@@ -287,6 +326,7 @@ impl TemplateVault {
 
 #[cfg(test)]
 mod tests {
+    use super::Protection::{Renewable, SealedOnly};
     use super::*;
     use crate::store::MemoryStore;
     use crate::template::Keyring;
@@ -316,7 +356,7 @@ mod tests {
         let vault = vault.with_max_templates(2);
         for i in 0..3 {
             vault
-                .enroll("alice", &template("m@1", vec![i as f32, 1.0]))
+                .enroll("alice", &template("m@1", vec![i as f32, 1.0]), Renewable)
                 .unwrap();
         }
         let loaded = vault.load("alice", Modality::Face, "m@1").unwrap();
@@ -329,18 +369,28 @@ mod tests {
     }
 
     #[test]
-    fn another_model_requires_re_enrollment() {
+    fn templates_are_kept_and_loaded_per_model() {
         let (vault, _) = vault();
+        let vault = vault.with_max_templates(2);
+        for i in 0..3 {
+            vault
+                .enroll("alice", &template("m@1", vec![i as f32, 1.0]), Renewable)
+                .unwrap();
+        }
         vault
-            .enroll("alice", &template("m@1", vec![1.0, 0.0]))
+            .enroll("alice", &template("m@2", vec![9.0, 9.0, 9.0]), SealedOnly)
             .unwrap();
-        let err = vault
-            .enroll("alice", &template("m@2", vec![1.0, 0.0]))
-            .unwrap_err();
+        let m1 = vault.load("alice", Modality::Face, "m@1").unwrap();
+        assert_eq!(m1.len(), 2, "m@2's template takes no place in m@1's set");
+        let m2 = vault.load("alice", Modality::Face, "m@2").unwrap();
+        assert_eq!(m2.len(), 1);
+        assert_eq!(m2[0].values(), [9.0, 9.0, 9.0]);
+        assert!(vault.has_model("alice", Modality::Face, "m@2").unwrap());
+        assert!(!vault.has_model("alice", Modality::Face, "m@3").unwrap());
+        let err = vault.load("alice", Modality::Face, "m@3").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TemplateModelMismatch);
         assert!(err.to_string().contains("re-enrollment required"), "{err}");
-        let err = vault.load("alice", Modality::Face, "m@2").unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::TemplateModelMismatch);
+        assert!(err.to_string().contains("m@1, m@2"), "{err}");
     }
 
     #[test]
@@ -350,8 +400,17 @@ mod tests {
         let renewable = renewable.with_transform(Kek::from_hex(&"77".repeat(32)).unwrap());
         let x: Vec<f32> = (0..128).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
         let probe: Vec<f32> = (0..128).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
-        plain.enroll("a", &template("m@1", x.clone())).unwrap();
-        renewable.enroll("a", &template("m@1", x.clone())).unwrap();
+        plain
+            .enroll("a", &template("m@1", x.clone()), Renewable)
+            .unwrap();
+        renewable
+            .enroll("a", &template("m@1", x.clone()), Renewable)
+            .unwrap();
+        renewable
+            .enroll("b", &template("m@1", x.clone()), SealedOnly)
+            .unwrap();
+        let sealed_only = renewable.load("b", Modality::Face, "m@1").unwrap();
+        assert_eq!(sealed_only[0].values(), x.as_slice());
         let stored_plain = plain.load("a", Modality::Face, "m@1").unwrap().remove(0);
         let stored_renewable = renewable
             .load("a", Modality::Face, "m@1")
@@ -382,7 +441,8 @@ mod tests {
         let mut ring = Keyring::single("k1", Kek::from_hex(&"11".repeat(32)).unwrap()).unwrap();
         let old = TemplateVault::new(store.clone(), Arc::new(ring.clone()));
         for s in ["a", "b", "c"] {
-            old.enroll(s, &template("m@1", vec![1.0, 2.0])).unwrap();
+            old.enroll(s, &template("m@1", vec![1.0, 2.0]), Renewable)
+                .unwrap();
         }
         ring.rotate_to("k2", Kek::from_hex(&"22".repeat(32)).unwrap())
             .unwrap();

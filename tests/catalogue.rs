@@ -553,7 +553,11 @@ fn catalogue() -> Vec<Case> {
             TemplateModelMismatch,
             |b| {
                 let vault = b.auth().vault();
-                vault.enroll("bob", &template("arcface@000000000000"))?;
+                vault.enroll(
+                    "bob",
+                    &template("arcface@000000000000"),
+                    vouch::vault::Protection::Renewable,
+                )?;
                 vault.load("bob", Modality::Face, MODEL).map(drop)
             },
         ),

@@ -199,7 +199,16 @@ fn voice_enroll_challenge_and_compare_from_the_command_line() {
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(result["digit_errors"].as_u64().unwrap() <= 1, "{result}");
     assert_eq!(result["adapted"], true, "{result}");
-    assert!(result["speaker_score"].as_f64().unwrap() > 0.5, "{result}");
+    let scores = result["speaker_scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 2, "the encoder's and the GMM-UBM's: {result}");
+    assert!(
+        scores[0]["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("resemblyzer@")
+            && scores[0]["score"].as_f64().unwrap() > 0.5,
+        "{result}"
+    );
     assert!(
         result.get("accepted").is_none(),
         "research output holds no verdict: {result}"

@@ -289,7 +289,9 @@ fn stored_verification_is_unchanged_by_the_renewable_transform() {
         .template_of(&[embed(&a1), embed(&a2)], 2, 1.0)
         .unwrap();
     for vault in [&plain, &renewable] {
-        vault.enroll("alice", &template).unwrap();
+        vault
+            .enroll("alice", &template, vouch::vault::Protection::Renewable)
+            .unwrap();
     }
     let model = engine.face().embedder().spec().id();
     let stored_plain = plain

@@ -48,6 +48,10 @@ pub fn prepare(daemon_extra: &str, keys: Keys, extra: &str) -> Option<tempfile::
         util::skip("no ONNX Runtime library");
         None
     })?;
+    let ubm = util::ubm().or_else(|| {
+        util::skip("no GMM-UBM (scripts/setup.sh trains it)");
+        None
+    })?;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let status = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-certs.sh"))
@@ -84,6 +88,8 @@ methods = ["GetReceiptKey"]
 library = "{lib}"
 [models]
 dir = "{models}"
+[voice]
+ubm = "{ubm}"
 [store]
 sqlite = "{d}/templates.db"
 [keys]
@@ -97,6 +103,7 @@ audit_log = "{d}/audit.log"
         certs = certs.display(),
         lib = lib.display(),
         models = shared.join("models").display(),
+        ubm = ubm.display(),
     );
     std::fs::write(d.join("vouchd.toml"), config).unwrap();
     Some(dir)

@@ -271,6 +271,7 @@ fn on_a_terminal(dir: &Path, args: &[String]) -> String {
             "VOUCH_MODEL_DIR",
             util::shared_dir().unwrap().join("models"),
         )
+        .env("VOUCH_UBM", util::ubm().unwrap())
         .env("TERM", "xterm")
         .output()
         .unwrap();

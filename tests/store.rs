@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use vouch::store::{SqliteStore, TemplateStore};
 use vouch::template::{Kek, Keyring, Modality, Template, TemplateHeader};
+use vouch::vault::Protection::Renewable;
 use vouch::vault::TemplateVault;
 
 use crate::util::postgres_script;
@@ -68,7 +69,9 @@ fn crash_child_process() {
             let vault = vault(Path::new(&path), keyring(&["k1"]));
             println!("ready");
             for i in start.. {
-                vault.enroll(&format!("s{i}"), &template(i)).unwrap();
+                vault
+                    .enroll(&format!("s{i}"), &template(i), Renewable)
+                    .unwrap();
                 println!("ack {i}");
                 if Instant::now() > stop_at {
                     break;
@@ -208,7 +211,9 @@ fn an_interrupted_key_rotation_loses_nothing_and_resumes() {
     {
         let vault = vault(&db, keyring(&["k1"]));
         for i in 0..count {
-            vault.enroll(&format!("s{i}"), &template(i)).unwrap();
+            vault
+                .enroll(&format!("s{i}"), &template(i), Renewable)
+                .unwrap();
         }
     }
     let mut interrupted = 0;
@@ -282,7 +287,9 @@ fn no_plaintext_vector_rests_in_the_sqlite_files() {
     let store = Arc::new(SqliteStore::open(&db).unwrap());
     let vault = TemplateVault::new(store.clone(), Arc::new(keyring(&["k1"])));
     for i in 0..20u64 {
-        vault.enroll(&format!("s{i}"), &template(i)).unwrap();
+        vault
+            .enroll(&format!("s{i}"), &template(i), Renewable)
+            .unwrap();
     }
     // With the connection open, the WAL holds the recent writes; scan it and the database.
     let files = files_with_prefix(dir.path(), "templates.db");
@@ -405,7 +412,7 @@ fn no_plaintext_vector_in_a_pg_dump() {
     let vault = TemplateVault::new(store.clone(), Arc::new(keyring(&["k1"])));
     for i in 0..10u64 {
         vault
-            .enroll(&format!("dump-probe-{i}"), &template(900 + i))
+            .enroll(&format!("dump-probe-{i}"), &template(900 + i), Renewable)
             .unwrap();
     }
     store

@@ -54,14 +54,27 @@ pub fn ort_library() -> Option<PathBuf> {
     lib.is_file().then_some(lib)
 }
 
-/// A config that uses the shared models and the runtime library, or the reason it cannot.
+/// The GMM-UBM: `$VOUCH_UBM`, else the one `scripts/setup.sh` trains into `.vouch/models`.
+pub fn ubm() -> Option<PathBuf> {
+    let ubm = std::env::var_os("VOUCH_UBM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/models/gmm-ubm.vubm")
+        });
+    ubm.is_file().then_some(ubm)
+}
+
+/// A config that uses the shared models, the runtime library and the GMM-UBM, or the reason
+/// it cannot.
 pub fn real_config() -> Result<Config, String> {
     let shared = shared_dir().ok_or("no shared folder (set VOUCH_SHARED)")?;
     let lib = ort_library()
         .ok_or("no ONNX Runtime library (run scripts/setup.sh or set VOUCH_ORT_LIB)")?;
+    let ubm = ubm().ok_or("no GMM-UBM (scripts/setup.sh trains it, or set VOUCH_UBM)")?;
     let mut config = Config::default();
     config.models.dir = shared.join("models");
     config.runtime.library = Some(lib);
+    config.voice.ubm = ubm;
     Ok(config)
 }
 
@@ -220,6 +233,9 @@ pub fn vouch() -> std::process::Command {
     }
     if let Some(shared) = shared_dir() {
         cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
+    }
+    if let Some(ubm) = ubm() {
+        cmd.env("VOUCH_UBM", ubm);
     }
     cmd
 }

@@ -7,6 +7,7 @@ use super::{Authenticator, EnrollReport, EnrollRequest, Presented, SampleVerdict
 use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Outcome};
 use crate::error::{Error, ErrorKind, Result};
+use crate::vault::Protection;
 use crate::voice::audio::Audio;
 use crate::voice::enrollment::VoiceInput;
 
@@ -135,7 +136,10 @@ impl Authenticator {
                 embeddings.len(),
                 quality / embeddings.len() as f32,
             )?;
-            Some(self.vault.enroll(request.subject, &template)?)
+            Some(
+                self.vault
+                    .enroll(request.subject, &template, Protection::Renewable)?,
+            )
         };
         let voice = prepared_voice
             .map(|(service, prepared)| service.store(request.subject, &prepared))
@@ -161,7 +165,7 @@ impl Authenticator {
                     "voice_templates",
                     voice
                         .as_ref()
-                        .map(|v| serde_json::json!([v.voiceprint_id, v.digits_id])),
+                        .map(|v| serde_json::json!({"voiceprints": v.voiceprint_ids, "digits": v.digits_id})),
                 ),
         )?;
         Ok(EnrollReport {

@@ -52,7 +52,7 @@ use crate::face::challenge::{Binding, MovementChallengeIssuer};
 use crate::face::{FaceImage, LivenessEvidence, PresentedEmbedding};
 use crate::policy::{Factor, Policy, Requirement};
 use crate::receipt::ReceiptSigner;
-use crate::score::Calibrations;
+use crate::score::{Calibrations, fused_model_id};
 use crate::store::SubjectSummary;
 use crate::vault::TemplateVault;
 use crate::voice::enrollment::VoiceService;
@@ -139,14 +139,20 @@ impl Authenticator {
                 calibrations.get(&face_model)?.threshold_at(fmr)?;
             }
             if tier.factors.contains(&Factor::Voice) {
-                let encoder = engine.voice_encoder()?;
-                calibrations
-                    .get(encoder.id())?
-                    .threshold_at(tier.voice_target_fmr.unwrap_or(fmr))?;
+                // The fusion of every configured speaker model (new enrollments), and the
+                // first model alone (subjects enrolled before the others were added).
+                let ids: Vec<String> = engine
+                    .speaker_models()?
+                    .iter()
+                    .map(|m| m.model_id().to_string())
+                    .collect();
+                let fmr = tier.voice_target_fmr.unwrap_or(fmr);
+                calibrations.get(&fused_model_id(&ids))?.threshold_at(fmr)?;
+                calibrations.get(&ids[0])?.threshold_at(fmr)?;
             }
         }
         if needs_voice {
-            engine.voice_encoder()?;
+            engine.speaker_models()?;
         }
         let challenges = ChallengeIssuer::new(
             config.voice.passphrase_length,
@@ -226,7 +232,7 @@ impl Authenticator {
     /// (each model loaded on first use).
     fn voice_service(&self) -> Result<VoiceService<'_>> {
         Ok(VoiceService::new(
-            self.engine.voice_encoder()?,
+            self.engine.speaker_models()?,
             self.engine.speech_embedder()?,
             self.engine.digit_head()?,
             &self.vault,

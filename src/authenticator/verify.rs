@@ -214,21 +214,24 @@ impl Authenticator {
                 (None, _) => verification.voice_required(),
                 (Some(_), None) => {} // retake, reason already given
                 (Some(challenge), Some(audio)) => {
-                    let encoder = self.engine.voice_encoder()?;
-                    let calibration = self.calibrations.get(encoder.id())?;
-                    let threshold = calibration.threshold_at(voice_target_fmr)?;
                     let service = self.voice_service()?;
                     match service.examine(request.subject, &challenge.digits, &audio) {
                         Ok(evidence) => {
-                            scores.voice = Some(evidence.speaker_score);
-                            scores.voice_threshold = Some(threshold);
+                            // One calibration for the models the subject has voiceprints
+                            // of: both models' fusion, or the encoder's own for a subject
+                            // enrolled before the GMM-UBM was added.
+                            let speaker = self
+                                .calibrations
+                                .calibrated(&evidence.scores(), voice_target_fmr)?;
+                            scores.voice = Some(speaker.score);
+                            scores.voice_threshold = Some(speaker.threshold);
                             let verdict = decision::passphrase(
                                 &evidence,
-                                threshold,
+                                speaker.score,
+                                speaker.threshold,
                                 self.config().decisions.max_digit_errors,
                             );
-                            verification
-                                .passphrase(verdict, calibration.llr(evidence.speaker_score));
+                            verification.passphrase(verdict, speaker.llr);
                         }
                         Err(e) => match decision::retake_reason(e.kind()) {
                             Some(reason) => verification.retake([reason.to_string()]),
@@ -291,9 +294,9 @@ impl Authenticator {
             );
         }
         if used.contains(&Factor::Voice)
-            && let Ok(encoder) = self.engine.voice_encoder()
+            && let Ok(speakers) = self.engine.speaker_models()
         {
-            models.push(encoder.id().to_string());
+            models.extend(speakers.iter().map(|s| s.model_id().to_string()));
             if let Ok(head) = self.engine.digit_head() {
                 models.push(head.centroids_model_id());
             }

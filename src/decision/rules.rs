@@ -109,15 +109,17 @@ impl PassphraseVerdict {
     }
 }
 
-/// Holds a passphrase response's evidence to the digit tolerance and the speaker threshold.
+/// Holds a passphrase response's evidence to the digit tolerance, and its speaker score (its
+/// speaker models' scores as their calibration combines them) to the speaker threshold.
 pub fn passphrase(
     evidence: &PassphraseEvidence,
+    speaker_score: f64,
     speaker_threshold: f64,
     max_digit_errors: usize,
 ) -> PassphraseVerdict {
     PassphraseVerdict {
         digits_match: evidence.digit_errors <= max_digit_errors,
-        speaker_match: evidence.speaker_score >= speaker_threshold,
+        speaker_match: speaker_score >= speaker_threshold,
     }
 }
 
@@ -679,11 +681,11 @@ mod tests {
 
     #[test]
     fn passphrase_by_table() {
-        let evidence = |digit_errors, speaker_score| PassphraseEvidence {
+        let evidence = |digit_errors| PassphraseEvidence {
             heard: "123456".into(),
             digit_errors,
             adapted: true,
-            speaker_score,
+            speaker_scores: Vec::new(),
         };
         for (errors, score, digits, speaker) in [
             (0, 0.9, true, true),
@@ -692,7 +694,7 @@ mod tests {
             (0, 0.79, true, false),
             (4, 0.1, false, false),
         ] {
-            let v = passphrase(&evidence(errors, score), 0.8, 1);
+            let v = passphrase(&evidence(errors), score, 0.8, 1);
             assert_eq!(
                 (v.digits_match, v.speaker_match),
                 (digits, speaker),

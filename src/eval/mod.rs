@@ -19,7 +19,6 @@ pub mod passphrase;
 pub mod plot;
 pub mod report;
 pub mod scores;
-pub mod speaker_fusion;
 pub mod synth;
 pub mod voice;
 

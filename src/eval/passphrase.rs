@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::eval::challenges::Rate;
 use crate::eval::digits::parse_digit_name;
 use crate::eval::metrics::eer;
-use crate::eval::speaker_fusion::SpeakerFusion;
+use crate::score::ScoreFusion;
 use crate::stats::{ScoreSet, SplitMix64, fnmr_at_fmr};
 use crate::voice::audio::{Audio, AudioLimits, join_recordings};
 use crate::voice::digit_head::DigitHead;
@@ -145,7 +145,7 @@ pub struct PassphraseReport {
     pub models: Vec<String>,
     /// The fusion of several models' scores, when there are several (fitted on the
     /// calibration phrases).
-    pub fusion: Option<SpeakerFusion>,
+    pub fusion: Option<ScoreFusion>,
     /// The digit head: "built-in" or where the held-out heads came from.
     pub digit_head: String,
     /// The protocol.
@@ -532,6 +532,11 @@ pub fn evaluate_passphrase(
         .collect()
     };
 
+    let model_ids: Vec<String> = models
+        .speakers
+        .iter()
+        .map(|m| m.model_id().to_string())
+        .collect();
     // The fusion and the speaker threshold, on the calibration takes.
     let mut calibration = run(
         &plan(
@@ -546,7 +551,7 @@ pub fn evaluate_passphrase(
             .filter(|t| !t.speaker_scores.is_empty())
             .map(|t| (t.speaker_scores.as_slice(), t.kind == TrialKind::Genuine))
             .collect();
-        Some(SpeakerFusion::fit(&rows)?)
+        Some(ScoreFusion::fit(&model_ids, &rows)?)
     } else {
         None
     };
@@ -563,11 +568,15 @@ pub fn evaluate_passphrase(
                 heard: t.heard.clone(),
                 digit_errors,
                 adapted: true,
-                speaker_score: t.speaker_score,
+                speaker_scores: Vec::new(),
             };
-            t.accepted =
-                crate::decision::passphrase(&evidence, threshold, protocol.max_digit_errors)
-                    .accepted();
+            t.accepted = crate::decision::passphrase(
+                &evidence,
+                t.speaker_score,
+                threshold,
+                protocol.max_digit_errors,
+            )
+            .accepted();
         }
     };
     decide(&mut calibration, f64::INFINITY);
@@ -608,13 +617,8 @@ pub fn evaluate_passphrase(
         summary(TrialKind::Impostor),
         summary(TrialKind::Replay),
     );
-    let model_ids: Vec<String> = models
-        .speakers
-        .iter()
-        .map(|m| m.model_id().to_string())
-        .collect();
     Ok(PassphraseReport {
-        model_id: model_ids.join("+"),
+        model_id: crate::score::fused_model_id(&model_ids),
         models: model_ids,
         fusion,
         digit_head: models.heads.describe(),

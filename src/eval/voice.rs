@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::eval::csv::CsvList;
 use crate::eval::face::AcquisitionFailure;
-use crate::eval::speaker_fusion::SpeakerFusion;
+use crate::score::ScoreFusion;
 use crate::stats::ScoreSet;
 use crate::voice::audio::{Audio, AudioLimits};
 use crate::voice::speaker::SpeakerModel;
@@ -159,7 +159,7 @@ pub struct FusedSpeakerScores {
     /// The fused scores of the same pairs.
     pub fused: SpeakerScores,
     /// The fusion of each fold (fitted on half 0, then on half 1).
-    pub folds: Vec<SpeakerFusion>,
+    pub folds: Vec<ScoreFusion>,
 }
 
 /// A within-half pair: its half, whether it is genuine, one score per model.
@@ -201,13 +201,14 @@ pub fn score_all_pairs_fused(
             (a == b).then(|| (a, same, scores.iter().map(|s| s[p]).collect()))
         })
         .collect();
+    let ids: Vec<String> = models.iter().map(|m| m.model_id().to_string()).collect();
     let fit = |fold: usize| {
         let of_fold: Vec<(&[f64], bool)> = rows
             .iter()
             .filter(|r| r.0 == fold)
             .map(|r| (r.2.as_slice(), r.1))
             .collect();
-        SpeakerFusion::fit(&of_fold)
+        ScoreFusion::fit(&ids, &of_fold)
     };
     let folds = vec![fit(0)?, fit(1)?];
     let split = |score: &dyn Fn(&FoldRow) -> f64, model_id: String| {

@@ -24,6 +24,7 @@ const MIN_COVERAGE: f32 = 0.75;
 #[derive(Debug)]
 pub struct VoiceEncoder {
     id: String,
+    sha256: [u8; 32],
     pool: SessionPool,
     mel: MelSpectrogram,
     vad: VadConfig,
@@ -42,8 +43,12 @@ impl VoiceEncoder {
                 format!("model {:?} is not a speaker encoder", spec.name),
             ));
         }
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(&spec.sha256, &mut sha256)
+            .map_err(|_| Error::new(ErrorKind::Manifest, "the encoder's sha256 is not hex"))?;
         Ok(VoiceEncoder {
             id: spec.id(),
+            sha256,
             pool: SessionPool::new(runtime, spec, model_dir)?,
             mel: MelSpectrogram::for_voice_encoder()?,
             vad: VadConfig::default(),
@@ -58,6 +63,11 @@ impl VoiceEncoder {
     /// The model's identity (`name@sha256-prefix`).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The sha256 of the model file.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
     }
 
     /// The speaker embedding of a recording.

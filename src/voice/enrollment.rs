@@ -1,27 +1,28 @@
-//! Voice enrollment and passphrase examination against the template vault, with the voice
-//! encoder as the speaker model.
+//! Voice enrollment and passphrase examination against the template vault, with the speaker
+//! models of `voice.speaker_models` (the voice encoder and the GMM-UBM by default).
 //!
-//! An enrollment stores two encrypted templates for the subject: the voiceprint (the encoder
-//! embedding of all the subject's recordings joined, modality `voice`) and their digits (the
-//! ten centroids of their own enrolled words in the digit head's space, modality
+//! An enrollment stores encrypted templates for the subject: a voiceprint per speaker model
+//! (made from all the subject's recordings joined, modality `voice`: the encoder's embedding in
+//! the vault's renewable space, the GMM's adapted means sealed as they are) and their digits
+//! (the ten centroids of their own enrolled words in the digit head's space, modality
 //! `passphrase`, replacing any earlier digits template). The digits come from one or two
 //! sequences "0 1 2 … 9" said in order, or from single-digit recordings, or both. Examining a
-//! response loads both, recognises the spoken digits with the head adapted to the subject
-//! (the head alone for a template enrolled the old way) and scores the response's embedding, in
-//! the vault's protected space, against the voiceprint; the decision module judges the result.
+//! response loads them, recognises the spoken digits with the head adapted to the subject (the
+//! head alone for a template enrolled the old way) and scores the response with every speaker
+//! model the subject has a voiceprint of; the authenticator turns those scores into one
+//! calibrated speaker score and the decision module judges the result.
 
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::template::{Modality, Template, TemplateHeader};
-use crate::vault::TemplateVault;
+use crate::vault::{Protection, TemplateVault};
 use crate::voice::audio::{Audio, join_recordings};
 use crate::voice::digit_head::{AdaptedDigitHead, DigitHead};
 use crate::voice::digits::{DigitModel, LEGACY_DIGITS_MODEL_ID, SpokenDigits};
-use crate::voice::encoder::VoiceEncoder;
-use crate::voice::passphrase::{PassphraseEvidence, check_digits};
+use crate::voice::passphrase::{PassphraseEvidence, SpeakerScore, check_digits};
+use crate::voice::speaker::{SpeakerModel, Voiceprint};
 use crate::voice::speech_embedding::SpeechEmbedder;
 
 /// Enrolled words: each digit with its features.
@@ -45,8 +46,8 @@ pub struct VoiceInput<'a> {
 /// What an enrollment stored.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VoiceEnrollment {
-    /// The voiceprint template's id in the store.
-    pub voiceprint_id: i64,
+    /// The voiceprint templates' ids in the store, one per speaker model.
+    pub voiceprint_ids: Vec<i64>,
     /// The digit template's id in the store.
     pub digits_id: i64,
     /// Words enrolled per digit, 0–9.
@@ -58,18 +59,27 @@ pub struct VoiceEnrollment {
 /// Voice templates made by [`VoiceService::prepare`], not yet stored.
 #[derive(Debug)]
 pub struct PreparedVoice {
-    voiceprint: Template,
+    /// One per speaker model, with how the vault protects it.
+    voiceprints: Vec<(Template, Protection)>,
     digits: Template,
     digit_takes: [usize; 10],
     seconds: f32,
 }
 
 /// Voice enrollment and passphrase examination over a vault.
-#[derive(Debug)]
 pub struct VoiceService<'a> {
-    encoder: &'a VoiceEncoder,
+    speakers: Vec<&'a dyn SpeakerModel>,
     digits: SpokenDigits<'a>,
     vault: &'a TemplateVault,
+}
+
+impl std::fmt::Debug for VoiceService<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let speakers: Vec<&str> = self.speakers.iter().map(|s| s.model_id()).collect();
+        f.debug_struct("VoiceService")
+            .field("speakers", &speakers)
+            .finish_non_exhaustive()
+    }
 }
 
 fn now_unix() -> i64 {
@@ -79,15 +89,16 @@ fn now_unix() -> i64 {
 }
 
 impl<'a> VoiceService<'a> {
-    /// The service over the speaker `encoder`, the digit recogniser and `vault`.
+    /// The service over the `speakers` models (at least one), the digit recogniser and
+    /// `vault`.
     pub fn new(
-        encoder: &'a VoiceEncoder,
+        speakers: Vec<&'a dyn SpeakerModel>,
         embedder: &'a SpeechEmbedder,
         head: &'a DigitHead,
         vault: &'a TemplateVault,
     ) -> Self {
         VoiceService {
-            encoder,
+            speakers,
             digits: SpokenDigits::new(embedder, head),
             vault,
         }
@@ -164,23 +175,26 @@ impl<'a> VoiceService<'a> {
         recordings.extend(input.sequences);
         recordings.extend(input.single_digits.iter().map(|(_, a)| a));
         let joined = join_recordings(&recordings, 0.2)?;
-        let voiceprint = self.encoder.embed(&joined)?;
-
-        let mut encoder_sha = [0u8; 32];
-        hex::decode_to_slice(&self.encoder.spec().sha256, &mut encoder_sha)
-            .map_err(|_| Error::new(ErrorKind::Manifest, "the encoder's sha256 is not hex"))?;
-        let voice = Template::new(
-            TemplateHeader {
-                modality: Modality::Voice,
-                model_id: self.encoder.id().to_string(),
-                model_sha256: encoder_sha,
-                dimension: 0,
-                samples: recordings.len() as u32,
-                quality: 1.0,
-                created_unix: now_unix(),
-            },
-            voiceprint.values().to_vec(),
-        )?;
+        let voiceprints = self
+            .speakers
+            .iter()
+            .map(|model| {
+                let voiceprint = model.enroll(&[&model.analyse(&joined)?])?;
+                let template = Template::new(
+                    TemplateHeader {
+                        modality: Modality::Voice,
+                        model_id: model.model_id().to_string(),
+                        model_sha256: model.model_sha256(),
+                        dimension: 0,
+                        samples: recordings.len() as u32,
+                        quality: 1.0,
+                        created_unix: now_unix(),
+                    },
+                    voiceprint.values().to_vec(),
+                )?;
+                Ok((template, protection(*model)))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let passphrase = Template::new(
             TemplateHeader {
                 modality: Modality::Passphrase,
@@ -194,7 +208,7 @@ impl<'a> VoiceService<'a> {
             adapted.to_values(),
         )?;
         Ok(PreparedVoice {
-            voiceprint: voice,
+            voiceprints,
             digits: passphrase,
             digit_takes,
             seconds: joined.seconds(),
@@ -203,10 +217,16 @@ impl<'a> VoiceService<'a> {
 
     /// Stores prepared voice templates for `subject` (the digits replacing earlier ones).
     pub fn store(&self, subject: &str, prepared: &PreparedVoice) -> Result<VoiceEnrollment> {
-        let voiceprint_id = self.vault.enroll(subject, &prepared.voiceprint)?;
-        let digits_id = self.vault.replace(subject, &prepared.digits)?;
+        let voiceprint_ids = prepared
+            .voiceprints
+            .iter()
+            .map(|(template, protection)| self.vault.enroll(subject, template, *protection))
+            .collect::<Result<Vec<_>>>()?;
+        let digits_id = self
+            .vault
+            .replace(subject, &prepared.digits, Protection::SealedOnly)?;
         Ok(VoiceEnrollment {
-            voiceprint_id,
+            voiceprint_ids,
             digits_id,
             digit_takes: prepared.digit_takes,
             seconds: prepared.seconds,
@@ -237,8 +257,10 @@ impl<'a> VoiceService<'a> {
     }
 
     /// Examines `response` as `subject` speaking `expected` (the challenge's digits; the
-    /// caller redeems the challenge): the digits recognised against the challenge, and the
-    /// best speaker score over their voiceprints. Evidence only.
+    /// caller redeems the challenge): the digits recognised against the challenge, and each
+    /// speaker model's best score over the subject's voiceprints of that model (a model the
+    /// subject was enrolled before is left out; with none at all, the vault's
+    /// [`ErrorKind::NotFound`] or [`ErrorKind::TemplateModelMismatch`]). Evidence only.
     pub fn examine(
         &self,
         subject: &str,
@@ -247,17 +269,47 @@ impl<'a> VoiceService<'a> {
     ) -> Result<PassphraseEvidence> {
         let model = self.digit_model(subject)?;
         let check = check_digits(&self.digits, expected, response, &model)?;
-
-        let voiceprints = self
-            .vault
-            .load(subject, Modality::Voice, self.encoder.id())?;
-        let probe = self.encoder.embed(response)?;
-        let probe = Embedding::from_raw(self.vault.protect(probe.values())?)?;
-        let mut best = f64::NEG_INFINITY;
-        for t in &voiceprints {
-            let enrolled = Embedding::from_raw(t.values().to_vec())?;
-            best = best.max(f64::from(enrolled.cosine(&probe)?));
+        let mut scores = Vec::with_capacity(self.speakers.len());
+        for speaker in &self.speakers {
+            let id = speaker.model_id();
+            if !self.vault.has_model(subject, Modality::Voice, id)? {
+                continue;
+            }
+            let voiceprints = self.vault.load(subject, Modality::Voice, id)?;
+            let mut probe = speaker.analyse(response)?;
+            if protection(*speaker) == Protection::Renewable {
+                probe = probe.transform_embedding(|v| self.vault.protect(v))?;
+            }
+            let mut best = f64::NEG_INFINITY;
+            for t in &voiceprints {
+                let enrolled = Voiceprint::new(id, t.values().to_vec())?;
+                best = best.max(speaker.score(&enrolled, &probe)?);
+            }
+            scores.push(SpeakerScore {
+                model: id.to_string(),
+                score: best,
+            });
         }
-        Ok(check.with_speaker_score(best))
+        if scores.is_empty() {
+            // No voiceprint of any configured model: the vault says why (none, or another
+            // model's only).
+            let first = self.speakers.first().map_or("", |s| s.model_id());
+            self.vault.load(subject, Modality::Voice, first)?;
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                "no voiceprint of the configured speaker models for this subject",
+            ));
+        }
+        Ok(check.with_speaker_scores(scores))
+    }
+}
+
+/// How the vault protects a model's voiceprints: embeddings compared by cosine in the
+/// renewable space, anything else sealed as it is.
+fn protection(model: &dyn SpeakerModel) -> Protection {
+    if model.compares_embeddings() {
+        Protection::Renewable
+    } else {
+        Protection::SealedOnly
     }
 }

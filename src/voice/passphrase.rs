@@ -6,12 +6,13 @@
 //! passphrase says other digits, and a replayed response to this challenge finds it already
 //! redeemed or expired.
 //!
-//! [`PassphraseVerifier`] examines a response: the VAD cuts it into spoken words, one per
-//! digit of the challenge; each word's digit is recognised by the digit head adapted to the
-//! customer ([`crate::voice::digits`]); and the whole response is scored by the speaker model
-//! against the subject's voiceprint. The result is evidence ([`PassphraseEvidence`]): the
+//! A response is examined ([`check_digits`], then the speaker models through
+//! [`crate::voice::enrollment::VoiceService::examine`]): the VAD cuts it into spoken words, one
+//! per digit of the challenge; each word's digit is recognised by the digit head adapted to the
+//! customer ([`crate::voice::digits`]); and the whole response is scored by each speaker model
+//! against the subject's voiceprints. The result is evidence ([`PassphraseEvidence`]): the
 //! decision module holds the recognised digits to `decisions.max_digit_errors` (by default 1)
-//! and the speaker score to its calibrated threshold.
+//! and the calibrated speaker score to its threshold.
 //!
 //! Why one digit may differ: the question is whether the response says the challenge, not
 //! whether every word was recognised. Leave one speaker out on FSDD, the adapted head gets
@@ -29,7 +30,6 @@ use crate::secure::random;
 use crate::single_use::{SingleUse, Wording};
 use crate::voice::audio::Audio;
 use crate::voice::digits::{DigitModel, SpokenDigits};
-use crate::voice::speaker::{SpeakerModel, Voiceprint};
 
 /// An issued challenge.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -125,61 +125,30 @@ pub struct PassphraseEvidence {
     /// Whether the customer's own enrolled words took part in recognising them (false for a
     /// template enrolled the old way: the head alone).
     pub adapted: bool,
-    /// The speaker model's score of the whole response against the voiceprint.
-    pub speaker_score: f64,
+    /// Each speaker model's score of the whole response against the subject's voiceprints of
+    /// that model (the best one), for the models the subject has voiceprints of, in the order
+    /// of `voice.speaker_models`. One calibration turns them into the speaker score: the
+    /// model's own, or the fusion of several.
+    pub speaker_scores: Vec<SpeakerScore>,
 }
 
-/// Examines spoken passphrases with a speaker model and the digit recogniser.
-pub struct PassphraseVerifier<'a> {
-    speaker: &'a dyn SpeakerModel,
-    digits: SpokenDigits<'a>,
-}
-
-impl std::fmt::Debug for PassphraseVerifier<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PassphraseVerifier")
-            .field("speaker", &self.speaker.model_id())
-            .finish_non_exhaustive()
+impl PassphraseEvidence {
+    /// The speaker scores as `(model, score)`, what a calibration combines.
+    pub fn scores(&self) -> Vec<(&str, f64)> {
+        self.speaker_scores
+            .iter()
+            .map(|s| (s.model.as_str(), s.score))
+            .collect()
     }
 }
 
-impl<'a> PassphraseVerifier<'a> {
-    /// A verifier scoring voices with `speaker` and recognising digits with `digits`.
-    pub fn new(speaker: &'a dyn SpeakerModel, digits: SpokenDigits<'a>) -> Self {
-        PassphraseVerifier { speaker, digits }
-    }
-
-    /// The digit recogniser (for enrolling digits).
-    pub fn digits(&self) -> &SpokenDigits<'a> {
-        &self.digits
-    }
-
-    /// Examines `response` against the challenge's `expected` digits, the subject's digit
-    /// `model` and `voiceprint`. A response with another number of spoken words than
-    /// `expected` has digits is [`ErrorKind::PassphraseTokens`] (ask to speak again, pausing
-    /// briefly between digits).
-    pub fn examine(
-        &self,
-        expected: &str,
-        response: &Audio,
-        model: &DigitModel<'_>,
-        voiceprint: &Voiceprint,
-    ) -> Result<PassphraseEvidence> {
-        let check = self.check_digits(expected, response, model)?;
-        let probe = self.speaker.analyse(response)?;
-        let speaker_score = self.speaker.score(voiceprint, &probe)?;
-        Ok(check.with_speaker_score(speaker_score))
-    }
-
-    /// The digit half of [`PassphraseVerifier::examine`].
-    pub fn check_digits(
-        &self,
-        expected: &str,
-        response: &Audio,
-        model: &DigitModel<'_>,
-    ) -> Result<DigitCheck> {
-        check_digits(&self.digits, expected, response, model)
-    }
+/// One speaker model's score of a response.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpeakerScore {
+    /// The model (`name@sha256-prefix`).
+    pub model: String,
+    /// Its score; higher is more alike, on the model's own scale.
+    pub score: f64,
 }
 
 /// Recognises the words of `response` with the customer's digit `model` and counts where
@@ -235,14 +204,14 @@ pub struct DigitCheck {
 }
 
 impl DigitCheck {
-    /// The evidence of the whole response, with the speaker score computed by the caller
+    /// The evidence of the whole response, with the speaker scores computed by the caller
     /// (e.g. in a vault's protected space).
-    pub fn with_speaker_score(self, speaker_score: f64) -> PassphraseEvidence {
+    pub fn with_speaker_scores(self, speaker_scores: Vec<SpeakerScore>) -> PassphraseEvidence {
         PassphraseEvidence {
             heard: self.heard,
             digit_errors: self.digit_errors,
             adapted: self.adapted,
-            speaker_score,
+            speaker_scores,
         }
     }
 }

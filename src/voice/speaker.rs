@@ -27,6 +27,16 @@ pub trait SpeakerModel: Send + Sync {
 
     /// How well `probe` matches `voiceprint`; higher is more alike.
     fn score(&self, voiceprint: &Voiceprint, probe: &VoiceSample) -> Result<f64>;
+
+    /// The sha256 of the model's file (the ONNX model, the UBM file), bound into its
+    /// templates.
+    fn model_sha256(&self) -> [u8; 32];
+
+    /// Whether voiceprints and probes are unit embeddings compared by cosine, which a keyed
+    /// orthogonal transform leaves unchanged (so they may be stored in a vault's renewable
+    /// space, [`VoiceSample::transform_embedding`] moving probes there). A GMM's adapted means
+    /// are not.
+    fn compares_embeddings(&self) -> bool;
 }
 
 /// An enrolled speaker: the model's numbers and the model they belong to. Biometric data:
@@ -110,6 +120,21 @@ impl VoiceSample {
         &self.model_id
     }
 
+    /// The sample with its embedding replaced by `f` of its values (a vault moving a probe
+    /// into its protected space); refused for a sample that holds no embedding.
+    pub fn transform_embedding(
+        self,
+        f: impl FnOnce(&[f32]) -> Result<Vec<f32>>,
+    ) -> Result<VoiceSample> {
+        let Analysis::Embedding(embedding) = &self.analysis else {
+            return Err(wrong_kind());
+        };
+        Ok(VoiceSample {
+            analysis: Analysis::Embedding(Embedding::from_raw(f(embedding.values())?)?),
+            model_id: self.model_id,
+        })
+    }
+
     pub(crate) fn for_model(&self, model_id: &str) -> Result<&Analysis> {
         if self.model_id == model_id {
             Ok(&self.analysis)
@@ -158,6 +183,14 @@ impl SpeakerModel for crate::voice::encoder::VoiceEncoder {
         };
         let enrolled = Embedding::from_raw(voiceprint.values().to_vec())?;
         Ok(f64::from(enrolled.cosine(probe)?))
+    }
+
+    fn model_sha256(&self) -> [u8; 32] {
+        self.sha256()
+    }
+
+    fn compares_embeddings(&self) -> bool {
+        true
     }
 }
 

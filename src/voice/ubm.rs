@@ -115,7 +115,7 @@ pub struct UbmInfo {
     pub relevance: f64,
     /// Frames of each cohort recording kept for Z-norm.
     pub cohort_frames: Vec<usize>,
-    /// Creation time, Unix seconds.
+    /// Creation time, Unix seconds (`$SOURCE_DATE_EPOCH` when it was set).
     pub created_unix: i64,
 }
 
@@ -252,9 +252,7 @@ impl Ubm {
             seed: build.training.seed,
             relevance: build.relevance,
             cohort_frames: cohort_recordings.iter().map(|r| r.len() / dims).collect(),
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
+            created_unix: creation_time(),
         };
         let mut ubm = Ubm {
             info,
@@ -424,6 +422,19 @@ impl Ubm {
     }
 }
 
+/// When a UBM is made: `$SOURCE_DATE_EPOCH` when set (the reproducible-builds convention, so
+/// that the same recordings always give the same file and sha256), else now.
+fn creation_time() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+}
+
 /// At most `max` frames of `values`, evenly spaced.
 fn evenly(values: &[f64], dims: usize, max: usize) -> Vec<f64> {
     let n = values.len() / dims;
@@ -585,6 +596,14 @@ impl SpeakerModel for GmmUbm {
             ScoreNorm::T => s.t,
             ScoreNorm::S => s.s,
         })
+    }
+
+    fn model_sha256(&self) -> [u8; 32] {
+        self.ubm.sha256
+    }
+
+    fn compares_embeddings(&self) -> bool {
+        false
     }
 }
 

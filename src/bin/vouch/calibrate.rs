@@ -46,11 +46,19 @@ pub(crate) enum CalibrateCommand {
     /// Learn the fusion of the liveness models' scores on labelled bona fide and attack
     /// presentations, and the threshold for a target APCER (a `[liveness] fusion` file).
     Liveness(crate::calibrate_liveness::CalibrateLivenessArgs),
-    /// Calibrate the voice encoder on spoken passphrases: the calibration phrases of the FSDD
-    /// protocol (`vouch eval passphrase`: enrolled on takes 5–9, phrases from takes 10–49).
+    /// Calibrate the speaker score of spoken passphrases: the calibration phrases of the
+    /// passphrase protocol (`vouch eval passphrase`: each speaker enrolled from their lowest
+    /// takes, phrases from every other remaining take). With several speaker models, their
+    /// fusion is fitted too and written with the thresholds of the fused score.
     Passphrase {
-        /// The FSDD `recordings` folder.
+        /// A folder of `{digit}_{speaker}_{take}.wav` (e.g. FSDD's `recordings`).
         dir: PathBuf,
+        /// Speaker model; repeat to fuse several [default: voice.speaker_models].
+        #[arg(long, value_enum)]
+        model: Vec<crate::speakers::ModelChoice>,
+        /// UBM file for --model gmm [default: voice.ubm].
+        #[arg(long, value_name = "FILE")]
+        ubm: Option<PathBuf>,
         /// Target FMRs [default: 1e-2 … 1e-6].
         #[arg(long = "target", value_name = "FMR")]
         targets: Vec<f64>,
@@ -101,18 +109,44 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
             );
             (fit(&model, &source, &set, &targets)?, out)
         }
-        CalibrateCommand::Passphrase { dir, targets, out } => {
+        CalibrateCommand::Passphrase {
+            dir,
+            model,
+            ubm,
+            targets,
+            out,
+        } => {
+            use crate::speakers::{ModelChoice, NormChoice, speaker_model};
             use vouch::eval::passphrase::{
                 Heads, PassphraseModels, PassphraseProtocol, evaluate_passphrase,
             };
+            use vouch::voice::SpeakerModelKind;
             let engine = vouch::Engine::new(config.clone())?;
-            let encoder = crate::speakers::voice_encoder(config)?;
+            let choices: Vec<ModelChoice> = if model.is_empty() {
+                config
+                    .voice
+                    .speaker_models
+                    .iter()
+                    .map(|k| match k {
+                        SpeakerModelKind::Encoder => ModelChoice::Encoder,
+                        SpeakerModelKind::Gmm => ModelChoice::Gmm,
+                    })
+                    .collect()
+            } else {
+                model
+            };
+            let speakers = choices
+                .iter()
+                .map(|m| speaker_model(*m, ubm.as_deref(), NormChoice::S, config.clone()))
+                .collect::<Result<Vec<_>>>()?;
+            let speaker_refs: Vec<&dyn vouch::voice::SpeakerModel> =
+                speakers.iter().map(|s| s.as_ref()).collect();
             let heads = Heads::Builtin(vouch::voice::digit_head::DigitHead::builtin()?);
             let protocol = PassphraseProtocol::default();
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             let bar = crate::progress(0, "passphrase trials");
             let models = PassphraseModels {
-                speakers: &[&encoder],
+                speakers: &speaker_refs,
                 embedder: engine.speech_embedder()?,
                 heads: &heads,
             };
@@ -127,7 +161,14 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
                 scores.impostor().len(),
                 dir.display()
             );
-            (fit(encoder.id(), &source, scores, &targets)?, out)
+            let calibration = match report.fusion {
+                Some(fusion) => {
+                    out!("fusion     {}", fusion.describe());
+                    Calibration::fit_fused(fusion, &source, scores, &with_defaults(&targets))?
+                }
+                None => fit(&report.model_id, &source, scores, &targets)?,
+            };
+            (calibration, out)
         }
     };
     print(&calibration)?;
@@ -151,13 +192,21 @@ fn names(files: &[PathBuf]) -> String {
         .join(" + ")
 }
 
-fn fit(model: &str, source: &str, scores: &ScoreSet, targets: &[f64]) -> Result<Calibration> {
-    let targets = if targets.is_empty() {
+fn with_defaults(targets: &[f64]) -> Vec<f64> {
+    if targets.is_empty() {
         DEFAULT_TARGETS.to_vec()
     } else {
         targets.to_vec()
-    };
-    Ok(Calibration::fit(model, source, scores, &targets)?)
+    }
+}
+
+fn fit(model: &str, source: &str, scores: &ScoreSet, targets: &[f64]) -> Result<Calibration> {
+    Ok(Calibration::fit(
+        model,
+        source,
+        scores,
+        &with_defaults(targets),
+    )?)
 }
 
 fn print(c: &Calibration) -> Result<()> {

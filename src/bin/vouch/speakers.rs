@@ -11,9 +11,6 @@ use vouch::voice::encoder::VoiceEncoder;
 use vouch::voice::ubm::{GmmUbm, ScoreNorm, Ubm};
 use vouch::{Engine, ValidConfig};
 
-/// The UBM file's name in the model directory.
-pub(crate) const UBM_FILE: &str = "gmm-ubm.vubm";
-
 /// Which speaker model to evaluate.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum ModelChoice {
@@ -46,7 +43,10 @@ pub(crate) fn speaker_model(
     Ok(match choice {
         ModelChoice::Encoder => Box::new(voice_encoder(config)?),
         ModelChoice::Gmm => {
-            let path = ubm.map_or_else(|| config.models.dir.join(UBM_FILE), Path::to_path_buf);
+            let path = ubm.map_or_else(
+                || config.models.dir.join(&config.voice.ubm),
+                Path::to_path_buf,
+            );
             if !path.exists() {
                 bail!(
                     "no UBM at {}; train one with `vouch voice train-ubm ../shared/data/librispeech/train-clean-100`",

@@ -12,7 +12,6 @@ use vouch::voice::gmm::TrainingStep;
 use vouch::voice::ubm::{BuildProgress, Ubm, UbmBuild};
 use vouch::voice::{Audio, AudioLimits};
 
-use crate::speakers::UBM_FILE;
 use crate::{progress, read};
 
 #[derive(Subcommand)]
@@ -83,7 +82,7 @@ pub(crate) enum VoiceCommand {
     TrainUbm {
         /// Background speech, e.g. ../shared/data/librispeech/train-clean-100.
         dir: PathBuf,
-        /// Output file [default: gmm-ubm.vubm in the model directory].
+        /// Output file [default: voice.ubm, gmm-ubm.vubm in the model directory].
         #[arg(long, short, value_name = "FILE")]
         output: Option<PathBuf>,
         /// Mixture components.
@@ -162,7 +161,7 @@ pub(crate) fn run(cmd: VoiceCommand, config: ValidConfig) -> Result<()> {
             seed,
             trained_on,
         } => {
-            let output = output.unwrap_or_else(|| config.models.dir.join(UBM_FILE));
+            let output = output.unwrap_or_else(|| config.models.dir.join(&config.voice.ubm));
             let mut build = UbmBuild {
                 cohort,
                 trained_on,
@@ -326,8 +325,8 @@ fn enroll(
         bail!("{subject}: no voice was enrolled");
     };
     out!(
-        "enrolled {subject}: voiceprint (template {}) from {:.1} s of audio, digits (template {}) with words per digit {:?}; sealed under key {}",
-        enrolled.voiceprint_id,
+        "enrolled {subject}: voiceprints (templates {:?}, one per speaker model) from {:.1} s of audio, digits (template {}) with words per digit {:?}; sealed under key {}",
+        enrolled.voiceprint_ids,
         enrolled.seconds,
         enrolled.digits_id,
         enrolled.digit_takes,
@@ -349,7 +348,7 @@ fn compare(
     let vault = vouch::vault::TemplateVault::open(&config.store, &config.keys)?;
     let engine = vouch::Engine::new(config)?;
     let service = vouch::voice::enrollment::VoiceService::new(
-        engine.voice_encoder()?,
+        engine.speaker_models()?,
         engine.speech_embedder()?,
         engine.digit_head()?,
         &vault,
@@ -358,8 +357,13 @@ fn compare(
     if json {
         out!("{}", serde_json::to_string_pretty(&evidence)?);
     } else {
+        let scores: Vec<String> = evidence
+            .speaker_scores
+            .iter()
+            .map(|s| format!("{} {:.4}", s.model, s.score))
+            .collect();
         out!(
-            "{subject}: heard {} ({} digit(s) differ from {digits}; {}); speaker cosine {:.4} — research evidence: decisions hold it to decisions.max_digit_errors and the encoder's calibrated threshold",
+            "{subject}: heard {} ({} digit(s) differ from {digits}; {}); speaker scores {} — research evidence: decisions hold it to decisions.max_digit_errors and the calibrated speaker threshold",
             evidence.heard,
             evidence.digit_errors,
             if evidence.adapted {
@@ -367,7 +371,7 @@ fn compare(
             } else {
                 "digit head alone: the digits were enrolled the old way, re-enroll to adapt it"
             },
-            evidence.speaker_score,
+            scores.join(", "),
         );
     }
     Ok(())

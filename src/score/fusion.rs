@@ -1,16 +1,24 @@
-//! Fusing several speaker models' scores into one: each score standardised by the impostors'
-//! mean and deviation on fitting data, then a logistic regression ([`crate::stats::logistic`])
-//! whose log-odds is the fused score. Standardising first keeps the L2 penalty fair between
-//! models whose scores live on different scales (a cosine near 0.8, a normalised
+//! Fusing several models' scores of one comparison into one: each score standardised by the
+//! impostors' mean and deviation on fitting data, then a logistic regression
+//! ([`crate::stats::logistic`]) whose log-odds is the fused score — a weighted sum of the
+//! models' evidence, calibrated as a whole. Standardising first keeps the L2 penalty fair
+//! between models whose scores live on different scales (a cosine near 0.8, a normalised
 //! log-likelihood ratio near 10).
+//!
+//! A fusion is part of a calibration file ([`super::Calibration::fusion`]): the file names the
+//! models it fuses, in order, and its thresholds apply to the fused score. Used for the speaker
+//! score (the voice encoder and the GMM-UBM). Calibrates; never decides.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 
-/// A fitted fusion of speaker scores.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SpeakerFusion {
+/// A fitted fusion of several models' scores.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreFusion {
+    /// The models whose scores are fused (`name@sha256-prefix`), in the order of the scores.
+    pub models: Vec<String>,
     /// The fitting impostors' mean score, per model.
     pub impostor_mean: Vec<f64>,
     /// The fitting impostors' score deviation, per model.
@@ -24,23 +32,24 @@ pub struct SpeakerFusion {
 /// The L2 penalty of the fit: small, only there to keep separable data finite.
 const L2: f64 = 1e-3;
 
-impl SpeakerFusion {
-    /// Fits the fusion on `rows`: each model's scores of one trial and whether the trial is
-    /// genuine. Rows of another length than the first, or data without impostors or without
-    /// genuine trials, is [`ErrorKind::InvalidInput`].
-    pub fn fit(rows: &[(&[f64], bool)]) -> Result<SpeakerFusion> {
-        let models = rows.first().map_or(0, |(s, _)| s.len());
+impl ScoreFusion {
+    /// Fits the fusion of `models` on `rows`: each model's score of one trial and whether the
+    /// trial is genuine. Rows without one score per model, or data without impostors or
+    /// without genuine trials, is [`ErrorKind::InvalidInput`].
+    pub fn fit(models: &[String], rows: &[(&[f64], bool)]) -> Result<ScoreFusion> {
+        let ids = models.to_vec();
+        let models = models.len();
         if models == 0 || rows.iter().any(|(s, _)| s.len() != models) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "speaker fusion needs trials with one score per model",
+                "score fusion needs trials with one score per model",
             ));
         }
         let impostors: Vec<&[f64]> = rows.iter().filter(|(_, g)| !g).map(|(s, _)| *s).collect();
         if impostors.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "speaker fusion needs impostor trials",
+                "score fusion needs impostor trials",
             ));
         }
         let n = impostors.len() as f64;
@@ -57,7 +66,8 @@ impl SpeakerFusion {
                 var.sqrt().max(1e-9)
             })
             .collect();
-        let mut fusion = SpeakerFusion {
+        let mut fusion = ScoreFusion {
+            models: ids,
             impostor_mean,
             impostor_sd,
             weights: Vec::new(),
@@ -85,7 +95,8 @@ impl SpeakerFusion {
         format!("weights [{}], bias {:.3}", weights.join(", "), self.bias)
     }
 
-    /// The fused score (log-odds) of one trial's scores, one per model.
+    /// The fused score (log-odds) of one trial's scores, one per model in the order of
+    /// [`ScoreFusion::models`].
     pub fn score(&self, scores: &[f64]) -> f64 {
         self.standardised(scores)
             .iter()
@@ -115,14 +126,16 @@ mod tests {
             ));
         }
         let refs: Vec<(&[f64], bool)> = rows.iter().map(|(s, g)| (s.as_slice(), *g)).collect();
-        let fusion = SpeakerFusion::fit(&refs).unwrap();
+        let models = ["a@1".to_string(), "b@2".to_string()];
+        let fusion = ScoreFusion::fit(&models, &refs).unwrap();
         assert!(
             fusion.weights[0] > 10.0 * fusion.weights[1].abs(),
             "{fusion:?}"
         );
         assert!(fusion.score(&[0.9, 0.0]) > fusion.score(&[0.5, 0.0]));
-        assert!(SpeakerFusion::fit(&refs[..0]).is_err());
+        assert!(ScoreFusion::fit(&models, &refs[..0]).is_err());
+        assert!(ScoreFusion::fit(&models[..1], &refs).is_err());
         let only_genuine: Vec<(&[f64], bool)> = refs.iter().copied().filter(|r| r.1).collect();
-        assert!(SpeakerFusion::fit(&only_genuine).is_err());
+        assert!(ScoreFusion::fit(&models, &only_genuine).is_err());
     }
 }
