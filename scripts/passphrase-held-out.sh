@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The spoken-passphrase figures on speakers the digit head never saw: FSDD features, the
 # synthetic espeak-ng digits, one digit head per held-out FSDD speaker
-# (scripts/train_digit_head.py --held-out-heads), the GMM-UBM, then `vouch eval passphrase`
+# (scripts/train_digit_head.py --held-out-heads), the pinned GMM-UBM (scripts/setup.sh trains it),
+# then `vouch eval passphrase`
 # with the voice encoder alone and fused with the GMM-UBM, for one and two enrollment
 # sequences. Reports under $OUT (default reports/passphrase-held-out); work files in $WORK
 # (default /var/tmp/vouch-passphrase). About 15 minutes on 2 cores.
@@ -17,6 +18,7 @@ WORK=${WORK:-/var/tmp/vouch-passphrase}
 scripts/setup.sh --runtime-only >/dev/null
 export VOUCH_ORT_LIB=${VOUCH_ORT_LIB:-$(pwd)/.vouch/lib/libonnxruntime.so}
 export VOUCH_MODEL_DIR=${VOUCH_MODEL_DIR:-$SHARED/models}
+export VOUCH_UBM=${VOUCH_UBM:-$(pwd)/.vouch/models/gmm-ubm.vubm}
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --features eval --bin vouch --example digit_features
 mkdir -p "$WORK" "$OUT"
@@ -29,8 +31,6 @@ if [ ! -f "$WORK/synth.csv" ]; then
 fi
 python3 scripts/train_digit_head.py --real "$WORK/fsdd.csv" --synthetic "$WORK/synth.csv" \
   --report "$WORK/loso.json" --held-out-heads "$WORK/heads"
-[ -f "$WORK/gmm-ubm.vubm" ] || "$TARGET/release/vouch" voice train-ubm \
-  "$DATA/librispeech/train-clean-100" -o "$WORK/gmm-ubm.vubm"
 
 for takes in 1 2; do
   printf '\n\033[1m== encoder, %s enrollment sequence(s)\033[0m\n' "$takes"
@@ -38,7 +38,7 @@ for takes in 1 2; do
     --enroll-takes "$takes" --out "$OUT/encoder-$takes"
   printf '\n\033[1m== encoder + GMM-UBM, %s enrollment sequence(s)\033[0m\n' "$takes"
   "$TARGET/release/vouch" eval passphrase "$DATA/fsdd/recordings" --heads "$WORK/heads" \
-    --enroll-takes "$takes" --model encoder --model gmm --ubm "$WORK/gmm-ubm.vubm" \
+    --enroll-takes "$takes" --model encoder --model gmm \
     --out "$OUT/fused-$takes"
 done
 printf '\nreports in %s/\n' "$OUT"

@@ -14,7 +14,9 @@
 //! - **replay**: the speaker says another digit string (an old recording played back).
 //!
 //! The speaker threshold is set on the calibration phrases' scores at `target_fmr` (the
-//! policy's voice operating point). Speakers without enough takes of every digit, or whose
+//! policy's voice operating point) by the rule of `vouch calibrate` (measured where enough
+//! impostors can show the target, else extrapolated from their tail and never below the
+//! highest impostor): what the decision path would hold a response to. Speakers without enough takes of every digit, or whose
 //! enrollment sequences do not cut into ten words, are skipped and counted. Every random
 //! choice comes from `seed`.
 
@@ -28,7 +30,7 @@ use crate::eval::challenges::Rate;
 use crate::eval::digits::parse_digit_name;
 use crate::eval::metrics::eer;
 use crate::score::ScoreFusion;
-use crate::stats::{ScoreSet, SplitMix64, fnmr_at_fmr};
+use crate::stats::{ScoreSet, SplitMix64};
 use crate::voice::audio::{Audio, AudioLimits, join_recordings};
 use crate::voice::digit_head::DigitHead;
 use crate::voice::digits::{DigitModel, SpokenDigits};
@@ -581,7 +583,16 @@ pub fn evaluate_passphrase(
     };
     decide(&mut calibration, f64::INFINITY);
     let calibration_scores = speaker_scores(&calibration)?;
-    let threshold = fnmr_at_fmr(&calibration_scores, protocol.target_fmr).threshold;
+    // The rule `vouch calibrate` ships thresholds by (measured where the impostors can show
+    // the target, else extrapolated, never below the highest impostor), so that these figures
+    // are what the decision path would do with a calibration made on these phrases.
+    let threshold = crate::score::Calibration::fit(
+        "passphrase",
+        "calibration phrases",
+        &calibration_scores,
+        &[protocol.target_fmr],
+    )?
+    .threshold_at(protocol.target_fmr)?;
 
     let mut trials = run(
         &plan(
