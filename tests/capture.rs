@@ -133,12 +133,32 @@ fn a_still_presentation_gives_a_run_that_liveness_accepts() {
     let selection =
         select_frames(engine, &mut source, &SelectConfig::default(), &mut |_| {}).unwrap();
     let indices: Vec<u64> = selection.run.iter().map(|f| f.frame.index).collect();
+    // Which frames the quality gate takes, one by one: this face is turned near the 40° yaw
+    // limit, and a pixel's shift moves its landmarks enough to refuse a frame or two.
+    let usable: Vec<bool> = (0..8u32)
+        .map(|i| {
+            let frame = crop(&image, i, i / 2, w, h);
+            let presentation = engine.observe(std::slice::from_ref(&frame)).unwrap();
+            vouch::decision::quality_failures(
+                &presentation.faces()[0].quality,
+                &engine.config().quality,
+            )
+            .is_empty()
+        })
+        .collect();
+    let first_run = (0..=3)
+        .find(|&start| usable[start..start + 5].iter().all(|&u| u))
+        .expect("a run of five usable frames");
+    let expected: Vec<u64> = (first_run as u64..first_run as u64 + 5).collect();
     assert_eq!(
-        indices,
-        [0, 1, 2, 3, 4],
+        indices, expected,
+        "the first run of five usable frames ({usable:?})"
+    );
+    assert_eq!(
+        selection.tally.frames,
+        first_run as u64 + 5,
         "stops as soon as the run is complete"
     );
-    assert_eq!(selection.tally.frames, 5);
     assert_eq!(selection.best.len(), 3);
     let frames = selection.encode_run(FrameEncoding::default()).unwrap();
     let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
@@ -157,13 +177,7 @@ fn a_still_presentation_gives_a_run_that_liveness_accepts() {
 }
 
 fn crop(image: &FaceImage, x: u32, y: u32, w: u32, h: u32) -> FaceImage {
-    let stride = image.width() as usize * 3;
-    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
-    for row in y..y + h {
-        let start = row as usize * stride + x as usize * 3;
-        rgb.extend_from_slice(&image.rgb()[start..start + w as usize * 3]);
-    }
-    FaceImage::from_rgb(w, h, rgb).unwrap()
+    image.cropped(x, y, w, h).unwrap()
 }
 
 /// Images without a usable face (flat, gradient, noise, and a real face in near darkness)

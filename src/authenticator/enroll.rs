@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{Authenticator, EnrollReport, EnrollRequest, Presented, SampleVerdict, check_id};
+use super::{
+    Authenticator, EnrollReport, EnrollRequest, Presented, SampleVerdict, Timings, check_id,
+};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Outcome};
 use crate::error::{Error, ErrorKind, Result};
@@ -106,22 +108,23 @@ impl Authenticator {
         let mut embeddings = Vec::new();
         let mut quality = 0.0;
         for (index, image) in images.iter().enumerate() {
-            let (accepted, reasons) = match self.present(std::slice::from_ref(image), true)? {
-                Presented::Retake(reasons) => (false, reasons),
-                Presented::Face {
-                    liveness,
-                    embedding,
-                } => {
-                    let score = liveness.map_or(0.0, |l| l.score);
-                    let (accepted, reasons) =
-                        decision::enrollment_sample(Vec::new(), score, threshold);
-                    if accepted {
-                        quality += score;
-                        embeddings.push(embedding.embedding);
+            let (accepted, reasons) =
+                match self.present(std::slice::from_ref(image), true, &mut Timings::default())? {
+                    Presented::Retake(reasons) => (false, reasons),
+                    Presented::Face {
+                        liveness,
+                        embedding,
+                    } => {
+                        let score = liveness.map_or(0.0, |l| l.score);
+                        let (accepted, reasons) =
+                            decision::enrollment_sample(Vec::new(), score, threshold);
+                        if accepted {
+                            quality += score;
+                            embeddings.push(embedding.embedding);
+                        }
+                        (accepted, reasons)
                     }
-                    (accepted, reasons)
-                }
-            };
+                };
             samples.push(SampleVerdict {
                 index,
                 accepted,

@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use super::{Authenticator, Candidate, Identification, IdentifyRequest, Presented, check_id};
+use super::{
+    Authenticator, Candidate, Identification, IdentifyRequest, Presented, Timings, check_id,
+};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Confidence, Identified, Lock, Outcome};
 use crate::error::{Error, ErrorKind, Result};
@@ -37,7 +39,7 @@ impl Authenticator {
             ));
         }
         let frames = self.engine.decode_images(request.face_frames, "frame")?;
-        let (liveness, embedding) = match self.present(&frames, true)? {
+        let (liveness, embedding) = match self.present(&frames, true, &mut Timings::default())? {
             Presented::Face {
                 liveness: Some(liveness),
                 embedding,

@@ -39,7 +39,7 @@ pub use crate::decision::{Confidence, Outcome};
 pub use types::{
     ActiveResponse, Candidate, ChallengeOutcome, Decision, EnrollReport, EnrollRequest,
     Identification, IdentifyRequest, LivenessChallengeOutcome, ResearchScores, SampleVerdict,
-    TransactionContext, VerifyRequest, VoiceResponse,
+    Timings, TransactionContext, VerifyRequest, VoiceResponse,
 };
 
 use crate::attempts::AttemptLimiter;
@@ -243,8 +243,17 @@ impl Authenticator {
     /// judged, scores its liveness (when asked for) and embeds its face. Errors that only ask
     /// for another capture (no face…) are a retake; the others (frames that are not one
     /// presentation, an inference failure) are errors.
-    fn present(&self, frames: &[FaceImage], with_liveness: bool) -> Result<Presented> {
-        let presentation = match self.engine.observe(frames) {
+    /// The stages' times are added to `timings`.
+    fn present(
+        &self,
+        frames: &[FaceImage],
+        with_liveness: bool,
+        timings: &mut Timings,
+    ) -> Result<Presented> {
+        let start = std::time::Instant::now();
+        let observed = self.engine.observe(frames);
+        timings.observe_ms += Timings::since(start);
+        let presentation = match observed {
             Ok(presentation) => presentation,
             Err(e) => return retake_or(e),
         };
@@ -257,6 +266,7 @@ impl Authenticator {
         if !retake.is_empty() {
             return Ok(Presented::Retake(retake));
         }
+        let start = std::time::Instant::now();
         let liveness = if with_liveness {
             Some(
                 self.engine
@@ -265,9 +275,13 @@ impl Authenticator {
         } else {
             None
         };
+        timings.liveness_ms += Timings::since(start);
+        let start = std::time::Instant::now();
+        let embedding = self.engine.embed(&presentation)?;
+        timings.embed_ms += Timings::since(start);
         Ok(Presented::Face {
             liveness,
-            embedding: self.engine.embed(&presentation)?,
+            embedding,
         })
     }
 

@@ -99,6 +99,38 @@ pub struct Decision {
     pub receipt: String,
     /// Raw scores (research mode only).
     pub scores: Option<ResearchScores>,
+    /// Where the decision's time went.
+    pub timings: Timings,
+}
+
+/// Where a decision's time went, in milliseconds per stage (0 for a stage that did not run).
+/// Not secret: no score, no biometric value; for benchmarks (`vouch bench verify`) and
+/// metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Timings {
+    /// Image and audio bytes to pixels and samples.
+    pub decode_ms: f64,
+    /// One detection per frame and the face's quality measurements.
+    pub observe_ms: f64,
+    /// Passive liveness, and the active challenge's response when there is one.
+    pub liveness_ms: f64,
+    /// Alignment and the face embedding.
+    pub embed_ms: f64,
+    /// The subject's face templates opened and compared with the probe.
+    pub match_ms: f64,
+    /// The spoken passphrase: digits and speaker models.
+    pub voice_ms: f64,
+    /// The receipt signed and the audit record written (durably).
+    pub record_ms: f64,
+    /// The whole decision, from the request to the signed, recorded decision.
+    pub total_ms: f64,
+}
+
+impl Timings {
+    /// Milliseconds since `start`.
+    pub(crate) fn since(start: std::time::Instant) -> f64 {
+        start.elapsed().as_secs_f64() * 1e3
+    }
 }
 
 /// A 1:N identification request.

@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use super::{
-    Authenticator, Decision, Presented, ResearchScores, VerifyRequest, check_id, requirement_tier,
+    Authenticator, Decision, Presented, ResearchScores, Timings, VerifyRequest, check_id,
+    requirement_tier,
 };
 use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Settled, Verification};
@@ -59,6 +60,7 @@ impl Authenticator {
         check_id("transaction", &request.transaction.id)?;
         check_id("nonce", &request.transaction.nonce)?;
         let now = Instant::now();
+        let mut timings = Timings::default();
         let requirement = self.policy.requirement(&request.transaction.transaction);
 
         let binding = Binding {
@@ -81,6 +83,8 @@ impl Authenticator {
                 requirement_tier(&requirement),
                 Settled::locked(lock),
                 None,
+                timings,
+                now,
             );
         }
 
@@ -91,6 +95,8 @@ impl Authenticator {
                     requirement_tier(&requirement),
                     Settled::refused(),
                     None,
+                    timings,
+                    now,
                 );
             }
             Requirement::Verify {
@@ -123,6 +129,7 @@ impl Authenticator {
                 "a verification needs at least one face frame",
             ));
         }
+        let start = Instant::now();
         let frames = self.engine.decode_images(request.face_frames, "frame")?;
         let voice_audio = match request.voice {
             Some(voice) => match Audio::decode(voice.audio, &self.config().voice.audio) {
@@ -137,13 +144,18 @@ impl Authenticator {
             },
             None => None,
         };
+        timings.decode_ms += Timings::since(start);
 
         let mut scores = ResearchScores::default();
         let mut presented: Option<Embedding> = None;
         // Held to the threshold once every frame that passive liveness judges is known: the
         // presentation's and, with a movement response, its frontal frames'.
         let mut passive: Option<f32> = None;
-        match self.present(&frames, verification.requires(Factor::Liveness))? {
+        match self.present(
+            &frames,
+            verification.requires(Factor::Liveness),
+            &mut timings,
+        )? {
             Presented::Retake(reasons) => verification.retake(reasons),
             Presented::Face {
                 liveness,
@@ -154,7 +166,9 @@ impl Authenticator {
                     let model = self.engine.face().embedder().spec().id();
                     let calibration = self.calibrations.get(&model)?;
                     let threshold = calibration.threshold_at(target_fmr)?;
+                    let start = Instant::now();
                     let score = self.best_face_score(request.subject, &embedding.embedding)?;
+                    timings.match_ms += Timings::since(start);
                     scores.face = Some(score);
                     scores.face_threshold = Some(threshold);
                     verification.face(score, threshold, calibration.llr(score));
@@ -166,10 +180,16 @@ impl Authenticator {
         if verification.requires(Factor::ActiveLiveness) {
             match (movement, request.active) {
                 (Some(challenge), Some(active)) => {
+                    let start = Instant::now();
                     let frames = self
                         .engine
                         .decode_images(active.frames, "challenge frame")?;
-                    match self.engine.follow(&frames, active.times) {
+                    timings.decode_ms += Timings::since(start);
+                    let start = Instant::now();
+                    let followed = self.engine.follow(&frames, active.times);
+                    timings.observe_ms += Timings::since(start);
+                    let start = Instant::now();
+                    match followed {
                         Ok(evidence) => {
                             let settings = &self.config().decisions;
                             let verdict = decision::active_liveness(
@@ -199,6 +219,7 @@ impl Authenticator {
                             None => return Err(e),
                         },
                     }
+                    timings.liveness_ms += Timings::since(start);
                 }
                 _ => verification.active_liveness_required(),
             }
@@ -214,8 +235,11 @@ impl Authenticator {
                 (None, _) => verification.voice_required(),
                 (Some(_), None) => {} // retake, reason already given
                 (Some(challenge), Some(audio)) => {
+                    let start = Instant::now();
                     let service = self.voice_service()?;
-                    match service.examine(request.subject, &challenge.digits, &audio) {
+                    let examined = service.examine(request.subject, &challenge.digits, &audio);
+                    timings.voice_ms += Timings::since(start);
+                    match examined {
                         Ok(evidence) => {
                             // One calibration for the models the subject has voiceprints
                             // of: both models' fusion, or the encoder's own for a subject
@@ -255,7 +279,14 @@ impl Authenticator {
             .dangerous_settings()
             .research_scores()
             .then_some(scores);
-        self.finish_verify(request, requirement_tier(&requirement), settled, scores)
+        self.finish_verify(
+            request,
+            requirement_tier(&requirement),
+            settled,
+            scores,
+            timings,
+            now,
+        )
     }
 
     /// Best cosine of `probe` over the subject's face templates, in the vault's protected
@@ -312,14 +343,17 @@ impl Authenticator {
     }
 
     /// Signs the receipt and writes the audit record; the decision is returned only once both
-    /// are done.
+    /// are done. `timings` gains the record's time and the total since `started`.
     fn finish_verify(
         &self,
         request: &VerifyRequest<'_>,
         tier: Option<String>,
         settled: Settled,
         scores: Option<ResearchScores>,
+        timings: Timings,
+        started: Instant,
     ) -> Result<Decision> {
+        let start = Instant::now();
         let tx = request.transaction;
         let mut receipt = Receipt::new(
             request.subject,
@@ -360,6 +394,11 @@ impl Authenticator {
             retry_after: settled.retry_after,
             receipt: signed,
             scores,
+            timings: Timings {
+                record_ms: Timings::since(start),
+                total_ms: Timings::since(started),
+                ..timings
+            },
         })
     }
 }

@@ -46,13 +46,15 @@ impl EmbeddingCache {
     pub fn for_engine(root: &Path, engine: &Engine) -> EmbeddingCache {
         let face = &engine.config().face;
         let settings = format!(
-            "vouch {}\ndetector {}\nembedder {}\ndetection_threshold {}\nnms_iou {}\ndetect_max_side {}\nflip_augment {}\nlimits {:?}",
+            "vouch {}\ndetector {}\nembedder {}\ndetection_threshold {}\nnms_iou {}\ndetect_max_side {}\nrefine {} {}\nflip_augment {}\nlimits {:?}",
             env!("CARGO_PKG_VERSION"),
             engine.face().detector().spec().id(),
             engine.face().embedder().spec().id(),
             face.detection_threshold,
             face.nms_iou,
             face.detect_max_side,
+            crate::face::detect::REFINE_BELOW,
+            crate::face::detect::REFINE_FACE,
             face.flip_augment,
             engine.config().limits,
         );

@@ -4,6 +4,7 @@
 //! accepted when `score >= threshold`. This module only measures; it never chooses a
 //! threshold behind the caller's back.
 
+pub mod bench;
 pub mod cache;
 pub mod challenges;
 mod csv;

@@ -28,14 +28,17 @@ pub struct FaceConfig {
 }
 
 impl FaceConfig {
-    /// The default detection resolution, 1280: terminal cameras (640×480 to 1280×720) are
-    /// detected at full resolution, where the liveness models' training boxes come from, and
-    /// larger photos are downscaled to it, which keeps YuNet within the face sizes it finds
-    /// well. Measured on the development data: at
-    /// full resolution YuNet mislocates the large faces of press photos (faces-deepface pairs:
-    /// EER 4.48 % against 0.00 % at 640 or 1280), while at 640 the liveness box of a
-    /// 1617×2160 live photo grows by 9 % and its score falls from 0.880 to 0.450 (0.702 at 1280).
-    pub const DEFAULT_DETECT_MAX_SIDE: u32 = 1280;
+    /// The default detection resolution, 320: a 640×480 terminal frame is detected at half
+    /// size (YuNet 2.4 ms instead of 8.6 ms), larger frames and photos further down, and a
+    /// largest face left under 64 px wide is found again on a crop around it
+    /// ([`crate::face::detect::REFINE_BELOW`]). Measured on the development data against
+    /// 1280 (full resolution for terminal frames): CFP frontal pairs EER 1.21 → 1.01 %, FNMR
+    /// at FMR 1e-3 3.50 → 3.11 %, 2 → 0 images without a face; NUAA webcam frames as
+    /// identities EER 0.24 → 0.12 %; faces-deepface press photos EER 0 → 0.27 % (one genuine
+    /// pair of 134, img35, whose 350 px face's landmarks move by ~10 px between scales);
+    /// NUAA live/print frames: BPCER at 0.5 15.8 → 14.7 %, APCER 0 → 0 % (mean liveness score
+    /// change 0.022). 480 and 640 were no better (CFP 1.00 and 1.07 %, NUAA 0.31 and 0.24 %).
+    pub const DEFAULT_DETECT_MAX_SIDE: u32 = 320;
 
     /// Checks the values ([`ErrorKind::Config`] naming the key).
     pub fn validate(&self) -> Result<()> {

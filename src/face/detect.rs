@@ -44,6 +44,22 @@ impl Detection {
         self.width().max(0.0) * self.height().max(0.0)
     }
 
+    /// Maps a detection from a scaled crop whose top-left is `(x0, y0)` in the frame, scaled by
+    /// `1/sx`, `1/sy`: `frame = origin + crop × factor`.
+    fn map(&mut self, x0: f32, y0: f32, sx: f32, sy: f32) {
+        for i in 0..4 {
+            self.bbox[i] = if i % 2 == 0 {
+                x0 + self.bbox[i] * sx
+            } else {
+                y0 + self.bbox[i] * sy
+            };
+        }
+        for point in &mut self.landmarks {
+            point[0] = x0 + point[0] * sx;
+            point[1] = y0 + point[1] * sy;
+        }
+    }
+
     fn iou(&self, other: &Detection) -> f32 {
         let w = (self.bbox[2].min(other.bbox[2]) - self.bbox[0].max(other.bbox[0])).max(0.0);
         let h = (self.bbox[3].min(other.bbox[3]) - self.bbox[1].max(other.bbox[1])).max(0.0);
@@ -191,11 +207,14 @@ impl Detector {
         self.runs.load(Ordering::Relaxed)
     }
 
-    /// All faces above the threshold after non-maximum suppression, highest score first.
-    /// An image without a face gives an empty list. Images larger than the configured
-    /// `detect_max_side` are downscaled first.
+    /// All faces above the threshold after non-maximum suppression, highest score first, in
+    /// full-resolution coordinates. An image without a face gives an empty list. Images
+    /// larger than the configured `detect_max_side` are downscaled first; when that leaves
+    /// the largest face narrower than [`REFINE_BELOW`] pixels, it alone is found again on a
+    /// crop around it where it is about [`REFINE_FACE`] pixels wide (never enlarged past
+    /// full resolution), so that its box and landmarks are as precise as a large face's.
+    /// Both runs are the one detection of the frame ([`Detector::runs`] counts it once).
     pub fn detect(&self, image: &FaceImage) -> Result<Vec<Detection>> {
-        let max_side = self.max_side;
         if image.width() < MIN_IMAGE_SIDE || image.height() < MIN_IMAGE_SIDE {
             return Err(Error::new(
                 ErrorKind::ImageTooSmall,
@@ -206,9 +225,62 @@ impl Detector {
                 ),
             ));
         }
-        let (input, scale) = detector_input(image, max_side)?;
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let blob = to_bgr_blob(&input, self.pad_multiple);
+        let (input, scale) = detector_input(image, self.max_side)?;
+        let mut faces = self.run(&input)?;
+        if scale != 1.0 {
+            let (sx, sy) = (
+                image.width() as f32 / input.width() as f32,
+                image.height() as f32 / input.height() as f32,
+            );
+            faces.iter_mut().for_each(|f| f.map(0.0, 0.0, sx, sy));
+        }
+        let largest = (0..faces.len()).max_by(|&a, &b| faces[a].area().total_cmp(&faces[b].area()));
+        if let Some(i) = largest
+            && faces[i].width() * scale < REFINE_BELOW
+            && scale < 1.0
+            && let Some(refined) = self.refine(image, &faces[i])?
+        {
+            faces[i] = refined;
+        }
+        Ok(faces)
+    }
+
+    /// `face` found again on a crop around it (twice its longer side, square, inside the
+    /// image) scaled so that the face is about [`REFINE_FACE`] pixels wide, never enlarged;
+    /// the crop's detection that overlaps `face` most, in full-resolution coordinates, or
+    /// `None` when none overlaps it by half (the first detection stands).
+    fn refine(&self, image: &FaceImage, face: &Detection) -> Result<Option<Detection>> {
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let side = (2.0 * face.width().max(face.height())).min(w).min(h);
+        let cx = (face.bbox[0] + face.bbox[2]) / 2.0;
+        let cy = (face.bbox[1] + face.bbox[3]) / 2.0;
+        let x0 = (cx - side / 2.0).clamp(0.0, w - side).floor();
+        let y0 = (cy - side / 2.0).clamp(0.0, h - side).floor();
+        let side_px = side.floor().max(1.0) as u32;
+        let crop = image.cropped(x0 as u32, y0 as u32, side_px, side_px)?;
+        let scale = (REFINE_FACE / face.width().max(1.0)).min(1.0);
+        let out = ((side_px as f32 * scale).round() as u32).max(MIN_IMAGE_SIDE);
+        let input = if out < side_px {
+            crop.resized(out, out)?
+        } else {
+            crop
+        };
+        let back = side_px as f32 / input.width() as f32;
+        let mut found = self.run(&input)?;
+        found.iter_mut().for_each(|f| f.map(x0, y0, back, back));
+        Ok(found
+            .into_iter()
+            .map(|f| (f.iou(face), f))
+            .filter(|(overlap, _)| *overlap >= 0.5)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, f)| f))
+    }
+
+    /// YuNet on `input` as it is: decoded faces above the threshold after NMS, in `input`'s
+    /// coordinates.
+    fn run(&self, input: &FaceImage) -> Result<Vec<Detection>> {
+        let blob = to_bgr_blob(input, self.pad_multiple);
         let mut faces = self.pool.with_session(|session| {
             let tensor = TensorRef::from_array_view(&blob).map_err(inference_error)?;
             let outputs = session.run(ort::inputs![tensor]).map_err(inference_error)?;
@@ -244,25 +316,17 @@ impl Detector {
             }
             Ok(faces)
         })?;
-        let mut kept = nms(&mut faces, self.nms_iou);
-        if scale != 1.0 {
-            let (sx, sy) = (
-                image.width() as f32 / input.width() as f32,
-                image.height() as f32 / input.height() as f32,
-            );
-            for face in &mut kept {
-                for i in 0..4 {
-                    face.bbox[i] *= if i % 2 == 0 { sx } else { sy };
-                }
-                for point in &mut face.landmarks {
-                    point[0] *= sx;
-                    point[1] *= sy;
-                }
-            }
-        }
-        Ok(kept)
+        Ok(nms(&mut faces, self.nms_iou))
     }
 }
+
+/// A largest face narrower than this many pixels where the detector saw it is found again on
+/// a crop around it ([`Detector::detect`]). At the default detection size (320 px), a 640×480
+/// frame's face is refined when it is under 128 px wide in the frame.
+pub const REFINE_BELOW: f32 = 64.0;
+
+/// How wide a refined face is where the detector sees it the second time, in pixels.
+pub const REFINE_FACE: f32 = 128.0;
 
 /// The image the detector sees: downscaled when its longer side exceeds the limit.
 fn detector_input(image: &FaceImage, max_side: u32) -> Result<(Cow<'_, FaceImage>, f32)> {

@@ -180,6 +180,30 @@ impl FaceImage {
         }
     }
 
+    /// The `width × height` region whose top-left pixel is `(x, y)`; it must lie inside the
+    /// image ([`ErrorKind::InvalidInput`] otherwise).
+    pub fn cropped(&self, x: u32, y: u32, width: u32, height: u32) -> Result<FaceImage> {
+        let fits = width > 0
+            && height > 0
+            && x.checked_add(width).is_some_and(|r| r <= self.width)
+            && y.checked_add(height).is_some_and(|b| b <= self.height);
+        if !fits {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "the region {width}x{height} at ({x}, {y}) is not inside the {}x{} image",
+                    self.width, self.height
+                ),
+            ));
+        }
+        let (row, from) = (self.width as usize * 3, x as usize * 3);
+        let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+        for r in y as usize..(y + height) as usize {
+            rgb.extend_from_slice(&self.rgb[r * row + from..r * row + from + width as usize * 3]);
+        }
+        FaceImage::from_rgb(width, height, rgb)
+    }
+
     /// The image resized to `width × height` with a bilinear convolution (bit-exact with
     /// Pillow's `BILINEAR`), which averages over the source pixels so a large photo is not
     /// aliased.

@@ -67,11 +67,16 @@ fn coefficients(in_size: usize, out_size: usize) -> Coefficients {
     }
 }
 
-fn clip8(acc: i64) -> u8 {
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
 /// Resizes an RGB image (`width × height × 3` bytes) to `out_width × out_height`.
+///
+/// Fixed point in `i32`, as the reference does: the triangle's weights are non-negative and
+/// sum to 2²², so a sum of 8-bit samples stays below 2³¹. The vertical pass runs row by row
+/// over a row of accumulators (the inner loop is over contiguous bytes, which the compiler
+/// vectorises).
 ///
 /// # Panics
 /// Never on well-formed input; callers pass a buffer of `width × height × 3` bytes and
@@ -84,47 +89,50 @@ pub fn resize_rgb(
     out_height: usize,
 ) -> Vec<u8> {
     debug_assert_eq!(rgb.len(), width * height * 3);
-    let half = 1i64 << (PRECISION_BITS - 1);
+    let half = 1i32 << (PRECISION_BITS - 1);
     // Horizontal pass: every input row to out_width columns.
-    let horizontal = if out_width == width {
-        rgb.to_vec()
+    let horizontal: std::borrow::Cow<'_, [u8]> = if out_width == width {
+        std::borrow::Cow::Borrowed(rgb)
     } else {
         let c = coefficients(width, out_width);
         let mut tmp = vec![0u8; out_width * height * 3];
-        for y in 0..height {
-            let row = &rgb[y * width * 3..(y + 1) * width * 3];
-            for x in 0..out_width {
+        for (row, out_row) in rgb
+            .chunks_exact(width * 3)
+            .zip(tmp.chunks_exact_mut(out_width * 3))
+        {
+            for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
                 let k = &c.weights[x * c.ksize..x * c.ksize + c.lens[x]];
-                let mut acc = [half; 3];
-                for (i, &w) in k.iter().enumerate() {
-                    let p = 3 * (c.starts[x] + i);
-                    for ch in 0..3 {
-                        acc[ch] += i64::from(row[p + ch]) * i64::from(w);
-                    }
+                let window = &row[3 * c.starts[x]..3 * (c.starts[x] + k.len())];
+                let (mut r, mut g, mut b) = (half, half, half);
+                for (px, &w) in window.chunks_exact(3).zip(k) {
+                    r += i32::from(px[0]) * w;
+                    g += i32::from(px[1]) * w;
+                    b += i32::from(px[2]) * w;
                 }
-                let o = 3 * (y * out_width + x);
-                for ch in 0..3 {
-                    tmp[o + ch] = clip8(acc[ch]);
-                }
+                out_px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
             }
         }
-        tmp
+        std::borrow::Cow::Owned(tmp)
     };
     if out_height == height {
-        return horizontal;
+        return horizontal.into_owned();
     }
-    // Vertical pass over the horizontally resized rows.
+    // Vertical pass over the horizontally resized rows, one output row at a time.
     let c = coefficients(height, out_height);
     let stride = out_width * 3;
     let mut out = vec![0u8; out_width * out_height * 3];
-    for y in 0..out_height {
+    let mut acc = vec![0i32; stride];
+    for (y, out_row) in out.chunks_exact_mut(stride).enumerate() {
+        acc.fill(half);
         let k = &c.weights[y * c.ksize..y * c.ksize + c.lens[y]];
-        for x in 0..stride {
-            let mut acc = half;
-            for (i, &w) in k.iter().enumerate() {
-                acc += i64::from(horizontal[(c.starts[y] + i) * stride + x]) * i64::from(w);
+        for (i, &w) in k.iter().enumerate() {
+            let row = &horizontal[(c.starts[y] + i) * stride..(c.starts[y] + i + 1) * stride];
+            for (a, &p) in acc.iter_mut().zip(row) {
+                *a += i32::from(p) * w;
             }
-            out[y * stride + x] = clip8(acc);
+        }
+        for (o, &a) in out_row.iter_mut().zip(&acc) {
+            *o = clip8(a);
         }
     }
     out
@@ -133,6 +141,93 @@ pub fn resize_rgb(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn clip8_reference(acc: i64) -> u8 {
+        (acc >> PRECISION_BITS).clamp(0, 255) as u8
+    }
+
+    /// The straightforward form (64-bit sums, one output sample at a time), as first written.
+    ///
+    /// # Panics
+    /// Never on well-formed input; callers pass a buffer of `width × height × 3` bytes and
+    /// non-zero sizes (checked by [`crate::face::FaceImage`]).
+    fn resize_rgb_reference(
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        out_width: usize,
+        out_height: usize,
+    ) -> Vec<u8> {
+        debug_assert_eq!(rgb.len(), width * height * 3);
+        let half = 1i64 << (PRECISION_BITS - 1);
+        // Horizontal pass: every input row to out_width columns.
+        let horizontal = if out_width == width {
+            rgb.to_vec()
+        } else {
+            let c = coefficients(width, out_width);
+            let mut tmp = vec![0u8; out_width * height * 3];
+            for y in 0..height {
+                let row = &rgb[y * width * 3..(y + 1) * width * 3];
+                for x in 0..out_width {
+                    let k = &c.weights[x * c.ksize..x * c.ksize + c.lens[x]];
+                    let mut acc = [half; 3];
+                    for (i, &w) in k.iter().enumerate() {
+                        let p = 3 * (c.starts[x] + i);
+                        for ch in 0..3 {
+                            acc[ch] += i64::from(row[p + ch]) * i64::from(w);
+                        }
+                    }
+                    let o = 3 * (y * out_width + x);
+                    for ch in 0..3 {
+                        tmp[o + ch] = clip8_reference(acc[ch]);
+                    }
+                }
+            }
+            tmp
+        };
+        if out_height == height {
+            return horizontal;
+        }
+        // Vertical pass over the horizontally resized rows.
+        let c = coefficients(height, out_height);
+        let stride = out_width * 3;
+        let mut out = vec![0u8; out_width * out_height * 3];
+        for y in 0..out_height {
+            let k = &c.weights[y * c.ksize..y * c.ksize + c.lens[y]];
+            for x in 0..stride {
+                let mut acc = half;
+                for (i, &w) in k.iter().enumerate() {
+                    acc += i64::from(horizontal[(c.starts[y] + i) * stride + x]) * i64::from(w);
+                }
+                out[y * stride + x] = clip8_reference(acc);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_pass_equals_the_straightforward_one() {
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 24) as u8
+        };
+        for (w, h, ow, oh) in [
+            (640, 480, 320, 240),
+            (1617, 2160, 240, 320),
+            (37, 23, 11, 7),
+            (20, 20, 20, 9),
+            (20, 20, 9, 20),
+            (9, 5, 12, 8),
+        ] {
+            let rgb: Vec<u8> = (0..w * h * 3).map(|_| next()).collect();
+            assert_eq!(
+                resize_rgb(&rgb, w, h, ow, oh),
+                resize_rgb_reference(&rgb, w, h, ow, oh),
+                "{w}x{h} -> {ow}x{oh}"
+            );
+        }
+    }
 
     #[test]
     fn weights_sum_to_one_in_fixed_point() {

@@ -24,6 +24,7 @@ macro_rules! out {
     }};
 }
 
+mod bench;
 mod calibrate;
 mod calibrate_liveness;
 mod challenge;
@@ -89,6 +90,9 @@ enum Command {
     /// or image folders and recorded speech.
     #[command(subcommand)]
     Kiosk(kiosk::KioskCommand),
+    /// Measure the decision path's speed on this machine.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Enroll identities from real photos and verify genuine and impostor probes.
     Demo {
         /// Data folder holding faces-deepface/ [default: $VOUCH_DATA_DIR or ../shared/data].
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Subjects(cmd) => subjects::run(cmd, &config),
         Command::Kiosk(cmd) => kiosk::run(cmd, config),
         Command::Demo { data, enroll } => demo::run(config, data, enroll),
+        Command::Bench(cmd) => bench::run(cmd, config.into_inner()),
     }
 }
 

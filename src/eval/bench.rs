@@ -1,0 +1,285 @@
+//! The decision path's speed on one photo, measured through the [`Authenticator`] as a terminal
+//! uses it (`vouch bench verify`): a throwaway deployment in a scratch folder (SQLite store, key
+//! file, receipt key, audit log with its fsync, a face + liveness policy), the subject enrolled
+//! from the photo or other photos, then the photo verified again and again. Each decision's own
+//! stage times ([`Timings`]) and the time around the whole call are kept; the report gives their
+//! medians and the end-to-end percentiles.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::authenticator::{
+    Authenticator, EnrollRequest, Timings, TransactionContext, VerifyRequest,
+};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::policy::Transaction;
+
+/// How a verify benchmark runs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct VerifyBenchOptions {
+    /// Timed verifications. By default, 50.
+    pub runs: usize,
+    /// Verifications before timing starts (sessions created, caches warm). By default, 5.
+    pub warmup: usize,
+    /// Whether the policy asks for passive liveness beside the face. By default, yes.
+    pub liveness: bool,
+}
+
+impl Default for VerifyBenchOptions {
+    fn default() -> VerifyBenchOptions {
+        VerifyBenchOptions {
+            runs: 50,
+            warmup: 5,
+            liveness: true,
+        }
+    }
+}
+
+/// A verify benchmark's results (`vouch.bench.verify`).
+#[derive(Clone, Debug, Serialize)]
+pub struct VerifyBenchReport {
+    /// Report schema.
+    pub schema: &'static str,
+    /// The probe: width, height and bytes.
+    pub photo: PhotoInfo,
+    /// Photos the subject was enrolled from (the probe itself when none were given).
+    pub enrolled_from: usize,
+    /// How it ran.
+    pub options: VerifyBenchOptions,
+    /// The models a decision used (`name@sha256-prefix`).
+    pub models: Vec<String>,
+    /// Outcomes of the timed decisions (`accept` for a genuine photo of the enrolled subject).
+    pub outcomes: std::collections::BTreeMap<String, usize>,
+    /// Median of each stage's time over the timed decisions, in ms ([`Timings`]).
+    pub stages_ms_p50: Timings,
+    /// Median time of the whole `Authenticator::verify` call, in ms.
+    pub e2e_ms_p50: f64,
+    /// 90th percentile of it, in ms.
+    pub e2e_ms_p90: f64,
+    /// 99th percentile of it, in ms.
+    pub e2e_ms_p99: f64,
+}
+
+/// What was verified.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct PhotoInfo {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Encoded size.
+    pub bytes: usize,
+}
+
+/// The policy of the benchmark: the face alone, or the face and passive liveness (the
+/// built-in `small` tier), at FMR 1e-3.
+fn policy(liveness: bool) -> String {
+    let factors = if liveness {
+        r#"["face", "liveness"]"#
+    } else {
+        r#"["face"]"#
+    };
+    format!(
+        "version = 1\n\n[[tier]]\nname = \"bench\"\nmax_amount_minor = 100000\nfactors = {factors}\ntarget_fmr = 0.001\n"
+    )
+}
+
+/// A private folder under the system's temporary folder, removed with its contents on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        let mut id = [0u8; 8];
+        crate::secure::random(&mut id)?;
+        let dir = std::env::temp_dir().join(format!("vouch-bench-{}", hex::encode(id)));
+        std::fs::create_dir(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io("restricting", &dir, e))?;
+        }
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The value at quantile `q` of `values` (nearest rank; `values` need not be sorted).
+fn quantile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Runs the benchmark: `config` gives the runtime, models and pipeline settings (its store,
+/// keys, receipt key, audit log and policy are replaced by the scratch deployment's);
+/// `enroll` photos enroll the subject (the probe itself when empty); `on_run` is called after
+/// every verification, warm-up included.
+pub fn bench_verify(
+    mut config: Config,
+    probe: &[u8],
+    enroll: &[&[u8]],
+    options: VerifyBenchOptions,
+    on_run: &dyn Fn(),
+) -> Result<VerifyBenchReport> {
+    if options.runs == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a benchmark needs at least one timed run",
+        ));
+    }
+    let scratch = Scratch::new()?;
+    let dir = scratch.path();
+    config.store.sqlite = dir.join("templates.db");
+    config.keys.file = dir.join("keys.toml");
+    config.keys.env = None;
+    crate::template::Keyring::generate("bench")?.save(&config.keys.file)?;
+    config.decisions.receipt_key = dir.join("receipt.key");
+    crate::receipt::ReceiptSigner::generate(&config.decisions.receipt_key)?;
+    config.decisions.audit_log = dir.join("audit.log");
+    let policy_file = dir.join("policy.toml");
+    std::fs::write(&policy_file, policy(options.liveness))
+        .map_err(|e| Error::io("writing", &policy_file, e))?;
+    config.decisions.policy = Some(policy_file);
+    // The benchmark measures decisions, not lockouts.
+    config.decisions.attempts.max_subject_failures = u32::MAX;
+    config.decisions.attempts.max_terminal_failures = u32::MAX;
+    let authenticator = Authenticator::open(config.validate()?)?;
+
+    let photo = authenticator.engine().decode_image(probe)?;
+    let samples: Vec<&[u8]> = if enroll.is_empty() {
+        vec![probe]
+    } else {
+        enroll.to_vec()
+    };
+    let enrolled = authenticator.enroll(&EnrollRequest {
+        subject: "bench-subject",
+        terminal: "bench",
+        face: &samples,
+        ..EnrollRequest::default()
+    })?;
+    if enrolled.face_template.is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "no enrollment photo was usable ({}); give others with --enroll",
+                enrolled
+                    .samples
+                    .iter()
+                    .flat_map(|s| s.reasons.iter().cloned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+
+    let frames = [probe];
+    let mut e2e = Vec::with_capacity(options.runs);
+    let mut stages: Vec<Timings> = Vec::with_capacity(options.runs);
+    let mut outcomes = std::collections::BTreeMap::new();
+    for run in 0..options.warmup + options.runs {
+        let transaction = TransactionContext {
+            id: format!("bench-{run}"),
+            nonce: format!("n-{run}"),
+            transaction: Transaction::new(1000, "EUR", None)?,
+        };
+        let start = Instant::now();
+        let decision = authenticator.verify(&VerifyRequest {
+            subject: "bench-subject",
+            terminal: "bench",
+            transaction: &transaction,
+            face_frames: &frames,
+            voice: None,
+            active: None,
+        })?;
+        let elapsed = Timings::since(start);
+        on_run();
+        if run < options.warmup {
+            continue;
+        }
+        e2e.push(elapsed);
+        stages.push(decision.timings);
+        *outcomes
+            .entry(decision.outcome.as_str().to_string())
+            .or_insert(0) += 1;
+    }
+    let engine = authenticator.engine();
+    let mut models = vec![
+        engine.face().detector().spec().id(),
+        engine.face().embedder().spec().id(),
+    ];
+    if options.liveness {
+        models.extend(engine.liveness().models().iter().map(|m| m.spec().id()));
+    }
+    let median = |f: fn(&Timings) -> f64| quantile(&stages.iter().map(f).collect::<Vec<_>>(), 0.5);
+    Ok(VerifyBenchReport {
+        schema: "vouch.bench.verify",
+        photo: PhotoInfo {
+            width: photo.width(),
+            height: photo.height(),
+            bytes: probe.len(),
+        },
+        enrolled_from: samples.len(),
+        options,
+        models,
+        outcomes,
+        stages_ms_p50: Timings {
+            decode_ms: median(|t| t.decode_ms),
+            observe_ms: median(|t| t.observe_ms),
+            liveness_ms: median(|t| t.liveness_ms),
+            embed_ms: median(|t| t.embed_ms),
+            match_ms: median(|t| t.match_ms),
+            voice_ms: median(|t| t.voice_ms),
+            record_ms: median(|t| t.record_ms),
+            total_ms: median(|t| t.total_ms),
+        },
+        e2e_ms_p50: quantile(&e2e, 0.5),
+        e2e_ms_p90: quantile(&e2e, 0.9),
+        e2e_ms_p99: quantile(&e2e, 0.99),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert_eq!(quantile(&v, 0.99), 5.0);
+        assert_eq!(quantile(&v, 0.0), 1.0);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn the_policy_asks_for_what_is_benched() {
+        for liveness in [true, false] {
+            let text = policy(liveness);
+            let parsed = crate::policy::Policy::parse(&text).unwrap();
+            assert_eq!(parsed.tiers().len(), 1);
+            assert_eq!(
+                parsed.tiers()[0]
+                    .factors
+                    .contains(&crate::policy::Factor::Liveness),
+                liveness
+            );
+        }
+    }
+}
