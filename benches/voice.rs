@@ -78,7 +78,11 @@ fn engine() -> Option<Engine> {
             return None;
         }
     };
-    config.models.dir = shared().join("models");
+    // The models scripts/setup.sh copies and makes (the quantised face embedder among them),
+    // unless VOUCH_MODEL_DIR names others.
+    if std::env::var_os("VOUCH_MODEL_DIR").is_none() {
+        config.models.dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/models");
+    }
     if config.runtime.library.is_none() {
         config.runtime.library =
             Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/lib/libonnxruntime.so"));

@@ -35,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(10);
     let mut config = Config::from_env()?;
     config.runtime.intra_threads = 1;
+    // The reference (fixtures/gen/face_golden.py) embeds with the shipped float model.
+    config.face.embedder = "mobilefacenet".to_string();
     let engine = Engine::new(config.validate()?)?;
     let mut out = std::io::stdout().lock();
     writeln!(

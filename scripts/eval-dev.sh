@@ -15,7 +15,7 @@ ONLY=${1:-}
 [ -d "$DATA" ] || { echo "no data at $DATA (set VOUCH_SHARED)" >&2; exit 1; }
 scripts/setup.sh >/dev/null
 export VOUCH_ORT_LIB=${VOUCH_ORT_LIB:-$(pwd)/.vouch/lib/libonnxruntime.so}
-export VOUCH_MODEL_DIR=${VOUCH_MODEL_DIR:-$SHARED/models}
+export VOUCH_MODEL_DIR=${VOUCH_MODEL_DIR:-$(pwd)/.vouch/models}
 cargo build --release --quiet --bin vouch
 VOUCH=${CARGO_TARGET_DIR:-target}/release/vouch
 mkdir -p "$OUT"

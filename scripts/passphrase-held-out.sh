@@ -17,7 +17,7 @@ WORK=${WORK:-/var/tmp/vouch-passphrase}
 [ -d "$DATA/fsdd/recordings" ] || { echo "no FSDD at $DATA/fsdd (set VOUCH_SHARED)" >&2; exit 1; }
 scripts/setup.sh --runtime-only >/dev/null
 export VOUCH_ORT_LIB=${VOUCH_ORT_LIB:-$(pwd)/.vouch/lib/libonnxruntime.so}
-export VOUCH_MODEL_DIR=${VOUCH_MODEL_DIR:-$SHARED/models}
+export VOUCH_MODEL_DIR=${VOUCH_MODEL_DIR:-$(pwd)/.vouch/models}
 export VOUCH_UBM=${VOUCH_UBM:-$(pwd)/.vouch/models/gmm-ubm.vubm}
 TARGET=${CARGO_TARGET_DIR:-target}
 cargo build --release --quiet --features eval --bin vouch --example digit_features

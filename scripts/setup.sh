@@ -2,11 +2,13 @@
 # Sets up everything vouch needs on a fresh machine, idempotently:
 #   - ONNX Runtime's shared library (from the PyPI wheel; no build step downloads binaries),
 #   - the Python packages of the reference scripts (fixtures/gen),
+#   - the models, copied from the shared model directory into .vouch/models and verified by
+#     sha256, with the quantised face embedder made from them (scripts/quantize_models.py),
 #   - the GMM-UBM speaker model, trained on LibriSpeech and verified by its pinned sha256,
-#   - the models, copied from the shared model directory and verified by sha256.
+#   - the Python packages of the reference scripts (fixtures/gen).
 # Usage: scripts/setup.sh [--runtime-only]
-#   --runtime-only   only the system packages, ONNX Runtime and the GMM-UBM (what the tests
-#                    need; the UBM is trained with the debug build the tests use)
+#   --runtime-only   all but the reference scripts' packages (what the tests need; vouch is
+#                    built in the tests' debug profile instead of release)
 # Environment:
 #   VOUCH_SHARED   folder holding models/ and data/ (default: ../shared beside the checkout)
 set -euo pipefail
@@ -75,24 +77,60 @@ if ! "$PYTHON" -c 'import grpc, grpc_tools' 2>/dev/null; then
   "$PYTHON" -m pip install --quiet "grpcio>=1.60" "grpcio-tools>=1.60"
 fi
 
-# 1c. The GMM-UBM, the speaker model fused with the voice encoder: trained on LibriSpeech
+SHARED=${VOUCH_SHARED:-$ROOT/../shared}
+MODELS="$ROOT/.vouch/models"
+# The tests' debug build when only the runtime is asked for (no second build), else release.
+build=(--release); [ "$RUNTIME_ONLY" = 1 ] && build=(--all-features)
+vouch() { VOUCH_ORT_LIB="$LIB" VOUCH_MODEL_DIR="$MODELS" cargo run "${build[@]}" --quiet -- "$@"; }
+
+# 1c. Models: copied from the shared folder into .vouch/models, verified by sha256.
+if [ -d "$SHARED/models" ]; then
+  say "copying the models into $MODELS (sha256 verified)"
+  vouch models fetch --from "$SHARED/models" >/dev/null
+else
+  say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
+fi
+
+# 1d. The quantised face embedder (the default), made from MobileFaceNet by
+#     scripts/quantize_models.py with pinned packages and checked against the manifest's sha256.
+INT8="$MODELS/mobilefacenet/MobileFaceNet.int8.onnx"
+INT8_SHA256=$(sed -n '/^name = "mobilefacenet_int8"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/default.toml)
+if [ -f "$INT8" ] && echo "$INT8_SHA256  $INT8" | sha256sum --check --status; then
+  say "quantised face embedder already at $INT8"
+elif [ -f "$MODELS/mobilefacenet/MobileFaceNet.onnx" ] && [ -d "$SHARED/data/faces-deepface" ]; then
+  if ! "$PYTHON" - scripts/quantize-requirements.txt <<'PY' 2>/dev/null; then
+import sys
+from importlib.metadata import version
+pins = [l.split("#")[0].strip() for l in open(sys.argv[1])]
+sys.exit(any(version(n) != v for n, v in (p.split("==") for p in pins if p)))
+PY
+    say "installing the pinned packages of scripts/quantize_models.py"
+    "$PYTHON" -m pip install --quiet -r scripts/quantize-requirements.txt
+  fi
+  say "quantising MobileFaceNet (scripts/quantize_models.py)"
+  "$PYTHON" scripts/quantize_models.py --models "$MODELS" --shared "$SHARED" 2>/dev/null
+  if ! echo "$INT8_SHA256  $INT8" | sha256sum --check --status; then
+    echo "the quantised face embedder's sha256 ($(sha256sum "$INT8" | cut -d' ' -f1)) is not the manifest's $INT8_SHA256" >&2
+    exit 1
+  fi
+else
+  say "no MobileFaceNet or faces-deepface calibration photos; the quantised face embedder is not made"
+fi
+
+# 1e. The GMM-UBM, the speaker model fused with the voice encoder: trained on LibriSpeech
 #     train-clean-100 (about 15 s in a release build), reproducibly — the same recordings, seed
 #     and creation time (SOURCE_DATE_EPOCH) give the same file, whose sha256 is pinned here
 #     because the built-in calibration of the fused speaker score (calibration/voice-fused.toml)
 #     is made for exactly this UBM.
-SHARED=${VOUCH_SHARED:-$ROOT/../shared}
-UBM="$ROOT/.vouch/models/gmm-ubm.vubm"
+UBM="$MODELS/gmm-ubm.vubm"
 UBM_SHA256=c38f0868a154a190b2e49250e3dac2c7c2994961df679431ac2f3e7b1d256fcf
 UBM_EPOCH=1796601600
 if [ -f "$UBM" ] && echo "$UBM_SHA256  $UBM" | sha256sum --check --status; then
   say "GMM-UBM already at $UBM"
 elif [ -d "$SHARED/data/librispeech/train-clean-100" ]; then
   say "training the GMM-UBM on $SHARED/data/librispeech/train-clean-100"
-  mkdir -p "$(dirname "$UBM")"
-  # The tests' debug build when only the runtime is asked for (no second build), else release.
-  build=(--release); [ "$RUNTIME_ONLY" = 1 ] && build=(--all-features)
-  SOURCE_DATE_EPOCH=$UBM_EPOCH VOUCH_ORT_LIB="$LIB" cargo run "${build[@]}" --quiet -- \
-    voice train-ubm "$SHARED/data/librispeech/train-clean-100" -o "$UBM.tmp"
+  mkdir -p "$MODELS"
+  SOURCE_DATE_EPOCH=$UBM_EPOCH vouch voice train-ubm "$SHARED/data/librispeech/train-clean-100" -o "$UBM.tmp"
   if ! echo "$UBM_SHA256  $UBM.tmp" | sha256sum --check --status; then
     echo "the trained GMM-UBM's sha256 ($(sha256sum "$UBM.tmp" | cut -d' ' -f1)) is not the pinned $UBM_SHA256: the fused speaker score's calibration does not apply to it" >&2
     exit 1
@@ -108,12 +146,4 @@ fi
 if ! "$PYTHON" -c 'import onnxruntime, numpy, PIL, cv2' 2>/dev/null; then
   say "installing Python packages for fixtures/gen"
   "$PYTHON" -m pip install --quiet -r fixtures/gen/requirements.txt
-fi
-
-# 3. Models: copied from the shared folder into .vouch/models, verified by sha256.
-if [ -d "$SHARED/models" ]; then
-  say "building vouch (release) and copying the models"
-  cargo run --release --quiet -- models fetch --from "$SHARED/models"
-else
-  say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
 fi

@@ -382,7 +382,7 @@ impl Engine {
             .collect::<Result<Vec<_>>>()?;
         Ok(FaceTemplate {
             subject: subject.to_string(),
-            model_id: self.face.embedder().spec().id(),
+            model_id: self.face.embedder().spec().embedding_space(),
             embedding: Embedding::mean(&embeddings)?,
             samples: embeddings.len(),
         })
@@ -396,7 +396,7 @@ impl Engine {
         probe: &[u8],
     ) -> Result<FaceComparison> {
         let started = Instant::now();
-        let model_id = self.face.embedder().spec().id();
+        let model_id = self.face.embedder().spec().embedding_space();
         if template.model_id != model_id {
             return Err(Error::new(
                 ErrorKind::TemplateModelMismatch,
@@ -415,7 +415,8 @@ impl Engine {
     }
 
     /// A face template (not yet sealed) from the embeddings of `samples` accepted samples:
-    /// their normalised mean, bound to this engine's embedder.
+    /// their normalised mean, bound to this engine's embedder's embedding space (the model it
+    /// approximates, if any) and recording the sha256 of the file that made it.
     pub fn template_of(
         &self,
         embeddings: &[Embedding],
@@ -429,7 +430,7 @@ impl Engine {
         let mean = Embedding::mean(embeddings)?;
         let header = TemplateHeader {
             modality: Modality::Face,
-            model_id: spec.id(),
+            model_id: spec.embedding_space(),
             model_sha256: sha,
             dimension: mean.dim() as u32,
             samples: samples as u32,

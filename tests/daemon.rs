@@ -109,7 +109,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
         receipt
             .models
             .iter()
-            .any(|m| m.starts_with("mobilefacenet@"))
+            .any(|m| m.starts_with("mobilefacenet_int8@"))
     );
 
     // Someone else.

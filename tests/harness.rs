@@ -40,8 +40,8 @@ pub enum Keys {
 /// printed) without the real models. `daemon_extra` is added to the `[daemon]` table, `extra`
 /// to the end of the file. The store, audit log and socket go in the folder too.
 pub fn prepare(daemon_extra: &str, keys: Keys, extra: &str) -> Option<tempfile::TempDir> {
-    let shared = util::shared_dir().or_else(|| {
-        util::skip("no shared folder");
+    let models = util::model_dir().or_else(|| {
+        util::skip("no complete .vouch/models (scripts/setup.sh)");
         None
     })?;
     let lib = util::ort_library().or_else(|| {
@@ -102,7 +102,7 @@ audit_log = "{d}/audit.log"
         d = d.display(),
         certs = certs.display(),
         lib = lib.display(),
-        models = shared.join("models").display(),
+        models = models.display(),
         ubm = ubm.display(),
     );
     std::fs::write(d.join("vouchd.toml"), config).unwrap();

@@ -267,10 +267,7 @@ fn on_a_terminal(dir: &Path, args: &[String]) -> String {
         .args(["-qefc", &line, "/dev/null"])
         .current_dir(dir)
         .env("VOUCH_ORT_LIB", util::ort_library().unwrap())
-        .env(
-            "VOUCH_MODEL_DIR",
-            util::shared_dir().unwrap().join("models"),
-        )
+        .env("VOUCH_MODEL_DIR", util::model_dir().unwrap())
         .env("VOUCH_UBM", util::ubm().unwrap())
         .env("TERM", "xterm")
         .output()

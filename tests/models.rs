@@ -12,13 +12,19 @@ use crate::util;
 
 /// The built-in manifest with one edit, written to a temp file.
 fn edited_manifest(dir: &std::path::Path, from: &str, to: &str) -> PathBuf {
+    edited_manifest_nth(dir, from, to, 0)
+}
+
+/// The built-in manifest with the `nth` (from 0) occurrence of `from` replaced.
+fn edited_manifest_nth(dir: &std::path::Path, from: &str, to: &str, nth: usize) -> PathBuf {
     let text = vouch::models::DEFAULT_MANIFEST;
-    assert!(
-        text.contains(from),
-        "the manifest no longer contains {from:?}"
-    );
+    let (at, _) = text
+        .match_indices(from)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("the manifest no longer contains {from:?} {} times", nth + 1));
     let path = dir.join("manifest.toml");
-    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    let edited = format!("{}{to}{}", &text[..at], &text[at + from.len()..]);
+    std::fs::write(&path, edited).unwrap();
     path
 }
 
@@ -28,9 +34,10 @@ fn a_model_file_with_the_wrong_sha256_is_refused_at_start() {
         return util::skip("no models or runtime");
     };
     let dir = tempfile::tempdir().unwrap();
+    // The default face embedder's file (the quantised MobileFaceNet).
     config.models.manifest = Some(edited_manifest(
         dir.path(),
-        "b7120c095d60094f28a4a54ba6a8bf51b297a6273fb40ef6350dfec1f63d9507",
+        "ef4d261aeb48b05d475b6da873dcf9f7c16bcbf4da6332dac90d504a4355b6ca",
         "0000000000000000000000000000000000000000000000000000000000000000",
     ));
     let err = config.validate().and_then(Engine::new).unwrap_err();
@@ -44,10 +51,12 @@ fn a_model_whose_input_shape_differs_from_the_manifest_is_refused() {
         return util::skip("no models or runtime");
     };
     let dir = tempfile::tempdir().unwrap();
-    config.models.manifest = Some(edited_manifest(
+    // The default face embedder (the quantised MobileFaceNet, the second with this input).
+    config.models.manifest = Some(edited_manifest_nth(
         dir.path(),
         "inputs = [{ name = \"input0\", shape = [1, 3, 112, 112] }]",
         "inputs = [{ name = \"input0\", shape = [1, 3, 128, 128] }]",
+        1,
     ));
     let err = config.validate().and_then(Engine::new).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ModelContract);

@@ -54,25 +54,37 @@ pub fn ort_library() -> Option<PathBuf> {
     lib.is_file().then_some(lib)
 }
 
-/// The GMM-UBM: `$VOUCH_UBM`, else the one `scripts/setup.sh` trains into `.vouch/models`.
+/// The model directory `scripts/setup.sh` fills: the shared models copied and verified, the
+/// quantised face embedder it makes, the GMM-UBM it trains (`.vouch/models`), when it holds
+/// them all.
+pub fn model_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/models");
+    let complete = ["mobilefacenet/MobileFaceNet.int8.onnx", "gmm-ubm.vubm"]
+        .iter()
+        .all(|f| dir.join(f).is_file());
+    complete.then_some(dir)
+}
+
+/// The GMM-UBM in [`model_dir`], or `$VOUCH_UBM`.
 pub fn ubm() -> Option<PathBuf> {
     let ubm = std::env::var_os("VOUCH_UBM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".vouch/models/gmm-ubm.vubm")
-        });
+        .or_else(|| model_dir().map(|d| d.join("gmm-ubm.vubm")))?;
     ubm.is_file().then_some(ubm)
 }
 
-/// A config that uses the shared models, the runtime library and the GMM-UBM, or the reason
-/// it cannot.
+/// A config that uses the models of [`model_dir`], the runtime library and the GMM-UBM, or
+/// the reason it cannot.
 pub fn real_config() -> Result<Config, String> {
-    let shared = shared_dir().ok_or("no shared folder (set VOUCH_SHARED)")?;
+    shared_dir().ok_or("no shared folder (set VOUCH_SHARED)")?;
     let lib = ort_library()
         .ok_or("no ONNX Runtime library (run scripts/setup.sh or set VOUCH_ORT_LIB)")?;
+    let models = model_dir().ok_or(
+        "no complete .vouch/models (scripts/setup.sh copies the models, quantises the face embedder and trains the GMM-UBM)",
+    )?;
     let ubm = ubm().ok_or("no GMM-UBM (scripts/setup.sh trains it, or set VOUCH_UBM)")?;
     let mut config = Config::default();
-    config.models.dir = shared.join("models");
+    config.models.dir = models;
     config.runtime.library = Some(lib);
     config.voice.ubm = ubm;
     Ok(config)
@@ -231,8 +243,8 @@ pub fn vouch() -> std::process::Command {
     if let Some(lib) = ort_library() {
         cmd.env("VOUCH_ORT_LIB", lib);
     }
-    if let Some(shared) = shared_dir() {
-        cmd.env("VOUCH_MODEL_DIR", shared.join("models"));
+    if let Some(models) = model_dir() {
+        cmd.env("VOUCH_MODEL_DIR", models);
     }
     if let Some(ubm) = ubm() {
         cmd.env("VOUCH_UBM", ubm);

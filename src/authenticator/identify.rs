@@ -88,7 +88,7 @@ impl Authenticator {
             }
         }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-        let model = self.engine.face().embedder().spec().id();
+        let model = self.engine.face().embedder().spec().embedding_space();
         let calibration = self.calibrations.get(&model)?;
         let per_comparison = self.config().decisions.identify_fpir / gallery.len().max(1) as f64;
         let threshold = match calibration.threshold_at(per_comparison) {

@@ -128,7 +128,7 @@ impl Authenticator {
         let calibrations = Calibrations::with_files(&decisions.calibration)?;
         // Fail at start, not at the first payment: every operating point the policy can ask
         // for must be calibrated for the models it needs.
-        let face_model = engine.face().embedder().spec().id();
+        let face_model = engine.face().embedder().spec().embedding_space();
         let needs_voice = policy
             .tiers()
             .iter()

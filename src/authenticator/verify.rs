@@ -163,7 +163,7 @@ impl Authenticator {
             } => {
                 passive = liveness.map(|l| l.score);
                 if verification.requires(Factor::Face) {
-                    let model = self.engine.face().embedder().spec().id();
+                    let model = self.engine.face().embedder().spec().embedding_space();
                     let calibration = self.calibrations.get(&model)?;
                     let threshold = calibration.threshold_at(target_fmr)?;
                     let start = Instant::now();
@@ -292,7 +292,7 @@ impl Authenticator {
     /// Best cosine of `probe` over the subject's face templates, in the vault's protected
     /// space.
     pub(super) fn best_face_score(&self, subject: &str, probe: &Embedding) -> Result<f64> {
-        let model = self.engine.face().embedder().spec().id();
+        let model = self.engine.face().embedder().spec().embedding_space();
         let templates = self.vault.load(subject, Modality::Face, &model)?;
         let protected = Embedding::from_raw(self.vault.protect(probe.values())?)?;
         let mut best = f64::NEG_INFINITY;

@@ -35,10 +35,13 @@ pub enum FetchOutcome {
     Copied,
     /// The file was downloaded.
     Downloaded,
+    /// The file is made by a script of the project (`made_by`), not fetched, and is not
+    /// there yet.
+    MadeByScript,
 }
 
-/// Puts `spec`'s file into `dest_dir` from `source`, verifying its sha256 before it becomes
-/// visible: the file is written to a temporary name, synced, and renamed into place, so an
+/// Puts `spec`'s file into `dest_dir` from `source` (unless a script of the project makes it:
+/// [`FetchOutcome::MadeByScript`]), verifying its sha256 before it becomes visible: the file is written to a temporary name, synced, and renamed into place, so an
 /// interrupted or corrupt fetch never leaves a half-written model behind.
 pub fn fetch_model(
     spec: &ModelSpec,
@@ -48,6 +51,9 @@ pub fn fetch_model(
     let dest = spec.path_in(dest_dir);
     if dest.exists() && verify_file(spec, &dest).is_ok() {
         return Ok(FetchOutcome::AlreadyPresent);
+    }
+    if spec.made_by.is_some() {
+        return Ok(FetchOutcome::MadeByScript);
     }
     let (bytes, outcome) = match source {
         FetchSource::Dir(dir) => {

@@ -74,6 +74,16 @@ pub struct ModelSpec {
     /// loaded as it is.
     #[serde(default)]
     pub derive: Option<Derivation>,
+    /// The id of the model whose outputs this one approximates (a quantised copy of it, made
+    /// by a script and measured against it): the two share templates and calibrations, so
+    /// switching between them asks no customer to enroll again. By default, none.
+    #[serde(default)]
+    pub approximates: Option<String>,
+    /// The project's script that makes this file from other models of the manifest (a
+    /// quantised copy), run by `scripts/setup.sh`; `vouch models fetch` leaves it to the
+    /// script. By default, none: the file is fetched like the others.
+    #[serde(default)]
+    pub made_by: Option<String>,
 }
 
 /// How a liveness model's input is cut from the full frame around a face box; each recipe
@@ -224,6 +234,28 @@ impl Manifest {
                 }
             }
         }
+        self.check_approximations()
+    }
+
+    fn check_approximations(&self) -> Result<()> {
+        for model in &self.models {
+            let Some(base) = &model.approximates else {
+                continue;
+            };
+            let found = self.models.iter().find(|m| m.id() == *base);
+            let fits = found.is_some_and(|b| {
+                b.task == model.task && b.approximates.is_none() && b.name != model.name
+            });
+            if !fits {
+                return Err(Error::new(
+                    ErrorKind::Manifest,
+                    format!(
+                        "model {:?} approximates {base:?}, which is not the id of another model of the manifest with the same task",
+                        model.name
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -254,6 +286,12 @@ impl ModelSpec {
     /// templates and calibrations made with the shipped file stay valid.
     pub fn id(&self) -> String {
         format!("{}@{}", self.name, &self.sha256[..12])
+    }
+
+    /// The id its outputs are compared under: templates are bound to it and calibrations
+    /// named by it. Its own [`ModelSpec::id`], or the id of the model it approximates.
+    pub fn embedding_space(&self) -> String {
+        self.approximates.clone().unwrap_or_else(|| self.id())
     }
 
     /// The input tensor spec at `index`, or a contract error.

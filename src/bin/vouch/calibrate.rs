@@ -90,7 +90,7 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
                 names(&pairs),
                 scores.pairs_skipped
             );
-            let model = engine.face().embedder().spec().id();
+            let model = engine.face().embedder().spec().embedding_space();
             (fit(&model, &source, &scores.score_set()?, &targets)?, out)
         }
         CalibrateCommand::Scores {

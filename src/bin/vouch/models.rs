@@ -101,6 +101,14 @@ pub(crate) fn run(cmd: ModelsCommand, config: &ValidConfig) -> Result<()> {
                     FetchOutcome::AlreadyPresent => "already present",
                     FetchOutcome::Copied => "copied",
                     FetchOutcome::Downloaded => "downloaded",
+                    FetchOutcome::MadeByScript => {
+                        out!(
+                            "{:<16} made by {} (scripts/setup.sh runs it), not fetched",
+                            spec.name,
+                            spec.made_by.as_deref().unwrap_or("a script")
+                        );
+                        continue;
+                    }
                 };
                 out!(
                     "{:<16} {what}, sha256 verified ({})",
