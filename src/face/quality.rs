@@ -114,15 +114,20 @@ fn face_luma(image: &FaceImage, face: &FaceBox) -> Vec<f32> {
         let p = 3 * (y * stride + x);
         0.299 * f32::from(rgb[p]) + 0.587 * f32::from(rgb[p + 1]) + 0.114 * f32::from(rgb[p + 2])
     };
+    // Every row samples the same columns: their source pixels and weights are computed once.
+    let columns: Vec<(usize, usize, f32)> = (0..SIDE)
+        .map(|i| {
+            let sx = (x0 + (i as f32 + 0.5) * (x1 - x0) / SIDE as f32 - 0.5).clamp(0.0, w - 1.0);
+            let xa = sx.floor() as usize;
+            (xa, (xa + 1).min(image.width() as usize - 1), sx.fract())
+        })
+        .collect();
     let mut out = Vec::with_capacity(SIDE * SIDE);
     for j in 0..SIDE {
         let sy = (y0 + (j as f32 + 0.5) * (y1 - y0) / SIDE as f32 - 0.5).clamp(0.0, h - 1.0);
         let (ya, fy) = (sy.floor() as usize, sy.fract());
         let yb = (ya + 1).min(image.height() as usize - 1);
-        for i in 0..SIDE {
-            let sx = (x0 + (i as f32 + 0.5) * (x1 - x0) / SIDE as f32 - 0.5).clamp(0.0, w - 1.0);
-            let (xa, fx) = (sx.floor() as usize, sx.fract());
-            let xb = (xa + 1).min(image.width() as usize - 1);
+        for &(xa, xb, fx) in &columns {
             let top = luma_at(xa, ya) * (1.0 - fx) + luma_at(xb, ya) * fx;
             let bottom = luma_at(xa, yb) * (1.0 - fx) + luma_at(xb, yb) * fx;
             out.push(top * (1.0 - fy) + bottom * fy);

@@ -96,21 +96,18 @@ pub fn resize_rgb(
     } else {
         let c = coefficients(width, out_width);
         let mut tmp = vec![0u8; out_width * height * 3];
-        for (row, out_row) in rgb
-            .chunks_exact(width * 3)
-            .zip(tmp.chunks_exact_mut(out_width * 3))
-        {
-            for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
-                let k = &c.weights[x * c.ksize..x * c.ksize + c.lens[x]];
-                let window = &row[3 * c.starts[x]..3 * (c.starts[x] + k.len())];
-                let (mut r, mut g, mut b) = (half, half, half);
-                for (px, &w) in window.chunks_exact(3).zip(k) {
-                    r += i32::from(px[0]) * w;
-                    g += i32::from(px[1]) * w;
-                    b += i32::from(px[2]) * w;
-                }
-                out_px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
+        match Padded::new(&c, width) {
+            // Halving (a 640×480 frame for the 320-px detection): the interior windows are
+            // all (1, 3, 3, 1) / 8, a sum of small integers.
+            Some(_) if width == 2 * out_width && halving_weights(&c) => {
+                horizontal_halve(rgb, width, &c, &mut tmp);
             }
+            // Windows of one fixed length (zero weights added at their ends change no sum),
+            // which the compiler unrolls for the common sizes.
+            Some(p) if p.ksize == 3 => horizontal_fixed::<3>(rgb, width, &p, &mut tmp),
+            Some(p) if p.ksize == 5 => horizontal_fixed::<5>(rgb, width, &p, &mut tmp),
+            Some(p) if p.ksize == 7 => horizontal_fixed::<7>(rgb, width, &p, &mut tmp),
+            _ => horizontal_any(rgb, width, &c, &mut tmp),
         }
         std::borrow::Cow::Owned(tmp)
     };
@@ -122,7 +119,19 @@ pub fn resize_rgb(
     let stride = out_width * 3;
     let mut out = vec![0u8; out_width * out_height * 3];
     let mut acc = vec![0i32; stride];
+    let halving = height == 2 * out_height && halving_weights(&c);
     for (y, out_row) in out.chunks_exact_mut(stride).enumerate() {
+        if halving && y > 0 && y + 1 < out_height {
+            // (a + 3b + 3c + d + 4) >> 3 down the four rows, as in `horizontal_halve`.
+            let row = |r: usize| &horizontal[r * stride..(r + 1) * stride];
+            let (a, b, cc, d) = (row(2 * y - 1), row(2 * y), row(2 * y + 1), row(2 * y + 2));
+            for (i, o) in out_row.iter_mut().enumerate() {
+                let sum =
+                    u16::from(a[i]) + 3 * u16::from(b[i]) + 3 * u16::from(cc[i]) + u16::from(d[i]);
+                *o = ((sum + 4) >> 3) as u8;
+            }
+            continue;
+        }
         acc.fill(half);
         let k = &c.weights[y * c.ksize..y * c.ksize + c.lens[y]];
         for (i, &w) in k.iter().enumerate() {
@@ -136,6 +145,138 @@ pub fn resize_rgb(
         }
     }
     out
+}
+
+/// Whether every interior window of `c` (all but the first and last output) is the halving
+/// triangle's: inputs 2x−1 … 2x+2 weighted 1/8, 3/8, 3/8, 1/8 (exactly, in fixed point).
+fn halving_weights(c: &Coefficients) -> bool {
+    let unit = 1i32 << (PRECISION_BITS - 3);
+    let n = c.starts.len();
+    n >= 3
+        && (1..n - 1).all(|x| {
+            c.starts[x] == 2 * x - 1
+                && c.lens[x] == 4
+                && c.weights[x * c.ksize..x * c.ksize + 4] == [unit, 3 * unit, 3 * unit, unit]
+        })
+}
+
+/// A halving horizontal pass: the two edge outputs by their own (clipped) windows, the
+/// interior ones as `(a + 3b + 3c + d + 4) >> 3`, which equals the fixed-point sum
+/// `(2¹⁹(a + 3b + 3c + d) + 2²¹) >> 22` of the general pass exactly, in 16-bit lanes.
+fn horizontal_halve(rgb: &[u8], width: usize, c: &Coefficients, out: &mut [u8]) {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let out_width = width / 2;
+    for (row, out_row) in rgb
+        .chunks_exact(width * 3)
+        .zip(out.chunks_exact_mut(out_width * 3))
+    {
+        for x in [0, out_width - 1] {
+            let k = &c.weights[x * c.ksize..x * c.ksize + c.lens[x]];
+            let window = &row[3 * c.starts[x]..3 * (c.starts[x] + k.len())];
+            let mut acc = [half; 3];
+            for (px, &w) in window.chunks_exact(3).zip(k) {
+                for ch in 0..3 {
+                    acc[ch] += i32::from(px[ch]) * w;
+                }
+            }
+            out_row[3 * x..3 * x + 3].copy_from_slice(&acc.map(clip8));
+        }
+        for x in 1..out_width - 1 {
+            let w = &row[3 * (2 * x - 1)..3 * (2 * x + 3)];
+            for ch in 0..3 {
+                let sum = u16::from(w[ch])
+                    + 3 * u16::from(w[3 + ch])
+                    + 3 * u16::from(w[6 + ch])
+                    + u16::from(w[9 + ch]);
+                out_row[3 * x + ch] = ((sum + 4) >> 3) as u8;
+            }
+        }
+    }
+}
+
+/// The horizontal pass with each output's own window length.
+fn horizontal_any(rgb: &[u8], width: usize, c: &Coefficients, out: &mut [u8]) {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let out_width = c.starts.len();
+    for (row, out_row) in rgb
+        .chunks_exact(width * 3)
+        .zip(out.chunks_exact_mut(out_width * 3))
+    {
+        for (x, out_px) in out_row.chunks_exact_mut(3).enumerate() {
+            let k = &c.weights[x * c.ksize..x * c.ksize + c.lens[x]];
+            let window = &row[3 * c.starts[x]..3 * (c.starts[x] + k.len())];
+            let (mut r, mut g, mut b) = (half, half, half);
+            for (px, &w) in window.chunks_exact(3).zip(k) {
+                r += i32::from(px[0]) * w;
+                g += i32::from(px[1]) * w;
+                b += i32::from(px[2]) * w;
+            }
+            out_px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
+        }
+    }
+}
+
+/// Windows all `ksize` taps long, starting where they fit in the row: each output's weights
+/// moved to their place in its window, zeros around them.
+struct Padded {
+    ksize: usize,
+    starts: Vec<usize>,
+    weights: Vec<i32>,
+}
+
+impl Padded {
+    /// `None` when the row is shorter than a window.
+    fn new(c: &Coefficients, width: usize) -> Option<Padded> {
+        let ksize = c.ksize;
+        if width < ksize {
+            return None;
+        }
+        let out_width = c.starts.len();
+        let mut starts = Vec::with_capacity(out_width);
+        let mut weights = vec![0i32; out_width * ksize];
+        for x in 0..out_width {
+            let start = c.starts[x].min(width - ksize);
+            let shift = c.starts[x] - start;
+            let len = c.lens[x];
+            weights[x * ksize + shift..x * ksize + shift + len]
+                .copy_from_slice(&c.weights[x * ksize..x * ksize + len]);
+            starts.push(start);
+        }
+        Some(Padded {
+            ksize,
+            starts,
+            weights,
+        })
+    }
+}
+
+/// The horizontal pass over windows of `K` taps.
+fn horizontal_fixed<const K: usize>(rgb: &[u8], width: usize, p: &Padded, out: &mut [u8]) {
+    let half = 1i32 << (PRECISION_BITS - 1);
+    let out_width = p.starts.len();
+    for (row, out_row) in rgb
+        .chunks_exact(width * 3)
+        .zip(out.chunks_exact_mut(out_width * 3))
+    {
+        for ((out_px, &start), k) in out_row
+            .chunks_exact_mut(3)
+            .zip(&p.starts)
+            .zip(p.weights.chunks_exact(K))
+        {
+            let window = &row[3 * start..3 * (start + K)];
+            let k: &[i32; K] = match k.try_into() {
+                Ok(k) => k,
+                Err(_) => continue, // never: chunks of K weights
+            };
+            let (mut r, mut g, mut b) = (half, half, half);
+            for (px, &w) in window.chunks_exact(3).zip(k) {
+                r += i32::from(px[0]) * w;
+                g += i32::from(px[1]) * w;
+                b += i32::from(px[2]) * w;
+            }
+            out_px.copy_from_slice(&[clip8(r), clip8(g), clip8(b)]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +355,10 @@ mod tests {
         };
         for (w, h, ow, oh) in [
             (640, 480, 320, 240),
+            (8, 6, 4, 3),
+            (6, 6, 3, 3),
+            (4, 4, 2, 2),
+            (640, 360, 320, 180),
             (1617, 2160, 240, 320),
             (37, 23, 11, 7),
             (20, 20, 20, 9),
