@@ -83,5 +83,58 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The in-memory 1:N gallery (`vouch::gallery`): a million random unit vectors of 128
+/// dimensions, one subject each, and a probe made near one of them; the two-pass scan and a
+/// float scan of every template, each checked to find that subject first.
+fn bench_gallery(c: &mut Criterion) {
+    use vouch::gallery::Gallery;
+    let dim = 128;
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut unit = || -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    };
+    let mut gallery = Gallery::new("bench@0", dim).unwrap();
+    let mut target = Vec::new();
+    for i in 0..1_000_000 {
+        let v = unit();
+        if i == 777_777 {
+            target = v.clone();
+        }
+        gallery.push(&format!("s{i}"), &v).unwrap();
+    }
+    let noise = unit();
+    let probe: Vec<f32> = target
+        .iter()
+        .zip(&noise)
+        .map(|(t, n)| 0.8 * t + 0.6 * n)
+        .collect();
+    let mut group = c.benchmark_group("gallery_1m");
+    group.sample_size(10);
+    group.bench_function("two_pass_top1", |b| {
+        b.iter(|| {
+            let top = gallery.top(black_box(&probe), 1).unwrap();
+            assert_eq!(top[0].subject, "s777777");
+            top
+        })
+    });
+    group.bench_function("float_top1", |b| {
+        b.iter(|| {
+            let top = gallery.top_exhaustive(black_box(&probe), 1).unwrap();
+            assert_eq!(top[0].subject, "s777777");
+            top
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_gallery);
 criterion_main!(benches);

@@ -78,6 +78,7 @@ pub mod error;
 #[cfg(feature = "eval")]
 pub mod eval;
 pub mod face;
+pub mod gallery;
 pub mod listing;
 pub mod models;
 pub mod parallel;

@@ -346,3 +346,86 @@ fn calibrated_threshold(engine: &vouch::Engine, fmr: f64) -> f64 {
         .threshold_at(fmr)
         .unwrap()
 }
+
+/// 1:N through the in-memory gallery: a subject is found once enrolled and no longer once
+/// deleted (the gallery follows this authenticator's writes), and a subject another writer
+/// enrolls into the same SQLite file is found too (the gallery follows the store's revision).
+#[test]
+fn identification_follows_enrollments_deletions_and_other_writers() {
+    use vouch::authenticator::{EnrollRequest, IdentifyRequest, Outcome};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(auth) = util::authenticator(dir.path(), |_| {}) else {
+        return;
+    };
+    let read = |name: &str| {
+        util::data_file(&format!("faces-deepface/{name}")).map(|p| std::fs::read(p).unwrap())
+    };
+    // id01: img1, img2, img6 enroll, img10 probes; id02: img26, img27 enroll, img42 probes;
+    // id03: img8, img9 enroll, img50 probes.
+    let names = [
+        "img1.jpg",
+        "img2.jpg",
+        "img6.jpg",
+        "img10.jpg",
+        "img26.jpg",
+        "img27.jpg",
+        "img42.jpg",
+        "img8.jpg",
+        "img9.jpg",
+        "img50.jpg",
+    ];
+    let Some(photos) = names.iter().map(|n| read(n)).collect::<Option<Vec<_>>>() else {
+        return;
+    };
+    let photo = |name: &str| photos[names.iter().position(|n| *n == name).unwrap()].as_slice();
+    let enroll = |auth: &vouch::authenticator::Authenticator, subject: &str, faces: &[&str]| {
+        let faces: Vec<&[u8]> = faces.iter().map(|f| photo(f)).collect();
+        let report = auth
+            .enroll(&EnrollRequest {
+                subject,
+                terminal: "t",
+                face: &faces,
+                ..EnrollRequest::default()
+            })
+            .unwrap();
+        assert_eq!(report.outcome, Outcome::Accept, "{subject}: {report:?}");
+    };
+    let identify = |auth: &vouch::authenticator::Authenticator, probe: &str| {
+        auth.identify(&IdentifyRequest {
+            terminal: "t",
+            face_frames: &[photo(probe)],
+            top_k: 0,
+        })
+        .unwrap()
+    };
+    enroll(&auth, "alice", &["img1.jpg", "img2.jpg", "img6.jpg"]);
+    let found = identify(&auth, "img10.jpg");
+    assert_eq!(found.subject.as_deref(), Some("alice"), "{found:?}");
+    assert_eq!(found.gallery, 1);
+
+    // Enrolled after the gallery was made: found.
+    enroll(&auth, "bob", &["img26.jpg", "img27.jpg"]);
+    let found = identify(&auth, "img42.jpg");
+    assert_eq!(found.subject.as_deref(), Some("bob"), "{found:?}");
+    assert_eq!(found.gallery, 2);
+
+    // Deleted: nobody.
+    auth.delete_subject("alice", "t").unwrap();
+    let gone = identify(&auth, "img10.jpg");
+    assert_eq!(gone.outcome, Outcome::Reject, "{gone:?}");
+    assert_eq!(gone.gallery, 1);
+
+    // Another writer (a second authenticator, its own receipt key and audit log, over the
+    // same template store and key file) enrolls carol.
+    let other_dir = tempfile::tempdir().unwrap();
+    let Some(writer) = util::authenticator(other_dir.path(), |c| {
+        c.store.sqlite = dir.path().join("templates.db");
+        c.keys.file = dir.path().join("keys.toml");
+    }) else {
+        return;
+    };
+    enroll(&writer, "carol", &["img8.jpg", "img9.jpg"]);
+    let found = identify(&auth, "img50.jpg");
+    assert_eq!(found.subject.as_deref(), Some("carol"), "{found:?}");
+    assert_eq!(found.gallery, 2);
+}

@@ -273,10 +273,13 @@ pub fn authenticator(
     config.decisions.receipt_key = dir.join("receipt.key");
     config.decisions.audit_log = dir.join("audit.log");
     edit(&mut config);
-    vouch::template::Keyring::generate("k1")
-        .unwrap()
-        .save(&config.keys.file)
-        .unwrap();
+    // A key file another authenticator of the test already made is shared, not replaced.
+    if !config.keys.file.exists() {
+        vouch::template::Keyring::generate("k1")
+            .unwrap()
+            .save(&config.keys.file)
+            .unwrap();
+    }
     vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
     Some(vouch::authenticator::Authenticator::open(config.validate().unwrap()).unwrap())
 }

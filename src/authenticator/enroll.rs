@@ -139,10 +139,11 @@ impl Authenticator {
                 embeddings.len(),
                 quality / embeddings.len() as f32,
             )?;
-            Some(
-                self.vault
-                    .enroll(request.subject, &template, Protection::Renewable)?,
-            )
+            let id = self
+                .vault
+                .enroll(request.subject, &template, Protection::Renewable)?;
+            self.refresh_gallery(request.subject)?;
+            Some(id)
         };
         let voice = prepared_voice
             .map(|(service, prepared)| service.store(request.subject, &prepared))

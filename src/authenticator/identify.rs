@@ -9,7 +9,6 @@ use super::{
 use crate::audit::{AuditEvent, AuditKind};
 use crate::decision::{self, Confidence, Identified, Lock, Outcome};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::SubjectSummary;
 
 impl Authenticator {
     /// Identifies the face in front of the terminal among every enrolled subject (1:N,
@@ -69,34 +68,25 @@ impl Authenticator {
                 Vec::new(),
             );
         }
-        let gallery: Vec<SubjectSummary> = self
-            .vault
-            .subjects()?
+        let model = self.engine.face().embedder().spec().embedding_space();
+        let probe = self.vault.protect(embedding.embedding.values())?;
+        let (ranked, gallery_size) = self.scan_gallery(&model, &probe, request.top_k.max(1))?;
+        let candidates: Vec<Candidate> = ranked
             .into_iter()
-            .filter(|s| s.face > 0)
+            .map(|s| Candidate {
+                subject: s.subject,
+                score: f64::from(s.score),
+            })
             .collect();
-        let mut candidates = Vec::with_capacity(gallery.len());
-        for summary in &gallery {
-            match self.best_face_score(&summary.subject, &embedding.embedding) {
-                Ok(score) => candidates.push(Candidate {
-                    subject: summary.subject.clone(),
-                    score,
-                }),
-                // Templates of another model: that subject must re-enroll; skip, not fail.
-                Err(e) if e.kind() == ErrorKind::TemplateModelMismatch => {}
-                Err(e) => return Err(e),
-            }
-        }
-        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         let model = self.engine.face().embedder().spec().embedding_space();
         let calibration = self.calibrations.get(&model)?;
-        let per_comparison = self.config().decisions.identify_fpir / gallery.len().max(1) as f64;
+        let per_comparison = self.config().decisions.identify_fpir / gallery_size.max(1) as f64;
         let threshold = match calibration.threshold_at(per_comparison) {
             Ok(t) => t,
             Err(_) => {
                 // The gallery outgrew the calibration: hold to its strictest point.
                 tracing::warn!(
-                    gallery = gallery.len(),
+                    gallery = gallery_size,
                     "identification threshold beyond the calibration; using its strictest point"
                 );
                 calibration
@@ -110,14 +100,46 @@ impl Authenticator {
             best.map(|c| (c.subject.as_str(), c.score)),
             threshold,
             best.map_or(f64::NEG_INFINITY, |c| calibration.llr(c.score)),
-            gallery.len(),
+            gallery_size,
         );
         let listed = if self.config().dangerous_settings().research_scores() {
             candidates.into_iter().take(request.top_k).collect()
         } else {
             Vec::new()
         };
-        self.finish_identify(request, identified, gallery.len(), listed)
+        self.finish_identify(request, identified, gallery_size, listed)
+    }
+
+    /// The `k` best subjects for `probe` (in the vault's protected space) in the 1:N gallery,
+    /// made on first use and made again when another writer changed the store; and how many
+    /// subjects the gallery holds.
+    fn scan_gallery(
+        &self,
+        model: &str,
+        probe: &[f32],
+        k: usize,
+    ) -> Result<(Vec<crate::gallery::Scored>, usize)> {
+        let revision = self.vault.store().revision()?;
+        {
+            let held = self
+                .gallery
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((gallery, at)) = held.as_ref()
+                && *at == revision
+                && gallery.model_id() == model
+            {
+                return Ok((gallery.top(probe, k)?, gallery.subject_count()));
+            }
+        }
+        let mut held = self
+            .gallery
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fresh = crate::gallery::Gallery::open(&self.vault, model, probe.len())?;
+        let found = (fresh.top(probe, k)?, fresh.subject_count());
+        *held = Some((fresh, revision));
+        Ok(found)
     }
 
     fn finish_identify(

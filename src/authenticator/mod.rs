@@ -69,6 +69,10 @@ pub struct Authenticator {
     attempts: AttemptLimiter,
     signer: ReceiptSigner,
     audit: AuditLog,
+    /// The face templates in memory for 1:N, made on the first identification and kept in
+    /// step with this authenticator's enrollments and deletions (and reloaded when another
+    /// writer changes the store), with the store revision it was made at.
+    gallery: std::sync::RwLock<Option<(crate::gallery::Gallery, Option<u64>)>>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -191,6 +195,7 @@ impl Authenticator {
             movement_challenges,
             signer,
             audit,
+            gallery: std::sync::RwLock::new(None),
         })
     }
 
@@ -389,6 +394,7 @@ impl Authenticator {
         check_id("subject", subject)?;
         check_id("terminal", terminal)?;
         let deleted = self.vault.delete_subject(subject)?;
+        self.refresh_gallery(subject)?;
         self.audit.append(
             AuditEvent::new(
                 AuditKind::DeleteSubject,
@@ -402,6 +408,21 @@ impl Authenticator {
             return Err(Error::new(ErrorKind::NotFound, "no such subject"));
         }
         Ok(deleted)
+    }
+}
+
+impl Authenticator {
+    /// Brings `subject`'s templates in the 1:N gallery (if there is one) in step with the
+    /// vault, after this authenticator enrolled or deleted them.
+    pub(super) fn refresh_gallery(&self, subject: &str) -> Result<()> {
+        let mut held = self
+            .gallery
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((gallery, _)) = held.as_mut() {
+            gallery.load_subject(&self.vault, subject)?;
+        }
+        Ok(())
     }
 }
 

@@ -1,9 +1,14 @@
+//! Speed benchmarks anyone can run (`vouch bench`).
+//!
 //! The decision path's speed on one photo, measured through the [`Authenticator`] as a terminal
 //! uses it (`vouch bench verify`): a throwaway deployment in a scratch folder (SQLite store, key
 //! file, receipt key, audit log with its fsync, a face + liveness policy), the subject enrolled
 //! from the photo or other photos, then the photo verified again and again. Each decision's own
 //! stage times ([`Timings`]) and the time around the whole call are kept; the report gives their
 //! medians and the end-to-end percentiles.
+//!
+//! The 1:N gallery's scan over synthetic unit vectors (`vouch bench identify`): its two-pass
+//! scan beside a float scan of every template, with their results compared.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -282,4 +287,110 @@ mod tests {
             );
         }
     }
+}
+
+/// How a 1:N scan benchmark runs.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct IdentifyBenchOptions {
+    /// Templates in the gallery, one subject each. By default, 1,000,000.
+    pub templates: usize,
+    /// Their dimension. By default, 128 (the face embedder's).
+    pub dim: usize,
+    /// Timed scans (each with a new probe). By default, 20.
+    pub runs: usize,
+    /// Subjects returned per scan. By default, 1 (an identification's best).
+    pub top_k: usize,
+}
+
+impl Default for IdentifyBenchOptions {
+    fn default() -> IdentifyBenchOptions {
+        IdentifyBenchOptions {
+            templates: 1_000_000,
+            dim: 128,
+            runs: 20,
+            top_k: 1,
+        }
+    }
+}
+
+/// A 1:N scan benchmark's results (`vouch.bench.identify`).
+#[derive(Clone, Debug, Serialize)]
+pub struct IdentifyBenchReport {
+    /// Report schema.
+    pub schema: &'static str,
+    /// How it ran.
+    pub options: IdentifyBenchOptions,
+    /// Memory a template takes in the gallery, in bytes.
+    pub bytes_per_template: usize,
+    /// Time to fill the gallery with the synthetic templates, in ms.
+    pub build_ms: f64,
+    /// Median time of the gallery's scan (8-bit pass, float re-scoring of the contenders).
+    pub scan_ms_p50: f64,
+    /// Median time of a float scan of every template, for comparison.
+    pub exhaustive_ms_p50: f64,
+    /// Whether every scan returned exactly the float scan's subjects and scores.
+    pub same_results: bool,
+    /// Whether every scan's best subject was the one its probe was made near.
+    pub found_every_target: bool,
+}
+
+/// Times 1:N scans of a gallery of random unit vectors (synthetic: no biometric data),
+/// each probe made near one of them (cosine 0.8) as a genuine customer would be.
+pub fn bench_identify(options: IdentifyBenchOptions) -> Result<IdentifyBenchReport> {
+    use crate::gallery::Gallery;
+    use crate::stats::SplitMix64;
+    if options.templates == 0 || options.runs == 0 || options.dim == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a scan benchmark needs templates, runs and a dimension",
+        ));
+    }
+    let mut rng = SplitMix64::new(0x5ca0);
+    let mut unit = |dim: usize| -> Vec<f32> {
+        let v: Vec<f32> = (0..dim)
+            .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+            .collect();
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.into_iter().map(|x| x / n).collect()
+    };
+    let start = Instant::now();
+    let mut gallery = Gallery::new("synthetic@0", options.dim)?;
+    let mut kept = Vec::with_capacity(options.runs);
+    let every = (options.templates / options.runs).max(1);
+    for i in 0..options.templates {
+        let v = unit(options.dim);
+        if i % every == 0 && kept.len() < options.runs {
+            kept.push((i, v.clone()));
+        }
+        gallery.push(&format!("s{i}"), &v)?;
+    }
+    let build_ms = Timings::since(start);
+    let (mut fast, mut exhaustive) = (Vec::new(), Vec::new());
+    let (mut same, mut found) = (true, true);
+    for (i, target) in &kept {
+        let noise = unit(options.dim);
+        let probe: Vec<f32> = target
+            .iter()
+            .zip(&noise)
+            .map(|(t, n)| 0.8 * t + 0.6 * n)
+            .collect();
+        let start = Instant::now();
+        let top = gallery.top(&probe, options.top_k)?;
+        fast.push(Timings::since(start));
+        let start = Instant::now();
+        let all = gallery.top_exhaustive(&probe, options.top_k)?;
+        exhaustive.push(Timings::since(start));
+        same &= top == all;
+        found &= top.first().is_some_and(|s| s.subject == format!("s{i}"));
+    }
+    Ok(IdentifyBenchReport {
+        schema: "vouch.bench.identify",
+        options,
+        bytes_per_template: gallery.bytes_per_template(),
+        build_ms,
+        scan_ms_p50: quantile(&fast, 0.5),
+        exhaustive_ms_p50: quantile(&exhaustive, 0.5),
+        same_results: same,
+        found_every_target: found,
+    })
 }

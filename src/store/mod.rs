@@ -101,6 +101,12 @@ pub trait TemplateStore: Send + Sync {
     /// rotation that runs twice, or races another, never overwrites newer data). Returns
     /// whether it was replaced.
     fn reseal(&self, id: i64, old_key_id: &str, new_key_id: &str, blob: &[u8]) -> Result<bool>;
+    /// A number that changes when another writer (another process, another connection)
+    /// changes the store; `None` when the store cannot tell. An in-memory copy of the store's
+    /// contents (the 1:N gallery) is refreshed when it moves. By default, `None`.
+    fn revision(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// Calls `visit` for every template of `modality` (1:N scans).
     fn scan(
         &self,

@@ -269,6 +269,15 @@ impl TemplateStore for SqliteStore {
         Ok(n == 1)
     }
 
+    /// SQLite's `data_version`: it moves when another connection commits (this store's own
+    /// writes are known to whoever made them).
+    fn revision(&self) -> Result<Option<u64>> {
+        self.conn()
+            .query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0))
+            .map(|v| Some(v as u64))
+            .map_err(|e| db_error("reading the data version", e))
+    }
+
     fn scan(
         &self,
         modality: Modality,

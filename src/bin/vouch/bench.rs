@@ -16,6 +16,26 @@ pub(crate) enum BenchCommand {
     /// then verify it repeatedly in a throwaway deployment (SQLite store, keys, receipt, audit
     /// log with fsync), face and passive liveness unless --face-only.
     Verify(BenchVerifyArgs),
+    /// Time 1:N scans of the in-memory gallery over synthetic unit vectors (no biometric
+    /// data): the two-pass scan (8-bit integers, then floats for the contenders) beside a float
+    /// scan of every template, and whether they agree.
+    Identify(BenchIdentifyArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct BenchIdentifyArgs {
+    /// Templates in the gallery.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=50_000_000))]
+    templates: u64,
+    /// Their dimension.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    dim: u32,
+    /// Timed scans.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    runs: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -42,7 +62,49 @@ pub(crate) struct BenchVerifyArgs {
 pub(crate) fn run(cmd: BenchCommand, config: Config) -> Result<()> {
     match cmd {
         BenchCommand::Verify(args) => verify(args, config),
+        BenchCommand::Identify(args) => identify(args),
     }
+}
+
+fn identify(args: BenchIdentifyArgs) -> Result<()> {
+    let options = vouch::eval::bench::IdentifyBenchOptions {
+        templates: args.templates as usize,
+        dim: args.dim as usize,
+        runs: args.runs as usize,
+        ..Default::default()
+    };
+    let report = vouch::eval::bench::bench_identify(options)?;
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    out!(
+        "{} synthetic templates of {} dimensions ({} bytes each in the gallery, {:.0} MiB), filled in {:.0} ms",
+        options.templates,
+        options.dim,
+        report.bytes_per_template,
+        (report.bytes_per_template * options.templates) as f64 / (1024.0 * 1024.0),
+        report.build_ms
+    );
+    out!(
+        "scan      {:.2} ms median over {} probes (two passes: 8-bit integers, then floats for the contenders)",
+        report.scan_ms_p50,
+        options.runs
+    );
+    out!(
+        "float     {:.2} ms median (every template in 32-bit floats)",
+        report.exhaustive_ms_p50
+    );
+    out!(
+        "results   {}; every probe's own template found first: {}",
+        if report.same_results {
+            "identical to the float scan"
+        } else {
+            "DIFFERENT from the float scan"
+        },
+        report.found_every_target
+    );
+    Ok(())
 }
 
 fn verify(args: BenchVerifyArgs, config: Config) -> Result<()> {
