@@ -413,6 +413,8 @@ def parse_args(argv=None):
                    help="send --image centre-cropped and downscaled to WxH, e.g. 640x480 "
                         "(needs Pillow)")
     p.add_argument("--pid", type=int, help="vouchd's pid, for its memory, descriptors, threads")
+    p.add_argument("--metrics", help="vouchd's metrics address, HOST:PORT: the daemon's own "
+                   "overhead (request time beyond the library call) is read from it at the end")
     p.add_argument("--sample-every", type=seconds, default=5.0,
                    help="seconds between samples of the daemon (default 5)")
     p.add_argument("--window", type=seconds, default=30.0,
@@ -429,6 +431,45 @@ def parse_args(argv=None):
     name = os.path.basename(args.image)
     args.probe_label = f"{name}@{args.frame[0]}x{args.frame[1]}" if args.frame else name
     return args
+
+
+def histogram_quantile(buckets, q):
+    """The q-quantile of a Prometheus histogram ([(upper bound, cumulative count)]), by linear
+    interpolation inside the bucket that holds it."""
+    total = buckets[-1][1]
+    if total == 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0
+    for bound, count in buckets:
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = count - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, count
+    return lower
+
+
+def overhead_rows(address, method):
+    """The daemon's overhead and library time for `method`, from its metrics."""
+    import re
+    import urllib.request
+    try:
+        text = urllib.request.urlopen(f"http://{address}/metrics", timeout=5).read().decode()
+    except OSError as e:
+        return [("daemon overhead", f"- (metrics unreadable: {e})")]
+    rows = []
+    for name, label in (("vouchd_overhead_seconds", "daemon overhead (no wait, no library)"),
+                        ("vouchd_queue_seconds", "wait for a worker"),
+                        ("vouchd_library_seconds", "library call")):
+        buckets = []
+        for m in re.finditer(rf'^{name}_bucket{{method="{method}",le="([^"]+)"}} (\d+)$', text, re.M):
+            buckets.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)), int(m.group(2))))
+        if not buckets:
+            continue
+        p50, p99 = histogram_quantile(buckets, 0.5), histogram_quantile(buckets, 0.99)
+        rows.append((f"{label} p50 / p99 (server side)", f"{p50 * 1000:.3f} / {p99 * 1000:.3f} ms"))
+    return rows
 
 
 def main(argv=None):
@@ -510,6 +551,8 @@ def main(argv=None):
             ("daemon VmHWM", f"{mib(hwm)} MiB" if hwm else "- (process gone)"),
         ]
         rows += growth(samples, args.duration)
+    if args.metrics:
+        rows += overhead_rows(args.metrics, "Verify" if args.method == "verify" else "GetSubject")
     rows.append(("serving afterwards", after))
     width = max(len(k) for k, _ in rows)
     print()

@@ -6,7 +6,8 @@
 #   scripts/load.sh [load.py options, e.g. --clients 32 --duration 20 --method get-subject]
 #   scripts/load.sh --transport tls --duration 6m --samples-csv tls.csv   # a soak over mTLS
 # Environment:
-#   VOUCH_SHARED    folder holding models/ and data/ (default: ../shared beside the checkout)
+#   VOUCH_SHARED    folder holding data/ (default: ../shared beside the checkout)
+#   VOUCH_MODEL_DIR the models (default: .vouch/models, which scripts/setup.sh fills)
 #   VOUCH_ORT_LIB   libonnxruntime.so (default: .vouch/lib/libonnxruntime.so, which
 #                   `scripts/setup.sh --runtime-only` fetches)
 #   VOUCHD_WORKERS  inference workers (default: the number of cores)
@@ -20,6 +21,7 @@ ROOT=$(pwd)
 SHARED=${VOUCH_SHARED:-$ROOT/../shared}
 export VOUCH_SHARED=$SHARED
 ORT_LIB=${VOUCH_ORT_LIB:-$ROOT/.vouch/lib/libonnxruntime.so}
+MODELS=${VOUCH_MODEL_DIR:-$ROOT/.vouch/models}
 WORKERS=${VOUCHD_WORKERS:-$(nproc)}
 MAX_IN_FLIGHT=${VOUCHD_MAX_IN_FLIGHT:-64}
 PYTHON=${VOUCH_PYTHON:-python3}
@@ -27,7 +29,7 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 
 say() { printf '\033[1m[load]\033[0m %s\n' "$*" >&2; }
 
-[ -d "$SHARED/models" ] || { echo "no models in $SHARED/models (set VOUCH_SHARED)" >&2; exit 1; }
+[ -d "$MODELS" ] || { echo "no models in $MODELS: run scripts/setup.sh or set VOUCH_MODEL_DIR" >&2; exit 1; }
 [ -f "$ORT_LIB" ] || {
   echo "no ONNX Runtime at $ORT_LIB: run scripts/setup.sh --runtime-only or set VOUCH_ORT_LIB" >&2
   exit 1
@@ -70,7 +72,7 @@ methods = ["Enroll", "Verify", "DeleteSubject", "GetSubject", "GetReceiptKey"]
 [runtime]
 library = "$ORT_LIB"
 [models]
-dir = "$SHARED/models"
+dir = "$MODELS"
 [store]
 sqlite = "$dir/templates.db"
 [keys]
@@ -106,7 +108,7 @@ field() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 # load.py picks the transport (--transport, unix by default); it gets both addresses.
 status=0
 "$PYTHON" scripts/load.py --socket "$(field unix)" --tcp "$(field tcp)" --certs "$dir/certs" \
-  --pid "$pid" "$@" || status=$?
+  --pid "$pid" --metrics "$(field metrics)" "$@" || status=$?
 
 say "stopping vouchd (SIGTERM)"
 kill -TERM "$pid" 2>/dev/null || true

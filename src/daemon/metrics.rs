@@ -2,7 +2,12 @@
 //!
 //! - `vouchd_requests_total{method, code}`: requests by gRPC method and status code;
 //! - `vouchd_decisions_total{method, decision}`: decisions by outcome;
-//! - `vouchd_request_seconds{method}`: latency histogram;
+//! - `vouchd_request_seconds{method}`: latency histogram, from the decoded request to the
+//!   response;
+//! - `vouchd_queue_seconds{method}`: the part spent waiting for a free worker (load);
+//! - `vouchd_library_seconds{method}`: the part spent in the library call on a worker;
+//! - `vouchd_overhead_seconds{method}`: the rest — the hand-offs between the async runtime
+//!   and the worker, the conversions: the daemon's own cost;
 //! - `vouchd_in_flight`: requests queued or running on the worker pool.
 
 use std::collections::BTreeMap;
@@ -12,8 +17,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const BUCKETS: [f64; 12] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+/// Bucket bounds in seconds, fine below a millisecond where the daemon's own overhead lies.
+const BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0, 2.5, 5.0, 30.0,
 ];
 
 #[derive(Default)]
@@ -23,11 +30,27 @@ struct Histogram {
     count: u64,
 }
 
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += secs;
+        self.count += 1;
+    }
+}
+
 #[derive(Default)]
 struct State {
     requests: BTreeMap<(&'static str, &'static str), u64>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
     latency: BTreeMap<&'static str, Histogram>,
+    queue: BTreeMap<&'static str, Histogram>,
+    library: BTreeMap<&'static str, Histogram>,
+    overhead: BTreeMap<&'static str, Histogram>,
 }
 
 /// The daemon's counters.
@@ -41,19 +64,27 @@ impl Metrics {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Counts a finished request.
-    pub fn request(&self, method: &'static str, code: tonic::Code, elapsed: Duration) {
+    /// Counts a finished request: its whole time, and of it the wait for a worker and the
+    /// library call's (`None` when the request never reached a worker).
+    pub fn request(
+        &self,
+        method: &'static str,
+        code: tonic::Code,
+        elapsed: Duration,
+        worked: Option<(Duration, Duration)>,
+    ) {
         let mut state = self.state();
         *state.requests.entry((method, code_name(code))).or_default() += 1;
-        let h = state.latency.entry(method).or_default();
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.counts[i] += 1;
-            }
+        state.latency.entry(method).or_default().observe(elapsed);
+        if let Some((waited, library)) = worked {
+            state.queue.entry(method).or_default().observe(waited);
+            state.library.entry(method).or_default().observe(library);
+            state
+                .overhead
+                .entry(method)
+                .or_default()
+                .observe(elapsed.saturating_sub(waited + library));
         }
-        h.sum += secs;
-        h.count += 1;
     }
 
     /// Counts a decision.
@@ -91,30 +122,29 @@ impl Metrics {
                 "vouchd_decisions_total{{method=\"{method}\",decision=\"{decision}\"}} {n}"
             );
         }
-        let _ = writeln!(out, "# HELP vouchd_request_seconds Request latency.");
-        let _ = writeln!(out, "# TYPE vouchd_request_seconds histogram");
-        for (method, h) in &state.latency {
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "vouchd_request_seconds_bucket{{method=\"{method}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "vouchd_request_seconds_bucket{{method=\"{method}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "vouchd_request_seconds_sum{{method=\"{method}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "vouchd_request_seconds_count{{method=\"{method}\"}} {}",
-                h.count
-            );
+        for (name, help, histograms) in [
+            (
+                "vouchd_request_seconds",
+                "Request latency, from the decoded request to the response.",
+                &state.latency,
+            ),
+            (
+                "vouchd_queue_seconds",
+                "Time waiting for a free worker.",
+                &state.queue,
+            ),
+            (
+                "vouchd_library_seconds",
+                "Time in the library call on a worker.",
+                &state.library,
+            ),
+            (
+                "vouchd_overhead_seconds",
+                "Request latency beyond the wait and the library call: hand-offs, conversions.",
+                &state.overhead,
+            ),
+        ] {
+            render_histograms(&mut out, name, help, histograms);
         }
         let _ = writeln!(
             out,
@@ -123,6 +153,31 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE vouchd_in_flight gauge");
         let _ = writeln!(out, "vouchd_in_flight {in_flight}");
         out
+    }
+}
+
+fn render_histograms(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    histograms: &BTreeMap<&'static str, Histogram>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (method, h) in histograms {
+        for (bound, n) in BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{method=\"{method}\",le=\"{bound}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{method=\"{method}\",le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(out, "{name}_sum{{method=\"{method}\"}} {}", h.sum);
+        let _ = writeln!(out, "{name}_count{{method=\"{method}\"}} {}", h.count);
     }
 }
 

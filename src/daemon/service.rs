@@ -123,6 +123,7 @@ impl VouchService {
         work: impl FnOnce(Arc<Authenticator>, Terminal) -> crate::Result<T> + Send + 'static,
     ) -> Result<Response<T>, Status> {
         let started = Instant::now();
+        let mut worked = None;
         let result = async {
             let terminal = terminal?;
             terminal.allow(method)?;
@@ -130,11 +131,17 @@ impl VouchService {
             let authenticator = Arc::clone(&self.authenticator);
             match self
                 .workers
-                .run(started + budget, move || work(authenticator, terminal))
+                .run(started + budget, move || {
+                    let start = Instant::now();
+                    let done = work(authenticator, terminal);
+                    (done, start - started, start.elapsed())
+                })
                 .await
             {
-                Ok(Ok(value)) => Ok(Response::new(value)),
-                Ok(Err(e)) => Err(status_of(&e)),
+                Ok((done, waited, took)) => {
+                    worked = Some((waited, took));
+                    done.map(Response::new).map_err(|e| status_of(&e))
+                }
                 Err(Refused::Busy) => Err(Status::resource_exhausted(
                     "too many requests in flight; retry shortly",
                 )),
@@ -146,7 +153,8 @@ impl VouchService {
         }
         .await;
         let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
-        self.metrics.request(method, code, started.elapsed());
+        self.metrics
+            .request(method, code, started.elapsed(), worked);
         result
     }
 }

@@ -144,36 +144,162 @@ pub fn align(image: &FaceImage, landmarks: &[[f32; 2]; 5]) -> Result<AlignedFace
 }
 
 /// Fills `out` (`width × height` RGB) by sampling `image` at `inverse(x, y)` for each output
-/// pixel, bilinearly; samples outside the image read as black. Output values are rounded.
+/// pixel, bilinearly; samples outside the image read as black. Output values are rounded
+/// (half away from zero, as `f64::round`).
+///
+/// The same arithmetic as sampling each channel on its own: the four neighbours are fetched
+/// once per pixel (without bounds checks when all four are inside the image), and floor and
+/// round are taken by integer conversion, exact for these values, instead of library calls.
 pub fn warp_into(image: &FaceImage, inverse: &Similarity, width: u32, height: u32, out: &mut [u8]) {
     let (iw, ih) = (image.width() as i64, image.height() as i64);
     let src = image.rgb();
-    let pixel = |x: i64, y: i64, c: usize| -> f64 {
+    let fetch = |x: i64, y: i64| -> [f64; 3] {
         if x < 0 || y < 0 || x >= iw || y >= ih {
-            0.0
+            [0.0; 3]
         } else {
-            f64::from(src[3 * (y * iw + x) as usize + c])
+            let p = 3 * (y * iw + x) as usize;
+            [
+                f64::from(src[p]),
+                f64::from(src[p + 1]),
+                f64::from(src[p + 2]),
+            ]
         }
     };
-    for oy in 0..height as usize {
-        for ox in 0..width as usize {
+    for (oy, out_row) in out
+        .chunks_exact_mut(3 * width as usize)
+        .take(height as usize)
+        .enumerate()
+    {
+        for (ox, out_px) in out_row.chunks_exact_mut(3).enumerate() {
             let [sx, sy] = inverse.apply([ox as f64, oy as f64]);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (x0, y0) = (x0 as i64, y0 as i64);
+            let (x0, y0) = (floor(sx), floor(sy));
+            let (fx, fy) = (sx - x0 as f64, sy - y0 as f64);
+            let (p00, p10, p01, p11) = if x0 >= 0 && y0 >= 0 && x0 + 1 < iw && y0 + 1 < ih {
+                let at = |x: i64, y: i64| {
+                    let p = 3 * (y * iw + x) as usize;
+                    [
+                        f64::from(src[p]),
+                        f64::from(src[p + 1]),
+                        f64::from(src[p + 2]),
+                    ]
+                };
+                (
+                    at(x0, y0),
+                    at(x0 + 1, y0),
+                    at(x0, y0 + 1),
+                    at(x0 + 1, y0 + 1),
+                )
+            } else {
+                (
+                    fetch(x0, y0),
+                    fetch(x0 + 1, y0),
+                    fetch(x0, y0 + 1),
+                    fetch(x0 + 1, y0 + 1),
+                )
+            };
             for c in 0..3 {
-                let top = pixel(x0, y0, c) * (1.0 - fx) + pixel(x0 + 1, y0, c) * fx;
-                let bottom = pixel(x0, y0 + 1, c) * (1.0 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
-                let value = top * (1.0 - fy) + bottom * fy;
-                out[3 * (oy * width as usize + ox) + c] = value.round().clamp(0.0, 255.0) as u8;
+                let top = p00[c] * (1.0 - fx) + p10[c] * fx;
+                let bottom = p01[c] * (1.0 - fx) + p11[c] * fx;
+                out_px[c] = round_to_u8(top * (1.0 - fy) + bottom * fy);
             }
         }
     }
 }
 
+/// ⌊v⌋ for coordinates (|v| far below 2⁶³): truncation, one less when that rounded up.
+fn floor(v: f64) -> i64 {
+    let t = v as i64;
+    if t as f64 > v { t - 1 } else { t }
+}
+
+/// `v.round().clamp(0.0, 255.0)` for a blend of 8-bit values (never negative, never NaN):
+/// `v − ⌊v⌋` is exact for such `v`, so comparing it with ½ rounds exactly as `f64::round`.
+fn round_to_u8(v: f64) -> u8 {
+    let whole = v as i64;
+    let rounded = if v - whole as f64 >= 0.5 {
+        whole + 1
+    } else {
+        whole
+    };
+    rounded.clamp(0, 255) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each channel sampled on its own with library floor and round, as first written.
+    fn warp_reference(image: &FaceImage, inverse: &Similarity, width: u32, height: u32) -> Vec<u8> {
+        let (iw, ih) = (image.width() as i64, image.height() as i64);
+        let src = image.rgb();
+        let pixel = |x: i64, y: i64, c: usize| -> f64 {
+            if x < 0 || y < 0 || x >= iw || y >= ih {
+                0.0
+            } else {
+                f64::from(src[3 * (y * iw + x) as usize + c])
+            }
+        };
+        let mut out = vec![0u8; (width * height * 3) as usize];
+        for oy in 0..height as usize {
+            for ox in 0..width as usize {
+                let [sx, sy] = inverse.apply([ox as f64, oy as f64]);
+                let (x0, y0) = (sx.floor(), sy.floor());
+                let (fx, fy) = (sx - x0, sy - y0);
+                let (x0, y0) = (x0 as i64, y0 as i64);
+                for c in 0..3 {
+                    let top = pixel(x0, y0, c) * (1.0 - fx) + pixel(x0 + 1, y0, c) * fx;
+                    let bottom = pixel(x0, y0 + 1, c) * (1.0 - fx) + pixel(x0 + 1, y0 + 1, c) * fx;
+                    let value = top * (1.0 - fy) + bottom * fy;
+                    out[3 * (oy * width as usize + ox) + c] = value.round().clamp(0.0, 255.0) as u8;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_warp_equals_the_per_channel_form() {
+        let (w, h) = (97u32, 61u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 7919 % 256) as u8).collect();
+        let image = FaceImage::from_rgb(w, h, rgb).unwrap();
+        // Inside, across the edges, scaled up and down, rotated both ways, half-pixel shifts.
+        for t in [
+            Similarity {
+                a: 0.7,
+                b: 0.2,
+                tx: 10.3,
+                ty: 5.7,
+            },
+            Similarity {
+                a: 1.3,
+                b: -0.4,
+                tx: -20.0,
+                ty: -9.5,
+            },
+            Similarity {
+                a: 0.5,
+                b: 0.0,
+                tx: 0.5,
+                ty: 0.5,
+            },
+            Similarity {
+                a: 2.1,
+                b: 0.9,
+                tx: 30.25,
+                ty: -40.75,
+            },
+            Similarity {
+                a: -0.8,
+                b: 0.6,
+                tx: 90.0,
+                ty: 20.0,
+            },
+        ] {
+            let mut out = vec![0u8; 112 * 112 * 3];
+            warp_into(&image, &t, 112, 112, &mut out);
+            assert_eq!(out, warp_reference(&image, &t, 112, 112), "{t:?}");
+        }
+    }
 
     #[test]
     fn recovers_a_known_similarity() {
