@@ -92,12 +92,13 @@ else
 fi
 
 # 1d. The quantised face embedder (the default), made from MobileFaceNet by
-#     scripts/quantize_models.py with pinned packages and checked against the manifest's sha256.
+#     scripts/quantize_models.py with pinned packages and the committed activation ranges
+#     (models/mobilefacenet_int8.ranges.json), checked against the manifest's sha256.
 INT8="$MODELS/mobilefacenet/MobileFaceNet.int8.onnx"
 INT8_SHA256=$(sed -n '/^name = "mobilefacenet_int8"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/default.toml)
 if [ -f "$INT8" ] && echo "$INT8_SHA256  $INT8" | sha256sum --check --status; then
   say "quantised face embedder already at $INT8"
-elif [ -f "$MODELS/mobilefacenet/MobileFaceNet.onnx" ] && [ -d "$SHARED/data/faces-deepface" ]; then
+elif [ -f "$MODELS/mobilefacenet/MobileFaceNet.onnx" ]; then
   if ! "$PYTHON" - scripts/quantize-requirements.txt <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version
@@ -114,7 +115,7 @@ PY
     exit 1
   fi
 else
-  say "no MobileFaceNet or faces-deepface calibration photos; the quantised face embedder is not made"
+  say "no MobileFaceNet in $MODELS; the quantised face embedder is not made"
 fi
 
 # 1e. The GMM-UBM, the speaker model fused with the voice encoder: trained on LibriSpeech
