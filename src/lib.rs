@@ -84,6 +84,8 @@ pub mod models;
 pub mod parallel;
 pub mod policy;
 pub mod receipt;
+#[cfg(feature = "postgres")]
+pub mod replica;
 pub mod runtime;
 pub mod score;
 pub mod secure;

@@ -136,6 +136,29 @@ pub struct Tier {
     /// `target_fmr`.
     #[serde(default)]
     pub voice_target_fmr: Option<f64>,
+    /// The largest amount (minor units, inclusive) a terminal may approve while it cannot
+    /// reach the fleet store; above it an offline terminal answers `reject` with reason
+    /// `offline_limit` (the customer pays another way, or once the terminal is back online).
+    /// Absent: the tier's own bound.
+    #[serde(default)]
+    pub offline_max_amount_minor: Option<u64>,
+}
+
+/// Whether this terminal can reach its fleet store: a risk input (an offline terminal sees
+/// neither other terminals' deletions nor their velocity counts until it syncs).
+pub trait Connectivity: Send + Sync {
+    /// Whether the terminal is offline now.
+    fn offline(&self) -> bool;
+}
+
+/// A terminal with no fleet store: never offline (everything it knows is local).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Standalone;
+
+impl Connectivity for Standalone {
+    fn offline(&self) -> bool {
+        false
+    }
 }
 
 fn any_currency() -> Vec<String> {
@@ -170,6 +193,8 @@ pub enum Requirement {
         target_fmr: f64,
         /// The speaker check's target false-match rate (see [`Tier::voice_target_fmr`]).
         voice_target_fmr: f64,
+        /// The tier's offline ceiling (see [`Tier::offline_max_amount_minor`]).
+        offline_max_amount_minor: Option<u64>,
     },
     /// Do not verify biometrically; the terminal must use another method.
     Refuse {
@@ -250,9 +275,10 @@ impl Policy {
                 if !tier.factors.is_empty()
                     || tier.target_fmr.is_some()
                     || tier.voice_target_fmr.is_some()
+                    || tier.offline_max_amount_minor.is_some()
                 {
                     return Err(bad(format!(
-                        "tier {name:?} refuses, so it takes no factors or target_fmr"
+                        "tier {name:?} refuses, so it takes no factors, target_fmr or offline ceiling"
                     )));
                 }
                 continue;
@@ -299,6 +325,7 @@ impl Policy {
                 factors: t.factors.clone(),
                 target_fmr: t.target_fmr.unwrap_or(1e-4),
                 voice_target_fmr: t.voice_target_fmr.or(t.target_fmr).unwrap_or(1e-4),
+                offline_max_amount_minor: t.offline_max_amount_minor,
             },
             None => Requirement::Refuse { tier: None },
         }

@@ -103,6 +103,11 @@ pub struct Receipt {
     /// The hash of the last audit record written before this decision (64 hex digits): it
     /// anchors the audit log, which cannot lose that record without the receipt showing it.
     pub audit_head: Option<String>,
+    /// The decision was made by a terminal that could not reach its fleet store (from its
+    /// replica, under the policy's offline ceiling): the backend settles it as an offline
+    /// payment. Absent when false, so online receipts read as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub offline: bool,
 }
 
 impl Receipt {
@@ -140,6 +145,7 @@ impl Receipt {
             models: Vec::new(),
             policy_tier: None,
             audit_head: None,
+            offline: false,
         })
     }
 
@@ -486,7 +492,20 @@ mod tests {
             models: vec!["mobilefacenet-w600k".into(), "minifasnet-v2".into()],
             policy_tier: Some("sca-low".into()),
             audit_head: Some("ab".repeat(32)),
+            offline: false,
         }
+    }
+
+    #[test]
+    fn an_offline_decision_says_so_and_an_online_one_reads_as_before() {
+        let signer = fixture_signer();
+        let online = serde_json::to_string(&fixture_receipt()).unwrap();
+        assert!(!online.contains("offline"), "{online}");
+        let mut offline = fixture_receipt();
+        offline.offline = true;
+        let text = signer.sign(&offline).unwrap();
+        let read = verify_receipt(&text, &signer.verifying_key()).unwrap();
+        assert!(read.offline);
     }
 
     fn fixture_path(name: &str) -> std::path::PathBuf {

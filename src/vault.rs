@@ -163,21 +163,20 @@ impl TemplateVault {
                 same_model.push(stored);
             }
         }
-        let id = self.seal_and_insert(subject, template, protection)?;
         let surplus = (same_model.len() + 1).saturating_sub(self.max_templates);
-        for old in same_model.iter().take(surplus) {
-            self.store.delete_template(old.id)?;
-        }
-        Ok(id)
+        let dropped: Vec<i64> = same_model.iter().take(surplus).map(|t| t.id).collect();
+        self.seal_and_store(subject, template, protection, &dropped)
     }
 
     /// Seals `template` (its values in the protected space for [`Protection::Renewable`]) and
-    /// stores it; returns its id.
-    fn seal_and_insert(
+    /// stores it, deleting the templates `dropped` names in the same atomic write; returns its
+    /// id.
+    fn seal_and_store(
         &self,
         subject: &str,
         template: &Template,
         protection: Protection,
+        dropped: &[i64],
     ) -> Result<i64> {
         let header = template.header();
         let values = match protection {
@@ -186,28 +185,31 @@ impl TemplateVault {
         };
         let protected = Template::new(header.clone(), values)?;
         let blob = template::seal(&protected, subject, self.keys.as_ref())?;
-        self.store
-            .insert(subject, header.modality, &self.keys.current_key_id(), &blob)
+        let key_id = self.keys.current_key_id();
+        let new = crate::store::NewTemplate {
+            modality: header.modality,
+            key_id: &key_id,
+            blob: &blob,
+        };
+        Ok(self.store.update(subject, &[new], dropped)?[0])
     }
 
     /// Seals and stores `template` as the subject's only template of its modality, whatever
-    /// model made the others (a re-enrollment that moves a subject to a new model). The new
-    /// template is stored before the old ones are deleted: an interruption leaves both, and
-    /// the newest is the one used.
+    /// model made the others (a re-enrollment that moves a subject to a new model), in one
+    /// atomic write.
     pub fn replace(
         &self,
         subject: &str,
         template: &Template,
         protection: Protection,
     ) -> Result<i64> {
-        let existing = self
+        let existing: Vec<i64> = self
             .store
-            .templates(subject, Some(template.header().modality))?;
-        let id = self.seal_and_insert(subject, template, protection)?;
-        for old in &existing {
-            self.store.delete_template(old.id)?;
-        }
-        Ok(id)
+            .templates(subject, Some(template.header().modality))?
+            .iter()
+            .map(|t| t.id)
+            .collect();
+        self.seal_and_store(subject, template, protection, &existing)
     }
 
     /// The subject's newest template of `modality`, decrypted, whatever model made it (the

@@ -27,6 +27,8 @@ mod liveness;
 mod metrics;
 mod models;
 mod presentation;
+#[cfg(feature = "postgres")]
+mod replica;
 mod secrets;
 mod store;
 mod voice;

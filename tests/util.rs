@@ -6,7 +6,7 @@
 //! green run cannot mean that nothing ran.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use vouch::{Config, Engine};
@@ -373,4 +373,107 @@ pub fn postgres_script(arg: &str, data: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "scripts/postgres.sh {arg} failed");
+}
+
+#[cfg(feature = "postgres")]
+/// A fresh, empty database on the test PostgreSQL server, for a test that needs the fleet
+/// store to itself; returns its connection string.
+pub fn postgres_database(url: &str, prefix: &str) -> String {
+    let name = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let fields: Vec<&str> = url
+        .split_whitespace()
+        .filter(|f| !f.starts_with("dbname="))
+        .collect();
+    format!("{} dbname={name}", fields.join(" "))
+}
+
+/// A TCP proxy in front of a server that a test can cut (every connection through it closed,
+/// new ones refused) and restore: a network partition between one client and the server.
+pub struct Partition {
+    port: u16,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    open: Arc<Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Partition {
+    /// A proxy on a free loopback port forwarding to `target_port`.
+    pub fn new(target_port: u16) -> Partition {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = Arc::new(Mutex::new(Vec::<std::net::TcpStream>::new()));
+        let (cut2, open2) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if cut2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target_port)) else {
+                    continue;
+                };
+                // As a direct connection would: no Nagle delay on either leg.
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let mut held = open2.lock().unwrap();
+                held.push(client.try_clone().unwrap());
+                held.push(server.try_clone().unwrap());
+                drop(held);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Partition { port, cut, open }
+    }
+
+    /// `url` (libpq key=value form) pointed at the proxy instead of the server.
+    pub fn url(&self, url: &str) -> String {
+        let fields: Vec<&str> = url
+            .split_whitespace()
+            .filter(|f| !f.starts_with("port=") && !f.starts_with("host="))
+            .collect();
+        format!("host=127.0.0.1 port={} {}", self.port, fields.join(" "))
+    }
+
+    /// Cuts the link: open connections are closed, new ones refused.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Restores the link.
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The port of a libpq key=value connection string.
+pub fn postgres_port(url: &str) -> u16 {
+    url.split_whitespace()
+        .find_map(|f| f.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(5432)
 }

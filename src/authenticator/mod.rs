@@ -73,6 +73,8 @@ pub struct Authenticator {
     /// step with this authenticator's enrollments and deletions (and reloaded when another
     /// writer changes the store), with the store revision it was made at.
     gallery: std::sync::RwLock<Option<(crate::gallery::Gallery, Option<u64>)>>,
+    /// Whether the terminal can reach its fleet store (always, standalone).
+    connectivity: Arc<dyn crate::policy::Connectivity>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -196,7 +198,20 @@ impl Authenticator {
             signer,
             audit,
             gallery: std::sync::RwLock::new(None),
+            connectivity: Arc::new(crate::policy::Standalone),
         })
+    }
+
+    /// Tells the authenticator whether its terminal can reach the fleet store (a replica's
+    /// [`crate::replica::FleetStatus`]): offline, decisions are held to the policy's offline
+    /// ceilings and marked offline in their receipts and audit records. By default, a
+    /// standalone terminal, never offline.
+    pub fn with_connectivity(
+        mut self,
+        connectivity: Arc<dyn crate::policy::Connectivity>,
+    ) -> Authenticator {
+        self.connectivity = connectivity;
+        self
     }
 
     /// The engine.

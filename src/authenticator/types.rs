@@ -97,6 +97,9 @@ pub struct Decision {
     pub retry_after: Option<Duration>,
     /// The signed receipt (`vouch-receipt.v1.…`).
     pub receipt: String,
+    /// Whether the terminal was offline (its fleet store unreachable) when it decided; the
+    /// receipt and the audit record say so too.
+    pub offline: bool,
     /// Raw scores (research mode only).
     pub scores: Option<ResearchScores>,
     /// Where the decision's time went.

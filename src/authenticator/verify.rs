@@ -22,6 +22,14 @@ use crate::voice::audio::Audio;
 /// part of the response's cost (each is one detection and one run of the ensemble).
 const RESPONSE_LIVENESS_FRAMES: usize = 4;
 
+/// What a decision was made under, besides its evidence.
+struct Context {
+    /// The policy tier that set the required factors, when one applied.
+    tier: Option<String>,
+    /// Whether the terminal was offline.
+    offline: bool,
+}
+
 impl Authenticator {
     /// Passive liveness of a movement response's frontal frames (up to
     /// [`RESPONSE_LIVENESS_FRAMES`], spread over the response): the mean of their scores, or
@@ -62,6 +70,10 @@ impl Authenticator {
         let now = Instant::now();
         let mut timings = Timings::default();
         let requirement = self.policy.requirement(&request.transaction.transaction);
+        let context = Context {
+            tier: requirement_tier(&requirement),
+            offline: self.connectivity.offline(),
+        };
 
         let binding = Binding {
             subject: request.subject.to_string(),
@@ -78,22 +90,33 @@ impl Authenticator {
                     .movement_challenges
                     .redeem(active.challenge_id, &binding);
             }
-            return self.finish_verify(
-                request,
-                requirement_tier(&requirement),
-                Settled::locked(lock),
-                None,
-                timings,
-                now,
-            );
+            return self.finish_verify(request, context, Settled::locked(lock), None, timings, now);
         }
 
         let (factors, target_fmr, voice_target_fmr) = match &requirement {
             Requirement::Refuse { .. } => {
                 return self.finish_verify(
                     request,
-                    requirement_tier(&requirement),
+                    context,
                     Settled::refused(),
+                    None,
+                    timings,
+                    now,
+                );
+            }
+            Requirement::Verify {
+                offline_max_amount_minor,
+                ..
+            } if decision::beyond_offline_ceiling(
+                context.offline,
+                request.transaction.transaction.amount_minor,
+                *offline_max_amount_minor,
+            ) =>
+            {
+                return self.finish_verify(
+                    request,
+                    context,
+                    Settled::offline_limit(),
                     None,
                     timings,
                     now,
@@ -279,14 +302,7 @@ impl Authenticator {
             .dangerous_settings()
             .research_scores()
             .then_some(scores);
-        self.finish_verify(
-            request,
-            requirement_tier(&requirement),
-            settled,
-            scores,
-            timings,
-            now,
-        )
+        self.finish_verify(request, context, settled, scores, timings, now)
     }
 
     /// Best cosine of `probe` over the subject's face templates, in the vault's protected
@@ -347,13 +363,14 @@ impl Authenticator {
     fn finish_verify(
         &self,
         request: &VerifyRequest<'_>,
-        tier: Option<String>,
+        context: Context,
         settled: Settled,
         scores: Option<ResearchScores>,
         timings: Timings,
         started: Instant,
     ) -> Result<Decision> {
         let start = Instant::now();
+        let Context { tier, offline } = context;
         let tx = request.transaction;
         let mut receipt = Receipt::new(
             request.subject,
@@ -374,16 +391,19 @@ impl Authenticator {
         receipt.models = self.models_used(&settled.used);
         receipt.policy_tier = tier.clone();
         receipt.audit_head = Some(self.audit.head());
+        receipt.offline = offline;
         let signed = self.signer.sign(&receipt)?;
-        self.audit.append(
-            AuditEvent::new(AuditKind::Verify, settled.outcome.as_str())
-                .subject(request.subject)
-                .terminal(request.terminal)
-                .detail("transaction_id", tx.id.as_str())
-                .detail("reasons", settled.reasons.clone())
-                .detail("tier", tier.clone())
-                .detail("receipt", signed.as_str()),
-        )?;
+        let mut event = AuditEvent::new(AuditKind::Verify, settled.outcome.as_str())
+            .subject(request.subject)
+            .terminal(request.terminal)
+            .detail("transaction_id", tx.id.as_str())
+            .detail("reasons", settled.reasons.clone())
+            .detail("tier", tier.clone());
+        if offline {
+            event = event.detail("offline", true);
+        }
+        self.audit
+            .append(event.detail("receipt", signed.as_str()))?;
         Ok(Decision {
             outcome: settled.outcome,
             reasons: settled.reasons,
@@ -393,6 +413,7 @@ impl Authenticator {
             used: settled.used,
             retry_after: settled.retry_after,
             receipt: signed,
+            offline,
             scores,
             timings: Timings {
                 record_ms: Timings::since(start),

@@ -33,7 +33,7 @@ pub use config::{AttemptsConfig, DecisionsConfig, QualityConfig};
 pub use outcome::{Confidence, Outcome, fuse};
 pub use quality::{QualityCheck, QualityFailure, quality_failures};
 pub use rules::{
-    Identified, Lock, PassphraseVerdict, Settled, Verification, enrollment_sample, face_matches,
-    identification, is_live, lockout_reached, multiple_faces, passphrase, presentation_retake,
-    retake_reason,
+    Identified, Lock, PassphraseVerdict, Settled, Verification, beyond_offline_ceiling,
+    enrollment_sample, face_matches, identification, is_live, lockout_reached, multiple_faces,
+    passphrase, presentation_retake, retake_reason,
 };

@@ -200,11 +200,31 @@ impl Settled {
         }
     }
 
-    /// Whether the outcome counts as a biometric failure towards a lockout (a retake reveals
-    /// nothing about the template and does not).
-    pub fn is_failure(&self) -> bool {
-        self.outcome == Outcome::Reject && !self.reasons.iter().any(|r| r == "policy_refused")
+    /// A refusal because the terminal is offline and the amount is above the tier's offline
+    /// ceiling ([`beyond_offline_ceiling`]).
+    pub fn offline_limit() -> Settled {
+        Settled {
+            reasons: vec!["offline_limit".to_string()],
+            ..Settled::refused()
+        }
     }
+
+    /// Whether the outcome counts as a biometric failure towards a lockout (a retake reveals
+    /// nothing about the template and does not, nor does a refusal made before any evidence
+    /// was looked at).
+    pub fn is_failure(&self) -> bool {
+        self.outcome == Outcome::Reject
+            && !self
+                .reasons
+                .iter()
+                .any(|r| r == "policy_refused" || r == "offline_limit")
+    }
+}
+
+/// Whether an offline terminal must refuse `amount_minor` under a tier's offline ceiling
+/// (`None`: the tier sets none, so its own bound holds offline too).
+pub fn beyond_offline_ceiling(offline: bool, amount_minor: u64, ceiling: Option<u64>) -> bool {
+    offline && ceiling.is_some_and(|max| amount_minor > max)
 }
 
 impl Verification {
@@ -576,7 +596,31 @@ mod tests {
             "a policy refusal says nothing about the customer"
         );
         assert!(settled(|v| v.face(0.1, 0.4, -3.0)).is_failure());
+        let offline = Settled::offline_limit();
+        assert_eq!(
+            (offline.outcome, &offline.reasons[..]),
+            (Outcome::Reject, &["offline_limit".to_string()][..])
+        );
+        assert!(!offline.is_failure(), "nor does an offline refusal");
         assert!(!settled(|v| v.retake(["no_face".into()])).is_failure());
+    }
+
+    #[test]
+    fn the_offline_ceiling_binds_only_offline_terminals() {
+        for (offline, amount, ceiling, refused) in [
+            (false, 10_000, Some(3_000), false),
+            (true, 3_000, Some(3_000), false),
+            (true, 3_001, Some(3_000), true),
+            (true, 1, Some(0), true),
+            (true, 0, Some(0), false),
+            (true, u64::MAX, None, false),
+        ] {
+            assert_eq!(
+                beyond_offline_ceiling(offline, amount, ceiling),
+                refused,
+                "offline {offline}, amount {amount}, ceiling {ceiling:?}"
+            );
+        }
     }
 
     #[test]

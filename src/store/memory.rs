@@ -3,7 +3,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{StoredTemplate, SubjectSummary, TemplateStore};
+use crate::store::{NewTemplate, StoredTemplate, SubjectSummary, TemplateStore};
 use crate::template::Modality;
 
 /// Templates in a `Vec` behind a mutex. Not persistent.
@@ -30,18 +30,30 @@ impl MemoryStore {
 }
 
 impl TemplateStore for MemoryStore {
-    fn insert(&self, subject: &str, modality: Modality, key_id: &str, blob: &[u8]) -> Result<i64> {
+    fn update(
+        &self,
+        subject: &str,
+        insert: &[NewTemplate<'_>],
+        delete: &[i64],
+    ) -> Result<Vec<i64>> {
         let mut inner = self.lock();
-        inner.next_id += 1;
-        let id = inner.next_id;
-        inner.rows.push(StoredTemplate {
-            id,
-            subject: subject.to_string(),
-            modality,
-            key_id: key_id.to_string(),
-            blob: blob.to_vec(),
-        });
-        Ok(id)
+        inner
+            .rows
+            .retain(|t| !(t.subject == subject && delete.contains(&t.id)));
+        let mut ids = Vec::with_capacity(insert.len());
+        for new in insert {
+            inner.next_id += 1;
+            let id = inner.next_id;
+            inner.rows.push(StoredTemplate {
+                id,
+                subject: subject.to_string(),
+                modality: new.modality,
+                key_id: new.key_id.to_string(),
+                blob: new.blob.to_vec(),
+            });
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     fn templates(&self, subject: &str, modality: Option<Modality>) -> Result<Vec<StoredTemplate>> {

@@ -4,11 +4,16 @@
 //! them: subject, modality and key id. It never sees a plaintext vector or a key. Deleting is
 //! real deletion: backends that can wipe freed pages do.
 
+#[cfg(feature = "postgres")]
+mod fleet;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+pub mod replication;
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+pub use fleet::Pushed;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
@@ -81,12 +86,35 @@ pub struct SubjectSummary {
     pub passphrase: usize,
 }
 
+/// An envelope to store, as [`TemplateStore::update`] takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct NewTemplate<'a> {
+    /// Face, voice or passphrase.
+    pub modality: Modality,
+    /// Key the envelope is sealed under.
+    pub key_id: &'a str,
+    /// The sealed envelope.
+    pub blob: &'a [u8],
+}
+
 /// A place to keep sealed templates. Implementations are safe to share between threads, and
 /// each write is atomic and durable once it returns: an acknowledged enrollment survives a
 /// crash, and no crash leaves a partial record.
 pub trait TemplateStore: Send + Sync {
+    /// Stores `insert` and deletes the templates `delete` names (ids of `subject`'s templates;
+    /// ids already gone are ignored) in one atomic write: an enrollment that adds a template
+    /// and drops the oldest is never seen half-done. Returns the new templates' ids, in order.
+    fn update(&self, subject: &str, insert: &[NewTemplate<'_>], delete: &[i64])
+    -> Result<Vec<i64>>;
     /// Stores an envelope; returns its id.
-    fn insert(&self, subject: &str, modality: Modality, key_id: &str, blob: &[u8]) -> Result<i64>;
+    fn insert(&self, subject: &str, modality: Modality, key_id: &str, blob: &[u8]) -> Result<i64> {
+        let new = NewTemplate {
+            modality,
+            key_id,
+            blob,
+        };
+        Ok(self.update(subject, &[new], &[])?[0])
+    }
     /// A subject's templates, oldest first (all modalities when `modality` is `None`).
     fn templates(&self, subject: &str, modality: Option<Modality>) -> Result<Vec<StoredTemplate>>;
     /// Every subject with its template counts, sorted by subject.
@@ -204,5 +232,32 @@ pub(crate) mod suite {
         assert_eq!(store.delete_subject("alice").unwrap(), 3);
         assert_eq!(store.delete_subject("alice").unwrap(), 0);
         assert_eq!(store.subjects().unwrap().len(), 1);
+
+        // one atomic update: two stored, one dropped, a missing id ignored
+        let ids = store
+            .update(
+                "bob",
+                &[
+                    NewTemplate {
+                        modality: Modality::Face,
+                        key_id: "k2",
+                        blob: b"bob-face-2",
+                    },
+                    NewTemplate {
+                        modality: Modality::Voice,
+                        key_id: "k2",
+                        blob: b"bob-voice",
+                    },
+                ],
+                &[c, 999_999],
+            )
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(ids[0] > c && ids[1] > ids[0], "ids grow");
+        let bob = store.templates("bob", None).unwrap();
+        assert_eq!(
+            bob.iter().map(|t| t.blob.as_slice()).collect::<Vec<_>>(),
+            [b"bob-face-2".as_slice(), b"bob-voice"]
+        );
     }
 }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::{StoredTemplate, SubjectSummary, TemplateStore};
+use crate::store::replication::now_ms;
+use crate::store::{NewTemplate, StoredTemplate, SubjectSummary, TemplateStore};
 use crate::template::Modality;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 const MIGRATIONS: &[&str] = &[
     "
@@ -38,11 +39,67 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE vouch_templates ADD CONSTRAINT vouch_templates_modality_check
         CHECK (modality IN ('face', 'voice', 'passphrase'));
 ",
+    // Replication (see `store::replication`): enrollment times, the change log replicas pull
+    // by cursor, tombstones of deleted subjects, and the changes already applied.
+    "
+    ALTER TABLE vouch_templates ADD COLUMN at_ms BIGINT;
+    UPDATE vouch_templates SET at_ms = (extract(epoch FROM created) * 1000)::BIGINT;
+    ALTER TABLE vouch_templates ALTER COLUMN at_ms SET NOT NULL;
+    CREATE TABLE vouch_changes (
+        seq     BIGSERIAL PRIMARY KEY,
+        subject TEXT NOT NULL
+    );
+    CREATE INDEX vouch_changes_by_subject ON vouch_changes (subject, seq);
+    INSERT INTO vouch_changes (subject) SELECT DISTINCT subject FROM vouch_templates ORDER BY 1;
+    CREATE TABLE vouch_tombstones (
+        subject       TEXT PRIMARY KEY,
+        deleted_at_ms BIGINT NOT NULL
+    );
+    CREATE TABLE vouch_applied_changes (
+        change_id TEXT PRIMARY KEY,
+        origin    TEXT NOT NULL,
+        applied   TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+",
 ];
+
+/// The advisory lock every write to the fleet's templates takes, so that change-log sequence
+/// numbers commit in order (a replica's cursor never skips a change committed late).
+const WRITE_LOCK: i64 = 7_230_013;
+
+/// Takes the write lock for this transaction.
+pub(super) fn lock_for_writing(
+    tx: &mut postgres::Transaction<'_>,
+) -> std::result::Result<(), postgres::Error> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])
+        .map(|_| ())
+}
+
+/// Appends `subject` to the change log (dropping its older entries: a replica pulls a
+/// subject's whole current set, so only its newest entry matters) and wakes listening replicas.
+pub(super) fn log_change(
+    tx: &mut postgres::Transaction<'_>,
+    subject: &str,
+) -> std::result::Result<(), postgres::Error> {
+    let seq: i64 = tx
+        .query_one(
+            "INSERT INTO vouch_changes (subject) VALUES ($1) RETURNING seq",
+            &[&subject],
+        )?
+        .get(0);
+    tx.execute(
+        "DELETE FROM vouch_changes WHERE subject = $1 AND seq < $2",
+        &[&subject, &seq],
+    )?;
+    tx.batch_execute(&format!("NOTIFY {CHANGES_CHANNEL}"))
+}
+
+/// The channel replicas LISTEN on.
+pub(super) const CHANGES_CHANNEL: &str = "vouch_changes";
 
 /// Templates in a PostgreSQL database.
 pub struct PostgresStore {
-    url: String,
+    config: postgres::Config,
     idle: Mutex<Vec<Client>>,
     max_idle: usize,
     reconnect_for: Duration,
@@ -80,8 +137,23 @@ impl PostgresStore {
 
     /// [`PostgresStore::connect`] with another reconnect window.
     pub fn connect_with(url: &str, reconnect_for: Duration) -> Result<PostgresStore> {
+        let mut config: postgres::Config = url.parse().map_err(|e| {
+            // The parser's message quotes no values, but keep the URL (it may hold a
+            // password) out of it all the same.
+            Error::new(
+                ErrorKind::Config,
+                format!("the PostgreSQL connection string does not parse: {e}"),
+            )
+        })?;
+        // A black-holed network must not hang a connect or a query: bounded waits, and TCP
+        // gives up on unacknowledged data (an unplugged cable) within the same time.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(5));
+        }
+        config.tcp_user_timeout(Duration::from_secs(10));
+        config.keepalives_idle(Duration::from_secs(10));
         let store = PostgresStore {
-            url: url.to_string(),
+            config,
             idle: Mutex::new(Vec::new()),
             max_idle: 8,
             reconnect_for,
@@ -99,10 +171,16 @@ impl PostgresStore {
     }
 
     fn connect_client(&self) -> std::result::Result<Client, postgres::Error> {
-        Client::connect(&self.url, NoTls)
+        self.config.connect(NoTls)
     }
 
-    fn with_client<R>(
+    /// A new connection of its own (a replica's LISTEN connection).
+    pub(super) fn dedicated_client(&self, doing: &str) -> Result<Client> {
+        self.connect_client()
+            .map_err(|e| pg_error(&format!("connecting ({doing})"), &e))
+    }
+
+    pub(super) fn with_client<R>(
         &self,
         doing: &str,
         mut op: impl FnMut(&mut Client) -> std::result::Result<R, postgres::Error>,
@@ -182,9 +260,21 @@ fn migrate(client: &mut Client) -> std::result::Result<i32, postgres::Error> {
 }
 
 fn token() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    crate::secure::random(&mut bytes)?;
-    Ok(hex::encode(bytes))
+    crate::store::replication::random_token()
+}
+
+/// Records (or moves later) a subject's tombstone.
+pub(super) fn tombstone(
+    tx: &mut postgres::Transaction<'_>,
+    subject: &str,
+    at_ms: i64,
+) -> std::result::Result<(), postgres::Error> {
+    tx.execute(
+        "INSERT INTO vouch_tombstones (subject, deleted_at_ms) VALUES ($1, $2)
+         ON CONFLICT (subject) DO UPDATE SET deleted_at_ms = GREATEST(vouch_tombstones.deleted_at_ms, excluded.deleted_at_ms)",
+        &[&subject, &at_ms],
+    )
+    .map(|_| ())
 }
 
 fn rows_to_templates(rows: Vec<postgres::Row>) -> Result<Vec<StoredTemplate>> {
@@ -214,18 +304,41 @@ impl PostgresStore {
 }
 
 impl TemplateStore for PostgresStore {
-    fn insert(&self, subject: &str, modality: Modality, key_id: &str, blob: &[u8]) -> Result<i64> {
-        let token = token()?;
-        self.with_client("storing a template", |c| {
-            // Idempotent under retry: a lost acknowledgement re-runs into the same token.
-            match c.query_opt(
-                "INSERT INTO vouch_templates (token, subject, modality, key_id, blob) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (token) DO NOTHING RETURNING id",
-                &[&token, &subject, &modality.as_str(), &key_id, &blob],
-            )? {
-                Some(row) => Ok(row.get(0)),
-                None => c.query_one("SELECT id FROM vouch_templates WHERE token = $1", &[&token]).map(|r| r.get(0)),
+    fn update(
+        &self,
+        subject: &str,
+        insert: &[NewTemplate<'_>],
+        delete: &[i64],
+    ) -> Result<Vec<i64>> {
+        // Tokens are drawn once: a retry after a lost acknowledgement meets its own rows.
+        let tokens = insert.iter().map(|_| token()).collect::<Result<Vec<_>>>()?;
+        let at_ms = now_ms();
+        self.with_client("storing templates", |c| {
+            let mut tx = c.transaction()?;
+            lock_for_writing(&mut tx)?;
+            let mut ids = Vec::with_capacity(insert.len());
+            for (new, token) in insert.iter().zip(&tokens) {
+                let row = tx.query_opt(
+                    "INSERT INTO vouch_templates (token, subject, modality, key_id, blob, at_ms) VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (token) DO NOTHING RETURNING id",
+                    &[token, &subject, &new.modality.as_str(), &new.key_id, &new.blob, &at_ms],
+                )?;
+                ids.push(match row {
+                    Some(row) => row.get(0),
+                    None => tx
+                        .query_one("SELECT id FROM vouch_templates WHERE token = $1", &[token])?
+                        .get(0),
+                });
             }
+            for id in delete {
+                tx.execute(
+                    "DELETE FROM vouch_templates WHERE id = $1 AND subject = $2",
+                    &[id, &subject],
+                )?;
+            }
+            log_change(&mut tx, subject)?;
+            tx.commit()?;
+            Ok(ids)
         })
     }
 
@@ -260,23 +373,40 @@ impl TemplateStore for PostgresStore {
     }
 
     fn delete_subject(&self, subject: &str) -> Result<usize> {
+        let at_ms = now_ms();
         self.with_client("deleting a subject", |c| {
-            c.execute(
+            let mut tx = c.transaction()?;
+            lock_for_writing(&mut tx)?;
+            let n = tx.execute(
                 "DELETE FROM vouch_templates WHERE subject = $1",
                 &[&subject],
-            )
+            )?;
+            tombstone(&mut tx, subject, at_ms)?;
+            log_change(&mut tx, subject)?;
+            tx.commit()?;
+            Ok(n as usize)
         })
-        .map(|n| n as usize)
     }
 
     fn delete_template(&self, id: i64) -> Result<()> {
-        let n = self.with_client("deleting a template", |c| {
-            c.execute("DELETE FROM vouch_templates WHERE id = $1", &[&id])
+        let subject = self.with_client("deleting a template", |c| {
+            let mut tx = c.transaction()?;
+            lock_for_writing(&mut tx)?;
+            let row = tx.query_opt(
+                "DELETE FROM vouch_templates WHERE id = $1 RETURNING subject",
+                &[&id],
+            )?;
+            let subject: Option<String> = row.map(|r| r.get(0));
+            if let Some(subject) = &subject {
+                log_change(&mut tx, subject)?;
+            }
+            tx.commit()?;
+            Ok(subject)
         })?;
-        if n == 0 {
-            return Err(Error::new(ErrorKind::NotFound, format!("no template {id}")));
+        match subject {
+            Some(_) => Ok(()),
+            None => Err(Error::new(ErrorKind::NotFound, format!("no template {id}"))),
         }
-        Ok(())
     }
 
     fn not_under_key(&self, key_id: &str, limit: usize) -> Result<Vec<StoredTemplate>> {
@@ -294,12 +424,22 @@ impl TemplateStore for PostgresStore {
 
     fn reseal(&self, id: i64, old_key_id: &str, new_key_id: &str, blob: &[u8]) -> Result<bool> {
         self.with_client("re-sealing a template", |c| {
-            c.execute(
-                "UPDATE vouch_templates SET key_id = $3, blob = $4 WHERE id = $1 AND key_id = $2",
+            let mut tx = c.transaction()?;
+            lock_for_writing(&mut tx)?;
+            let row = tx.query_opt(
+                "UPDATE vouch_templates SET key_id = $3, blob = $4 WHERE id = $1 AND key_id = $2 RETURNING subject",
                 &[&id, &old_key_id, &new_key_id, &blob],
-            )
+            )?;
+            let resealed = match row {
+                Some(row) => {
+                    log_change(&mut tx, &row.get::<_, String>(0))?;
+                    true
+                }
+                None => false,
+            };
+            tx.commit()?;
+            Ok(resealed)
         })
-        .map(|n| n == 1)
     }
 
     fn scan(
