@@ -74,15 +74,28 @@ impl TemplateVault {
         store: &crate::store::StoreConfig,
         keys: &crate::template::KeysConfig,
     ) -> Result<TemplateVault> {
-        let keyring = keys.keyring()?;
         if let Some(dir) = store.sqlite.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("creating the store folder", dir, e))?;
         }
         let sqlite = Arc::new(crate::store::SqliteStore::open(&store.sqlite)?);
+        TemplateVault::over(sqlite, store, keys)
+    }
+
+    /// The vault over `templates` (a fleet replica, say) with the rest of what [`open`]
+    /// takes from the configuration: the bounded set's size, the keyring and its transform
+    /// key.
+    ///
+    /// [`open`]: TemplateVault::open
+    pub fn over(
+        templates: Arc<dyn TemplateStore>,
+        store: &crate::store::StoreConfig,
+        keys: &crate::template::KeysConfig,
+    ) -> Result<TemplateVault> {
+        let keyring = keys.keyring()?;
         let transform = keyring.transform_key().cloned();
-        let mut vault =
-            TemplateVault::new(sqlite, Arc::new(keyring)).with_max_templates(store.max_templates);
+        let mut vault = TemplateVault::new(templates, Arc::new(keyring))
+            .with_max_templates(store.max_templates);
         if let Some(key) = transform {
             vault = vault.with_transform(key);
         }

@@ -217,10 +217,10 @@ impl InProcess {
         }
         let text = std::fs::read_to_string(dir.path().join("vouchd.toml")).unwrap();
         let file = vouch::daemon::DaemonFile::parse(&text).unwrap();
-        let library = file.library.clone();
         // Loading the models blocks: off the runtime's threads, as `vouchd` does before serving.
-        let authenticator =
-            tokio::task::spawn_blocking(move || vouch::authenticator::Authenticator::open(library))
+        let opened = file.clone();
+        let deployment =
+            tokio::task::spawn_blocking(move || vouch::daemon::Deployment::open(&opened))
                 .await
                 .unwrap()
                 .unwrap();
@@ -228,7 +228,7 @@ impl InProcess {
         let (tell, bound) = tokio::sync::oneshot::channel();
         let served = tokio::spawn(vouch::daemon::serve(
             file,
-            Arc::new(authenticator),
+            deployment,
             async move {
                 // A send, or the sender dropped with the test: either way, stop.
                 let _ = stopped.await;

@@ -39,7 +39,7 @@ fn main() {
         }
     };
     if args.check_config {
-        match vouch::authenticator::Authenticator::open(file.library.clone()) {
+        match vouch::daemon::Deployment::open(&file) {
             Ok(_) => {
                 println!("configuration OK");
                 return;

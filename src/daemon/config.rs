@@ -61,6 +61,9 @@ pub struct DaemonConfig {
     pub origin: String,
     /// Ship the audit log (with its receipts) to PostgreSQL, when set.
     pub ship: Option<ShipConfig>,
+    /// Replicate the fleet's templates from PostgreSQL into the local store, when set (the
+    /// store becomes this terminal's replica; `origin` names the terminal).
+    pub fleet: Option<crate::replica::FleetConfig>,
 }
 
 impl Default for DaemonConfig {
@@ -80,6 +83,7 @@ impl Default for DaemonConfig {
             shutdown_grace_seconds: 30,
             origin: "vouchd".to_string(),
             ship: None,
+            fleet: None,
         }
     }
 }
@@ -176,6 +180,9 @@ impl DaemonFile {
     pub fn validate(&self) -> Result<()> {
         let d = &self.daemon;
         let bad = |m: String| Err(Error::new(ErrorKind::Config, format!("daemon: {m}")));
+        if let Some(fleet) = &d.fleet {
+            fleet.validate()?;
+        }
         if d.unix_socket.as_os_str().is_empty() && d.tcp.is_none() {
             return bad("nothing to serve on: set unix_socket or [daemon.tcp]".into());
         }

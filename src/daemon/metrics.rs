@@ -8,7 +8,11 @@
 //! - `vouchd_library_seconds{method}`: the part spent in the library call on a worker;
 //! - `vouchd_overhead_seconds{method}`: the rest — the hand-offs between the async runtime
 //!   and the worker, the conversions: the daemon's own cost;
-//! - `vouchd_in_flight`: requests queued or running on the worker pool.
+//! - `vouchd_in_flight`: requests queued or running on the worker pool;
+//! - for a fleet terminal: `vouchd_fleet_online` (1 while the fleet store is reachable),
+//!   `vouchd_fleet_replica_lag_seconds` (since the replica last synchronised with it),
+//!   `vouchd_fleet_outbox_changes` (local writes not yet pushed) and
+//!   `vouchd_fleet_changes_behind` (fleet change-log entries not yet applied, when last seen).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -51,6 +55,14 @@ struct State {
     queue: BTreeMap<&'static str, Histogram>,
     library: BTreeMap<&'static str, Histogram>,
     overhead: BTreeMap<&'static str, Histogram>,
+}
+
+/// The values read when the metrics are scraped.
+pub struct Gauges {
+    /// Requests queued or running.
+    pub in_flight: usize,
+    /// The link to the fleet store, for a fleet terminal.
+    pub fleet: Option<crate::replica::FleetSnapshot>,
 }
 
 /// The daemon's counters.
@@ -97,7 +109,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, in_flight: usize) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let state = self.state();
         let mut out = String::new();
         let _ = writeln!(
@@ -151,7 +163,40 @@ impl Metrics {
             "# HELP vouchd_in_flight Requests queued or running on the workers."
         );
         let _ = writeln!(out, "# TYPE vouchd_in_flight gauge");
-        let _ = writeln!(out, "vouchd_in_flight {in_flight}");
+        let _ = writeln!(out, "vouchd_in_flight {}", gauges.in_flight);
+        if let Some(fleet) = &gauges.fleet {
+            let lag = fleet.lag_seconds.unwrap_or(f64::INFINITY);
+            for (name, help, value) in [
+                (
+                    "vouchd_fleet_online",
+                    "1 while the fleet store is reachable.",
+                    f64::from(u8::from(fleet.online)),
+                ),
+                (
+                    "vouchd_fleet_replica_lag_seconds",
+                    "Seconds since the replica last synchronised with the fleet store (+Inf: never).",
+                    lag,
+                ),
+                (
+                    "vouchd_fleet_outbox_changes",
+                    "Local enrollments and deletions not yet in the fleet store.",
+                    fleet.pending as f64,
+                ),
+                (
+                    "vouchd_fleet_changes_behind",
+                    "Fleet change-log entries not yet applied, when last seen.",
+                    (fleet.head - fleet.cursor).max(0) as f64,
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} gauge");
+                if value.is_infinite() {
+                    let _ = writeln!(out, "{name} +Inf");
+                } else {
+                    let _ = writeln!(out, "{name} {value}");
+                }
+            }
+        }
         out
     }
 }
@@ -209,24 +254,24 @@ fn code_name(code: tonic::Code) -> &'static str {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: std::sync::Arc<Metrics>,
-    in_flight: impl Fn() -> usize + Send + Sync + 'static,
+    gauges: impl Fn() -> Gauges + Send + Sync + 'static,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let in_flight = std::sync::Arc::new(in_flight);
+    let gauges = std::sync::Arc::new(gauges);
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
             accepted = listener.accept() => {
                 let Ok((mut stream, _)) = accepted else { continue };
                 let metrics = std::sync::Arc::clone(&metrics);
-                let in_flight = std::sync::Arc::clone(&in_flight);
+                let gauges = std::sync::Arc::clone(&gauges);
                 tokio::spawn(async move {
                     let mut request = [0u8; 1024];
                     let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut request)).await;
                     if !matches!(read, Ok(Ok(n)) if n > 0) {
                         return;
                     }
-                    let body = metrics.render(in_flight());
+                    let body = metrics.render(&gauges());
                     let response = format!(
                         "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
                         body.len()

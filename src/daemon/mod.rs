@@ -21,6 +21,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::authenticator::Authenticator;
 use crate::error::{Error, ErrorKind, Result};
+use crate::replica::Fleet;
 
 mod auth;
 pub mod codec;
@@ -102,14 +103,87 @@ fn tls_config(tcp: &config::TcpConfig) -> Result<ServerTlsConfig> {
         .client_auth_optional(false))
 }
 
+/// What a daemon serves: the authenticator and, for a fleet terminal, its replica.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The one door every decision goes through.
+    pub authenticator: Arc<Authenticator>,
+    /// The replica of the fleet store (`[daemon.fleet]`), when configured.
+    pub fleet: Option<Fleet>,
+}
+
+impl Deployment {
+    /// Opens what `file` describes (loading the models: call it off the async runtime). With
+    /// `[daemon.fleet]`, the template database is opened as this terminal's replica
+    /// (`daemon.origin` names the terminal) and decisions know when the fleet store is
+    /// unreachable.
+    pub fn open(file: &DaemonFile) -> Result<Deployment> {
+        let library = file.library.clone();
+        let Some(fleet_config) = &file.daemon.fleet else {
+            return Ok(Deployment {
+                authenticator: Arc::new(Authenticator::open(library)?),
+                fleet: None,
+            });
+        };
+        let fleet = Fleet::open(
+            &library.store.sqlite,
+            &file.daemon.origin,
+            fleet_config.clone(),
+        )?;
+        let vault =
+            crate::vault::TemplateVault::over(fleet.store(), &library.store, &library.keys)?;
+        let engine = Arc::new(crate::engine::Engine::new(library)?);
+        let authenticator =
+            Authenticator::with_engine(engine, vault)?.with_connectivity(fleet.status().clone());
+        Ok(Deployment {
+            authenticator: Arc::new(authenticator),
+            fleet: Some(fleet),
+        })
+    }
+}
+
+/// Keeps the health service's `vouch.v1.Fleet` status in step with the link to the fleet
+/// store: SERVING while reachable, NOT_SERVING while the terminal works from its replica alone
+/// (it still verifies, within the offline ceilings).
+async fn report_fleet_health(
+    status: Arc<crate::replica::FleetStatus>,
+    health: tonic_health::server::HealthReporter,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut reported = None;
+    loop {
+        let online = status.is_online();
+        if reported != Some(online) {
+            let serving = if online {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health.set_service_status(FLEET_HEALTH, serving).await;
+            reported = Some(online);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// The health service name that reports the link to the fleet store.
+pub const FLEET_HEALTH: &str = "vouch.v1.Fleet";
+
 /// Serves until `shutdown` resolves, then lets in-flight requests finish (up to the grace
 /// period). `on_bound` is told where the daemon listens once it does.
 pub async fn serve(
     file: DaemonFile,
-    authenticator: Arc<Authenticator>,
+    deployment: Deployment,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     on_bound: impl FnOnce(&Bound) + Send,
 ) -> Result<()> {
+    let Deployment {
+        authenticator,
+        fleet,
+    } = deployment;
     let daemon = file.daemon.clone();
     let workers = Arc::new(workers::WorkerPool::new(
         daemon.workers,
@@ -197,13 +271,27 @@ pub async fn serve(
             .map_err(|e| Error::new(ErrorKind::Io, format!("binding metrics {addr}: {e}")))?;
         bound.metrics = listener.local_addr().ok();
         let pool = Arc::clone(&workers);
+        let link = fleet.as_ref().map(|f| Arc::clone(f.status()));
         tokio::spawn(metrics::serve(
             listener,
             Arc::clone(&metrics),
-            move || pool.in_flight(),
+            move || metrics::Gauges {
+                in_flight: pool.in_flight(),
+                fleet: link.as_ref().map(|status| status.snapshot()),
+            },
             stopped.clone(),
         ));
     }
+    // The replicator: its own thread (it blocks on the database), stopped after the servers.
+    let stop_replicating = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let replicator = fleet.as_ref().map(|fleet| {
+        tokio::spawn(report_fleet_health(
+            Arc::clone(fleet.status()),
+            health.clone(),
+            stopped.clone(),
+        ));
+        fleet.spawn(Arc::clone(&stop_replicating))
+    });
     // The shipper has its own stop signal, sent after the last record (the stop) is written,
     // so that its final round ships that record too.
     let (stop_shipping, shipping_stopped) = tokio::sync::watch::channel(false);
@@ -239,6 +327,10 @@ pub async fn serve(
     let _ = tokio::task::spawn_blocking(move || pool.shutdown()).await;
     if let Some(path) = &bound.unix {
         let _ = std::fs::remove_file(path);
+    }
+    stop_replicating.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(replicator) = replicator {
+        let _ = tokio::task::spawn_blocking(move || replicator.join()).await;
     }
     let stopped_record = authenticator
         .audit()
@@ -296,7 +388,7 @@ pub fn run(file: DaemonFile, on_bound: impl FnOnce(&Bound) + Send) -> Result<()>
         .map_err(|e| Error::new(ErrorKind::Io, format!("starting the async runtime: {e}")))?;
     // Before anything is written (opening the store and the audit log may write).
     runtime.block_on(survive_file_size_limits())?;
-    let authenticator = Arc::new(Authenticator::open(file.library.clone())?);
+    let deployment = Deployment::open(&file)?;
     runtime.block_on(async move {
         let shutdown = async {
             let mut term =
@@ -312,7 +404,7 @@ pub fn run(file: DaemonFile, on_bound: impl FnOnce(&Bound) + Send) -> Result<()>
                 _ = tokio::signal::ctrl_c() => {}
             }
         };
-        serve(file, authenticator, shutdown, on_bound).await
+        serve(file, deployment, shutdown, on_bound).await
     })
 }
 
