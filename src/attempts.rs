@@ -1,151 +1,114 @@
 //! Attempt limits: failed verifications per subject and per terminal within a sliding window
-//! lead to a lockout. This module keeps the counts; when they lock is the decision module's
-//! rule ([`crate::decision::lockout_reached`]), and so are the settings ([`AttemptsConfig`]).
+//! lead to a lockout. This module records the attempts in the decision state
+//! ([`crate::ledger`]) and reads them back; when they lock is the decision module's rule
+//! ([`crate::decision::lockout`]), and so are the settings ([`AttemptsConfig`]).
 //!
 //! Only biometric failures count (a face or voice that did not match, a presentation that was
 //! not live): a retake asked for by the quality gate reveals nothing about the template and
 //! does not. A successful verification clears the subject's failures, not the terminal's.
-//! The counters live in memory: a restart of the daemon clears them, which a terminal cannot
-//! cause.
+//! With a durable ledger the counts and locks survive a restart of the daemon; on a fleet
+//! terminal a subject's failures on other terminals count too, once replicated (a terminal's
+//! own failures are its own).
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::sync::Arc;
 //! use vouch::attempts::{AttemptLimiter, AttemptsConfig, Lock};
+//! use vouch::ledger::Ledger;
 //!
-//! let limiter = AttemptLimiter::new(AttemptsConfig { max_subject_failures: 2, ..Default::default() });
-//! let now = Instant::now();
-//! limiter.record_failure("alice", "till-1", now);
-//! assert_eq!(limiter.check("alice", "till-1", now), None);
-//! limiter.record_failure("alice", "till-1", now);
-//! assert!(matches!(limiter.check("alice", "till-1", now), Some(Lock::Subject { .. })));
+//! let ledger = Arc::new(Ledger::in_memory("till-1").unwrap());
+//! let limiter = AttemptLimiter::new(AttemptsConfig { max_subject_failures: 2, ..Default::default() }, ledger);
+//! let now = 1_800_000_000_000;
+//! limiter.record_failure("alice", "till-1", now).unwrap();
+//! assert_eq!(limiter.check("alice", "till-1", now).unwrap(), None);
+//! limiter.record_failure("alice", "till-1", now).unwrap();
+//! assert!(matches!(limiter.check("alice", "till-1", now).unwrap(), Some(Lock::Subject { .. })));
 //! ```
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::decision::lockout_reached;
+use crate::decision::{Attempt, lockout};
 pub use crate::decision::{AttemptsConfig, Lock};
+use crate::error::Result;
+use crate::ledger::{Event, EventKind, Ledger};
 
-#[derive(Default)]
-struct Counter {
-    failures: VecDeque<Instant>,
-    locked_until: Option<Instant>,
-}
-
-impl Counter {
-    fn lock_remaining(&self, now: Instant) -> Option<Duration> {
-        self.locked_until
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-    }
-
-    fn fail(&mut self, now: Instant, window: Duration, max: u32, lockout: Duration) {
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
-        {
-            self.failures.pop_front();
-        }
-        self.failures.push_back(now);
-        if lockout_reached(self.failures.len(), max) {
-            self.locked_until = Some(now + lockout);
-            self.failures.clear();
-        }
-    }
-}
-
-#[derive(Default)]
-struct State {
-    subjects: HashMap<String, Counter>,
-    terminals: HashMap<String, Counter>,
-}
-
-/// Failure counters and lockouts; `Send + Sync`, one per process.
+/// Failure counts and lockouts over the decision state; `Send + Sync`, one per process.
+#[derive(Debug)]
 pub struct AttemptLimiter {
     config: AttemptsConfig,
-    state: Mutex<State>,
+    ledger: Arc<Ledger>,
 }
 
-impl std::fmt::Debug for AttemptLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttemptLimiter")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+fn attempts(events: &[Event], count_successes: bool) -> Vec<Attempt> {
+    events
+        .iter()
+        .filter(|e| count_successes || e.kind == EventKind::Failure)
+        .map(|e| Attempt {
+            at_ms: e.at_ms,
+            failed: e.kind == EventKind::Failure,
+        })
+        .collect()
 }
-
-/// Counters kept at most, per kind; beyond it the idle ones are dropped first.
-const MAX_COUNTERS: usize = 100_000;
 
 impl AttemptLimiter {
-    /// A limiter with `config`.
-    pub fn new(config: AttemptsConfig) -> AttemptLimiter {
-        AttemptLimiter {
-            config,
-            state: Mutex::new(State::default()),
-        }
+    /// A limiter with `config` over `ledger`.
+    pub fn new(config: AttemptsConfig, ledger: Arc<Ledger>) -> AttemptLimiter {
+        AttemptLimiter { config, ledger }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// How far back a lock can reach: a window of failures, then the lockout.
+    fn lookback_ms(&self) -> i64 {
+        ((self.config.window_seconds + self.config.lockout_seconds) * 1000) as i64
     }
 
-    /// The lock in force for `subject` at `terminal`, if any (the subject's first).
-    pub fn check(&self, subject: &str, terminal: &str, now: Instant) -> Option<Lock> {
-        let state = self.state();
-        if let Some(remaining) = state
-            .subjects
-            .get(subject)
-            .and_then(|c| c.lock_remaining(now))
-        {
-            return Some(Lock::Subject { remaining });
-        }
-        state
-            .terminals
-            .get(terminal)
-            .and_then(|c| c.lock_remaining(now))
-            .map(|remaining| Lock::Terminal { remaining })
-    }
-
-    /// Counts a failed verification against the subject and the terminal.
-    pub fn record_failure(&self, subject: &str, terminal: &str, now: Instant) {
+    /// The lock in force for `subject` at `terminal` at `now_ms` (milliseconds since the
+    /// epoch), if any (the subject's first).
+    pub fn check(&self, subject: &str, terminal: &str, now_ms: i64) -> Result<Option<Lock>> {
+        let since = now_ms - self.lookback_ms();
         let window = Duration::from_secs(self.config.window_seconds);
-        let lockout = Duration::from_secs(self.config.lockout_seconds);
-        let mut guard = self.state();
-        let state = &mut *guard;
-        for (map, key, max) in [
-            (
-                &mut state.subjects,
-                subject,
-                self.config.max_subject_failures,
-            ),
-            (
-                &mut state.terminals,
-                terminal,
-                self.config.max_terminal_failures,
-            ),
-        ] {
-            if map.len() >= MAX_COUNTERS && !map.contains_key(key) {
-                map.retain(|_, c| {
-                    c.lock_remaining(now).is_some()
-                        || c.failures
-                            .back()
-                            .is_some_and(|t| now.saturating_duration_since(*t) < window)
-                });
-            }
-            map.entry(key.to_string())
-                .or_default()
-                .fail(now, window, max, lockout);
+        let duration = Duration::from_secs(self.config.lockout_seconds);
+        let kinds = [EventKind::Failure, EventKind::Success];
+        let subject_history = self.ledger.subject_events(subject, &kinds, since)?;
+        if let Some(remaining) = lockout(
+            &attempts(&subject_history, true),
+            self.config.max_subject_failures,
+            window,
+            duration,
+            now_ms,
+        ) {
+            return Ok(Some(Lock::Subject { remaining }));
         }
+        self.check_terminal(terminal, now_ms)
     }
 
-    /// Clears the subject's failures after a successful verification.
-    pub fn record_success(&self, subject: &str) {
-        if let Some(counter) = self.state().subjects.get_mut(subject) {
-            counter.failures.clear();
-        }
+    /// The terminal's lock in force at `now_ms`, if any.
+    pub fn check_terminal(&self, terminal: &str, now_ms: i64) -> Result<Option<Lock>> {
+        let since = now_ms - self.lookback_ms();
+        let window = Duration::from_secs(self.config.window_seconds);
+        let duration = Duration::from_secs(self.config.lockout_seconds);
+        let history = self
+            .ledger
+            .terminal_events(terminal, &[EventKind::Failure], since)?;
+        Ok(lockout(
+            &attempts(&history, false),
+            self.config.max_terminal_failures,
+            window,
+            duration,
+            now_ms,
+        )
+        .map(|remaining| Lock::Terminal { remaining }))
+    }
+
+    /// Records a failed verification of `subject` at `terminal`.
+    pub fn record_failure(&self, subject: &str, terminal: &str, now_ms: i64) -> Result<()> {
+        self.ledger
+            .record(EventKind::Failure, subject, terminal, 0, "", false, now_ms)
+    }
+
+    /// Records a successful verification (it clears the subject's failures).
+    pub fn record_success(&self, subject: &str, terminal: &str, now_ms: i64) -> Result<()> {
+        self.ledger
+            .record(EventKind::Success, subject, terminal, 0, "", false, now_ms)
     }
 }
 
@@ -153,56 +116,86 @@ impl AttemptLimiter {
 mod tests {
     use super::*;
 
+    const S: i64 = 1000;
+
+    fn limiter_over(ledger: Arc<Ledger>) -> AttemptLimiter {
+        AttemptLimiter::new(
+            AttemptsConfig {
+                max_subject_failures: 3,
+                max_terminal_failures: 5,
+                window_seconds: 60,
+                lockout_seconds: 300,
+            },
+            ledger,
+        )
+    }
+
     fn limiter() -> AttemptLimiter {
-        AttemptLimiter::new(AttemptsConfig {
-            max_subject_failures: 3,
-            max_terminal_failures: 5,
-            window_seconds: 60,
-            lockout_seconds: 300,
-        })
+        limiter_over(Arc::new(Ledger::in_memory("t1").unwrap()))
     }
 
     #[test]
     fn subject_locks_after_the_limit_and_unlocks_after_the_lockout() {
         let l = limiter();
-        let t0 = Instant::now();
+        let t0 = 1_800_000_000 * S;
         for i in 0..2 {
-            l.record_failure("a", "t1", t0 + Duration::from_secs(i));
+            l.record_failure("a", "t1", t0 + i * S).unwrap();
         }
-        assert_eq!(l.check("a", "t1", t0 + Duration::from_secs(2)), None);
-        l.record_failure("a", "t2", t0 + Duration::from_secs(2));
-        let lock = l.check("a", "t9", t0 + Duration::from_secs(3));
+        assert_eq!(l.check("a", "t1", t0 + 2 * S).unwrap(), None);
+        l.record_failure("a", "t2", t0 + 2 * S).unwrap();
+        let lock = l.check("a", "t9", t0 + 3 * S).unwrap();
         assert_eq!(
             lock,
             Some(Lock::Subject {
                 remaining: Duration::from_secs(299)
             })
         );
-        assert_eq!(l.check("b", "t1", t0 + Duration::from_secs(3)), None);
-        assert_eq!(l.check("a", "t1", t0 + Duration::from_secs(302)), None);
+        assert_eq!(l.check("b", "t1", t0 + 3 * S).unwrap(), None);
+        assert_eq!(l.check("a", "t1", t0 + 302 * S).unwrap(), None);
     }
 
     #[test]
     fn failures_outside_the_window_do_not_count() {
         let l = limiter();
-        let t0 = Instant::now();
-        l.record_failure("a", "t", t0);
-        l.record_failure("a", "t", t0 + Duration::from_secs(10));
-        l.record_failure("a", "t", t0 + Duration::from_secs(70));
-        assert_eq!(l.check("a", "t", t0 + Duration::from_secs(71)), None);
+        let t0 = 1_800_000_000 * S;
+        l.record_failure("a", "t", t0).unwrap();
+        l.record_failure("a", "t", t0 + 10 * S).unwrap();
+        l.record_failure("a", "t", t0 + 70 * S).unwrap();
+        assert_eq!(l.check("a", "t", t0 + 71 * S).unwrap(), None);
     }
 
     #[test]
     fn success_clears_the_subject_not_the_terminal() {
         let l = limiter();
-        let t0 = Instant::now();
+        let t0 = 1_800_000_000 * S;
         for s in ["a", "b", "c", "d"] {
-            l.record_failure(s, "t", t0);
+            l.record_failure(s, "t1", t0).unwrap();
         }
-        l.record_success("a");
-        l.record_failure("a", "t", t0);
-        assert!(matches!(l.check("z", "t", t0), Some(Lock::Terminal { .. })));
-        assert!(l.check("a", "other", t0).is_none());
+        l.record_success("a", "t1", t0).unwrap();
+        l.record_failure("a", "t1", t0).unwrap();
+        assert!(matches!(
+            l.check("z", "t1", t0).unwrap(),
+            Some(Lock::Terminal { .. })
+        ));
+        assert!(l.check("a", "other", t0).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_lock_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let t0 = 1_800_000_000 * S;
+        {
+            let l = limiter_over(Arc::new(Ledger::open(&path, "t1").unwrap()));
+            for i in 0..3 {
+                l.record_failure("a", "t1", t0 + i * S).unwrap();
+            }
+        }
+        let l = limiter_over(Arc::new(Ledger::open(&path, "t1").unwrap()));
+        assert!(matches!(
+            l.check("a", "t1", t0 + 10 * S).unwrap(),
+            Some(Lock::Subject { .. })
+        ));
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub mod error;
 pub mod eval;
 pub mod face;
 pub mod gallery;
+pub mod ledger;
 pub mod listing;
 pub mod models;
 pub mod parallel;

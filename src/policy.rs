@@ -203,10 +203,125 @@ pub enum Requirement {
     },
 }
 
+/// Whose payments a velocity rule counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VelocityScope {
+    /// The customer's, on every terminal of the fleet whose events have reached this one.
+    #[default]
+    Subject,
+    /// This terminal's, whoever paid.
+    Terminal,
+}
+
+/// What a velocity rule does when a payment would go past its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VelocityAction {
+    /// Require the rule's `step_up_factors` on top of the tier's.
+    StepUp,
+    /// Refuse the payment (`reject`, reason `velocity_limit`).
+    Refuse,
+    /// Decide as usual; name the rule in the decision's alerts, its audit record and a metric.
+    Alert,
+}
+
+/// A velocity rule (`[[velocity]]` in a policy file): a limit on the approved payments of a
+/// customer or a terminal over a sliding window, or since the customer's last strong
+/// authentication (an approval that used a factor beyond face and liveness). A payment that
+/// would go past any of the rule's limits triggers its action.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VelocityRule {
+    /// Name, reported in decisions and audit records (e.g. `"daily-amount"`).
+    pub name: String,
+    /// Whose payments count. By default, the customer's.
+    #[serde(default)]
+    pub per: VelocityScope,
+    /// The sliding window of `max_approvals` and `max_amount_minor`, in seconds. By default,
+    /// 86,400 (a day).
+    #[serde(default = "one_day")]
+    pub window_seconds: u64,
+    /// Most approvals in the window (this payment included).
+    #[serde(default)]
+    pub max_approvals: Option<u32>,
+    /// Largest cumulative amount in the window, in minor units of the payment's currency
+    /// (this payment included; payments in other currencies are not added).
+    #[serde(default)]
+    pub max_amount_minor: Option<u64>,
+    /// Most approvals since the last strong one (this payment included): PSD2's "five
+    /// transactions" (customer rules only).
+    #[serde(default)]
+    pub max_approvals_since_strong: Option<u32>,
+    /// Largest cumulative amount since the last strong approval: PSD2's "EUR 150" (customer
+    /// rules only).
+    #[serde(default)]
+    pub max_amount_since_strong_minor: Option<u64>,
+    /// What happens to a payment past a limit.
+    pub action: VelocityAction,
+    /// The factors a step-up requires. By default, the spoken passphrase.
+    #[serde(default = "voice_factor")]
+    pub step_up_factors: Vec<Factor>,
+}
+
+fn one_day() -> u64 {
+    86_400
+}
+
+fn voice_factor() -> Vec<Factor> {
+    vec![Factor::Voice]
+}
+
+/// How far back velocity rules may look (and the decision state keeps payments): 31 days.
+pub const VELOCITY_HORIZON_SECONDS: u64 = 31 * 86_400;
+
+impl VelocityRule {
+    fn validate(&self) -> std::result::Result<(), String> {
+        let name = &self.name;
+        if name.is_empty() || name.len() > 64 {
+            return Err("a velocity rule name has 1 to 64 characters".into());
+        }
+        if self.max_approvals.is_none()
+            && self.max_amount_minor.is_none()
+            && self.max_approvals_since_strong.is_none()
+            && self.max_amount_since_strong_minor.is_none()
+        {
+            return Err(format!("velocity rule {name:?} sets no limit"));
+        }
+        if !(60..=VELOCITY_HORIZON_SECONDS).contains(&self.window_seconds) {
+            return Err(format!(
+                "velocity rule {name:?}: window_seconds must be between 60 and {VELOCITY_HORIZON_SECONDS}"
+            ));
+        }
+        if self.per == VelocityScope::Terminal
+            && (self.max_approvals_since_strong.is_some()
+                || self.max_amount_since_strong_minor.is_some())
+        {
+            return Err(format!(
+                "velocity rule {name:?}: the limits since a strong authentication are the customer's (per = \"subject\")"
+            ));
+        }
+        if self.action == VelocityAction::StepUp {
+            if self.step_up_factors.is_empty() {
+                return Err(format!("velocity rule {name:?} steps up to no factor"));
+            }
+            if self.step_up_factors.contains(&Factor::Face)
+                || self.step_up_factors.contains(&Factor::Liveness)
+            {
+                return Err(format!(
+                    "velocity rule {name:?}: a step-up adds voice or active_liveness (face and liveness are always required)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A validated policy.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Policy {
     tiers: Vec<Tier>,
+    velocity: Vec<VelocityRule>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +330,8 @@ struct PolicyFile {
     version: u32,
     #[serde(rename = "tier")]
     tiers: Vec<Tier>,
+    #[serde(default)]
+    velocity: Vec<VelocityRule>,
 }
 
 impl Policy {
@@ -306,12 +423,33 @@ impl Policy {
                 )));
             }
         }
-        Ok(Policy { tiers })
+        for (i, rule) in file.velocity.iter().enumerate() {
+            rule.validate().map_err(bad)?;
+            if file.velocity[..i].iter().any(|r| r.name == rule.name) {
+                return Err(bad(format!("two velocity rules named {:?}", rule.name)));
+            }
+        }
+        Ok(Policy {
+            tiers,
+            velocity: file.velocity,
+        })
     }
 
     /// The tiers, in order.
     pub fn tiers(&self) -> &[Tier] {
         &self.tiers
+    }
+
+    /// The velocity rules.
+    pub fn velocity(&self) -> &[VelocityRule] {
+        &self.velocity
+    }
+
+    /// The policy without its velocity rules (a benchmark that repeats one customer's
+    /// payment, a research deployment).
+    pub fn without_velocity(mut self) -> Policy {
+        self.velocity.clear();
+        self
     }
 
     /// What `transaction` requires: the first matching tier's, or a refusal when none matches.

@@ -21,6 +21,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use serde::Deserialize;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::ledger::Ledger;
 use crate::store::{PostgresStore, SqliteStore, TemplateStore};
 
 /// `[daemon.fleet]`: the fleet store this terminal replicates.
@@ -158,6 +159,8 @@ pub struct SyncReport {
     pub pushed: usize,
     /// Subjects whose set came down from the fleet.
     pub pulled_subjects: usize,
+    /// Other terminals' decision events received.
+    pub pulled_events: usize,
     /// Whether the replica is at the fleet's head after the round.
     pub caught_up: bool,
 }
@@ -165,6 +168,7 @@ pub struct SyncReport {
 /// A terminal's replica and its link to the fleet store.
 pub struct Fleet {
     replica: Arc<SqliteStore>,
+    ledger: Arc<Ledger>,
     status: Arc<FleetStatus>,
     config: FleetConfig,
 }
@@ -180,19 +184,22 @@ impl std::fmt::Debug for Fleet {
 
 impl Fleet {
     /// Opens the template database at `sqlite` as terminal `origin`'s replica of the fleet
-    /// store `config` names. Nothing is connected yet: a terminal starts offline as well.
-    pub fn open(sqlite: &Path, origin: &str, config: FleetConfig) -> Result<Fleet> {
+    /// store `config` names, and the decision state at `state` whose events it exchanges with
+    /// the other terminals. Nothing is connected yet: a terminal starts offline as well.
+    pub fn open(sqlite: &Path, state: &Path, origin: &str, config: FleetConfig) -> Result<Fleet> {
         config.validate()?;
         if let Some(dir) = sqlite.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("creating the store folder", dir, e))?;
         }
         let replica = Arc::new(SqliteStore::open_replica(sqlite, origin)?);
+        let ledger = Arc::new(Ledger::open(state, origin)?);
         let status = Arc::new(FleetStatus::new(Duration::from_secs(
             config.offline_after_seconds,
         )));
         Ok(Fleet {
             replica,
+            ledger,
             status,
             config,
         })
@@ -208,6 +215,11 @@ impl Fleet {
         &self.replica
     }
 
+    /// The decision state (attempts, approvals, challenges) the replicator exchanges.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
     /// The link's status.
     pub fn status(&self) -> &Arc<FleetStatus> {
         &self.status
@@ -217,6 +229,7 @@ impl Fleet {
     pub fn replicator(&self) -> Replicator {
         Replicator {
             replica: self.replica.clone(),
+            ledger: self.ledger.clone(),
             status: self.status.clone(),
             url: self.config.postgres_url.clone(),
             poll: Duration::from_secs(self.config.poll_seconds),
@@ -239,6 +252,7 @@ impl Fleet {
 /// Pushes and pulls between a replica and the fleet store.
 pub struct Replicator {
     replica: Arc<SqliteStore>,
+    ledger: Arc<Ledger>,
     status: Arc<FleetStatus>,
     url: String,
     poll: Duration,
@@ -284,7 +298,8 @@ impl Replicator {
 
     fn round(&mut self) -> Result<(SyncReport, i64, i64)> {
         let replica = self.replica.clone();
-        let fleet = self.fleet()?;
+        self.fleet()?;
+        let fleet = self.fleet.as_ref().expect("connected above");
         let mut report = SyncReport::default();
         loop {
             let changes = replica.pending(PUSH_BATCH)?;
@@ -312,6 +327,24 @@ impl Replicator {
             report.pulled_subjects += pulled.subjects.len();
             cursor = pulled.cursor;
         }
+        // The decision events: ours up, the others' down.
+        loop {
+            let ours = self.ledger.unpushed(PULL_BATCH)?;
+            if ours.is_empty() {
+                break;
+            }
+            fleet.push_events(&ours)?;
+            let ids: Vec<String> = ours.into_iter().map(|e| e.id).collect();
+            self.ledger.mark_pushed(&ids)?;
+        }
+        loop {
+            let from = self.ledger.events_cursor()?;
+            let (events, to) = fleet.pull_events(self.ledger.origin(), from, PULL_BATCH)?;
+            if to == from {
+                break;
+            }
+            report.pulled_events += self.ledger.apply_pulled(&events, to)?;
+        }
         if self.listener.is_none() {
             self.listener = self.fleet.as_ref().and_then(|f| f.listen().ok());
         }
@@ -322,10 +355,10 @@ impl Replicator {
     /// passes or `stop` is set.
     fn wait(&mut self, stop: &AtomicBool) {
         let until = Instant::now() + self.poll;
-        let recorded = self.replica.recorded();
+        let recorded = (self.replica.recorded(), self.ledger.recorded());
         while Instant::now() < until
             && !stop.load(Ordering::Relaxed)
-            && self.replica.recorded() == recorded
+            && (self.replica.recorded(), self.ledger.recorded()) == recorded
         {
             let Some(listener) = self.listener.as_mut() else {
                 std::thread::sleep(WAIT_SLICE);

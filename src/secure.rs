@@ -92,6 +92,26 @@ pub fn write_atomic(
     result
 }
 
+/// Creates `path` as an empty file readable and writable by its owner only, unless it exists
+/// (a database SQLite then opens in it keeps that mode, and its -wal and -shm files take it).
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Fsyncs the folder holding `path`, so that a file just created or renamed there keeps its
 /// name after a crash.
 pub fn sync_parent(path: &Path) -> std::io::Result<()> {

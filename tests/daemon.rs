@@ -660,8 +660,10 @@ async fn sigterm_lets_an_in_flight_verification_finish() {
 /// daemon keeps no outstanding challenge across a restart, so one spent (or not yet spent)
 /// can never be redeemed again; the customer is asked for a new one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spoken_challenge_does_not_survive_a_restart() {
-    let Some(mut daemon) = Vouchd::start("") else {
+async fn a_restart_keeps_lockouts_and_spent_challenges() {
+    let Some(mut daemon) = Vouchd::start(
+        "[decisions.attempts]\nmax_subject_failures = 2\nwindow_seconds = 600\nlockout_seconds = 600\n",
+    ) else {
         return;
     };
     if util::data_file("fsdd/recordings/0_lucas_5.wav").is_none() {
@@ -672,51 +674,100 @@ async fn a_spoken_challenge_does_not_survive_a_restart() {
         format: pb::AudioFormat::Wav as i32,
     };
     let mut client = daemon.unix_client().await;
-    client
-        .enroll(pb::EnrollRequest {
+    for (subject, frames, sequences) in [
+        (
+            "hana",
+            vec![face("img1.jpg")],
+            vec![sequence(5), sequence(6)],
+        ),
+        ("ivan", vec![face("img1.jpg"), face("img2.jpg")], vec![]),
+    ] {
+        client
+            .enroll(pb::EnrollRequest {
+                subject: subject.into(),
+                face: frames,
+                digit_sequences: sequences,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let spoken = |challenge: &pb::ChallengeResponse, id: &str| {
+        let phrase = util::fsdd_phrase("lucas", &challenge.digits, 0).unwrap();
+        pb::VerifyRequest {
             subject: "hana".into(),
-            face: vec![face("img1.jpg")],
-            digit_sequences: vec![sequence(5), sequence(6)],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let challenge = client
-        .challenge(pb::ChallengeRequest {
-            subject: "hana".into(),
-            transaction: Some(tx("h-1", 100_000)),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(challenge.required);
-    drop(client);
-    assert!(daemon.stop(), "vouchd exited uncleanly");
-    daemon.try_restart().unwrap();
-    let mut client = daemon.unix_client().await;
-    let phrase = util::fsdd_phrase("lucas", &challenge.digits, 0).unwrap();
-    let refused = client
-        .verify(pb::VerifyRequest {
-            subject: "hana".into(),
-            transaction: Some(tx("h-1", 100_000)),
+            transaction: Some(tx(id, 100_000)),
             frames: vec![face("img7.jpg")],
             voice: Some(pb::VoiceResponse {
-                challenge_id: challenge.challenge_id,
+                challenge_id: challenge.challenge_id.clone(),
                 audio: Some(pb::Audio {
                     data: util::wav_16k(phrase.samples()),
                     format: pb::AudioFormat::Wav as i32,
                 }),
             }),
             movement: None,
-        })
-        .await
-        .unwrap_err();
+        }
+    };
+    let mut issue = async |id: &str| {
+        client
+            .challenge(pb::ChallengeRequest {
+                subject: "hana".into(),
+                transaction: Some(tx(id, 100_000)),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let spent = issue("h-1").await;
+    let outstanding = issue("h-2").await;
+    assert!(spent.required && outstanding.required);
+    // Spent before the restart: its verification runs (and steps up: no movement answer).
+    client.verify(spoken(&spent, "h-1")).await.unwrap();
+    // Ivan is locked out by two failures before the restart.
+    let ivan = |frame: &str, id: &str| pb::VerifyRequest {
+        subject: "ivan".into(),
+        transaction: Some(tx(id, 450)),
+        frames: vec![face(frame)],
+        voice: None,
+        movement: None,
+    };
+    for id in ["i-1", "i-2"] {
+        let d = client
+            .verify(ivan("img27.jpg", id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision(d.decision), pb::Decision::Reject);
+    }
+    drop(client);
+    assert!(daemon.stop(), "vouchd exited uncleanly");
+    daemon.try_restart().unwrap();
+    let mut client = daemon.unix_client().await;
+    let refused = client.verify(spoken(&spent, "h-1")).await.unwrap_err();
     assert_eq!(
         refused.code(),
         tonic::Code::FailedPrecondition,
-        "{refused:?}"
+        "a challenge spent before the restart: {refused:?}"
     );
     assert!(refused.message().contains("challenge"), "{refused:?}");
+    // The outstanding one is still good (its decision is the policy's business).
+    client.verify(spoken(&outstanding, "h-2")).await.unwrap();
+    let again = client
+        .verify(spoken(&outstanding, "h-2"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), tonic::Code::FailedPrecondition);
+    let locked = client
+        .verify(ivan("img7.jpg", "i-3"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        decision(locked.decision),
+        pb::Decision::Locked,
+        "{locked:?}"
+    );
+    assert_eq!(locked.reasons, ["subject_locked"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,6 +23,7 @@ impl Terminal {
         let link = Partition::new(postgres_port(url));
         let fleet = Fleet::open(
             &dir.join(format!("{name}.db")),
+            &dir.join(format!("{name}.state.db")),
             name,
             FleetConfig {
                 postgres_url: format!("{} connect_timeout=2", link.url(url)),
@@ -261,4 +262,78 @@ fn a_standalone_store_is_adopted_and_a_replica_keeps_its_name() {
     let err = vouch::store::SqliteStore::open_replica(&path, "till-b").unwrap_err();
     assert_eq!(err.kind(), vouch::ErrorKind::Config);
     assert!(err.to_string().contains("till-a"), "{err}");
+}
+
+#[test]
+fn a_customers_failures_and_payments_count_on_every_terminal() {
+    use std::sync::Arc;
+    use vouch::attempts::{AttemptLimiter, AttemptsConfig, Lock};
+    use vouch::ledger::EventKind;
+    let Some((url, data)) = postgres() else {
+        return;
+    };
+    let _serial = postgres_exclusive(&data);
+    let url = postgres_database(&url, "vouch_replica");
+    let dir = tempfile::tempdir().unwrap();
+    let a = Terminal::new("till-a", dir.path(), &url);
+    let b = Terminal::new("till-b", dir.path(), &url);
+    let config = AttemptsConfig {
+        max_subject_failures: 3,
+        ..AttemptsConfig::default()
+    };
+    let on_a = AttemptLimiter::new(config.clone(), Arc::clone(a.fleet.ledger()));
+    let on_b = AttemptLimiter::new(config, Arc::clone(b.fleet.ledger()));
+    let now = vouch::ledger::now_ms();
+    for i in 0..3 {
+        on_a.record_failure("mia", "till-a", now + i).unwrap();
+    }
+    a.fleet
+        .ledger()
+        .record(
+            EventKind::Approval,
+            "mia",
+            "till-a",
+            2_500,
+            "EUR",
+            false,
+            now,
+        )
+        .unwrap();
+    assert_eq!(
+        on_b.check("mia", "till-b", now + 10).unwrap(),
+        None,
+        "not synchronised yet"
+    );
+    a.converge();
+    b.converge();
+    assert!(matches!(
+        on_b.check("mia", "till-b", now + 10).unwrap(),
+        Some(Lock::Subject { .. })
+    ));
+    assert_eq!(
+        on_b.check_terminal("till-b", now + 10).unwrap(),
+        None,
+        "another terminal's failures do not lock this one"
+    );
+    let paid = b
+        .fleet
+        .ledger()
+        .subject_events("mia", &[EventKind::Approval], 0)
+        .unwrap();
+    assert_eq!(paid.len(), 1);
+    assert_eq!(
+        (paid[0].amount_minor, paid[0].origin.as_str()),
+        (2_500, "till-a")
+    );
+    // Pushed once, pulled once: a second round changes nothing.
+    a.converge();
+    b.converge();
+    assert_eq!(
+        b.fleet
+            .ledger()
+            .subject_events("mia", &[EventKind::Failure, EventKind::Approval], 0)
+            .unwrap()
+            .len(),
+        4
+    );
 }

@@ -1,8 +1,6 @@
 //! Open-set identification (1:N): the live face in front of the terminal against every
 //! enrolled subject; the answer may be "nobody".
 
-use std::time::Instant;
-
 use super::{
     Authenticator, Candidate, Identification, IdentifyRequest, Presented, Timings, check_id,
 };
@@ -16,14 +14,16 @@ impl Authenticator {
     /// `decisions.identify_fpir` over the gallery, otherwise nobody.
     pub fn identify(&self, request: &IdentifyRequest<'_>) -> Result<Identification> {
         check_id("terminal", request.terminal)?;
-        let now = Instant::now();
+        let now_ms = crate::ledger::now_ms();
         let unidentified = |outcome, reason: &str| Identified {
             outcome,
             subject: None,
             reasons: vec![reason.to_string()],
             confidence: Confidence::Low,
         };
-        if let Some(Lock::Terminal { .. }) = self.attempts.check("", request.terminal, now) {
+        if let Some(Lock::Terminal { .. }) =
+            self.attempts.check_terminal(request.terminal, now_ms)?
+        {
             return self.finish_identify(
                 request,
                 unidentified(Outcome::Locked, "terminal_locked"),
@@ -60,7 +60,7 @@ impl Authenticator {
             }
         };
         if !decision::is_live(liveness.score, self.config().decisions.liveness_threshold) {
-            self.attempts.record_failure("", request.terminal, now);
+            self.attempts.record_failure("", request.terminal, now_ms)?;
             return self.finish_identify(
                 request,
                 unidentified(Outcome::Reject, "liveness_failed"),

@@ -50,7 +50,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::challenge::{Binding, MovementChallengeIssuer};
 use crate::face::{FaceImage, LivenessEvidence, PresentedEmbedding};
-use crate::policy::{Factor, Policy, Requirement};
+use crate::policy::{Factor, Policy, Requirement, VelocityAction};
 use crate::receipt::ReceiptSigner;
 use crate::score::{Calibrations, fused_model_id};
 use crate::store::SubjectSummary;
@@ -67,6 +67,8 @@ pub struct Authenticator {
     challenges: ChallengeIssuer,
     movement_challenges: MovementChallengeIssuer,
     attempts: AttemptLimiter,
+    /// The decision state: attempts, approved payments, challenges.
+    ledger: Arc<crate::ledger::Ledger>,
     signer: ReceiptSigner,
     audit: AuditLog,
     /// The face templates in memory for 1:N, made on the first identification and kept in
@@ -122,8 +124,21 @@ impl Authenticator {
         Authenticator::with_engine(engine, vault)
     }
 
-    /// An authenticator over an engine already loaded (its config gives the rest).
+    /// An authenticator over an engine already loaded (its config gives the rest, the
+    /// decision state at `decisions.state` among it).
     pub fn with_engine(engine: Arc<Engine>, vault: TemplateVault) -> Result<Authenticator> {
+        let state = engine.config().decisions.state_path();
+        let ledger = Arc::new(crate::ledger::Ledger::open(&state, "local")?);
+        Authenticator::assemble(engine, vault, ledger)
+    }
+
+    /// An authenticator over an engine, a vault and a decision state already open (a fleet
+    /// terminal's, which its replicator shares).
+    pub fn assemble(
+        engine: Arc<Engine>,
+        vault: TemplateVault,
+        ledger: Arc<crate::ledger::Ledger>,
+    ) -> Result<Authenticator> {
         let config = engine.config().clone();
         config.dangerous_settings().log_enabled();
         let decisions = &config.decisions;
@@ -138,13 +153,20 @@ impl Authenticator {
         let needs_voice = policy
             .tiers()
             .iter()
-            .any(|t| !t.refuse && t.factors.contains(&Factor::Voice));
+            .any(|t| !t.refuse && t.factors.contains(&Factor::Voice))
+            || policy.velocity().iter().any(|r| {
+                r.action == VelocityAction::StepUp && r.step_up_factors.contains(&Factor::Voice)
+            });
         for tier in policy.tiers().iter().filter(|t| !t.refuse) {
             let Some(fmr) = tier.target_fmr else { continue };
             if tier.factors.contains(&Factor::Face) {
                 calibrations.get(&face_model)?.threshold_at(fmr)?;
             }
-            if tier.factors.contains(&Factor::Voice) {
+            // A velocity rule may ask any tier for the passphrase.
+            let stepped_up = policy.velocity().iter().any(|r| {
+                r.action == VelocityAction::StepUp && r.step_up_factors.contains(&Factor::Voice)
+            });
+            if tier.factors.contains(&Factor::Voice) || stepped_up {
                 // The fusion of every configured speaker model (new enrollments), and the
                 // first model alone (subjects enrolled before the others were added).
                 let ids: Vec<String> = engine
@@ -163,13 +185,15 @@ impl Authenticator {
         let challenges = ChallengeIssuer::new(
             config.voice.passphrase_length,
             Duration::from_secs(config.voice.challenge_ttl_seconds),
-        )?;
+        )?
+        .with_book(ledger.clone());
         let motion = &config.face.motion;
         let movement_challenges = MovementChallengeIssuer::new(
             motion.challenge_min_movements,
             motion.challenge_max_movements,
             Duration::from_secs(motion.challenge_ttl_seconds),
-        )?;
+        )?
+        .with_book(ledger.clone());
         let signer = ReceiptSigner::load(&decisions.receipt_key).map_err(|e| {
             Error::new(
                 e.kind(),
@@ -188,7 +212,8 @@ impl Authenticator {
         }
         let audit = AuditLog::open(&decisions.audit_log)?;
         Ok(Authenticator {
-            attempts: AttemptLimiter::new(decisions.attempts.clone()),
+            attempts: AttemptLimiter::new(decisions.attempts.clone(), ledger.clone()),
+            ledger,
             engine,
             vault,
             policy,

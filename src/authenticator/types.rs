@@ -100,6 +100,9 @@ pub struct Decision {
     /// Whether the terminal was offline (its fleet store unreachable) when it decided; the
     /// receipt and the audit record say so too.
     pub offline: bool,
+    /// The velocity rules that only alert and that this payment went past (also in the audit
+    /// record).
+    pub velocity_alerts: Vec<String>,
     /// Raw scores (research mode only).
     pub scores: Option<ResearchScores>,
     /// Where the decision's time went.

@@ -8,7 +8,7 @@ use super::{
     requirement_tier,
 };
 use crate::audit::{AuditEvent, AuditKind};
-use crate::decision::{self, Settled, Verification};
+use crate::decision::{self, Approval, Payment, Settled, VelocityVerdict, Verification};
 use crate::embedding::Embedding;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::challenge::Binding;
@@ -28,6 +28,8 @@ struct Context {
     tier: Option<String>,
     /// Whether the terminal was offline.
     offline: bool,
+    /// What the velocity rules made of the payment.
+    velocity: VelocityVerdict,
 }
 
 impl Authenticator {
@@ -61,6 +63,44 @@ impl Authenticator {
         Ok((!scores.is_empty()).then(|| scores.iter().sum::<f32>() / scores.len() as f32))
     }
 
+    /// The velocity rules' verdict on the request's payment, over the customer's approvals
+    /// (fleet-wide, as far as replicated) and the terminal's.
+    fn velocity(&self, request: &VerifyRequest<'_>, now_ms: i64) -> Result<VelocityVerdict> {
+        let rules = self.policy.velocity();
+        if rules.is_empty() {
+            return Ok(VelocityVerdict::default());
+        }
+        let since = now_ms - (crate::policy::VELOCITY_HORIZON_SECONDS as i64) * 1000;
+        let approvals = |events: Vec<crate::ledger::Event>| -> Vec<Approval> {
+            events
+                .into_iter()
+                .map(|e| Approval {
+                    at_ms: e.at_ms,
+                    amount_minor: e.amount_minor,
+                    currency: e.currency,
+                    strong: e.strong,
+                })
+                .collect()
+        };
+        let kinds = [crate::ledger::EventKind::Approval];
+        let subject = approvals(self.ledger.subject_events(request.subject, &kinds, since)?);
+        let terminal = approvals(
+            self.ledger
+                .terminal_events(request.terminal, &kinds, since)?,
+        );
+        let tx = &request.transaction.transaction;
+        Ok(decision::velocity(
+            rules,
+            &subject,
+            &terminal,
+            &Payment {
+                amount_minor: tx.amount_minor,
+                currency: &tx.currency,
+                at_ms: now_ms,
+            },
+        ))
+    }
+
     /// Verifies a customer (1:1) for a transaction.
     pub fn verify(&self, request: &VerifyRequest<'_>) -> Result<Decision> {
         check_id("subject", request.subject)?;
@@ -68,11 +108,13 @@ impl Authenticator {
         check_id("transaction", &request.transaction.id)?;
         check_id("nonce", &request.transaction.nonce)?;
         let now = Instant::now();
+        let now_ms = crate::ledger::now_ms();
         let mut timings = Timings::default();
         let requirement = self.policy.requirement(&request.transaction.transaction);
-        let context = Context {
+        let mut context = Context {
             tier: requirement_tier(&requirement),
             offline: self.connectivity.offline(),
+            velocity: VelocityVerdict::default(),
         };
 
         let binding = Binding {
@@ -80,7 +122,10 @@ impl Authenticator {
             terminal: request.terminal.to_string(),
             transaction_id: request.transaction.id.clone(),
         };
-        if let Some(lock) = self.attempts.check(request.subject, request.terminal, now) {
+        if let Some(lock) = self
+            .attempts
+            .check(request.subject, request.terminal, now_ms)?
+        {
             // A locked request is not looked at, but its challenges are still spent.
             if let Some(voice) = request.voice {
                 let _ = self.challenges.redeem(voice.challenge_id, request.subject);
@@ -129,6 +174,21 @@ impl Authenticator {
                 ..
             } => (factors.clone(), *target_fmr, *voice_target_fmr),
         };
+        context.velocity = self.velocity(request, now_ms)?;
+        if context.velocity.refused_by.is_some() {
+            return self.finish_verify(
+                request,
+                context,
+                Settled::velocity_limit(),
+                None,
+                timings,
+                now,
+            );
+        }
+        let mut factors = factors;
+        factors.extend(context.velocity.step_up.iter().copied());
+        factors.sort();
+        factors.dedup();
         let mut verification = Verification::new(&factors);
 
         // The challenge is redeemed first, whatever happens next: it is single-use.
@@ -289,13 +349,31 @@ impl Authenticator {
             }
         }
 
-        let settled = verification.settle();
+        let mut settled = verification.settle();
+        if settled.outcome == decision::Outcome::StepUp && !context.velocity.step_up.is_empty() {
+            settled.reasons.push("velocity_step_up".to_string());
+        }
         scores.fused_llr = settled.fused_llr;
         if settled.is_failure() {
             self.attempts
-                .record_failure(request.subject, request.terminal, now);
+                .record_failure(request.subject, request.terminal, now_ms)?;
         } else if settled.outcome == decision::Outcome::Accept {
-            self.attempts.record_success(request.subject);
+            self.attempts
+                .record_success(request.subject, request.terminal, now_ms)?;
+            let tx = &request.transaction.transaction;
+            let strong = settled
+                .used
+                .iter()
+                .any(|f| matches!(f, Factor::Voice | Factor::ActiveLiveness));
+            self.ledger.record(
+                crate::ledger::EventKind::Approval,
+                request.subject,
+                request.terminal,
+                tx.amount_minor,
+                &tx.currency,
+                strong,
+                now_ms,
+            )?;
         }
         let scores = self
             .config()
@@ -370,7 +448,11 @@ impl Authenticator {
         started: Instant,
     ) -> Result<Decision> {
         let start = Instant::now();
-        let Context { tier, offline } = context;
+        let Context {
+            tier,
+            offline,
+            velocity,
+        } = context;
         let tx = request.transaction;
         let mut receipt = Receipt::new(
             request.subject,
@@ -402,6 +484,15 @@ impl Authenticator {
         if offline {
             event = event.detail("offline", true);
         }
+        if let Some(rule) = &velocity.refused_by {
+            event = event.detail("velocity_refused_by", rule.as_str());
+        }
+        if !velocity.step_up_by.is_empty() {
+            event = event.detail("velocity_step_up_by", velocity.step_up_by.clone());
+        }
+        if !velocity.alerts.is_empty() {
+            event = event.detail("velocity_alerts", velocity.alerts.clone());
+        }
         self.audit
             .append(event.detail("receipt", signed.as_str()))?;
         Ok(Decision {
@@ -414,6 +505,7 @@ impl Authenticator {
             retry_after: settled.retry_after,
             receipt: signed,
             offline,
+            velocity_alerts: velocity.alerts,
             scores,
             timings: Timings {
                 record_ms: Timings::since(start),

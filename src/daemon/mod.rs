@@ -127,14 +127,15 @@ impl Deployment {
         };
         let fleet = Fleet::open(
             &library.store.sqlite,
+            &library.decisions.state_path(),
             &file.daemon.origin,
             fleet_config.clone(),
         )?;
         let vault =
             crate::vault::TemplateVault::over(fleet.store(), &library.store, &library.keys)?;
         let engine = Arc::new(crate::engine::Engine::new(library)?);
-        let authenticator =
-            Authenticator::with_engine(engine, vault)?.with_connectivity(fleet.status().clone());
+        let authenticator = Authenticator::assemble(engine, vault, fleet.ledger().clone())?
+            .with_connectivity(fleet.status().clone());
         Ok(Deployment {
             authenticator: Arc::new(authenticator),
             fleet: Some(fleet),

@@ -20,6 +20,9 @@ pub struct DecisionsConfig {
     pub receipt_key: PathBuf,
     /// The hash-chained audit log. By default, `.vouch/audit.log`.
     pub audit_log: PathBuf,
+    /// The decision state ([`crate::ledger`]: attempts, approved payments, challenges), kept
+    /// across restarts. By default, `state.db` in the audit log's folder.
+    pub state: Option<PathBuf>,
     /// Identification's target false-positive identification rate over the whole gallery;
     /// each comparison is held to `fpir / gallery size`. By default, 1e-3.
     pub identify_fpir: f64,
@@ -48,6 +51,13 @@ pub struct DecisionsConfig {
 }
 
 impl DecisionsConfig {
+    /// Where the decision state lives: `state`, or `state.db` beside the audit log.
+    pub fn state_path(&self) -> PathBuf {
+        self.state
+            .clone()
+            .unwrap_or_else(|| self.audit_log.with_file_name("state.db"))
+    }
+
     /// The default liveness threshold on the fused live score.
     ///
     /// The upstream ensemble's own cut, kept after measuring the project's data. On the NUAA
@@ -89,6 +99,7 @@ impl Default for DecisionsConfig {
             calibration: Vec::new(),
             receipt_key: PathBuf::from(".vouch/receipt.key"),
             audit_log: PathBuf::from(".vouch/audit.log"),
+            state: None,
             identify_fpir: 1e-3,
             attempts: AttemptsConfig::default(),
             liveness_threshold: DecisionsConfig::DEFAULT_LIVENESS_THRESHOLD,

@@ -13,6 +13,8 @@
 //! - [`active`]: whether the head movements of an active liveness challenge's response
 //!   answer it (one face followed, filmed not assembled, the asked movements in order, each
 //!   far enough and with the parallax of a head, not a plane);
+//! - [`history`]: lockouts after repeated failures and velocity rules over approved
+//!   payments, as pure functions of the history the [`crate::ledger`] keeps;
 //! - [`outcome`]: the outcome, the confidence levels and LLR fusion;
 //! - [`config`]: its configuration sections, `[decisions]` (thresholds the policy does not set,
 //!   the policy and calibration files, attempt limits) and `[quality]`.
@@ -24,12 +26,14 @@
 
 pub mod active;
 pub mod config;
+pub mod history;
 pub mod outcome;
 pub mod quality;
 pub mod rules;
 
 pub use active::{ActiveLivenessConfig, ActiveVerdict, active_liveness};
 pub use config::{AttemptsConfig, DecisionsConfig, QualityConfig};
+pub use history::{Approval, Attempt, Payment, VelocityVerdict, lockout, velocity};
 pub use outcome::{Confidence, Outcome, fuse};
 pub use quality::{QualityCheck, QualityFailure, quality_failures};
 pub use rules::{

@@ -209,15 +209,22 @@ impl Settled {
         }
     }
 
+    /// A refusal by a velocity rule (the customer pays another way).
+    pub fn velocity_limit() -> Settled {
+        Settled {
+            reasons: vec!["velocity_limit".to_string()],
+            ..Settled::refused()
+        }
+    }
+
     /// Whether the outcome counts as a biometric failure towards a lockout (a retake reveals
     /// nothing about the template and does not, nor does a refusal made before any evidence
     /// was looked at).
     pub fn is_failure(&self) -> bool {
         self.outcome == Outcome::Reject
-            && !self
-                .reasons
-                .iter()
-                .any(|r| r == "policy_refused" || r == "offline_limit")
+            && !self.reasons.iter().any(|r| {
+                ["policy_refused", "offline_limit", "velocity_limit"].contains(&r.as_str())
+            })
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::face::motion::HeadMovement;
 use crate::secure::random;
-use crate::single_use::{SingleUse, Wording};
+use crate::single_use::{ChallengeBook, Durable, SingleUse, Wording};
 
 /// What a challenge is bound to: it is redeemed only for the same subject, terminal and
 /// transaction.
@@ -55,8 +55,44 @@ fn unix_seconds<S: serde::Serializer>(
     s.serialize_u64(secs)
 }
 
-/// Issues and redeems movement challenges ([`SingleUse`]: in memory like the spoken ones,
-/// single-use, with an expiry).
+impl Durable for MovementChallenge {
+    const KIND: &'static str = "movement";
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::json!({
+            "subject": self.binding.subject,
+            "terminal": self.binding.terminal,
+            "transaction_id": self.binding.transaction_id,
+            "actions": HeadMovement::joined(&self.actions, ","),
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn decode(id: &str, payload: &[u8], expires_at: SystemTime) -> Result<MovementChallenge> {
+        let broken = || {
+            Error::new(
+                ErrorKind::Store,
+                "state database: a broken movement challenge",
+            )
+        };
+        let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| broken())?;
+        let field = |name: &str| value[name].as_str().map(str::to_string).ok_or_else(broken);
+        Ok(MovementChallenge {
+            id: id.to_string(),
+            binding: Binding {
+                subject: field("subject")?,
+                terminal: field("terminal")?,
+                transaction_id: field("transaction_id")?,
+            },
+            actions: HeadMovement::parse_list(&field("actions")?).map_err(|_| broken())?,
+            expires_at,
+        })
+    }
+}
+
+/// Issues and redeems movement challenges ([`SingleUse`]: like the spoken ones, single-use,
+/// with an expiry, in memory or in the decision state).
 #[derive(Debug)]
 pub struct MovementChallengeIssuer {
     movements: (usize, usize),
@@ -95,6 +131,12 @@ impl MovementChallengeIssuer {
                 },
             ),
         })
+    }
+
+    /// Keeps the challenges in `book` (they survive a restart, spent or not).
+    pub fn with_book(mut self, book: std::sync::Arc<dyn ChallengeBook>) -> MovementChallengeIssuer {
+        self.outstanding = self.outstanding.with_book(book);
+        self
     }
 
     /// Replaces the clock (tests).

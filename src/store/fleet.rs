@@ -5,6 +5,7 @@ use postgres::{Client, IsolationLevel};
 
 use super::postgres::{CHANGES_CHANNEL, lock_for_writing, log_change, tombstone};
 use crate::error::Result;
+use crate::ledger::{Event, EventKind};
 use crate::store::PostgresStore;
 use crate::store::replication::{
     Change, ContentDigest, Op, Pulled, ReplicaTemplate, SubjectState, content_digest,
@@ -154,6 +155,66 @@ impl PostgresStore {
                 subjects: states,
             })
         })
+    }
+
+    /// Stores a terminal's decision events (each id once: a repeated push is harmless).
+    pub fn push_events(&self, events: &[Event]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.with_client("pushing events to the fleet store", |c| {
+            let mut tx = c.transaction()?;
+            // Sequence numbers commit in order, as for templates: a cursor never skips one.
+            lock_for_writing(&mut tx)?;
+            for e in events {
+                tx.execute(
+                    "INSERT INTO vouch_events (id, origin, kind, subject, terminal, amount_minor, currency, strong, at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                    &[&e.id, &e.origin, &e.kind.as_str(), &e.subject, &e.terminal, &(e.amount_minor as i64), &e.currency, &e.strong, &e.at_ms],
+                )?;
+            }
+            tx.batch_execute(&format!("NOTIFY {CHANGES_CHANNEL}"))?;
+            tx.commit()
+        })
+    }
+
+    /// Other terminals' events after `cursor` (up to `limit`), and the cursor they bring.
+    pub fn pull_events(
+        &self,
+        origin: &str,
+        cursor: i64,
+        limit: usize,
+    ) -> Result<(Vec<Event>, i64)> {
+        let limit = limit.max(1) as i64;
+        let rows = self.with_client("pulling events from the fleet store", |c| {
+            c.query(
+                "SELECT seq, id, origin, kind, subject, terminal, amount_minor, currency, strong, at_ms FROM vouch_events
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&cursor, &limit],
+            )
+        })?;
+        let mut next = cursor;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in rows {
+            next = row.get(0);
+            let from: String = row.get(2);
+            if from == origin {
+                continue;
+            }
+            let kind: String = row.get(3);
+            events.push(Event {
+                id: row.get(1),
+                origin: from,
+                kind: EventKind::parse(&kind)?,
+                subject: row.get(4),
+                terminal: row.get(5),
+                amount_minor: row.get::<_, i64>(6).max(0) as u64,
+                currency: row.get(7),
+                strong: row.get(8),
+                at_ms: row.get(9),
+            });
+        }
+        Ok((events, next))
     }
 
     /// The fingerprint of every template in the fleet store.

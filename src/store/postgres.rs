@@ -18,7 +18,7 @@ use crate::store::{NewTemplate, StoredTemplate, SubjectSummary, TemplateStore};
 use crate::template::Modality;
 
 /// The schema version this library writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 const MIGRATIONS: &[&str] = &[
     "
@@ -60,6 +60,23 @@ const MIGRATIONS: &[&str] = &[
         origin    TEXT NOT NULL,
         applied   TIMESTAMPTZ NOT NULL DEFAULT now()
     );
+",
+    // The terminals' decision events (failures, successes, approvals), so that lockouts and
+    // velocity rules count a customer fleet-wide (see `ledger`).
+    "
+    CREATE TABLE vouch_events (
+        seq          BIGSERIAL PRIMARY KEY,
+        id           TEXT   NOT NULL UNIQUE,
+        origin       TEXT   NOT NULL,
+        kind         TEXT   NOT NULL CHECK (kind IN ('failure', 'success', 'approval')),
+        subject      TEXT   NOT NULL,
+        terminal     TEXT   NOT NULL,
+        amount_minor BIGINT NOT NULL,
+        currency     TEXT   NOT NULL,
+        strong       BOOLEAN NOT NULL,
+        at_ms        BIGINT NOT NULL
+    );
+    CREATE INDEX vouch_events_by_subject ON vouch_events (subject, at_ms);
 ",
 ];
 

@@ -173,12 +173,7 @@ pub(crate) fn random_token() -> crate::error::Result<String> {
     Ok(hex::encode(bytes))
 }
 
-/// Now, in milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub(crate) use crate::ledger::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -116,20 +116,8 @@ fn db_error(doing: &str, e: rusqlite::Error) -> Error {
 impl SqliteStore {
     /// Opens (creating if needed, mode 0600) the database at `path` and migrates its schema.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        if !path.exists() {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            match options.open(path) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io("creating template database", path, e)),
-            }
-        }
+        crate::secure::create_private(path)
+            .map_err(|e| Error::io("creating template database", path, e))?;
         let conn = Connection::open(path).map_err(|e| db_error("opening", e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| db_error("configuring", e))?;

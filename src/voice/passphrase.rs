@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::secure::random;
-use crate::single_use::{SingleUse, Wording};
+use crate::single_use::{ChallengeBook, Durable, SingleUse, Wording};
 use crate::voice::audio::Audio;
 use crate::voice::digits::{DigitModel, SpokenDigits};
 
@@ -58,7 +58,35 @@ mod unix_seconds {
     }
 }
 
-/// Issues and redeems challenges ([`SingleUse`]: in memory, single-use, with an expiry).
+impl Durable for Challenge {
+    const KIND: &'static str = "passphrase";
+
+    fn encode(&self) -> Vec<u8> {
+        serde_json::json!({ "subject": self.subject, "digits": self.digits })
+            .to_string()
+            .into_bytes()
+    }
+
+    fn decode(id: &str, payload: &[u8], expires_at: SystemTime) -> Result<Challenge> {
+        let broken = || {
+            Error::new(
+                ErrorKind::Store,
+                "state database: a broken passphrase challenge",
+            )
+        };
+        let value: serde_json::Value = serde_json::from_slice(payload).map_err(|_| broken())?;
+        let field = |name: &str| value[name].as_str().map(str::to_string).ok_or_else(broken);
+        Ok(Challenge {
+            id: id.to_string(),
+            subject: field("subject")?,
+            digits: field("digits")?,
+            expires_at,
+        })
+    }
+}
+
+/// Issues and redeems challenges ([`SingleUse`]: single-use, with an expiry; in memory, or
+/// in the decision state with [`ChallengeIssuer::with_book`]).
 #[derive(Debug)]
 pub struct ChallengeIssuer {
     length: usize,
@@ -84,6 +112,12 @@ impl ChallengeIssuer {
                 },
             ),
         })
+    }
+
+    /// Keeps the challenges in `book` (they survive a restart, spent or not).
+    pub fn with_book(mut self, book: std::sync::Arc<dyn ChallengeBook>) -> ChallengeIssuer {
+        self.outstanding = self.outstanding.with_book(book);
+        self
     }
 
     /// Replaces the clock (tests).
