@@ -17,6 +17,7 @@ mod catalogue;
 mod challenge;
 mod cli;
 mod daemon;
+mod deploy;
 #[cfg(all(feature = "camera", feature = "microphone"))]
 mod devices;
 mod eval;
@@ -27,7 +28,6 @@ mod liveness;
 mod metrics;
 mod models;
 mod presentation;
-#[cfg(feature = "postgres")]
 mod replica;
 mod secrets;
 mod store;

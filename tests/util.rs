@@ -375,7 +375,6 @@ pub fn postgres_script(arg: &str, data: &str) {
     assert!(status.success(), "scripts/postgres.sh {arg} failed");
 }
 
-#[cfg(feature = "postgres")]
 /// A fresh, empty database on the test PostgreSQL server, for a test that needs the fleet
 /// store to itself; returns its connection string.
 pub fn postgres_database(url: &str, prefix: &str) -> String {

@@ -185,10 +185,14 @@ impl Authenticator {
                 now,
             );
         }
+        // A step-up to factors the tier requires anyway is no step-up.
+        context.velocity.step_up.retain(|f| !factors.contains(f));
+        if context.velocity.step_up.is_empty() {
+            context.velocity.step_up_by.clear();
+        }
         let mut factors = factors;
         factors.extend(context.velocity.step_up.iter().copied());
         factors.sort();
-        factors.dedup();
         let mut verification = Verification::new(&factors);
 
         // The challenge is redeemed first, whatever happens next: it is single-use.
