@@ -168,6 +168,10 @@ impl Ledger {
                 format!("state database: WAL mode unavailable (got {mode})"),
             ));
         }
+        // Written on every decision and small: checkpointed often, its WAL kept short, so the
+        // files stay small on a terminal's flash (and within a tight file-size limit).
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 8; PRAGMA journal_size_limit = 32768;")
+            .map_err(|e| db_error("configuring", e))?;
         Ledger::with_connection(conn, Some(path.to_path_buf()), origin)
     }
 

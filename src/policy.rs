@@ -278,8 +278,15 @@ pub const VELOCITY_HORIZON_SECONDS: u64 = 31 * 86_400;
 impl VelocityRule {
     fn validate(&self) -> std::result::Result<(), String> {
         let name = &self.name;
-        if name.is_empty() || name.len() > 64 {
-            return Err("a velocity rule name has 1 to 64 characters".into());
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(format!(
+                "velocity rule name {name:?}: 1 to 64 letters, digits, '-', '_' or '.'"
+            ));
         }
         if self.max_approvals.is_none()
             && self.max_amount_minor.is_none()

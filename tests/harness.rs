@@ -109,6 +109,25 @@ audit_log = "{d}/audit.log"
     Some(dir)
 }
 
+/// A `[decisions]` line naming a policy with the built-in tiers and no velocity rules, for
+/// tests that verify one customer over and over (the built-in rules would step them up after
+/// five payments): written once per test process.
+pub fn no_velocity_policy() -> String {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let path = PATH.get_or_init(|| {
+        let builtin = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("policy/default.toml"),
+        )
+        .unwrap();
+        let tiers = &builtin[..builtin.find("[[velocity]]").expect("velocity rules")];
+        let path =
+            std::env::temp_dir().join(format!("vouch-no-velocity-{}.toml", std::process::id()));
+        std::fs::write(&path, tiers).unwrap();
+        path
+    });
+    format!("policy = \"{}\"", path.display())
+}
+
 /// Where a daemon listens, with clients for each transport.
 #[derive(Clone, Debug)]
 pub struct Listening {
@@ -412,7 +431,10 @@ impl Vouchd {
         );
         let daemon = Vouchd::start_with(
             &format!("origin = \"{origin}\""),
-            &format!("[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n"),
+            &format!(
+                "{}\n[daemon.ship]\npostgres_url = \"{url}\"\ninterval_seconds = 1\n",
+                no_velocity_policy()
+            ),
         )?;
         Some((daemon, origin))
     }

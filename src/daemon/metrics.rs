@@ -8,6 +8,7 @@
 //! - `vouchd_library_seconds{method}`: the part spent in the library call on a worker;
 //! - `vouchd_overhead_seconds{method}`: the rest — the hand-offs between the async runtime
 //!   and the worker, the conversions: the daemon's own cost;
+//! - `vouchd_velocity_alerts_total{rule}`: payments past an alerting velocity rule;
 //! - `vouchd_in_flight`: requests queued or running on the worker pool;
 //! - for a fleet terminal: `vouchd_fleet_online` (1 while the fleet store is reachable),
 //!   `vouchd_fleet_replica_lag_seconds` (since the replica last synchronised with it),
@@ -51,6 +52,8 @@ impl Histogram {
 struct State {
     requests: BTreeMap<(&'static str, &'static str), u64>,
     decisions: BTreeMap<(&'static str, &'static str), u64>,
+    /// By rule name (the policy's, so a bounded set).
+    velocity_alerts: BTreeMap<String, u64>,
     latency: BTreeMap<&'static str, Histogram>,
     queue: BTreeMap<&'static str, Histogram>,
     library: BTreeMap<&'static str, Histogram>,
@@ -108,6 +111,15 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// Counts a payment past an alerting velocity rule.
+    pub fn velocity_alert(&self, rule: &str) {
+        *self
+            .state()
+            .velocity_alerts
+            .entry(rule.to_string())
+            .or_default() += 1;
+    }
+
     /// The exposition text.
     pub fn render(&self, gauges: &Gauges) -> String {
         let state = self.state();
@@ -133,6 +145,14 @@ impl Metrics {
                 out,
                 "vouchd_decisions_total{{method=\"{method}\",decision=\"{decision}\"}} {n}"
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP vouchd_velocity_alerts_total Payments past an alerting velocity rule, by rule."
+        );
+        let _ = writeln!(out, "# TYPE vouchd_velocity_alerts_total counter");
+        for (rule, n) in &state.velocity_alerts {
+            let _ = writeln!(out, "vouchd_velocity_alerts_total{{rule=\"{rule}\"}} {n}");
         }
         for (name, help, histograms) in [
             (

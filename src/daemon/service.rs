@@ -102,6 +102,8 @@ fn verify_response(d: Decision) -> pb::VerifyResponse {
             .retry_after
             .map_or(0, |r| u32::try_from(r.as_secs().max(1)).unwrap_or(u32::MAX)),
         receipt: d.receipt,
+        offline: d.offline,
+        velocity_alerts: d.velocity_alerts,
         scores: d.scores.map(|s| pb::Scores {
             face: s.face,
             face_threshold: s.face_threshold,
@@ -252,6 +254,9 @@ impl pb::vouch_server::Vouch for VouchService {
             pb::Decision::try_from(response.get_ref().decision)
                 .map_or("unknown", |d| d.as_str_name()),
         );
+        for rule in &response.get_ref().velocity_alerts {
+            self.metrics.velocity_alert(rule);
+        }
         Ok(response)
     }
 

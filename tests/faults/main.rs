@@ -536,7 +536,8 @@ async fn a_full_disk_refuses_writes_clearly_and_damages_nothing() {
         util::skip("prlimit (util-linux) is not installed");
         return;
     }
-    let Some(dir) = prepare("", Keys::Env, "") else {
+    // The same few customers pay over and over: no velocity rules (they would step up).
+    let Some(dir) = prepare("", Keys::Env, &harness::no_velocity_policy()) else {
         return;
     };
     // Some subjects enrolled with room to spare, then a restart under the limit (the store's
@@ -759,4 +760,229 @@ async fn a_key_file_removed_while_running_keeps_the_loaded_key_and_blocks_a_rest
     let records = audit_records(&daemon.dir.path().join("audit.log"));
     assert_eq!(of_kind(&records, "enroll").len(), 2);
     assert_eq!(of_kind(&records, "service_start").len(), 2);
+}
+
+/// A fleet terminal: `vouchd` with its own replica, reaching the fleet store through a link
+/// the test can cut.
+struct Terminal {
+    name: &'static str,
+    daemon: Vouchd,
+    link: util::Partition,
+}
+
+impl Terminal {
+    fn start(name: &'static str, url: &str) -> Option<Terminal> {
+        let link = util::Partition::new(util::postgres_port(url));
+        let fleet_url = format!("{} connect_timeout=2", link.url(url));
+        let daemon = Vouchd::start_with(
+            &format!("origin = \"{name}\""),
+            &format!(
+                "[daemon.fleet]\npostgres_url = \"{fleet_url}\"\npoll_seconds = 1\noffline_after_seconds = 2\n"
+            ),
+        )?;
+        Some(Terminal { name, daemon, link })
+    }
+
+    fn replica(&self) -> vouch::store::SqliteStore {
+        vouch::store::SqliteStore::open(&self.daemon.dir.path().join("templates.db")).unwrap()
+    }
+
+    async fn online(&self) -> bool {
+        self.daemon
+            .scrape()
+            .await
+            .contains("\nvouchd_fleet_online 1\n")
+    }
+}
+
+/// Runs synchronous PostgreSQL calls (the `postgres` crate drives a runtime of its own) off the
+/// test's async runtime.
+fn blocking<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| scope.spawn(work).join().unwrap())
+}
+
+/// Waits until both replicas have pushed everything and hold exactly the fleet store's
+/// templates; returns how long that took.
+async fn converge(a: &Terminal, b: &Terminal, fleet: &vouch::store::PostgresStore) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let want = blocking(|| fleet.content_digest().unwrap());
+        let settled = [a, b].iter().all(|t| {
+            let replica = t.replica();
+            replica.pending_count().unwrap() == 0 && replica.content_digest().unwrap() == want
+        });
+        if settled {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the replicas did not converge: fleet {want:?}, {}: {:?}, {}: {:?}",
+            a.name,
+            a.replica().content_digest().unwrap(),
+            b.name,
+            b.replica().content_digest().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Two `vouchd` terminals and the fleet store through 20 network partitions (one terminal cut,
+/// the other, or both), with enrollments, deletions and verifications on both sides, and a
+/// terminal killed with SIGKILL right after every fifth reconnect (mid-sync): no acknowledged
+/// enrollment is lost, no deletion comes back, nothing is stored twice, and after each
+/// reconnect both replicas equal the fleet store. Offline, a terminal says so and holds
+/// payments to the offline ceiling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_terminals_converge_through_partitions_and_kills() {
+    use vouch::store::TemplateStore;
+    let Some((url, data)) = util::postgres() else {
+        return;
+    };
+    let _serial = util::postgres_exclusive(&data);
+    let url = blocking(|| util::postgres_database(&url, "vouch_fleet"));
+    let fleet = blocking(|| vouch::store::PostgresStore::connect(&url).unwrap());
+    let Some(mut a) = Terminal::start("till-a", &url) else {
+        return;
+    };
+    let mut b = Terminal::start("till-b", &url).unwrap();
+    // Subjects acknowledged as enrolled, and those deleted afterwards.
+    let mut enrolled: BTreeMap<String, &str> = BTreeMap::new();
+    let mut deleted: BTreeSet<String> = BTreeSet::new();
+    let mut convergence = Vec::new();
+    let mut kills = 0;
+    let mut offline_refusals = 0;
+    let mut serial = 0;
+    for partition in 0..20 {
+        let cut: Vec<&str> = match partition % 3 {
+            0 => vec!["till-a"],
+            1 => vec!["till-b"],
+            _ => vec!["till-a", "till-b"],
+        };
+        for t in [&a, &b] {
+            if cut.contains(&t.name) {
+                t.link.cut();
+            }
+        }
+        for t in [&a, &b] {
+            let mut client = t.daemon.unix_client().await;
+            // Two enrollments on each terminal, online or not.
+            for _ in 0..2 {
+                serial += 1;
+                let photo = PHOTOS[serial % PHOTOS.len()];
+                let subject = format!("s{serial:03}");
+                let answer = enroll(&mut client, &subject, photo).await.unwrap();
+                // A photo the quality gate or liveness refuses stores nothing.
+                if decision(answer.decision) == pb::Decision::Accept {
+                    enrolled.insert(subject, photo);
+                }
+            }
+            // A deletion of a subject the other terminal enrolled (known here once synced).
+            let victim = enrolled
+                .keys()
+                .find(|s| {
+                    !deleted.contains(*s) && t.replica().templates(s, None).unwrap().len() == 1
+                })
+                .cloned();
+            if let Some(victim) = victim.filter(|_| partition % 2 == 0) {
+                client
+                    .delete_subject(pb::DeleteSubjectRequest {
+                        subject: victim.clone(),
+                    })
+                    .await
+                    .unwrap();
+                deleted.insert(victim);
+            }
+        }
+        if partition == 3 {
+            // Offline long enough to say so: the health gauge drops, a payment above the
+            // offline ceiling is refused, one below it is decided and marked offline.
+            let started = std::time::Instant::now();
+            while a.online().await {
+                assert!(started.elapsed() < Duration::from_secs(20), "still online");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let (subject, photo) = enrolled
+                .iter()
+                .find(|(s, _)| {
+                    !deleted.contains(*s) && a.replica().templates(s, None).unwrap().len() == 1
+                })
+                .map(|(s, p)| (s.clone(), *p))
+                .unwrap();
+            let mut client = a.daemon.unix_client().await;
+            let above = client
+                .verify(pb::VerifyRequest {
+                    subject: subject.clone(),
+                    transaction: Some(tx("off-1", 4_000)),
+                    frames: vec![face(photo)],
+                    voice: None,
+                    movement: None,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(decision(above.decision), pb::Decision::Reject, "{above:?}");
+            assert_eq!(above.reasons, ["offline_limit"]);
+            assert!(above.offline);
+            let below = verify(&mut client, &subject, photo, "off-2").await.unwrap();
+            assert_eq!(decision(below.decision), pb::Decision::Accept, "{below:?}");
+            assert!(below.offline);
+            offline_refusals += 1;
+        }
+        for t in [&a, &b] {
+            t.link.restore();
+        }
+        if partition % 5 == 4 {
+            // SIGKILL while the terminal pushes what it did offline, then a restart.
+            let victim = if partition % 10 == 4 { &mut a } else { &mut b };
+            tokio::time::sleep(Duration::from_millis(5 * partition as u64)).await;
+            victim.daemon.kill();
+            kills += 1;
+            victim.daemon.try_restart().unwrap();
+        }
+        convergence.push(converge(&a, &b, &fleet).await);
+
+        for (subject, _) in &enrolled {
+            let n = blocking(|| fleet.templates(subject, None).unwrap().len());
+            if deleted.contains(subject) {
+                assert_eq!(n, 0, "partition {partition}: deleted {subject} resurrected");
+            } else {
+                assert_eq!(n, 1, "partition {partition}: {subject} has {n} templates");
+            }
+        }
+        assert_eq!(
+            blocking(|| fleet.subjects().unwrap().len()),
+            enrolled.len() - deleted.len(),
+            "partition {partition}: a subject nobody enrolled"
+        );
+    }
+    // Every live subject verifies on the terminal that did not enroll it, too.
+    for t in [&a, &b] {
+        let mut client = t.daemon.unix_client().await;
+        for (subject, photo) in enrolled
+            .iter()
+            .filter(|(s, _)| !deleted.contains(*s))
+            .take(4)
+        {
+            let d = verify(
+                &mut client,
+                subject,
+                photo,
+                &format!("fin-{}-{subject}", t.name),
+            )
+            .await
+            .unwrap();
+            assert_eq!(decision(d.decision), pb::Decision::Accept, "{d:?}");
+            assert!(!d.offline);
+        }
+    }
+    convergence.sort();
+    eprintln!(
+        "fleet: 20 partitions, {} enrollments, {} deletions, {kills} SIGKILLs mid-sync, {offline_refusals} offline check: replicas equal to the fleet store after each; convergence median {:?}, max {:?}",
+        enrolled.len(),
+        deleted.len(),
+        convergence[convergence.len() / 2],
+        convergence[convergence.len() - 1]
+    );
+    // Its pooled connections drive a runtime of their own: closed off this one.
+    blocking(move || drop(fleet));
 }
