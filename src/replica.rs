@@ -235,6 +235,7 @@ impl Fleet {
             poll: Duration::from_secs(self.config.poll_seconds),
             fleet: None,
             listener: None,
+            seen: (0, 0),
         }
     }
 
@@ -258,6 +259,8 @@ pub struct Replicator {
     poll: Duration,
     fleet: Option<PostgresStore>,
     listener: Option<postgres::Client>,
+    /// The local write counters when the last round began.
+    seen: (u64, u64),
 }
 
 impl Replicator {
@@ -273,6 +276,8 @@ impl Replicator {
     /// One round: push the outbox, then pull until the replica is at the fleet's head (or a
     /// local write arrives in between; the next round pushes it first).
     pub fn sync_once(&mut self) -> Result<SyncReport> {
+        // Before reading the outbox: a write recorded from here on wakes the next round.
+        self.seen = (self.replica.recorded(), self.ledger.recorded());
         let outcome = self.round();
         let pending = self.replica.pending_count().unwrap_or(0);
         let mut state = self.status.state();
@@ -355,10 +360,9 @@ impl Replicator {
     /// passes or `stop` is set.
     fn wait(&mut self, stop: &AtomicBool) {
         let until = Instant::now() + self.poll;
-        let recorded = (self.replica.recorded(), self.ledger.recorded());
         while Instant::now() < until
             && !stop.load(Ordering::Relaxed)
-            && (self.replica.recorded(), self.ledger.recorded()) == recorded
+            && (self.replica.recorded(), self.ledger.recorded()) == self.seen
         {
             let Some(listener) = self.listener.as_mut() else {
                 std::thread::sleep(WAIT_SLICE);
