@@ -435,7 +435,7 @@ fn main() -> Result<()> {
         checks.check(
             "offline, carol deleted on till-b",
             r.templates_deleted == 1,
-            &r,
+            r,
         )?;
         deletions += 1;
         anyhow::Ok(())
