@@ -13,6 +13,8 @@
 #   VOUCHD_WORKERS  inference workers (default: the number of cores)
 #   VOUCHD_MAX_IN_FLIGHT  the daemon's queue bound (default 64)
 #   VOUCH_PYTHON    the Python that runs load.py (default python3; needs grpcio, grpcio-tools)
+#   VOUCH_LOAD_FLEET_URL  a PostgreSQL fleet store: the daemon is then a fleet terminal
+#                   verifying from its replica (default: a standalone store)
 #   CARGO_TARGET_DIR  where cargo builds (default target/)
 # A measurement, not a test: it prints figures and fails only when something does not run.
 set -euo pipefail
@@ -82,6 +84,13 @@ receipt_key = "$dir/receipt.key"
 audit_log = "$dir/audit.log"
 policy = "$dir/policy.toml"
 EOF
+if [ -n "${VOUCH_LOAD_FLEET_URL:-}" ]; then
+  cat >>"$dir/vouchd.toml" <<EOF
+[daemon.fleet]
+postgres_url = "$VOUCH_LOAD_FLEET_URL"
+EOF
+  sed -i "s/^\[daemon\]$/[daemon]\norigin = \"load-$$\"/" "$dir/vouchd.toml"
+fi
 # The built-in tiers without the velocity rules: the clients repeat one customer's payment,
 # which the rules would step up to the passphrase after five; this measures the decision path.
 sed '/^\[\[velocity\]\]/,$d' policy/default.toml >"$dir/policy.toml"
