@@ -30,7 +30,7 @@ use std::time::Duration;
 use crate::decision::{Attempt, lockout};
 pub use crate::decision::{AttemptsConfig, Lock};
 use crate::error::Result;
-use crate::ledger::{Event, EventKind, Ledger};
+use crate::ledger::{Event, EventKind, Ledger, NewEvent};
 
 /// Failure counts and lockouts over the decision state; `Send + Sync`, one per process.
 #[derive(Debug)]
@@ -39,10 +39,9 @@ pub struct AttemptLimiter {
     ledger: Arc<Ledger>,
 }
 
-fn attempts(events: &[Event], count_successes: bool) -> Vec<Attempt> {
+fn attempts(events: &[Event]) -> Vec<Attempt> {
     events
         .iter()
-        .filter(|e| count_successes || e.kind == EventKind::Failure)
         .map(|e| Attempt {
             at_ms: e.at_ms,
             failed: e.kind == EventKind::Failure,
@@ -67,10 +66,9 @@ impl AttemptLimiter {
         let since = now_ms - self.lookback_ms();
         let window = Duration::from_secs(self.config.window_seconds);
         let duration = Duration::from_secs(self.config.lockout_seconds);
-        let kinds = [EventKind::Failure, EventKind::Success];
-        let subject_history = self.ledger.subject_events(subject, &kinds, since)?;
+        let failures = self.ledger.failures_since_success(subject, since)?;
         if let Some(remaining) = lockout(
-            &attempts(&subject_history, true),
+            &attempts(&failures),
             self.config.max_subject_failures,
             window,
             duration,
@@ -90,7 +88,7 @@ impl AttemptLimiter {
             .ledger
             .terminal_events(terminal, &[EventKind::Failure], since)?;
         Ok(lockout(
-            &attempts(&history, false),
+            &attempts(&history),
             self.config.max_terminal_failures,
             window,
             duration,
@@ -101,14 +99,37 @@ impl AttemptLimiter {
 
     /// Records a failed verification of `subject` at `terminal`.
     pub fn record_failure(&self, subject: &str, terminal: &str, now_ms: i64) -> Result<()> {
-        self.ledger
-            .record(EventKind::Failure, subject, terminal, 0, "", false, now_ms)
+        self.ledger.record(
+            &[NewEvent::attempt(EventKind::Failure, subject, terminal)],
+            now_ms,
+        )
     }
 
-    /// Records a successful verification (it clears the subject's failures).
-    pub fn record_success(&self, subject: &str, terminal: &str, now_ms: i64) -> Result<()> {
-        self.ledger
-            .record(EventKind::Success, subject, terminal, 0, "", false, now_ms)
+    /// Records a successful verification, which clears the subject's failures, together with
+    /// `also` (the payment it approved, when velocity rules count payments) in one write. With
+    /// no failure to clear and nothing else to record, nothing is written: a verification
+    /// costs no disk write it does not need. (On a fleet terminal, another terminal's failures
+    /// older than this success but not yet replicated then still count: a rare, cautious lock.)
+    pub fn record_success(
+        &self,
+        subject: &str,
+        terminal: &str,
+        now_ms: i64,
+        also: &[NewEvent<'_>],
+    ) -> Result<()> {
+        let mut events = Vec::with_capacity(also.len() + 1);
+        if !self
+            .ledger
+            .failures_since_success(subject, now_ms - self.lookback_ms())?
+            .is_empty()
+        {
+            events.push(NewEvent::attempt(EventKind::Success, subject, terminal));
+        }
+        events.extend_from_slice(also);
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.ledger.record(&events, now_ms)
     }
 }
 
@@ -171,7 +192,7 @@ mod tests {
         for s in ["a", "b", "c", "d"] {
             l.record_failure(s, "t1", t0).unwrap();
         }
-        l.record_success("a", "t1", t0).unwrap();
+        l.record_success("a", "t1", t0, &[]).unwrap();
         l.record_failure("a", "t1", t0).unwrap();
         assert!(matches!(
             l.check("z", "t1", t0).unwrap(),

@@ -101,8 +101,8 @@ const SCHEMA: &str = "
         at_ms        INTEGER NOT NULL,
         pushed       INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX events_by_subject ON events (subject, at_ms);
-    CREATE INDEX events_by_terminal ON events (terminal, at_ms);
+    CREATE INDEX events_by_subject ON events (subject, kind, at_ms);
+    CREATE INDEX events_by_terminal ON events (terminal, kind, at_ms);
     CREATE INDEX events_to_push ON events (pushed) WHERE pushed = 0;
     CREATE TABLE replica (
         key   TEXT PRIMARY KEY,
@@ -116,6 +116,66 @@ const SCHEMA: &str = "
         spent      INTEGER NOT NULL DEFAULT 0
     );
 ";
+
+/// An event to record ([`Ledger::record`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NewEvent<'a> {
+    /// What happened.
+    pub kind: EventKind,
+    /// The customer.
+    pub subject: &'a str,
+    /// The terminal the request came from.
+    pub terminal: &'a str,
+    /// The payment's amount (approvals; 0 otherwise).
+    pub amount_minor: u64,
+    /// The payment's currency (approvals; empty otherwise).
+    pub currency: &'a str,
+    /// Whether the approval used a factor beyond face and liveness.
+    pub strong: bool,
+}
+
+impl<'a> NewEvent<'a> {
+    /// A failed or successful verification of `subject` at `terminal`.
+    pub fn attempt(kind: EventKind, subject: &'a str, terminal: &'a str) -> NewEvent<'a> {
+        NewEvent {
+            kind,
+            subject,
+            terminal,
+            amount_minor: 0,
+            currency: "",
+            strong: false,
+        }
+    }
+}
+
+/// Stores an event (ignored when its id is known); `pushed` marks events that came from the
+/// fleet store. Returns whether it was new.
+fn insert(conn: &Connection, event: &Event, pushed: bool) -> Result<bool> {
+    conn.execute(
+        "INSERT INTO events (id, origin, kind, subject, terminal, amount_minor, currency, strong, at_ms, pushed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
+        params![
+            event.id,
+            event.origin,
+            event.kind.as_str(),
+            event.subject,
+            event.terminal,
+            event.amount_minor as i64,
+            event.currency,
+            event.strong,
+            event.at_ms,
+            pushed
+        ],
+    )
+    .map(|n| n == 1)
+    .map_err(|e| db_error("recording an event", e))
+}
+
+/// `kind IN (…)` for `kinds` (their fixed names, never input).
+fn kinds_filter(kinds: &[EventKind]) -> String {
+    let names: Vec<String> = kinds.iter().map(|k| format!("'{}'", k.as_str())).collect();
+    format!("kind IN ({})", names.join(", "))
+}
 
 /// The decision state in a SQLite file (or in memory).
 pub struct Ledger {
@@ -254,62 +314,42 @@ impl Ledger {
         Ok(events + challenges)
     }
 
-    /// Records an event of this terminal, durably, now (`at_ms`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &self,
-        kind: EventKind,
-        subject: &str,
-        terminal: &str,
-        amount_minor: u64,
-        currency: &str,
-        strong: bool,
-        at_ms: i64,
-    ) -> Result<()> {
-        let mut id = [0u8; 16];
-        crate::secure::random(&mut id)?;
-        self.insert(
-            &Event {
-                id: hex::encode(id),
-                origin: self.origin.clone(),
-                kind,
-                subject: subject.to_string(),
-                terminal: terminal.to_string(),
-                amount_minor,
-                currency: currency.to_string(),
-                strong,
-                at_ms,
-            },
-            false,
-        )?;
-        if self.recorded.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+    /// Records events of this terminal at `at_ms`, durably and together (one transaction:
+    /// a verification's success and its approved payment are one write).
+    pub fn record(&self, events: &[NewEvent<'_>], at_ms: i64) -> Result<()> {
+        {
+            let mut conn = self.conn();
+            let tx = conn
+                .transaction()
+                .map_err(|e| db_error("recording events", e))?;
+            for new in events {
+                let mut id = [0u8; 16];
+                crate::secure::random(&mut id)?;
+                insert(
+                    &tx,
+                    &Event {
+                        id: hex::encode(id),
+                        origin: self.origin.clone(),
+                        kind: new.kind,
+                        subject: new.subject.to_string(),
+                        terminal: new.terminal.to_string(),
+                        amount_minor: new.amount_minor,
+                        currency: new.currency.to_string(),
+                        strong: new.strong,
+                        at_ms,
+                    },
+                    false,
+                )?;
+            }
+            tx.commit().map_err(|e| db_error("recording events", e))?;
+        }
+        let before = self
+            .recorded
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        if before / PRUNE_EVERY != (before + events.len() as u64) / PRUNE_EVERY {
             self.prune_old()?;
         }
         Ok(())
-    }
-
-    /// Stores an event (ignored when its id is known); `pushed` marks events that came from
-    /// the fleet store. Returns whether it was new.
-    fn insert(&self, event: &Event, pushed: bool) -> Result<bool> {
-        self.conn()
-            .execute(
-                "INSERT INTO events (id, origin, kind, subject, terminal, amount_minor, currency, strong, at_ms, pushed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING",
-                params![
-                    event.id,
-                    event.origin,
-                    event.kind.as_str(),
-                    event.subject,
-                    event.terminal,
-                    event.amount_minor as i64,
-                    event.currency,
-                    event.strong,
-                    event.at_ms,
-                    pushed
-                ],
-            )
-            .map(|n| n == 1)
-            .map_err(|e| db_error("recording an event", e))
     }
 
     fn query(
@@ -379,15 +419,22 @@ impl Ledger {
         kinds: &[EventKind],
         since_ms: i64,
     ) -> Result<Vec<Event>> {
-        let events = self.query(
-            "subject = ?1 AND at_ms >= ?2",
+        self.query(
+            &format!("subject = ?1 AND {} AND at_ms >= ?2", kinds_filter(kinds)),
             params![subject, since_ms],
             usize::MAX >> 1,
-        )?;
-        Ok(events
-            .into_iter()
-            .filter(|e| kinds.contains(&e.kind))
-            .collect())
+        )
+    }
+
+    /// A subject's failures since `since_ms` that came after their last success (a success
+    /// clears the failures before it, and none happens while they are locked), oldest first.
+    pub fn failures_since_success(&self, subject: &str, since_ms: i64) -> Result<Vec<Event>> {
+        self.query(
+            "subject = ?1 AND kind = 'failure' AND at_ms >= ?2 AND at_ms > COALESCE(
+                (SELECT MAX(at_ms) FROM events WHERE subject = ?1 AND kind = 'success' AND at_ms >= ?2), ?2 - 1)",
+            params![subject, since_ms],
+            usize::MAX >> 1,
+        )
     }
 
     /// A terminal's events of `kinds` since `since_ms`, oldest first.
@@ -397,15 +444,11 @@ impl Ledger {
         kinds: &[EventKind],
         since_ms: i64,
     ) -> Result<Vec<Event>> {
-        let events = self.query(
-            "terminal = ?1 AND at_ms >= ?2",
+        self.query(
+            &format!("terminal = ?1 AND {} AND at_ms >= ?2", kinds_filter(kinds)),
             params![terminal, since_ms],
             usize::MAX >> 1,
-        )?;
-        Ok(events
-            .into_iter()
-            .filter(|e| kinds.contains(&e.kind))
-            .collect())
+        )
     }
 
     /// This terminal's events not yet in the fleet store, oldest first (up to `limit`).
@@ -425,19 +468,24 @@ impl Ledger {
 
     /// Stores events pulled from the fleet store and the new cursor.
     pub fn apply_pulled(&self, events: &[Event], cursor: i64) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(|e| db_error("storing pulled events", e))?;
         let mut new = 0;
         for event in events {
-            if self.insert(event, true)? {
+            if insert(&tx, event, true)? {
                 new += 1;
             }
         }
-        self.conn()
-            .execute(
-                "INSERT INTO replica (key, value) VALUES ('events_cursor', ?1)
+        tx.execute(
+            "INSERT INTO replica (key, value) VALUES ('events_cursor', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![cursor.to_string()],
-            )
-            .map_err(|e| db_error("saving the events cursor", e))?;
+            params![cursor.to_string()],
+        )
+        .map_err(|e| db_error("saving the events cursor", e))?;
+        tx.commit()
+            .map_err(|e| db_error("storing pulled events", e))?;
         Ok(new)
     }
 
@@ -529,19 +577,17 @@ mod tests {
         {
             let ledger = Ledger::open(&path, "till-1").unwrap();
             ledger
-                .record(EventKind::Failure, "alice", "till-1", 0, "", false, t)
-                .unwrap();
-            ledger
                 .record(
-                    EventKind::Approval,
-                    "alice",
-                    "till-1",
-                    450,
-                    "EUR",
-                    false,
-                    t + 1,
+                    &[NewEvent::attempt(EventKind::Failure, "alice", "till-1")],
+                    t,
                 )
                 .unwrap();
+            let paid = NewEvent {
+                amount_minor: 450,
+                currency: "EUR",
+                ..NewEvent::attempt(EventKind::Approval, "alice", "till-1")
+            };
+            ledger.record(&[paid], t + 1).unwrap();
             ledger
                 .issue_challenge("h1", "passphrase", b"123456", t + 10_000)
                 .unwrap();
@@ -608,7 +654,10 @@ mod tests {
         assert!(ledger.unpushed(10).unwrap().is_empty(), "not ours to push");
         let now = now_ms();
         ledger
-            .record(EventKind::Failure, "bob", "till-1", 0, "", false, now)
+            .record(
+                &[NewEvent::attempt(EventKind::Failure, "bob", "till-1")],
+                now,
+            )
             .unwrap();
         let ours = ledger.unpushed(10).unwrap();
         assert_eq!(ours.len(), 1);

@@ -287,18 +287,12 @@ fn a_customers_failures_and_payments_count_on_every_terminal() {
     for i in 0..3 {
         on_a.record_failure("mia", "till-a", now + i).unwrap();
     }
-    a.fleet
-        .ledger()
-        .record(
-            EventKind::Approval,
-            "mia",
-            "till-a",
-            2_500,
-            "EUR",
-            false,
-            now,
-        )
-        .unwrap();
+    let paid = vouch::ledger::NewEvent {
+        amount_minor: 2_500,
+        currency: "EUR",
+        ..vouch::ledger::NewEvent::attempt(EventKind::Approval, "mia", "till-a")
+    };
+    a.fleet.ledger().record(&[paid], now).unwrap();
     assert_eq!(
         on_b.check("mia", "till-b", now + 10).unwrap(),
         None,
@@ -336,4 +330,43 @@ fn a_customers_failures_and_payments_count_on_every_terminal() {
             .len(),
         4
     );
+}
+
+#[test]
+fn a_reseal_on_one_terminal_reaches_the_fleet_and_the_others() {
+    let Some((url, data)) = postgres() else {
+        return;
+    };
+    let _serial = postgres_exclusive(&data);
+    let url = postgres_database(&url, "vouch_replica");
+    let dir = tempfile::tempdir().unwrap();
+    let a = Terminal::new("till-a", dir.path(), &url);
+    let b = Terminal::new("till-b", dir.path(), &url);
+    a.fleet
+        .store()
+        .insert("kai", Modality::Face, "k1", b"under-k1")
+        .unwrap();
+    a.converge();
+    b.converge();
+    // Key rotation as `vouch keys rotate` does it: another process opening the terminal's
+    // database (a plain open), re-sealing in place.
+    let other = vouch::store::SqliteStore::open(&dir.path().join("till-a.db")).unwrap();
+    assert_eq!(other.origin(), Some("till-a"));
+    let id = other.templates("kai", None).unwrap()[0].id;
+    assert!(other.reseal(id, "k1", "k2", b"under-k2").unwrap());
+    drop(other);
+    a.converge();
+    b.converge();
+    a.converge();
+    for t in [&a, &b] {
+        let kept = t.fleet.store().templates("kai", None).unwrap();
+        assert_eq!(
+            (kept.len(), kept[0].key_id.as_str(), kept[0].blob.as_slice()),
+            (1, "k2", b"under-k2".as_slice()),
+            "{}",
+            t.name
+        );
+    }
+    let fleet = PostgresStore::connect(&url).unwrap();
+    assert_eq!(fleet.templates("kai", None).unwrap()[0].key_id, "k2");
 }

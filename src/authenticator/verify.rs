@@ -362,22 +362,29 @@ impl Authenticator {
             self.attempts
                 .record_failure(request.subject, request.terminal, now_ms)?;
         } else if settled.outcome == decision::Outcome::Accept {
-            self.attempts
-                .record_success(request.subject, request.terminal, now_ms)?;
             let tx = &request.transaction.transaction;
             let strong = settled
                 .used
                 .iter()
                 .any(|f| matches!(f, Factor::Voice | Factor::ActiveLiveness));
-            self.ledger.record(
-                crate::ledger::EventKind::Approval,
-                request.subject,
-                request.terminal,
-                tx.amount_minor,
-                &tx.currency,
+            let approval = crate::ledger::NewEvent {
+                amount_minor: tx.amount_minor,
+                currency: &tx.currency,
                 strong,
-                now_ms,
-            )?;
+                ..crate::ledger::NewEvent::attempt(
+                    crate::ledger::EventKind::Approval,
+                    request.subject,
+                    request.terminal,
+                )
+            };
+            // Payments are kept only where velocity rules count them.
+            let counted = if self.policy.velocity().is_empty() {
+                &[][..]
+            } else {
+                std::slice::from_ref(&approval)
+            };
+            self.attempts
+                .record_success(request.subject, request.terminal, now_ms, counted)?;
         }
         let scores = self
             .config()

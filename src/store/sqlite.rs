@@ -114,7 +114,8 @@ fn db_error(doing: &str, e: rusqlite::Error) -> Error {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed, mode 0600) the database at `path` and migrates its schema.
+    /// Opens (creating if needed, mode 0600) the database at `path` and migrates its schema. A
+    /// terminal's replica ([`SqliteStore::open_replica`]) opens as that replica.
     pub fn open(path: &Path) -> Result<SqliteStore> {
         crate::secure::create_private(path)
             .map_err(|e| Error::io("creating template database", path, e))?;
@@ -135,10 +136,18 @@ impl SqliteStore {
         )
         .map_err(|e| db_error("configuring", e))?;
         migrate(&conn)?;
+        // A terminal's replica stays one whoever opens it (`vouch keys rotate`, `vouch subjects
+        // delete`): its writes go through the outbox too, or the next pull would undo them.
+        let origin: Option<String> = conn
+            .query_row("SELECT value FROM replica WHERE key = 'origin'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| db_error("reading the replica's origin", e))?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
-            origin: None,
+            origin,
             recorded: AtomicU64::new(0),
             applied: AtomicU64::new(0),
         })
