@@ -198,12 +198,7 @@ impl std::fmt::Debug for Ledger {
 }
 
 fn db_error(doing: &str, e: rusqlite::Error) -> Error {
-    let kind = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        ErrorKind::StorageFull
-    } else {
-        ErrorKind::Store
-    };
-    Error::new(kind, format!("state database: {doing} failed: {e}"))
+    crate::sqlite_file::error("state database", doing, e)
 }
 
 impl Ledger {
@@ -214,20 +209,7 @@ impl Ledger {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("creating the state folder", dir, e))?;
         }
-        crate::secure::create_private(path)
-            .map_err(|e| Error::io("creating the state database", path, e))?;
-        let conn = Connection::open(path).map_err(|e| db_error("opening", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| db_error("configuring", e))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| db_error("enabling WAL", e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(
-                ErrorKind::Store,
-                format!("state database: WAL mode unavailable (got {mode})"),
-            ));
-        }
+        let conn = crate::sqlite_file::open(path, "state database")?;
         // Written on every decision and small: checkpointed often, its WAL kept short, so the
         // files stay small on a terminal's flash (and within a tight file-size limit).
         conn.execute_batch("PRAGMA wal_autocheckpoint = 8; PRAGMA journal_size_limit = 32768;")
@@ -242,8 +224,6 @@ impl Ledger {
     }
 
     fn with_connection(conn: Connection, path: Option<PathBuf>, origin: &str) -> Result<Ledger> {
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;")
-            .map_err(|e| db_error("configuring", e))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| db_error("reading the schema version", e))?;

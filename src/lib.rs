@@ -91,6 +91,7 @@ pub mod runtime;
 pub mod score;
 pub mod secure;
 pub mod single_use;
+mod sqlite_file;
 pub mod stats;
 pub mod store;
 pub mod template;

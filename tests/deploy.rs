@@ -13,27 +13,31 @@ fn deploy(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// The unit with its `ExecStart` pointed at this build's `vouchd` (verify checks it exists).
-fn unit_in(dir: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(deploy("vouchd.service")).unwrap();
-    assert!(text.contains("ExecStart=/usr/local/bin/vouchd "), "{text}");
-    let text = text.replace("/usr/local/bin/vouchd", env!("CARGO_BIN_EXE_vouchd"));
-    let path = dir.join("vouchd.service");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-#[test]
-fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
+/// The unit in a folder of its own, its `ExecStart` pointed at this build's `vouchd` (verify
+/// checks that it exists); `None` (reason printed) without `systemd-analyze`.
+fn unit_to_verify() -> Option<(tempfile::TempDir, std::path::PathBuf)> {
     if Command::new("systemd-analyze")
         .arg("--version")
         .output()
         .is_err()
     {
-        return skip("systemd-analyze is not installed");
+        skip("systemd-analyze is not installed");
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let unit = unit_in(dir.path());
+    let text = std::fs::read_to_string(deploy("vouchd.service")).unwrap();
+    assert!(text.contains("ExecStart=/usr/local/bin/vouchd "), "{text}");
+    let text = text.replace("/usr/local/bin/vouchd", env!("CARGO_BIN_EXE_vouchd"));
+    let path = dir.path().join("vouchd.service");
+    std::fs::write(&path, text).unwrap();
+    Some((dir, path))
+}
+
+#[test]
+fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
+    let Some((_dir, unit)) = unit_to_verify() else {
+        return;
+    };
     let verified = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&unit)
@@ -83,15 +87,9 @@ fn the_systemd_unit_verifies_cleanly_and_is_hardened() {
 
 #[test]
 fn a_misspelt_directive_is_caught() {
-    if Command::new("systemd-analyze")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return skip("systemd-analyze is not installed");
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let unit = unit_in(dir.path());
+    let Some((_dir, unit)) = unit_to_verify() else {
+        return;
+    };
     let text = std::fs::read_to_string(&unit)
         .unwrap()
         .replace("NoNewPrivileges=yes", "NoNewPrivilege=yes");

@@ -55,6 +55,13 @@ impl Terminal {
     }
 }
 
+/// The test server held for this test, and a fresh fleet database on it.
+fn fleet_database() -> Option<(std::fs::File, String)> {
+    let (url, data) = postgres()?;
+    let serial = postgres_exclusive(&data);
+    Some((serial, postgres_database(&url, "vouch_replica")))
+}
+
 /// What the fleet should hold: every enrollment not followed by a deletion of its subject.
 #[derive(Default)]
 struct Model {
@@ -91,11 +98,9 @@ fn fleet_blobs(fleet: &PostgresStore, subjects: &[&str]) -> Vec<(Vec<u8>, String
 
 #[test]
 fn twenty_partitions_lose_nothing_resurrect_nothing_and_converge() {
-    let Some((url, data)) = postgres() else {
+    let Some((_serial, url)) = fleet_database() else {
         return;
     };
-    let _serial = postgres_exclusive(&data);
-    let url = postgres_database(&url, "vouch_replica");
     let fleet = PostgresStore::connect(&url).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let a = Terminal::new("till-a", dir.path(), &url);
@@ -198,11 +203,9 @@ fn twenty_partitions_lose_nothing_resurrect_nothing_and_converge() {
 
 #[test]
 fn a_deletion_wins_over_an_older_enrollment_whichever_arrives_first() {
-    let Some((url, data)) = postgres() else {
+    let Some((_serial, url)) = fleet_database() else {
         return;
     };
-    let _serial = postgres_exclusive(&data);
-    let url = postgres_database(&url, "vouch_replica");
     let fleet = PostgresStore::connect(&url).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let a = Terminal::new("till-a", dir.path(), &url);
@@ -238,11 +241,9 @@ fn a_deletion_wins_over_an_older_enrollment_whichever_arrives_first() {
 
 #[test]
 fn a_standalone_store_is_adopted_and_a_replica_keeps_its_name() {
-    let Some((url, data)) = postgres() else {
+    let Some((_serial, url)) = fleet_database() else {
         return;
     };
-    let _serial = postgres_exclusive(&data);
-    let url = postgres_database(&url, "vouch_replica");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("till-a.db");
     {
@@ -269,11 +270,9 @@ fn a_customers_failures_and_payments_count_on_every_terminal() {
     use std::sync::Arc;
     use vouch::attempts::{AttemptLimiter, AttemptsConfig, Lock};
     use vouch::ledger::EventKind;
-    let Some((url, data)) = postgres() else {
+    let Some((_serial, url)) = fleet_database() else {
         return;
     };
-    let _serial = postgres_exclusive(&data);
-    let url = postgres_database(&url, "vouch_replica");
     let dir = tempfile::tempdir().unwrap();
     let a = Terminal::new("till-a", dir.path(), &url);
     let b = Terminal::new("till-b", dir.path(), &url);
@@ -334,11 +333,9 @@ fn a_customers_failures_and_payments_count_on_every_terminal() {
 
 #[test]
 fn a_reseal_on_one_terminal_reaches_the_fleet_and_the_others() {
-    let Some((url, data)) = postgres() else {
+    let Some((_serial, url)) = fleet_database() else {
         return;
     };
-    let _serial = postgres_exclusive(&data);
-    let url = postgres_database(&url, "vouch_replica");
     let dir = tempfile::tempdir().unwrap();
     let a = Terminal::new("till-a", dir.path(), &url);
     let b = Terminal::new("till-b", dir.path(), &url);

@@ -103,27 +103,8 @@ impl Shipper {
     /// at `postgres_url` (libpq `key=value` or URL form). Nothing is connected until there is
     /// something to ship.
     pub fn new(log_path: &Path, origin: &str, postgres_url: &str) -> Result<Shipper> {
-        let origin_ok = !origin.is_empty()
-            && origin.len() <= 128
-            && origin
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-        if !origin_ok {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("audit origin {origin:?} must be 1 to 128 of A-Z a-z 0-9 - _ . :"),
-            ));
-        }
-        let mut config: postgres::Config = postgres_url.parse().map_err(|e| {
-            // The URL may hold a password: the message names the problem, not the URL.
-            Error::new(
-                ErrorKind::Config,
-                format!("the audit PostgreSQL URL is malformed: {e}"),
-            )
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(10));
-        }
+        crate::store::replication::check_origin(origin)?;
+        let config = crate::store::connection_config(postgres_url)?;
         let mut cursor_name = log_path.as_os_str().to_owned();
         cursor_name.push(".shipped");
         Ok(Shipper {

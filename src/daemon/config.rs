@@ -231,9 +231,8 @@ impl DaemonFile {
         if d.request_timeout_seconds == 0 {
             return bad("request_timeout_seconds must be positive".into());
         }
-        if d.origin.is_empty() {
-            return bad("origin must not be empty".into());
-        }
+        crate::store::replication::check_origin(&d.origin)
+            .map_err(|e| Error::new(ErrorKind::Config, format!("daemon: {}", e.message())))?;
         if let Some(ship) = &d.ship
             && ship.interval_seconds == 0
         {

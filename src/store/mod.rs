@@ -17,6 +17,8 @@ pub use fleet::Pushed;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+#[cfg(feature = "postgres")]
+pub(crate) use postgres::connection_config;
 pub use sqlite::SqliteStore;
 
 use crate::error::Result;

@@ -114,6 +114,27 @@ pub(super) fn log_change(
 /// The channel replicas LISTEN on.
 pub(super) const CHANGES_CHANNEL: &str = "vouch_changes";
 
+/// The connection settings of `url` (libpq `key=value` or URL form), with bounded waits: a
+/// black-holed network must not hang a connect or a query, so the connection attempt times out
+/// (5 s unless the URL says otherwise) and TCP gives up on unacknowledged data (an unplugged
+/// cable) within 10 s. Shared by the fleet store and the audit shipper.
+pub(crate) fn connection_config(url: &str) -> Result<postgres::Config> {
+    let mut config: postgres::Config = url.parse().map_err(|e| {
+        // The parser's message quotes no values, but keep the URL (it may hold a password)
+        // out of it all the same.
+        Error::new(
+            ErrorKind::Config,
+            format!("the PostgreSQL connection string does not parse: {e}"),
+        )
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    config.tcp_user_timeout(Duration::from_secs(10));
+    config.keepalives_idle(Duration::from_secs(10));
+    Ok(config)
+}
+
 /// Templates in a PostgreSQL database.
 pub struct PostgresStore {
     config: postgres::Config,
@@ -154,21 +175,7 @@ impl PostgresStore {
 
     /// [`PostgresStore::connect`] with another reconnect window.
     pub fn connect_with(url: &str, reconnect_for: Duration) -> Result<PostgresStore> {
-        let mut config: postgres::Config = url.parse().map_err(|e| {
-            // The parser's message quotes no values, but keep the URL (it may hold a
-            // password) out of it all the same.
-            Error::new(
-                ErrorKind::Config,
-                format!("the PostgreSQL connection string does not parse: {e}"),
-            )
-        })?;
-        // A black-holed network must not hang a connect or a query: bounded waits, and TCP
-        // gives up on unacknowledged data (an unplugged cable) within the same time.
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        config.tcp_user_timeout(Duration::from_secs(10));
-        config.keepalives_idle(Duration::from_secs(10));
+        let config = connection_config(url)?;
         let store = PostgresStore {
             config,
             idle: Mutex::new(Vec::new()),

@@ -166,6 +166,26 @@ pub fn content_digest<'a>(
     }
 }
 
+/// Checks a terminal's name in the fleet (`[daemon] origin`: its replica, its decision events,
+/// its shipped audit log): 1 to 128 of `A-Z a-z 0-9 - _ . :`.
+pub fn check_origin(origin: &str) -> crate::error::Result<()> {
+    let ok = !origin.is_empty()
+        && origin.len() <= 128
+        && origin
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::new(
+            crate::error::ErrorKind::InvalidInput,
+            format!(
+                "the terminal name (origin) {origin:?} must be 1 to 128 of A-Z a-z 0-9 - _ . :"
+            ),
+        ))
+    }
+}
+
 /// A fresh random 128-bit token or change id, 32 lowercase hex digits.
 pub(crate) fn random_token() -> crate::error::Result<String> {
     let mut bytes = [0u8; 16];

@@ -103,38 +103,14 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn db_error(doing: &str, e: rusqlite::Error) -> Error {
-    // SQLITE_FULL is ENOSPC. (A file-size limit, EFBIG, is reported by SQLite as a generic
-    // I/O error and stays a store error.)
-    let kind = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        ErrorKind::StorageFull
-    } else {
-        ErrorKind::Store
-    };
-    Error::new(kind, format!("template database: {doing} failed: {e}"))
+    crate::sqlite_file::error("template database", doing, e)
 }
 
 impl SqliteStore {
     /// Opens (creating if needed, mode 0600) the database at `path` and migrates its schema. A
     /// terminal's replica ([`SqliteStore::open_replica`]) opens as that replica.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        crate::secure::create_private(path)
-            .map_err(|e| Error::io("creating template database", path, e))?;
-        let conn = Connection::open(path).map_err(|e| db_error("opening", e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| db_error("configuring", e))?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| db_error("enabling WAL", e))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::new(
-                ErrorKind::Store,
-                format!("template database: WAL mode unavailable (got {mode})"),
-            ));
-        }
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA foreign_keys = ON;",
-        )
-        .map_err(|e| db_error("configuring", e))?;
+        let conn = crate::sqlite_file::open(path, "template database")?;
         migrate(&conn)?;
         // A terminal's replica stays one whoever opens it (`vouch keys rotate`, `vouch subjects
         // delete`): its writes go through the outbox too, or the next pull would undo them.
@@ -159,12 +135,7 @@ impl SqliteStore {
     /// adopted: its templates are queued for the fleet too. A replica keeps its origin: opening
     /// it under another name is refused.
     pub fn open_replica(path: &Path, origin: &str) -> Result<SqliteStore> {
-        if origin.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "a replica needs the terminal's name (daemon.origin)",
-            ));
-        }
+        crate::store::replication::check_origin(origin)?;
         let mut store = SqliteStore::open(path)?;
         store.origin = Some(origin.to_string());
         let mut conn = store.conn();
