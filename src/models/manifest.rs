@@ -311,7 +311,7 @@ impl ModelSpec {
         let Some(derive) = &self.derive else {
             return Ok(shipped);
         };
-        let derived = derive.recipe.apply(&shipped)?;
+        let derived = derive.apply(&shipped)?;
         let actual = sha256_hex(&derived);
         if actual != derive.sha256 {
             return Err(Error::new(
@@ -319,7 +319,7 @@ impl ModelSpec {
                 format!(
                     "model {:?}: the {} rewrite of {} has sha256 {actual}, but the manifest expects {}",
                     self.name,
-                    derive.recipe.name(),
+                    derive.describe(),
                     self.path_in(dir).display(),
                     derive.sha256
                 ),
