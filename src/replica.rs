@@ -322,6 +322,18 @@ impl Replicator {
         loop {
             let pulled = fleet.pull(cursor, PULL_BATCH)?;
             head = pulled.head;
+            if head < cursor {
+                // Pulling from here would miss everything up to the cursor, and starting over
+                // would delete what this replica holds: a person must look.
+                return Err(Error::new(
+                    ErrorKind::Store,
+                    format!(
+                        "the fleet store's change log ends at {head}, before this replica's cursor {cursor}: \
+                         was it replaced or restored from an older backup? Until an operator re-creates \
+                         the replica, this terminal works offline"
+                    ),
+                ));
+            }
             if pulled.cursor == cursor {
                 report.caught_up = cursor >= head;
                 break;

@@ -367,3 +367,33 @@ fn a_reseal_on_one_terminal_reaches_the_fleet_and_the_others() {
     let fleet = PostgresStore::connect(&url).unwrap();
     assert_eq!(fleet.templates("kai", None).unwrap()[0].key_id, "k2");
 }
+
+#[test]
+fn a_fleet_store_behind_the_replica_is_refused_not_trusted() {
+    let Some((_serial, url)) = fleet_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Terminal::new("till-a", dir.path(), &url);
+    a.fleet
+        .store()
+        .insert("lea", Modality::Face, "k1", b"lea-face")
+        .unwrap();
+    a.converge();
+    drop(a);
+    // The same replica pointed at an empty fleet store (a wrong URL, a restored backup).
+    let (server, _) = postgres().unwrap();
+    let empty = postgres_database(&server, "vouch_replica");
+    let a = Terminal::new("till-a", dir.path(), &empty);
+    let err = a.fleet.replicator().sync_once().unwrap_err();
+    assert!(
+        err.to_string().contains("before this replica's cursor"),
+        "{err}"
+    );
+    assert!(!a.fleet.status().is_online());
+    assert_eq!(
+        a.fleet.store().templates("lea", None).unwrap().len(),
+        1,
+        "nothing deleted"
+    );
+}
