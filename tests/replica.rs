@@ -397,3 +397,54 @@ fn a_fleet_store_behind_the_replica_is_refused_not_trusted() {
         "nothing deleted"
     );
 }
+
+#[test]
+fn vouch_fleet_status_says_whether_a_replica_is_in_step() {
+    let Some((_serial, url)) = fleet_database() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let a = Terminal::new("till-a", dir.path(), &url);
+    a.fleet
+        .store()
+        .insert("noa", Modality::Face, "k1", b"noa-face")
+        .unwrap();
+    a.converge();
+    let status = || {
+        crate::util::vouch()
+            .args([
+                "fleet",
+                "status",
+                "--json",
+                "--postgres-url",
+                &url,
+                "--replica",
+            ])
+            .arg(dir.path().join("till-a.db"))
+            .output()
+            .unwrap()
+    };
+    let out = status();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["in_step"], true);
+    assert_eq!(report["origin"], "till-a");
+    assert_eq!(report["fleet"]["templates"], 1);
+    // A template slipped into the replica behind the replication's back.
+    rusqlite::Connection::open(dir.path().join("till-a.db"))
+        .unwrap()
+        .execute(
+            "INSERT INTO templates (subject, modality, key_id, blob, token, at_ms) VALUES ('eve', 'face', 'k1', x'00', 'f00d', 0)",
+            [],
+        )
+        .unwrap();
+    let out = status();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["in_step"], false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("differs"));
+}

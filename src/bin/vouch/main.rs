@@ -31,6 +31,7 @@ mod challenge;
 mod demo;
 mod eval;
 mod face;
+mod fleet;
 mod keys;
 mod kiosk;
 mod models;
@@ -86,6 +87,9 @@ enum Command {
     /// List, inspect and delete enrolled subjects (metadata only, never vectors).
     #[command(subcommand)]
     Subjects(subjects::SubjectsCommand),
+    /// A fleet terminal's replica against the fleet store.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Enroll or verify a customer interactively, as a kiosk does: camera and microphone,
     /// or image folders and recorded speech.
     #[command(subcommand)]
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit(cmd) => trust::run_audit(cmd),
         Command::Keys(cmd) => keys::run(cmd, &config),
         Command::Subjects(cmd) => subjects::run(cmd, &config),
+        Command::Fleet(cmd) => fleet::run(cmd, &config),
         Command::Kiosk(cmd) => kiosk::run(cmd, config),
         Command::Demo { data, enroll } => demo::run(config, data, enroll),
         Command::Bench(cmd) => bench::run(cmd, config.into_inner()),
