@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use vouch::daemon::proto as pb;
 
-use crate::harness::{InProcess, Vouchd, decision, face, image, tx};
+use crate::harness::{InProcess, Vouchd, decision, face, face_payment, image, tx};
 use crate::util;
 
 /// A policy file (format version 1) in a folder of its own, for `[decisions] policy`.
@@ -555,13 +555,7 @@ async fn daemon_locks_a_subject_after_repeated_failures() {
         })
         .await
         .unwrap();
-    let attempt = |frame: &'static str, id: &'static str| pb::VerifyRequest {
-        subject: "frank".into(),
-        transaction: Some(tx(id, 450)),
-        frames: vec![face(frame)],
-        voice: None,
-        movement: None,
-    };
+    let attempt = |frame: &str, id: &str| face_payment("frank", frame, id, 450);
     for id in ["l-1", "l-2"] {
         let d = client
             .verify(attempt("img27.jpg", id))
@@ -724,13 +718,7 @@ async fn a_restart_keeps_lockouts_and_spent_challenges() {
     // Spent before the restart: its verification runs (and steps up: no movement answer).
     client.verify(spoken(&spent, "h-1")).await.unwrap();
     // Ivan is locked out by two failures before the restart.
-    let ivan = |frame: &str, id: &str| pb::VerifyRequest {
-        subject: "ivan".into(),
-        transaction: Some(tx(id, 450)),
-        frames: vec![face(frame)],
-        voice: None,
-        movement: None,
-    };
+    let ivan = |frame: &str, id: &str| face_payment("ivan", frame, id, 450);
     for id in ["i-1", "i-2"] {
         let d = client
             .verify(ivan("img27.jpg", id))

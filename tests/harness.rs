@@ -494,6 +494,18 @@ pub fn face(name: &str) -> pb::Image {
     )
 }
 
+/// A face-only payment request: `subject` pays `amount_minor` cents, shown in the deepface
+/// photo `frame`.
+pub fn face_payment(subject: &str, frame: &str, id: &str, amount_minor: u64) -> pb::VerifyRequest {
+    pb::VerifyRequest {
+        subject: subject.into(),
+        transaction: Some(tx(id, amount_minor)),
+        frames: vec![face(frame)],
+        voice: None,
+        movement: None,
+    }
+}
+
 pub fn tx(id: &str, amount_minor: u64) -> pb::Transaction {
     pb::Transaction {
         id: id.to_string(),

@@ -74,13 +74,7 @@ async fn verify(
     id: &str,
 ) -> Result<pb::VerifyResponse, tonic::Status> {
     client
-        .verify(pb::VerifyRequest {
-            subject: subject.into(),
-            transaction: Some(tx(id, 450)),
-            frames: vec![face(photo)],
-            voice: None,
-            movement: None,
-        })
+        .verify(harness::face_payment(subject, photo, id, 450))
         .await
         .map(tonic::Response::into_inner)
 }
@@ -910,13 +904,7 @@ async fn fleet_terminals_converge_through_partitions_and_kills() {
                 .unwrap();
             let mut client = a.daemon.unix_client().await;
             let above = client
-                .verify(pb::VerifyRequest {
-                    subject: subject.clone(),
-                    transaction: Some(tx("off-1", 4_000)),
-                    frames: vec![face(photo)],
-                    voice: None,
-                    movement: None,
-                })
+                .verify(harness::face_payment(&subject, photo, "off-1", 4_000))
                 .await
                 .unwrap()
                 .into_inner();
