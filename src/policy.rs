@@ -614,4 +614,64 @@ mod tests {
         assert!(Transaction::new(1, "eur", None).is_err());
         assert!(Transaction::new(1, "EUR", Some("12345")).is_err());
     }
+
+    #[test]
+    fn bad_velocity_rules_and_offline_ceilings_are_refused_with_reasons() {
+        let tier =
+            "version = 1\n[[tier]]\nname = \"a\"\nfactors = [\"face\"]\ntarget_fmr = 0.001\n";
+        for (extra, says) in [
+            ("[[velocity]]\nname = \"r\"\naction = \"alert\"", "no limit"),
+            (
+                "[[velocity]]\nname = \"two words\"\nmax_approvals = 3\naction = \"alert\"",
+                "letters, digits",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nmax_approvals = 3\nwindow_seconds = 10\naction = \"alert\"",
+                "window_seconds",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nper = \"terminal\"\nmax_approvals_since_strong = 5\naction = \"alert\"",
+                "customer's",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nmax_approvals = 3\naction = \"step_up\"\nstep_up_factors = [\"liveness\"]",
+                "voice or active_liveness",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nmax_approvals = 3\naction = \"step_up\"\nstep_up_factors = []",
+                "no factor",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nmax_approvals = 3\naction = \"alert\"\n[[velocity]]\nname = \"r\"\nmax_approvals = 4\naction = \"refuse\"",
+                "two velocity rules",
+            ),
+            (
+                "[[velocity]]\nname = \"r\"\nmax_approvals = 3\naction = \"block\"",
+                "block",
+            ),
+            (
+                "[[tier]]\nname = \"b\"\nrefuse = true\noffline_max_amount_minor = 100",
+                "offline ceiling",
+            ),
+        ] {
+            let e = Policy::parse(&format!("{tier}{extra}")).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains(says), "{says}: {e}");
+        }
+        let fine = Policy::parse(&format!(
+            "{tier}offline_max_amount_minor = 100\n[[velocity]]\nname = \"daily.count-2\"\nmax_approvals = 3\naction = \"alert\""
+        ))
+        .unwrap();
+        assert_eq!(fine.velocity().len(), 1);
+        assert!(fine.clone().without_velocity().velocity().is_empty());
+        let Requirement::Verify {
+            offline_max_amount_minor,
+            ..
+        } = fine.requirement(&Transaction::new(50, "EUR", None).unwrap())
+        else {
+            panic!("a verifying tier")
+        };
+        assert_eq!(offline_max_amount_minor, Some(100));
+        assert!(!Policy::builtin().velocity().is_empty());
+    }
 }

@@ -284,8 +284,21 @@ mod tests {
             "[daemon]\nmetrics_listen = \"nowhere\"\n",
             "[daemon.tcp]\nlisten = \"127.0.0.1:7443\"\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"ca\"\n",
             "[nonsense]\nx = 1\n",
+            "[daemon]\norigin = \"till 7\"\n",
+            "[daemon.fleet]\npostgres_url = \"\"\n",
+            "[daemon.fleet]\npostgres_url = \"host=db\"\npoll_seconds = 0\n",
+            "[daemon.fleet]\npostgres_url = \"host=db\"\npoll_seconds = 30\noffline_after_seconds = 10\n",
+            "[daemon.fleet]\npostgres_url = \"host=db\"\nlisten = true\n",
         ] {
             assert!(DaemonFile::parse(text).is_err(), "{text}");
         }
+        let fleet = DaemonFile::parse(
+            "[daemon]\norigin = \"till-7\"\n[daemon.fleet]\npostgres_url = \"host=db\"\n",
+        )
+        .unwrap()
+        .daemon
+        .fleet
+        .unwrap();
+        assert_eq!((fleet.poll_seconds, fleet.offline_after_seconds), (5, 15));
     }
 }
