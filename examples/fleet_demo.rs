@@ -287,14 +287,10 @@ fn main() -> Result<()> {
     let faces = &args.faces;
     let decision = |d: i32| pb::Decision::try_from(d).unwrap_or(pb::Decision::Unspecified);
 
-    // Online: enroll on A, verify on B.
-    runtime.block_on(async {
-        let mut on_a = a.client().await?;
-        for (subject, photos) in [
-            ("alice", vec!["img1.jpg", "img2.jpg"]),
-            ("dave", vec!["img13.jpg"]),
-        ] {
-            let r = on_a
+    let enroll = |t: &Terminal, subject: &str, photos: &[&str]| {
+        runtime.block_on(async {
+            let mut client = t.client().await?;
+            let r = client
                 .enroll(pb::EnrollRequest {
                     subject: subject.into(),
                     face: photos
@@ -305,37 +301,37 @@ fn main() -> Result<()> {
                 })
                 .await?
                 .into_inner();
-            checks.check(
-                &format!("{subject} enrolled on till-a"),
-                decision(r.decision) == pb::Decision::Accept,
-                &r,
-            )?;
-            enrollments += 1;
-        }
-        let synced = wait_until("dave on till-b's replica", Duration::from_secs(30), || {
-            Ok(!b.replica()?.templates("dave", None)?.is_empty())
-        })?;
-        println!(
-            "     till-a's enrollment reached till-b's replica in {} ms",
-            synced.as_millis()
-        );
-        let mut on_b = b.client().await?;
-        let r = on_b
-            .enroll(pb::EnrollRequest {
-                subject: "carol".into(),
-                face: vec![image(faces, "img8.jpg")?],
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
+            anyhow::Ok(r)
+        })
+    };
+
+    // Online: enroll on A, verify on B.
+    for (subject, photos) in [
+        ("alice", &["img1.jpg", "img2.jpg"][..]),
+        ("dave", &["img13.jpg"][..]),
+    ] {
+        let r = enroll(&a, subject, photos)?;
         checks.check(
-            "carol enrolled on till-b",
+            &format!("{subject} enrolled on till-a"),
             decision(r.decision) == pb::Decision::Accept,
             &r,
         )?;
         enrollments += 1;
-        anyhow::Ok(())
+    }
+    let synced = wait_until("dave on till-b's replica", Duration::from_secs(30), || {
+        Ok(!b.replica()?.templates("dave", None)?.is_empty())
     })?;
+    println!(
+        "     till-a's enrollment reached till-b's replica in {} ms",
+        synced.as_millis()
+    );
+    let r = enroll(&b, "carol", &["img8.jpg"])?;
+    checks.check(
+        "carol enrolled on till-b",
+        decision(r.decision) == pb::Decision::Accept,
+        &r,
+    )?;
+    enrollments += 1;
     let pay = |t: &Terminal, subject: &str, photo: &str, id: &str, amount: u64| {
         runtime.block_on(async {
             let mut client = t.client().await?;
@@ -409,22 +405,14 @@ fn main() -> Result<()> {
         &r,
     )?;
     verifications += 2;
+    let r = enroll(&a, "bob", &["img26.jpg"])?;
+    checks.check(
+        "offline, bob enrolled on till-a",
+        decision(r.decision) == pb::Decision::Accept,
+        &r,
+    )?;
+    enrollments += 1;
     runtime.block_on(async {
-        let mut on_a = a.client().await?;
-        let r = on_a
-            .enroll(pb::EnrollRequest {
-                subject: "bob".into(),
-                face: vec![image(faces, "img26.jpg")?],
-                ..Default::default()
-            })
-            .await?
-            .into_inner();
-        checks.check(
-            "offline, bob enrolled on till-a",
-            decision(r.decision) == pb::Decision::Accept,
-            &r,
-        )?;
-        enrollments += 1;
         let mut on_b = b.client().await?;
         let r = on_b
             .delete_subject(pb::DeleteSubjectRequest {
