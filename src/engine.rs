@@ -302,11 +302,19 @@ impl Engine {
         self.liveness.assess(presentation, jitter_around)
     }
 
-    /// The embedding of a presentation's sharpest frame, aligned from that frame's one
-    /// detection: the face whose liveness [`Engine::liveness_of`] scores.
+    /// The embedder's probe of a presentation: its sharpest frames (`face.probe_frames`),
+    /// each aligned from that frame's one detection — the face whose liveness
+    /// [`Engine::liveness_of`] scores.
     pub fn embed(&self, presentation: &Presentation<'_>) -> Result<PresentedEmbedding> {
-        self.face
-            .embed_presented(presentation, presentation.sharpest())
+        let frames = presentation.sharpest_frames(self.config.face.probe_frames);
+        self.face.embed_presented(presentation, &frames, false)
+    }
+
+    /// [`Engine::embed`], and the same frames by each fused embedder (`face.fused_embedders`):
+    /// the probe of a tier that asks for the fused face score, and of an enrollment.
+    pub fn embed_for_fusion(&self, presentation: &Presentation<'_>) -> Result<PresentedEmbedding> {
+        let frames = presentation.sharpest_frames(self.config.face.probe_frames);
+        self.face.embed_presented(presentation, &frames, true)
     }
 
     /// Research: the liveness scores of frames of one presentation (image bytes), with the
@@ -423,23 +431,33 @@ impl Engine {
         samples: usize,
         quality: f32,
     ) -> Result<Template> {
-        let spec = self.face.embedder().spec();
-        let mut sha = [0u8; 32];
-        hex::decode_to_slice(&spec.sha256, &mut sha)
-            .map_err(|_| Error::new(ErrorKind::Manifest, "the embedder's sha256 is not hex"))?;
-        let mean = Embedding::mean(embeddings)?;
-        let header = TemplateHeader {
-            modality: Modality::Face,
-            model_id: spec.embedding_space(),
-            model_sha256: sha,
-            dimension: mean.dim() as u32,
-            samples: samples as u32,
-            quality,
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
-        };
-        Template::new(header, mean.values().to_vec())
+        face_template(self.face.embedder().spec(), embeddings, samples, quality)
     }
+}
+
+/// A face template (not yet sealed) from embeddings made by the embedder `spec`: their
+/// normalised mean, bound to its embedding space and recording the sha256 of its file.
+pub fn face_template(
+    spec: &crate::models::ModelSpec,
+    embeddings: &[Embedding],
+    samples: usize,
+    quality: f32,
+) -> Result<Template> {
+    let mut sha = [0u8; 32];
+    hex::decode_to_slice(&spec.sha256, &mut sha)
+        .map_err(|_| Error::new(ErrorKind::Manifest, "the embedder's sha256 is not hex"))?;
+    let mean = Embedding::mean(embeddings)?;
+    let header = TemplateHeader {
+        modality: Modality::Face,
+        model_id: spec.embedding_space(),
+        model_sha256: sha,
+        dimension: mean.dim() as u32,
+        samples: samples as u32,
+        quality,
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
+    Template::new(header, mean.values().to_vec())
 }

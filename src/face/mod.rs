@@ -55,12 +55,26 @@ pub struct StageTimings {
 /// The embedding of a presentation's face, and which face it is.
 #[derive(Debug)]
 pub struct PresentedEmbedding {
+    /// The embedder's embedding (the mean of the probe frames' normalised embeddings).
+    pub embedding: Embedding,
+    /// Each fused embedder's, in [`FaceConfig::fused_embedders`] order, when asked for.
+    pub fused: Vec<ModelEmbedding>,
+    /// The sharpest frame, the first of the probe frames.
+    pub frame: usize,
+    /// The frames embedded (see [`FaceConfig::probe_frames`]), sharpest first.
+    pub frames: Vec<usize>,
+    /// The face's box in the sharpest frame: the box its liveness was scored on.
+    pub face: FaceBox,
+}
+
+/// One embedder's embedding of a face, and the embedding space it lives in (the model id
+/// templates are bound to).
+#[derive(Debug)]
+pub struct ModelEmbedding {
+    /// The embedding space ([`crate::models::ModelSpec::embedding_space`]).
+    pub model: String,
     /// The embedding.
     pub embedding: Embedding,
-    /// The frame it was taken from.
-    pub frame: usize,
-    /// The face's box in that frame: the box its liveness was scored on.
-    pub face: FaceBox,
 }
 
 /// The face chosen in an image, and its embedding.
@@ -76,15 +90,16 @@ pub struct FaceSample {
     pub timings: StageTimings,
 }
 
-/// Detector and embedder, loaded and verified together.
+/// Detector and embedders, loaded and verified together.
 #[derive(Debug)]
 pub struct FacePipeline {
     detector: Detector,
     embedder: Embedder,
+    fused: Vec<Embedder>,
 }
 
 impl FacePipeline {
-    /// Loads the detector and embedder named in `config` from `model_dir`, verifying each.
+    /// Loads the detector and embedders named in `config` from `model_dir`, verifying each.
     pub fn new(
         runtime: &Runtime,
         manifest: &Manifest,
@@ -98,7 +113,16 @@ impl FacePipeline {
             model_dir,
             config.flip_augment,
         )?;
-        Ok(FacePipeline { detector, embedder })
+        let fused = config
+            .fused_embedders
+            .iter()
+            .map(|name| Embedder::new(runtime, manifest.get(name)?, model_dir, config.flip_augment))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(FacePipeline {
+            detector,
+            embedder,
+            fused,
+        })
     }
 
     /// The detector.
@@ -106,9 +130,14 @@ impl FacePipeline {
         &self.detector
     }
 
-    /// The embedder.
+    /// The embedder: every face match uses it.
     pub fn embedder(&self) -> &Embedder {
         &self.embedder
+    }
+
+    /// The embedders fused with it where the policy asks (`face.fused_embedders`).
+    pub fn fused_embedders(&self) -> &[Embedder] {
+        &self.fused
     }
 
     /// Every face in the image, highest score first.
@@ -116,28 +145,58 @@ impl FacePipeline {
         self.detector.detect(image)
     }
 
-    /// Aligns and embeds the face of frame `frame` of a presentation, from the landmarks of
-    /// that frame's one detection: the face embedded is the face the presentation holds, the
-    /// one whose quality and liveness were measured.
+    /// Aligns and embeds the face of each of `frames` of a presentation (at least one, the
+    /// sharpest first), from the landmarks of that frame's one detection: the face embedded is
+    /// the face the presentation holds, the one whose quality and liveness were measured. The
+    /// probe is the mean of the frames' normalised embeddings, by the embedder and, with
+    /// `fused`, by each fused embedder.
     pub fn embed_presented(
         &self,
         presentation: &Presentation<'_>,
-        frame: usize,
+        frames: &[usize],
+        fused: bool,
     ) -> Result<PresentedEmbedding> {
-        let (Some(image), Some(face)) = (
-            presentation.frames().get(frame),
-            presentation.faces().get(frame),
-        ) else {
+        let Some(&first) = frames.first() else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("the presentation has no frame {}", frame + 1),
+                "a probe needs at least one frame",
             ));
         };
-        let aligned = align(image, &face.detection.landmarks)?;
+        let used: &[Embedder] = if fused { &self.fused } else { &[] };
+        let mut primary = Vec::with_capacity(frames.len());
+        let mut others: Vec<Vec<Embedding>> = vec![Vec::with_capacity(frames.len()); used.len()];
+        for &frame in frames {
+            let (Some(image), Some(face)) = (
+                presentation.frames().get(frame),
+                presentation.faces().get(frame),
+            ) else {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("the presentation has no frame {}", frame + 1),
+                ));
+            };
+            let aligned = align(image, &face.detection.landmarks)?;
+            primary.push(self.embedder.embed(&aligned)?);
+            for (embedder, out) in used.iter().zip(&mut others) {
+                out.push(embedder.embed(&aligned)?);
+            }
+        }
+        let fused = used
+            .iter()
+            .zip(&others)
+            .map(|(embedder, embeddings)| {
+                Ok(ModelEmbedding {
+                    model: embedder.spec().embedding_space(),
+                    embedding: Embedding::mean(embeddings)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(PresentedEmbedding {
-            embedding: self.embedder.embed(&aligned)?,
-            frame,
-            face: face.face_box,
+            embedding: Embedding::mean(&primary)?,
+            fused,
+            frame: first,
+            frames: frames.to_vec(),
+            face: presentation.faces()[first].face_box,
         })
     }
 

@@ -53,11 +53,22 @@ impl<'a> Presentation<'a> {
 
     /// The frame whose face is sharpest (the one to embed).
     pub fn sharpest(&self) -> usize {
-        self.faces
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.quality.sharpness.total_cmp(&b.1.quality.sharpness))
-            .map_or(0, |(i, _)| i)
+        self.sharpest_frames(1).first().copied().unwrap_or(0)
+    }
+
+    /// Up to `count` frames by decreasing sharpness of their face (earlier frames first among
+    /// equals).
+    pub fn sharpest_frames(&self, count: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.faces.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.faces[b]
+                .quality
+                .sharpness
+                .total_cmp(&self.faces[a].quality.sharpness)
+                .then(a.cmp(&b))
+        });
+        order.truncate(count);
+        order
     }
 }
 
