@@ -310,6 +310,16 @@ impl Engine {
         self.face.embed_presented(presentation, &frames, false)
     }
 
+    /// The embedding spaces of the embedder and of each fused embedder, in that order: the
+    /// models a fused face score combines ([`crate::score::fused_model_id`] names its
+    /// calibration).
+    pub fn fused_face_models(&self) -> Vec<String> {
+        std::iter::once(self.face.embedder())
+            .chain(self.face.fused_embedders())
+            .map(|e| e.spec().embedding_space())
+            .collect()
+    }
+
     /// [`Engine::embed`], and the same frames by each fused embedder (`face.fused_embedders`):
     /// the probe of a tier that asks for the fused face score, and of an enrollment.
     pub fn embed_for_fusion(&self, presentation: &Presentation<'_>) -> Result<PresentedEmbedding> {

@@ -136,6 +136,13 @@ pub struct Tier {
     /// `target_fmr`.
     #[serde(default)]
     pub voice_target_fmr: Option<f64>,
+    /// Hold the face to the calibrated fusion of every configured embedder's score
+    /// (`face.embedder` and `face.fused_embedders`) instead of the embedder's alone: fewer
+    /// genuine customers refused at the same FMR, for the cost of one more embedding. A
+    /// customer enrolled before the fused embedders were configured is asked to re-enroll on
+    /// such a tier only. By default, false.
+    #[serde(default)]
+    pub face_fusion: bool,
     /// The largest amount (minor units, inclusive) a terminal may approve while it cannot
     /// reach the fleet store; above it an offline terminal answers `reject` with reason
     /// `offline_limit` (the customer pays another way, or once the terminal is back online).
@@ -193,6 +200,9 @@ pub enum Requirement {
         target_fmr: f64,
         /// The speaker check's target false-match rate (see [`Tier::voice_target_fmr`]).
         voice_target_fmr: f64,
+        /// Whether the face is held to the fused score of every configured embedder (see
+        /// [`Tier::face_fusion`]).
+        face_fusion: bool,
         /// The tier's offline ceiling (see [`Tier::offline_max_amount_minor`]).
         offline_max_amount_minor: Option<u64>,
     },
@@ -400,9 +410,10 @@ impl Policy {
                     || tier.target_fmr.is_some()
                     || tier.voice_target_fmr.is_some()
                     || tier.offline_max_amount_minor.is_some()
+                    || tier.face_fusion
                 {
                     return Err(bad(format!(
-                        "tier {name:?} refuses, so it takes no factors, target_fmr or offline ceiling"
+                        "tier {name:?} refuses, so it takes no factors, target_fmr, face_fusion or offline ceiling"
                     )));
                 }
                 continue;
@@ -470,6 +481,7 @@ impl Policy {
                 factors: t.factors.clone(),
                 target_fmr: t.target_fmr.unwrap_or(1e-4),
                 voice_target_fmr: t.voice_target_fmr.or(t.target_fmr).unwrap_or(1e-4),
+                face_fusion: t.face_fusion,
                 offline_max_amount_minor: t.offline_max_amount_minor,
             },
             None => Requirement::Refuse { tier: None },

@@ -59,8 +59,10 @@ pub const DEFAULT_TARGETS: [f64; 5] = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
 /// extrapolated.
 const MIN_EXPECTED_IMPOSTORS: f64 = 10.0;
 
-const BUILTIN: [&str; 3] = [
+const BUILTIN: [&str; 5] = [
     include_str!("../calibration/mobilefacenet.toml"),
+    include_str!("../calibration/sface.toml"),
+    include_str!("../calibration/face-fused.toml"),
     include_str!("../calibration/ge2e-voice-encoder.toml"),
     include_str!("../calibration/voice-fused.toml"),
 ];

@@ -23,6 +23,7 @@ mod devices;
 mod eval;
 mod face;
 mod formats;
+mod fusion;
 mod kiosk;
 mod liveness;
 mod metrics;

@@ -105,46 +105,43 @@ impl Authenticator {
 
         let threshold = self.config().decisions.liveness_threshold;
         let mut samples = Vec::with_capacity(images.len());
-        let mut embeddings = Vec::new();
+        // Per sample accepted: the embedder's embedding, then each fused embedder's.
+        let mut embeddings: Vec<crate::face::PresentedEmbedding> = Vec::new();
         let mut quality = 0.0;
         for (index, image) in images.iter().enumerate() {
-            let (accepted, reasons) =
-                match self.present(std::slice::from_ref(image), true, &mut Timings::default())? {
-                    Presented::Retake(reasons) => (false, reasons),
-                    Presented::Face {
-                        liveness,
-                        embedding,
-                    } => {
-                        let score = liveness.map_or(0.0, |l| l.score);
-                        let (accepted, reasons) =
-                            decision::enrollment_sample(Vec::new(), score, threshold);
-                        if accepted {
-                            quality += score;
-                            embeddings.push(embedding.embedding);
-                        }
-                        (accepted, reasons)
+            let (accepted, reasons) = match self.present(
+                std::slice::from_ref(image),
+                true,
+                true,
+                &mut Timings::default(),
+            )? {
+                Presented::Retake(reasons) => (false, reasons),
+                Presented::Face {
+                    liveness,
+                    embedding,
+                } => {
+                    let score = liveness.map_or(0.0, |l| l.score);
+                    let (accepted, reasons) =
+                        decision::enrollment_sample(Vec::new(), score, threshold);
+                    if accepted {
+                        quality += score;
+                        embeddings.push(embedding);
                     }
-                };
+                    (accepted, reasons)
+                }
+            };
             samples.push(SampleVerdict {
                 index,
                 accepted,
                 reasons,
             });
         }
-        let face_template = if embeddings.is_empty() {
-            None
+        let face_templates = if embeddings.is_empty() {
+            Vec::new()
         } else {
-            let template = self.engine.template_of(
-                &embeddings,
-                embeddings.len(),
-                quality / embeddings.len() as f32,
-            )?;
-            let id = self
-                .vault
-                .enroll(request.subject, &template, Protection::Renewable)?;
-            self.refresh_gallery(request.subject)?;
-            Some(id)
+            self.store_face(request.subject, &embeddings, quality)?
         };
+        let face_template = face_templates.first().copied();
         let voice = prepared_voice
             .map(|(service, prepared)| service.store(request.subject, &prepared))
             .transpose()?;
@@ -163,6 +160,7 @@ impl Authenticator {
                 .subject(request.subject)
                 .terminal(request.terminal)
                 .detail("face_template", face_template)
+                .detail("face_templates", face_templates)
                 .detail("face_samples", images.len())
                 .detail("retake", retakes)
                 .detail(
@@ -179,5 +177,48 @@ impl Authenticator {
             samples,
             voice,
         })
+    }
+
+    /// Stores one template per configured embedder, each the mean of the accepted samples'
+    /// embeddings by that model (the embedder's first, whose id the report gives). Each
+    /// template is its own atomic write: an enrollment cut short between them leaves the
+    /// embedder's template without the fused ones, which only a tier asking for the fused
+    /// score notices (it asks for re-enrollment).
+    fn store_face(
+        &self,
+        subject: &str,
+        samples: &[crate::face::PresentedEmbedding],
+        quality: f32,
+    ) -> Result<Vec<i64>> {
+        let count = samples.len();
+        let quality = quality / count as f32;
+        let face = self.engine.face();
+        let primary: Vec<_> = samples.iter().map(|s| s.embedding.clone()).collect();
+        let mut templates = vec![crate::engine::face_template(
+            face.embedder().spec(),
+            &primary,
+            count,
+            quality,
+        )?];
+        let mut by_model = vec![Vec::with_capacity(count); face.fused_embedders().len()];
+        for sample in samples {
+            for (column, m) in by_model.iter_mut().zip(&sample.fused) {
+                column.push(m.embedding.clone());
+            }
+        }
+        for (embedder, embeddings) in face.fused_embedders().iter().zip(&by_model) {
+            templates.push(crate::engine::face_template(
+                embedder.spec(),
+                embeddings,
+                count,
+                quality,
+            )?);
+        }
+        let ids = templates
+            .iter()
+            .map(|t| self.vault.enroll(subject, t, Protection::Renewable))
+            .collect::<Result<Vec<_>>>()?;
+        self.refresh_gallery(subject)?;
+        Ok(ids)
     }
 }

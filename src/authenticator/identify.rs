@@ -38,27 +38,28 @@ impl Authenticator {
             ));
         }
         let frames = self.engine.decode_images(request.face_frames, "frame")?;
-        let (liveness, embedding) = match self.present(&frames, true, &mut Timings::default())? {
-            Presented::Face {
-                liveness: Some(liveness),
-                embedding,
-            } => (liveness, embedding),
-            Presented::Retake(reasons) => {
-                let retake = Identified {
-                    outcome: Outcome::Retake,
-                    subject: None,
-                    reasons,
-                    confidence: Confidence::Low,
-                };
-                return self.finish_identify(request, retake, 0, Vec::new());
-            }
-            Presented::Face { liveness: None, .. } => {
-                return Err(Error::new(
-                    ErrorKind::Inference,
-                    "liveness was not scored for an identification",
-                ));
-            }
-        };
+        let (liveness, embedding) =
+            match self.present(&frames, true, false, &mut Timings::default())? {
+                Presented::Face {
+                    liveness: Some(liveness),
+                    embedding,
+                } => (liveness, embedding),
+                Presented::Retake(reasons) => {
+                    let retake = Identified {
+                        outcome: Outcome::Retake,
+                        subject: None,
+                        reasons,
+                        confidence: Confidence::Low,
+                    };
+                    return self.finish_identify(request, retake, 0, Vec::new());
+                }
+                Presented::Face { liveness: None, .. } => {
+                    return Err(Error::new(
+                        ErrorKind::Inference,
+                        "liveness was not scored for an identification",
+                    ));
+                }
+            };
         if !decision::is_live(liveness.score, self.config().decisions.liveness_threshold) {
             self.attempts.record_failure("", request.terminal, now_ms)?;
             return self.finish_identify(

@@ -157,10 +157,25 @@ impl Authenticator {
             || policy.velocity().iter().any(|r| {
                 r.action == VelocityAction::StepUp && r.step_up_factors.contains(&Factor::Voice)
             });
+        let fused_face = engine.fused_face_models();
         for tier in policy.tiers().iter().filter(|t| !t.refuse) {
             let Some(fmr) = tier.target_fmr else { continue };
             if tier.factors.contains(&Factor::Face) {
                 calibrations.get(&face_model)?.threshold_at(fmr)?;
+            }
+            if tier.face_fusion {
+                if fused_face.len() < 2 {
+                    return Err(Error::new(
+                        ErrorKind::Config,
+                        format!(
+                            "policy tier {:?} asks for face_fusion, but face.fused_embedders names no model to fuse with face.embedder",
+                            tier.name
+                        ),
+                    ));
+                }
+                calibrations
+                    .get(&fused_model_id(&fused_face))?
+                    .threshold_at(fmr)?;
             }
             // A velocity rule may ask any tier for the passphrase.
             let stepped_up = policy.velocity().iter().any(|r| {
@@ -285,7 +300,8 @@ impl Authenticator {
     }
 
     /// Observes one presentation (one detection per frame) and, when every frame can be
-    /// judged, scores its liveness (when asked for) and embeds its face. Errors that only ask
+    /// judged, scores its liveness (when asked for) and embeds its face (by the fused
+    /// embedders too, when asked for). Errors that only ask
     /// for another capture (no face…) are a retake; the others (frames that are not one
     /// presentation, an inference failure) are errors.
     /// The stages' times are added to `timings`.
@@ -293,6 +309,7 @@ impl Authenticator {
         &self,
         frames: &[FaceImage],
         with_liveness: bool,
+        fused: bool,
         timings: &mut Timings,
     ) -> Result<Presented> {
         let start = std::time::Instant::now();
@@ -322,7 +339,11 @@ impl Authenticator {
         };
         timings.liveness_ms += Timings::since(start);
         let start = std::time::Instant::now();
-        let embedding = self.engine.embed(&presentation)?;
+        let embedding = if fused {
+            self.engine.embed_for_fusion(&presentation)?
+        } else {
+            self.engine.embed(&presentation)?
+        };
         timings.embed_ms += Timings::since(start);
         Ok(Presented::Face {
             liveness,

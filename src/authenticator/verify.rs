@@ -30,6 +30,8 @@ struct Context {
     offline: bool,
     /// What the velocity rules made of the payment.
     velocity: VelocityVerdict,
+    /// Whether the tier holds the face to the fused score of every configured embedder.
+    face_fusion: bool,
 }
 
 impl Authenticator {
@@ -115,6 +117,13 @@ impl Authenticator {
             tier: requirement_tier(&requirement),
             offline: self.connectivity.offline(),
             velocity: VelocityVerdict::default(),
+            face_fusion: matches!(
+                requirement,
+                Requirement::Verify {
+                    face_fusion: true,
+                    ..
+                }
+            ),
         };
 
         let binding = Binding {
@@ -138,7 +147,7 @@ impl Authenticator {
             return self.finish_verify(request, context, Settled::locked(lock), None, timings, now);
         }
 
-        let (factors, target_fmr, voice_target_fmr) = match &requirement {
+        let (factors, target_fmr, voice_target_fmr, face_fusion) = match &requirement {
             Requirement::Refuse { .. } => {
                 return self.finish_verify(
                     request,
@@ -171,9 +180,20 @@ impl Authenticator {
                 factors,
                 target_fmr,
                 voice_target_fmr,
+                face_fusion,
                 ..
-            } => (factors.clone(), *target_fmr, *voice_target_fmr),
+            } => (
+                factors.clone(),
+                *target_fmr,
+                *voice_target_fmr,
+                *face_fusion,
+            ),
         };
+        // A customer enrolled before the fused embedders were configured is asked to
+        // re-enroll here, before a challenge is spent, and only on a tier that fuses.
+        if face_fusion {
+            self.check_fused_enrollment(request.subject)?;
+        }
         context.velocity = self.velocity(request, now_ms)?;
         if context.velocity.refused_by.is_some() {
             return self.finish_verify(
@@ -241,6 +261,7 @@ impl Authenticator {
         match self.present(
             &frames,
             verification.requires(Factor::Liveness),
+            face_fusion,
             &mut timings,
         )? {
             Presented::Retake(reasons) => verification.retake(reasons),
@@ -250,15 +271,26 @@ impl Authenticator {
             } => {
                 passive = liveness.map(|l| l.score);
                 if verification.requires(Factor::Face) {
-                    let model = self.engine.face().embedder().spec().embedding_space();
-                    let calibration = self.calibrations.get(&model)?;
-                    let threshold = calibration.threshold_at(target_fmr)?;
+                    // The embedder's score, and on a fusing tier each fused embedder's: one
+                    // calibrated score (the fusion's, or the embedder's own).
                     let start = Instant::now();
-                    let score = self.best_face_score(request.subject, &embedding.embedding)?;
+                    let model = self.engine.face().embedder().spec().embedding_space();
+                    let mut by_model = vec![(
+                        model.clone(),
+                        self.best_face_score(request.subject, &model, &embedding.embedding)?,
+                    )];
+                    for fused in &embedding.fused {
+                        let score =
+                            self.best_face_score(request.subject, &fused.model, &fused.embedding)?;
+                        by_model.push((fused.model.clone(), score));
+                    }
                     timings.match_ms += Timings::since(start);
-                    scores.face = Some(score);
-                    scores.face_threshold = Some(threshold);
-                    verification.face(score, threshold, calibration.llr(score));
+                    let by_model: Vec<(&str, f64)> =
+                        by_model.iter().map(|(m, s)| (m.as_str(), *s)).collect();
+                    let face = self.calibrations.calibrated(&by_model, target_fmr)?;
+                    scores.face = Some(face.score);
+                    scores.face_threshold = Some(face.threshold);
+                    verification.face(face.score, face.threshold, face.llr);
                 }
                 presented = Some(embedding.embedding);
             }
@@ -394,11 +426,38 @@ impl Authenticator {
         self.finish_verify(request, context, settled, scores, timings, now)
     }
 
-    /// Best cosine of `probe` over the subject's face templates, in the vault's protected
-    /// space.
-    pub(super) fn best_face_score(&self, subject: &str, probe: &Embedding) -> Result<f64> {
-        let model = self.engine.face().embedder().spec().embedding_space();
-        let templates = self.vault.load(subject, Modality::Face, &model)?;
+    /// Refuses ([`ErrorKind::TemplateModelMismatch`], re-enrollment required) a subject whose
+    /// face was enrolled without one of the fused embedders. A subject without any face
+    /// enrollment passes: that is [`ErrorKind::NotFound`] later, as on every tier.
+    fn check_fused_enrollment(&self, subject: &str) -> Result<()> {
+        let face = self.engine.face();
+        let embedder = face.embedder().spec().embedding_space();
+        if !self.vault.has_model(subject, Modality::Face, &embedder)? {
+            return Ok(());
+        }
+        for fused in face.fused_embedders() {
+            let model = fused.spec().embedding_space();
+            if !self.vault.has_model(subject, Modality::Face, &model)? {
+                return Err(Error::new(
+                    ErrorKind::TemplateModelMismatch,
+                    format!(
+                        "this payment's tier holds the face to the fusion of {embedder} and {model}, and the customer's face was enrolled before {model} was configured; re-enrollment required (smaller payments still verify)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Best cosine of `probe` over the subject's face templates of `model`, in the vault's
+    /// protected space.
+    pub(super) fn best_face_score(
+        &self,
+        subject: &str,
+        model: &str,
+        probe: &Embedding,
+    ) -> Result<f64> {
+        let templates = self.vault.load(subject, Modality::Face, model)?;
         let protected = Embedding::from_raw(self.vault.protect(probe.values())?)?;
         let mut best = f64::NEG_INFINITY;
         for t in &templates {
@@ -414,11 +473,15 @@ impl Authenticator {
         Ok(best)
     }
 
-    fn models_used(&self, used: &[Factor]) -> Vec<String> {
+    fn models_used(&self, used: &[Factor], fused: bool) -> Vec<String> {
         let mut models = Vec::new();
         if used.contains(&Factor::Face) {
-            models.push(self.engine.face().detector().spec().id());
-            models.push(self.engine.face().embedder().spec().id());
+            let face = self.engine.face();
+            models.push(face.detector().spec().id());
+            models.push(face.embedder().spec().id());
+            if fused {
+                models.extend(face.fused_embedders().iter().map(|e| e.spec().id()));
+            }
         }
         if used.contains(&Factor::Liveness) {
             models.extend(
@@ -463,6 +526,7 @@ impl Authenticator {
             tier,
             offline,
             velocity,
+            face_fusion,
         } = context;
         let tx = request.transaction;
         let mut receipt = Receipt::new(
@@ -481,7 +545,7 @@ impl Authenticator {
             .iter()
             .map(|f| f.as_str().to_string())
             .collect();
-        receipt.models = self.models_used(&settled.used);
+        receipt.models = self.models_used(&settled.used, face_fusion);
         receipt.policy_tier = tier.clone();
         receipt.audit_head = Some(self.audit.head());
         receipt.offline = offline;

@@ -7,7 +7,8 @@
 //!
 //! A fusion is part of a calibration file ([`super::Calibration::fusion`]): the file names the
 //! models it fuses, in order, and its thresholds apply to the fused score. Used for the speaker
-//! score (the voice encoder and the GMM-UBM). Calibrates; never decides.
+//! score (the voice encoder and the GMM-UBM) and for the face score of the policy tiers that
+//! ask for it (the face embedder and the fused embedders). Calibrates; never decides.
 
 use serde::{Deserialize, Serialize};
 

@@ -12,11 +12,17 @@ use vouch::{Engine, ValidConfig};
 
 #[derive(Subcommand)]
 pub(crate) enum CalibrateCommand {
-    /// Calibrate the face embedder on labelled pairs (CSV with file_x, file_y, decision).
+    /// Calibrate the face embedder on labelled pairs (CSV with file_x, file_y, decision); with
+    /// several `--model`, the calibrated fusion of their scores (what a policy tier with
+    /// `face_fusion = true` needs).
     Face {
         /// Pair lists. Repeat for several.
         #[arg(long = "pairs", value_name = "CSV", required = true)]
         pairs: Vec<PathBuf>,
+        /// Face embedder (manifest name); repeat to fuse several, in the order of
+        /// `face.embedder` then `face.fused_embedders` [default: face.embedder alone].
+        #[arg(long = "model", value_name = "NAME")]
+        models: Vec<String>,
         /// Folder the image paths are relative to [default: the first list's folder].
         #[arg(long, value_name = "DIR")]
         images: Option<PathBuf>,
@@ -73,6 +79,7 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
         CalibrateCommand::Liveness(args) => return crate::calibrate_liveness::run(args, config),
         CalibrateCommand::Face {
             pairs,
+            models,
             images,
             targets,
             out,
@@ -81,17 +88,40 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
                 .unwrap_or_else(|| pairs[0].parent().map(Path::to_path_buf).unwrap_or_default());
             let lists: Vec<&Path> = pairs.iter().map(PathBuf::as_path).collect();
             let labelled = vouch::eval::read_pair_csv(&lists, &image_dir)?;
-            let engine = Engine::new(config)?;
-            let scores = crate::eval::face::embed_pairs(&engine, &labelled, None);
+            let models = if models.is_empty() {
+                vec![config.face.embedder.clone()]
+            } else {
+                models
+            };
+            let scored = face_scores(&config, &models, &labelled)?;
             let source = format!(
                 "{} genuine / {} impostor pairs of {} ({} pair(s) skipped: failure to acquire)",
-                scores.pairs.iter().filter(|p| p.same).count(),
-                scores.pairs.iter().filter(|p| !p.same).count(),
+                scored.rows.iter().filter(|r| r.1).count(),
+                scored.rows.iter().filter(|r| !r.1).count(),
                 names(&pairs),
-                scores.pairs_skipped
+                scored.skipped
             );
-            let model = engine.face().embedder().spec().embedding_space();
-            (fit(&model, &source, &scores.score_set()?, &targets)?, out)
+            let calibration = if scored.models.len() == 1 {
+                let set = ScoreSet::new(scored.column(0, true), scored.column(0, false))?;
+                fit(&scored.models[0], &source, &set, &targets)?
+            } else {
+                let rows: Vec<(&[f64], bool)> = scored
+                    .rows
+                    .iter()
+                    .map(|(s, g)| (s.as_slice(), *g))
+                    .collect();
+                let fusion = vouch::score::ScoreFusion::fit(&scored.models, &rows)?;
+                out!("fusion     {}", fusion.describe());
+                let fused = |genuine: bool| -> Vec<f64> {
+                    rows.iter()
+                        .filter(|r| r.1 == genuine)
+                        .map(|(s, _)| fusion.score(s))
+                        .collect()
+                };
+                let set = ScoreSet::new(fused(true), fused(false))?;
+                Calibration::fit_fused(fusion, &source, &set, &with_defaults(&targets))?
+            };
+            (calibration, out)
         }
         CalibrateCommand::Scores {
             file,
@@ -179,6 +209,67 @@ pub(crate) fn run(cmd: CalibrateCommand, config: ValidConfig) -> Result<()> {
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     out!("calibration written to {}", out.display());
     Ok(())
+}
+
+/// Each model's score of every labelled pair that every model could score.
+struct FaceScores {
+    /// The models' embedding spaces, in the order asked.
+    models: Vec<String>,
+    /// Per pair: one score per model, and whether it is genuine.
+    rows: Vec<(Vec<f64>, bool)>,
+    /// Pairs left out: an image failed to acquire.
+    skipped: usize,
+}
+
+impl FaceScores {
+    fn column(&self, model: usize, genuine: bool) -> Vec<f64> {
+        self.rows
+            .iter()
+            .filter(|r| r.1 == genuine)
+            .map(|r| r.0[model])
+            .collect()
+    }
+}
+
+/// Scores the pairs once per face embedder (each alone in an engine of its own, the rest of
+/// `config` unchanged), keeping the pairs every model scored.
+fn face_scores(
+    config: &ValidConfig,
+    models: &[String],
+    pairs: &[vouch::eval::LabelledPair],
+) -> Result<FaceScores> {
+    let mut ids = Vec::new();
+    let mut by_model: Vec<std::collections::BTreeMap<usize, (f64, bool)>> = Vec::new();
+    for name in models {
+        let mut one = config.clone().into_inner();
+        one.face.embedder = name.clone();
+        one.face.fused_embedders.clear();
+        let engine = Engine::new(one.validate()?)?;
+        ids.push(engine.face().embedder().spec().embedding_space());
+        let scores = crate::eval::face::embed_pairs(&engine, pairs, None);
+        by_model.push(
+            scores
+                .pairs
+                .iter()
+                .map(|p| (p.index, (p.score, p.same)))
+                .collect(),
+        );
+    }
+    let mut rows = Vec::new();
+    for (index, &(_, same)) in &by_model[0] {
+        let scores: Option<Vec<f64>> = by_model
+            .iter()
+            .map(|m| m.get(index).map(|(s, _)| *s))
+            .collect();
+        if let Some(scores) = scores {
+            rows.push((scores, same));
+        }
+    }
+    Ok(FaceScores {
+        models: ids,
+        skipped: pairs.len() - rows.len(),
+        rows,
+    })
 }
 
 fn names(files: &[PathBuf]) -> String {
