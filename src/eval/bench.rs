@@ -31,6 +31,9 @@ pub struct VerifyBenchOptions {
     pub warmup: usize,
     /// Whether the policy asks for passive liveness beside the face. By default, yes.
     pub liveness: bool,
+    /// Whether the tier holds the face to the fused score of every configured embedder
+    /// (`face_fusion`). By default, no (the embedder alone, as small payments are verified).
+    pub face_fusion: bool,
 }
 
 impl Default for VerifyBenchOptions {
@@ -39,6 +42,7 @@ impl Default for VerifyBenchOptions {
             runs: 50,
             warmup: 5,
             liveness: true,
+            face_fusion: false,
         }
     }
 }
@@ -80,15 +84,15 @@ pub struct PhotoInfo {
 }
 
 /// The policy of the benchmark: the face alone, or the face and passive liveness (the
-/// built-in `small` tier), at FMR 1e-3.
-fn policy(liveness: bool) -> String {
+/// built-in `small` tier), at FMR 1e-3; the face's score fused or the embedder's alone.
+fn policy(liveness: bool, face_fusion: bool) -> String {
     let factors = if liveness {
         r#"["face", "liveness"]"#
     } else {
         r#"["face"]"#
     };
     format!(
-        "version = 1\n\n[[tier]]\nname = \"bench\"\nmax_amount_minor = 100000\nfactors = {factors}\ntarget_fmr = 0.001\n"
+        "version = 1\n\n[[tier]]\nname = \"bench\"\nmax_amount_minor = 100000\nfactors = {factors}\ntarget_fmr = 0.001\nface_fusion = {face_fusion}\n"
     )
 }
 
@@ -159,7 +163,7 @@ pub fn bench_verify(
     crate::receipt::ReceiptSigner::generate(&config.decisions.receipt_key)?;
     config.decisions.audit_log = dir.join("audit.log");
     let policy_file = dir.join("policy.toml");
-    std::fs::write(&policy_file, policy(options.liveness))
+    std::fs::write(&policy_file, policy(options.liveness, options.face_fusion))
         .map_err(|e| Error::io("writing", &policy_file, e))?;
     config.decisions.policy = Some(policy_file);
     // The benchmark measures decisions, not lockouts.
@@ -275,16 +279,16 @@ mod tests {
 
     #[test]
     fn the_policy_asks_for_what_is_benched() {
-        for liveness in [true, false] {
-            let text = policy(liveness);
+        for (liveness, fused) in [(true, false), (false, false), (true, true)] {
+            let text = policy(liveness, fused);
             let parsed = crate::policy::Policy::parse(&text).unwrap();
             assert_eq!(parsed.tiers().len(), 1);
+            let tier = &parsed.tiers()[0];
             assert_eq!(
-                parsed.tiers()[0]
-                    .factors
-                    .contains(&crate::policy::Factor::Liveness),
+                tier.factors.contains(&crate::policy::Factor::Liveness),
                 liveness
             );
+            assert_eq!(tier.face_fusion, fused);
         }
     }
 }

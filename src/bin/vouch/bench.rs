@@ -54,6 +54,10 @@ pub(crate) struct BenchVerifyArgs {
     /// The face alone, without passive liveness.
     #[arg(long)]
     face_only: bool,
+    /// The face's score fused over every configured embedder (a tier with
+    /// `face_fusion = true`, as the built-in large tier) instead of the embedder's alone.
+    #[arg(long)]
+    fused: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -119,6 +123,7 @@ fn verify(args: BenchVerifyArgs, config: Config) -> Result<()> {
         runs: args.runs as usize,
         warmup: args.warmup as usize,
         liveness: !args.face_only,
+        face_fusion: args.fused,
     };
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
