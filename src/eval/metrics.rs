@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::bootstrap::{self, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED};
+use crate::stats::bootstrap::{self, BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED, SubjectScores};
 use crate::stats::interval::{self, Interval};
 use crate::stats::{OperatingPoint, ScoreSet, fnmr_at_fmr};
 
@@ -19,22 +19,36 @@ pub struct RocPoint {
 
 /// The curve at every distinct score, thresholds ascending (FMR falling, FNMR rising).
 pub fn roc(scores: &ScoreSet) -> Vec<RocPoint> {
-    let mut thresholds: Vec<f64> = scores
-        .genuine()
-        .iter()
-        .chain(scores.impostor())
-        .copied()
-        .collect();
-    thresholds.sort_by(f64::total_cmp);
-    thresholds.dedup();
-    thresholds
-        .into_iter()
-        .map(|t| RocPoint {
-            threshold: t,
-            fmr: scores.fmr(t),
-            fnmr: scores.fnmr(t),
-        })
-        .collect()
+    roc_walk(scores).collect()
+}
+
+/// The points of [`roc`] one by one, without holding the curve: one merge of the two sorted
+/// sides, so a curve over millions of comparisons costs no memory (the EER, minDCF and DET
+/// curve of a large evaluation each walk it once).
+fn roc_walk(scores: &ScoreSet) -> impl Iterator<Item = RocPoint> + '_ {
+    let (genuine, impostor) = (scores.genuine(), scores.impostor());
+    // Scores below the next threshold, on each side.
+    let (mut g, mut i) = (0, 0);
+    std::iter::from_fn(move || {
+        let threshold = match (genuine.get(g), impostor.get(i)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => return None,
+        };
+        let point = RocPoint {
+            threshold,
+            fmr: (impostor.len() - i) as f64 / impostor.len() as f64,
+            fnmr: g as f64 / genuine.len() as f64,
+        };
+        while genuine.get(g) == Some(&threshold) {
+            g += 1;
+        }
+        while impostor.get(i) == Some(&threshold) {
+            i += 1;
+        }
+        Some(point)
+    })
 }
 
 /// The equal error rate and where it happens.
@@ -50,23 +64,23 @@ pub struct Eer {
 /// Equal error rate: where FMR(t) and FNMR(t) cross, linearly interpolated between the last
 /// threshold with FMR > FNMR and the first with FMR <= FNMR.
 pub fn eer(scores: &ScoreSet) -> Eer {
-    let curve = roc(scores);
-    let first = curve[0];
-    let crossing = curve.iter().position(|p| p.fmr - p.fnmr <= 0.0);
-    match crossing {
-        Some(0) | None => {
-            let p = if crossing.is_none() {
-                curve[curve.len() - 1]
-            } else {
-                first
-            };
-            Eer {
-                rate: (p.fmr + p.fnmr) / 2.0,
-                threshold: p.threshold,
-            }
-        }
-        Some(i) => {
-            let (lo, hi) = (curve[i - 1], curve[i]);
+    let mut curve = roc_walk(scores);
+    // A score set is never empty, so the curve has a first point.
+    let first = curve.next().unwrap_or(RocPoint {
+        threshold: 0.0,
+        fmr: 0.0,
+        fnmr: 0.0,
+    });
+    let at = |p: RocPoint| Eer {
+        rate: (p.fmr + p.fnmr) / 2.0,
+        threshold: p.threshold,
+    };
+    if first.fmr - first.fnmr <= 0.0 {
+        return at(first);
+    }
+    let mut lo = first;
+    for hi in curve {
+        if hi.fmr - hi.fnmr <= 0.0 {
             let (d_lo, d_hi) = (lo.fmr - lo.fnmr, hi.fmr - hi.fnmr);
             let w = if d_lo != d_hi {
                 d_lo / (d_lo - d_hi)
@@ -74,12 +88,15 @@ pub fn eer(scores: &ScoreSet) -> Eer {
                 0.5
             };
             let lerp = |a: f64, b: f64| a + w * (b - a);
-            Eer {
+            return Eer {
                 rate: (lerp(lo.fmr, hi.fmr) + lerp(lo.fnmr, hi.fnmr)) / 2.0,
                 threshold: lerp(lo.threshold, hi.threshold),
-            }
+            };
         }
+        lo = hi;
     }
+    // FMR above FNMR at every threshold: the last point.
+    at(lo)
 }
 
 /// Area under the ROC curve: the probability that a random genuine score exceeds a random
@@ -130,6 +147,27 @@ mod tests {
     }
 
     #[test]
+    fn the_walked_curve_is_the_curve_at_every_distinct_score() {
+        // Ties within and across the sides.
+        let s = set(
+            &[0.3, 0.5, 0.5, 0.7, 0.9, 0.9],
+            &[0.1, 0.3, 0.3, 0.5, 0.6, 0.95],
+        );
+        let mut thresholds: Vec<f64> = s.genuine().iter().chain(s.impostor()).copied().collect();
+        thresholds.sort_by(f64::total_cmp);
+        thresholds.dedup();
+        let naive: Vec<RocPoint> = thresholds
+            .into_iter()
+            .map(|t| RocPoint {
+                threshold: t,
+                fmr: s.fmr(t),
+                fnmr: s.fnmr(t),
+            })
+            .collect();
+        assert_eq!(roc(&s), naive);
+    }
+
+    #[test]
     fn ties_count_half_in_auc() {
         let s = set(&[0.5], &[0.5]);
         assert_eq!(auc(&s), 0.5);
@@ -157,6 +195,32 @@ mod tests {
         let c = min_dcf(&s, 0.01, 1.0, 1.0);
         assert!(c.min_dcf <= 1.0);
         assert!((c.min_dcf - 0.5).abs() < 1e-12, "{c:?}"); // t = 0.8: P_miss 0.5, P_fa 0
+    }
+
+    #[test]
+    fn det_skips_the_inversion_without_changing_the_curve() {
+        // The thinning as first written: every point's deviates computed.
+        let naive = |s: &ScoreSet| {
+            let deviate = |r: f64| -crate::stats::upper_normal_quantile(r.clamp(1e-9, 1.0 - 1e-9));
+            let curve = roc(s);
+            let mut kept: Vec<RocPoint> = Vec::new();
+            let mut last = (f64::NAN, f64::NAN);
+            for (i, p) in curve.iter().enumerate() {
+                let here = (deviate(p.fmr), deviate(p.fnmr));
+                let moved = !((here.0 - last.0).abs() < 0.01 && (here.1 - last.1).abs() < 0.01);
+                if moved || i == curve.len() - 1 {
+                    kept.push(*p);
+                    last = here;
+                }
+            }
+            kept
+        };
+        let mut rng = crate::stats::SplitMix64::new(11);
+        let mut draw = |shift: f64| shift + (rng.below(10_000) as f64) / 10_000.0;
+        let g: Vec<f64> = (0..3000).map(|_| draw(0.4)).collect();
+        let i: Vec<f64> = (0..20_000).map(|_| draw(0.0)).collect();
+        let s = set(&g, &i);
+        assert_eq!(det(&s, usize::MAX), naive(&s));
     }
 
     #[test]
@@ -225,8 +289,7 @@ pub fn min_dcf(scores: &ScoreSet, p_target: f64, c_miss: f64, c_fa: f64) -> Dete
         }
     };
     // Every distinct score, plus "reject everything"; the first minimum (lowest threshold) wins.
-    roc(scores)
-        .iter()
+    roc_walk(scores)
         .map(|p| cost(p.threshold))
         .chain(std::iter::once(cost(f64::INFINITY)))
         .fold(None::<DetectionCost>, |best, c| match best {
@@ -244,18 +307,36 @@ pub const DET_POINTS: usize = 1000;
 /// where a DET plot spends most of its width, keep their detail), both ends always; beyond
 /// `max_points` the kept points are spread evenly.
 pub fn det(scores: &ScoreSet, max_points: usize) -> Vec<RocPoint> {
-    let curve = roc(scores);
-    let deviate = |r: f64| -crate::stats::upper_normal_quantile(r.clamp(1e-9, 1.0 - 1e-9));
+    let clamp = |r: f64| r.clamp(1e-9, 1.0 - 1e-9);
+    let deviate = |r: f64| -crate::stats::upper_normal_quantile(clamp(r));
+    // The rate of a deviate (the normal CDF), and the rates surely within 0.01 of a kept
+    // point's deviate: inverting the CDF costs a bisection, so over millions of points it is
+    // only done near those bounds.
+    let rate = |z: f64| 0.5 * crate::stats::erfc(-z / std::f64::consts::SQRT_2);
+    let near = |z: f64| (rate(z - 0.01 + 1e-6), rate(z + 0.01 - 1e-6));
+    let inside = |r: f64, (lo, hi): (f64, f64)| lo < clamp(r) && clamp(r) < hi;
     let mut kept: Vec<RocPoint> = Vec::new();
     let mut last = (f64::NAN, f64::NAN);
-    for (i, p) in curve.iter().enumerate() {
+    let mut bounds = ((f64::NAN, f64::NAN), (f64::NAN, f64::NAN));
+    // The last point walked, when it was not kept: it ends the curve.
+    let mut pending = None;
+    for p in roc_walk(scores) {
+        if inside(p.fmr, bounds.0) && inside(p.fnmr, bounds.1) {
+            pending = Some(p);
+            continue;
+        }
         let here = (deviate(p.fmr), deviate(p.fnmr));
         let moved = !((here.0 - last.0).abs() < 0.01 && (here.1 - last.1).abs() < 0.01);
-        if moved || i == curve.len() - 1 {
-            kept.push(*p);
+        if moved {
+            kept.push(p);
             last = here;
+            bounds = (near(here.0), near(here.1));
+            pending = None;
+        } else {
+            pending = Some(p);
         }
     }
+    kept.extend(pending);
     let max_points = max_points.max(2);
     if kept.len() <= max_points {
         return kept;
@@ -324,6 +405,62 @@ impl VerificationSummary {
             interval_method: format!(
                 "95 % percentile bootstrap, {} resamples of genuine and impostor scores (seed {:#x}); assumes independent comparisons, so pairs sharing images make the true interval wider",
                 BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
+            ),
+        }
+    }
+
+    /// The figures of [`VerificationSummary::of`], with 95 % intervals from the subjects
+    /// bootstrap ([`bootstrap::subjects_bootstrap`]): [`BOOTSTRAP_REPLICATES`] resamples of
+    /// the people, fixed seed, spread over the cores. Comparisons that share a person stay
+    /// together, so the intervals carry their correlation; and a replicate walks only the
+    /// scores above the thresholds it finds, so millions of comparisons cost seconds.
+    pub fn of_subjects(scores: &SubjectScores) -> VerificationSummary {
+        let set = scores.set();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let replicates: Vec<bootstrap::SubjectReplicate> = bootstrap::subjects_bootstrap(
+            scores,
+            &STANDARD_FMR_TARGETS,
+            BOOTSTRAP_REPLICATES,
+            BOOTSTRAP_SEED,
+            threads,
+        )
+        .into_iter()
+        .flatten()
+        .collect();
+        let eers: Vec<f64> = replicates.iter().map(|r| r.eer).collect();
+        let operating_points = STANDARD_FMR_TARGETS
+            .iter()
+            .enumerate()
+            .map(|(k, &t)| {
+                let mut op = fnmr_at_fmr(set, t);
+                if op.measurable {
+                    let column: Vec<f64> = replicates.iter().map(|r| r.fnmr[k]).collect();
+                    op.fnmr_interval = interval::percentile_interval(&column);
+                }
+                op
+            })
+            .collect();
+        let degenerate = BOOTSTRAP_REPLICATES - replicates.len();
+        VerificationSummary {
+            genuine: set.genuine().len(),
+            impostor: set.impostor().len(),
+            auc: auc(set),
+            eer: eer(set),
+            eer_interval: interval::percentile_interval(&eers),
+            operating_points,
+            min_dcf: min_dcf(set, 0.01, 1.0, 1.0),
+            interval_method: format!(
+                "95 % percentile bootstrap over subjects, {} resamples of the {} identities with replacement (seed {:#x}){}: a drawn identity brings all its genuine comparisons and its impostor comparisons with the other drawn identities, so comparisons sharing a person stay together",
+                BOOTSTRAP_REPLICATES,
+                scores.subjects(),
+                BOOTSTRAP_SEED,
+                if degenerate > 0 {
+                    format!(
+                        "; {degenerate} resample(s) without genuine or impostor comparisons left out"
+                    )
+                } else {
+                    String::new()
+                }
             ),
         }
     }
