@@ -89,7 +89,35 @@ fn face_report_folder_and_embedding_cache() {
     assert!(first.contains("EER"), "{first}");
     let json = report(&out);
     assert_eq!(json["header"]["schema"], "vouch.eval.face");
-    assert_eq!(json["header"]["schema_version"], 1);
+    assert_eq!(json["header"]["schema_version"], 2);
+    // The configured models (the embedder, then the fused embedders), each reported, then
+    // their fusion, printed last; the headline summary is the fusion's.
+    let embedders = json["models"]["embedders"].as_array().unwrap().clone();
+    assert!(embedders.len() >= 2, "{embedders:?}");
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), embedders.len() + 1);
+    assert_eq!(results.last().unwrap()["name"], "fusion");
+    assert_eq!(json["summary"], results.last().unwrap()["summary"]);
+    for r in results {
+        assert_eq!(r["summary"]["genuine"], json["summary"]["genuine"]);
+    }
+    let fusion_printed = first.rfind("\nfusion of ").unwrap();
+    let last_model = embedders.last().unwrap().as_str().unwrap();
+    assert!(first.find(last_model).unwrap() < fusion_printed, "{first}");
+    let fits = json["fusion"]["fits"].as_array().unwrap();
+    assert!(!fits.is_empty());
+    for fit in fits {
+        assert_eq!(
+            fit["fusion"]["weights"].as_array().unwrap().len(),
+            embedders.len()
+        );
+    }
+    assert!(
+        json["summary"]["interval_method"]
+            .as_str()
+            .unwrap()
+            .contains("over subjects")
+    );
     let summary = &json["summary"];
     let (genuine, impostor) = (
         summary["genuine"].as_u64().unwrap(),
@@ -122,6 +150,18 @@ fn face_report_folder_and_embedding_cache() {
     );
     let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
     assert_eq!(scores.lines().count() as u64, 1 + genuine + impostor);
+    // Every pair of the lists, by image number, with each model's score and the fused one.
+    let pairs = std::fs::read_to_string(out.join("pairs.csv")).unwrap();
+    let header: Vec<&str> = pairs.lines().next().unwrap().split(',').collect();
+    assert_eq!(header[..3], ["a", "b", "label"]);
+    assert_eq!(header.len(), 3 + embedders.len() + 1);
+    let skipped = json["acquisition"]["pairs_skipped"].as_u64().unwrap();
+    assert_eq!(
+        pairs.lines().count() as u64,
+        1 + genuine + impostor + skipped
+    );
+    let images = std::fs::read_to_string(out.join("images.csv")).unwrap();
+    assert!(images.contains(",image_decode\n"), "{images}");
     if out.join("det.png").exists() {
         assert!(
             std::fs::read(out.join("det.png"))
@@ -143,9 +183,12 @@ fn face_report_folder_and_embedding_cache() {
         .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
         .sum();
     assert!(entries > 40, "{entries} cache entries");
-    let first_pairs = json["pairs"].clone();
     ok(run());
-    assert_eq!(report(&out)["pairs"], first_pairs);
+    assert_eq!(
+        std::fs::read_to_string(out.join("pairs.csv")).unwrap(),
+        pairs
+    );
+    assert_eq!(report(&out)["results"], json["results"]);
     // The score file feeds `vouch eval scores` and `vouch calibrate scores`.
     let again = ok(vouch()
         .args(["eval", "scores"])
@@ -243,6 +286,84 @@ fn lfw_protocol_and_identity_folders() {
     assert_eq!(json["dataset"]["counts"]["impostor_sampled"], 40);
     let genuine_expected: usize = counts.iter().map(|(_, n)| n * (n - 1) / 2).sum();
     assert_eq!(json["dataset"]["counts"]["genuine"], genuine_expected);
+}
+
+/// CFP's layout (`ID/frontal/…`, `ID/profile/…`), built from the deepface clusters: images
+/// at any depth are their identity's, `--pairs-of` keeps one kind of pair, and one model
+/// named with `--face-models` is reported alone, without a fusion.
+#[test]
+fn nested_identity_folders_pairs_of_and_one_model() {
+    let Some(faces) = faces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let flat = dir.path().join("flat");
+    let counts = lfw_layout(&faces, &flat);
+    let root = dir.path().join("nested");
+    let mut sides = [0usize; 2];
+    for (name, n) in &counts {
+        for k in 1..=*n {
+            let side = if k % 2 == 1 { "frontal" } else { "profile" };
+            let target = root.join(name).join(side);
+            std::fs::create_dir_all(&target).unwrap();
+            let file = format!("{name}_{k:04}.jpg");
+            std::fs::rename(flat.join(name).join(&file), target.join(&file)).unwrap();
+        }
+        sides[0] += n.div_ceil(2);
+        sides[1] += n / 2;
+    }
+    let run = |pairs_of: &str, out: &Path| {
+        ok(vouch()
+            .args([
+                "eval",
+                "face",
+                "--no-cache",
+                "--face-models",
+                "mobilefacenet_int8",
+            ])
+            .args(["--pairs-of", pairs_of, "--identities"])
+            .arg(&root)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap())
+    };
+    let out = dir.path().join("all");
+    run("all", &out);
+    let json = report(&out);
+    let all_images: usize = counts.iter().map(|(_, n)| n).sum();
+    assert_eq!(json["dataset"]["counts"]["images"], all_images);
+    let genuine_all: usize = counts.iter().map(|(_, n)| n * (n - 1) / 2).sum();
+    assert_eq!(json["dataset"]["counts"]["genuine"], genuine_all);
+    assert_eq!(json["results"].as_array().unwrap().len(), 1);
+    assert!(json["fusion"].is_null());
+    assert_eq!(json["models"]["embedders"].as_array().unwrap().len(), 1);
+
+    let out = dir.path().join("frontal-profile");
+    let printed = run("frontal-profile", &out);
+    assert!(printed.contains("frontal–profile pairs"), "{printed}");
+    let json = report(&out);
+    assert_eq!(json["dataset"]["counts"]["pairs_of"], "frontal-profile");
+    let genuine_fp: usize = counts.iter().map(|(_, n)| n.div_ceil(2) * (n / 2)).sum();
+    assert_eq!(json["dataset"]["counts"]["genuine"], genuine_fp);
+    assert_eq!(
+        json["dataset"]["counts"]["impostor_available"],
+        sides[0] * sides[1] - genuine_fp
+    );
+
+    let err = failed(
+        vouch()
+            .args([
+                "eval",
+                "face",
+                "--no-cache",
+                "--pairs-of",
+                "frontal",
+                "--identities",
+            ])
+            .arg(&root)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("frontal-profile"), "{err}");
 }
 
 #[test]

@@ -5,9 +5,11 @@
 //! Entries are keyed by the SHA-256 of the image bytes (a renamed or moved file still hits, an
 //! edited one misses) inside a folder named after everything that changes an embedding: the
 //! vouch version, the detector and embedder (name and file hash) and the face settings that
-//! act before matching. A failure to acquire is cached too (it is as deterministic as an
-//! embedding). Writes are atomic (temporary file, then rename), so a crashed run leaves no
-//! half entry; an unreadable entry is treated as a miss.
+//! act before matching. Each embedder has its own folder, so an evaluation of several models
+//! reuses each model's embeddings from any earlier run that used that model, alone or with
+//! others. A failure to acquire is cached too (it is as deterministic as an embedding).
+//! Writes are atomic (temporary file, then rename), so a crashed run leaves no half entry;
+//! an unreadable entry is treated as a miss.
 //!
 //! The cache holds plaintext embeddings of the evaluation images: it is for research data
 //! sets, never for enrolled customers, and lives under `.vouch/cache` unless told otherwise.
@@ -19,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::embedding::Embedding;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::face::Embedder;
 
 /// A cached analysis of one image.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,15 +44,21 @@ pub struct EmbeddingCache {
 }
 
 impl EmbeddingCache {
-    /// The cache under `root` for `engine`'s face pipeline (the folder is created on first
-    /// write).
+    /// The cache under `root` for `engine`'s face pipeline with its embedder (the folder is
+    /// created on first write).
     pub fn for_engine(root: &Path, engine: &Engine) -> EmbeddingCache {
+        EmbeddingCache::for_embedder(root, engine, engine.face().embedder())
+    }
+
+    /// The cache under `root` for `engine`'s detection and alignment followed by `embedder`
+    /// (one of the engine's embedders, or any other loaded with the same face settings).
+    pub fn for_embedder(root: &Path, engine: &Engine, embedder: &Embedder) -> EmbeddingCache {
         let face = &engine.config().face;
         let settings = format!(
             "vouch {}\ndetector {}\nembedder {}\ndetection_threshold {}\nnms_iou {}\ndetect_max_side {}\nrefine {} {}\nflip_augment {}\nlimits {:?}",
             env!("CARGO_PKG_VERSION"),
             engine.face().detector().spec().id(),
-            engine.face().embedder().spec().id(),
+            embedder.spec().id(),
             face.detection_threshold,
             face.nms_iou,
             face.detect_max_side,

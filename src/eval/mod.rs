@@ -10,6 +10,7 @@ pub mod challenges;
 mod csv;
 pub mod digits;
 pub mod face;
+pub mod face_fusion;
 pub mod identities;
 pub mod lfw;
 pub mod liveness;

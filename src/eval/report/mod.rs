@@ -34,7 +34,10 @@ mod voice;
 
 pub use challenges::{ChallengeSessionsReport, rate_text};
 pub use digits::DigitsReport;
-pub use face::{Acquisition, FaceDataset, FaceModels, FaceReport};
+pub use face::{
+    Acquisition, FACE_SCHEMA_VERSION, FaceDataset, FaceModels, FaceReport, ScoreResult,
+    write_face_scores,
+};
 pub use liveness::{LivenessReport, bpcer_at_apcer_text};
 pub use passphrase::{PassphraseEvalReport, PhraseCounts};
 pub use scores::ScoresReport;

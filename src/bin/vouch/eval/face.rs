@@ -1,5 +1,6 @@
 //! `vouch eval face`: face verification on CSV pair lists, LFW's protocol or a folder per
-//! identity; and embedding labelled pairs with a progress bar (also for `vouch calibrate face`).
+//! identity, by one face model or several and their fusion; and embedding labelled pairs with
+//! a progress bar (also for `vouch calibrate face`).
 
 use std::path::{Path, PathBuf};
 
@@ -7,9 +8,17 @@ use anyhow::Result;
 use clap::Args;
 use vouch::eval::LabelledPair;
 use vouch::eval::cache::EmbeddingCache;
-use vouch::eval::face::{PairScores, score_pairs};
-use vouch::eval::lfw::LfwPairs;
-use vouch::eval::report::{FaceDataset, FaceModels, FaceReport};
+use vouch::eval::face::{
+    FaceScores, IdentityRule, PairScores, PairTable, embed_images, score_pairs, score_table,
+};
+use vouch::eval::face_fusion::{
+    FaceFusion, fuse_across_identities, fuse_across_lfw_folds, lfw_accuracy, lfw_fused_accuracy,
+};
+use vouch::eval::identities::PairsOf;
+use vouch::eval::report::{
+    Acquisition, FaceDataset, FaceModels, FaceReport, ScoreResult, write_face_scores,
+};
+use vouch::face::Embedder;
 use vouch::{Engine, ValidConfig};
 
 use super::{ReportArgs, finish, print_verification};
@@ -25,19 +34,37 @@ pub(crate) struct EvalFaceArgs {
     /// NAME/NAME_0001.jpg.
     #[arg(long, value_name = "PAIRS_TXT", conflicts_with = "pairs")]
     lfw: Option<PathBuf>,
-    /// A folder per identity: every genuine pair, impostor pairs sampled when too many.
+    /// A folder per identity (images anywhere under ID/, e.g. ID/frontal/01.jpg): every
+    /// genuine pair, impostor pairs sampled when too many.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["pairs", "lfw"])]
     identities: Option<PathBuf>,
+    /// With --identities, which pairs: `all`, or two subsets joined by `-`, a subset being the
+    /// first folder below the identity folders. `frontal-frontal`: both images under
+    /// ID/frontal/; `frontal-profile`: one under ID/frontal/, the other under ID/profile/.
+    #[arg(
+        long,
+        value_name = "all|A-B",
+        default_value = "all",
+        requires = "identities"
+    )]
+    pairs_of: PairsOf,
     /// At most this many impostor pairs with --identities (a seeded uniform sample beyond).
     #[arg(long, default_value_t = vouch::eval::identities::DEFAULT_MAX_IMPOSTOR)]
     max_impostors: usize,
     /// Seed of the impostor sample with --identities.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Face models, by manifest name, comma-separated (e.g. mobilefacenet_int8,sface): each
+    /// image is detected and aligned once and embedded by each; each model's figures are
+    /// reported, then those of their fusion (cross-validated), last [default: the
+    /// configuration's face.embedder, then face.fused_embedders].
+    #[arg(long = "face-models", value_name = "NAMES", value_delimiter = ',')]
+    face_models: Vec<String>,
     /// Folder the image paths are relative to [default: the list's folder].
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
-    /// Embedding cache folder (re-scoring skips detection and embedding).
+    /// Embedding cache folder, one entry per image and model (re-scoring skips detection and
+    /// embedding).
     #[arg(long, value_name = "DIR", default_value = ".vouch/cache")]
     cache: PathBuf,
     /// Do not read or write the embedding cache.
@@ -47,30 +74,47 @@ pub(crate) struct EvalFaceArgs {
     report: ReportArgs,
 }
 
-/// The pairs of a face evaluation, where they came from, and the LFW folds (for the 10-fold
-/// accuracy) on LFW's protocol.
-fn face_dataset(args: &EvalFaceArgs) -> Result<(FaceDataset, Vec<LabelledPair>, Option<LfwPairs>)> {
+/// The pairs of an evaluation and where they came from: on LFW's protocol also each pair's
+/// fold and the number of folds.
+struct Dataset {
+    description: FaceDataset,
+    table: PairTable,
+    lfw_folds: Option<(Vec<usize>, usize)>,
+}
+
+fn face_dataset(args: &EvalFaceArgs) -> Result<Dataset> {
     let list_dir = |list: &Path| list.parent().map(Path::to_path_buf).unwrap_or_default();
     if let Some(pairs_txt) = &args.lfw {
         let root = args.images.clone().unwrap_or_else(|| list_dir(pairs_txt));
         let lfw = vouch::eval::lfw::read_lfw_pairs(pairs_txt, &root)?;
         let pairs = lfw.all_pairs();
-        let dataset = FaceDataset::Lfw {
+        let description = FaceDataset::Lfw {
             pairs_file: pairs_txt.clone(),
             images: root,
             folds: lfw.folds.len(),
             pairs: pairs.len(),
         };
-        return Ok((dataset, pairs, Some(lfw)));
+        return Ok(Dataset {
+            description,
+            table: PairTable::from_labelled(&pairs, IdentityRule::ParentFolder)?,
+            lfw_folds: Some((lfw.iter().map(|(k, _)| k).collect(), lfw.folds.len())),
+        });
     }
     if let Some(root) = &args.identities {
-        let found =
-            vouch::eval::identities::read_identity_pairs(root, args.max_impostors, args.seed)?;
-        let dataset = FaceDataset::Identities {
-            root: root.clone(),
-            counts: found.counts,
-        };
-        return Ok((dataset, found.pairs, None));
+        let found = vouch::eval::identities::read_identity_pairs(
+            root,
+            &args.pairs_of,
+            args.max_impostors,
+            args.seed,
+        )?;
+        return Ok(Dataset {
+            description: FaceDataset::Identities {
+                root: root.clone(),
+                counts: found.counts,
+            },
+            table: found.table,
+            lfw_folds: None,
+        });
     }
     let root = args
         .images
@@ -78,44 +122,183 @@ fn face_dataset(args: &EvalFaceArgs) -> Result<(FaceDataset, Vec<LabelledPair>, 
         .unwrap_or_else(|| list_dir(&args.pairs[0]));
     let lists: Vec<&Path> = args.pairs.iter().map(PathBuf::as_path).collect();
     let pairs = vouch::eval::read_pair_csv(&lists, &root)?;
-    let dataset = FaceDataset::PairCsv {
-        lists: args.pairs.clone(),
-        images: root,
-        pairs: pairs.len(),
+    Ok(Dataset {
+        description: FaceDataset::PairCsv {
+            lists: args.pairs.clone(),
+            images: root,
+            pairs: pairs.len(),
+        },
+        table: PairTable::from_labelled(&pairs, IdentityRule::GenuineComponents)?,
+        lfw_folds: None,
+    })
+}
+
+/// The configuration with `face.embedder` and `face.fused_embedders` set from `--face-models`.
+fn with_face_models(config: ValidConfig, names: &[String]) -> Result<ValidConfig> {
+    let Some((first, rest)) = names.split_first() else {
+        return Ok(config);
     };
-    Ok((dataset, pairs, None))
+    let mut config = config.into_inner();
+    config.face.embedder = first.clone();
+    config.face.fused_embedders = rest.to_vec();
+    Ok(config.validate()?)
 }
 
 pub(crate) fn run(args: EvalFaceArgs, config: ValidConfig) -> Result<()> {
-    let (dataset, pairs, lfw) = face_dataset(&args)?;
+    let config = with_face_models(config, &args.face_models)?;
+    let Dataset {
+        description,
+        table,
+        lfw_folds,
+    } = face_dataset(&args)?;
     let engine = Engine::new(config)?;
-    let cache = (!args.no_cache).then(|| EmbeddingCache::for_engine(&args.cache, &engine));
-    let scores = embed_pairs(&engine, &pairs, cache.as_ref());
+    let embedders: Vec<&Embedder> = std::iter::once(engine.face().embedder())
+        .chain(engine.face().fused_embedders())
+        .collect();
+    let models: Vec<String> = embedders.iter().map(|e| e.spec().id()).collect();
+    out!("{}", description.description());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let caches: Option<Vec<EmbeddingCache>> = (!args.no_cache).then(|| {
+        embedders
+            .iter()
+            .map(|e| EmbeddingCache::for_embedder(&args.cache, &engine, e))
+            .collect()
+    });
+    let bar = progress(table.images.len(), "embedding");
+    let acquired = embed_images(
+        &engine,
+        &embedders,
+        &table.images,
+        caches.as_deref(),
+        threads,
+        &|| bar.inc(1),
+    );
+    bar.finish_and_clear();
+    let bar = progress(table.pairs.len(), "scoring");
+    let scores = score_table(&table, acquired, models.clone(), threads, &|n| {
+        bar.inc(n as u64)
+    });
+    bar.finish_and_clear();
+
+    let mut notes = Vec::new();
+    let fusion = if models.len() > 1 {
+        let fitted = match &lfw_folds {
+            Some((fold_of_pair, _)) => fuse_across_lfw_folds(&table, &scores, fold_of_pair),
+            None => fuse_across_identities(&table, &scores),
+        };
+        fitted
+            .map_err(|e| notes.push(format!("no fusion: {}", e.message())))
+            .ok()
+    } else {
+        None
+    };
+    let results = measure(&table, &scores, fusion.as_ref())?;
     let models = FaceModels {
         detector: engine.face().detector().spec().id(),
-        embedder: engine.face().embedder().spec().id(),
+        embedders: models,
     };
-    let mut report = FaceReport::new(models, dataset, scores)?;
-    out!("{}", report.dataset.description());
-    print_acquisition(&report)?;
-    print_verification(&report.summary)?;
-    if let Some(lfw) = &lfw {
-        let scored = lfw.fold_scores(&report.pairs)?;
-        let folds_total = lfw.folds.len();
-        let accuracy = vouch::eval::lfw::fold_accuracy(&scored, folds_total)?;
-        out!(
-            "LFW {}-fold accuracy {:.2} % ± {:.2} (standard error; threshold chosen on the other folds; {} fold(s) measured)",
-            folds_total,
-            100.0 * accuracy.mean,
-            100.0 * accuracy.std_error,
-            accuracy.measured_folds
-        );
-        report.lfw_accuracy = Some(accuracy);
+    let mut report = FaceReport::new(
+        models,
+        description,
+        Acquisition::of(&scores),
+        results,
+        fusion,
+        notes,
+    )?;
+    if let Some((fold_of_pair, folds)) = &lfw_folds {
+        for m in 0..scores.models.len() {
+            let accuracy = lfw_accuracy(&table, fold_of_pair, *folds, |p| scores.score(m, p))?;
+            report.set_lfw_accuracy(m, accuracy);
+        }
+        if let Some(fusion) = &report.fusion {
+            let accuracy = lfw_fused_accuracy(&table, &scores, fusion, fold_of_pair, *folds)?;
+            report.set_lfw_accuracy(scores.models.len(), accuracy);
+        }
     }
-    finish(&args.report, &report)
+    print_acquisition(&report)?;
+    print_results(&report)?;
+    finish(&args.report, &report)?;
+    if let Some(dir) = &args.report.out {
+        // Three passes: pairs.csv, then scores.csv's genuine and impostor halves.
+        let bar = progress(3 * table.pairs.len(), "writing pairs and scores");
+        let files = write_face_scores(dir, &table, &scores, report.fusion.as_ref(), &|n| {
+            bar.inc(n as u64)
+        })?;
+        bar.finish_and_clear();
+        out!(
+            "pairs and scores written to {} ({})",
+            dir.display(),
+            files
+                .iter()
+                .map(|f| crate::file_name(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
-/// Embeds every distinct image of `pairs` with a progress bar, on every core.
+/// Each model's figures, then the fusion's, with a progress bar.
+fn measure(
+    table: &PairTable,
+    scores: &FaceScores,
+    fusion: Option<&FaceFusion>,
+) -> Result<Vec<ScoreResult>> {
+    let bar = progress(
+        scores.models.len() + usize::from(fusion.is_some()),
+        "measuring (subjects bootstrap)",
+    );
+    let mut results = Vec::new();
+    for (m, name) in scores.models.iter().enumerate() {
+        let labelled = scores.subject_scores(table, |p| scores.score(m, p))?;
+        results.push(ScoreResult::of(name.clone(), &labelled));
+        bar.inc(1);
+    }
+    if let Some(fusion) = fusion {
+        let labelled = scores.subject_scores(table, |p| fusion.score(p))?;
+        results.push(ScoreResult::of("fusion".to_string(), &labelled));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(results)
+}
+
+/// Each result's figures, the fusion's last, after how it was fitted.
+fn print_results(report: &FaceReport) -> Result<()> {
+    for r in &report.results {
+        out!("");
+        if r.name == "fusion"
+            && let Some(f) = &report.fusion
+        {
+            out!("fusion of {} ({})", f.models.join(" + "), f.protocol);
+            for fit in &f.fits {
+                out!(
+                    "  fit without fold(s) {:?} on {} genuine / {} impostor pairs: {}",
+                    fit.held_out,
+                    fit.genuine,
+                    fit.impostor,
+                    fit.fusion.describe()
+                );
+            }
+        } else {
+            out!("{}", r.name);
+        }
+        print_verification(&r.summary)?;
+        if let Some(a) = &r.lfw_accuracy {
+            out!(
+                "LFW {}-fold accuracy {:.2} % ± {:.2} (standard error; threshold chosen on the other folds; {} fold(s) measured)",
+                a.per_fold.len(),
+                100.0 * a.mean,
+                100.0 * a.std_error,
+                a.measured_folds
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Embeds every distinct image of `pairs` with the engine's embedder, with a progress bar, on
+/// every core.
 pub(crate) fn embed_pairs(
     engine: &Engine,
     pairs: &[LabelledPair],
@@ -133,8 +316,8 @@ fn print_acquisition(report: &FaceReport) -> Result<()> {
     let failures = &report.acquisition.failures;
     out!(
         "pairs scored: {} genuine, {} impostor; {} pair(s) skipped, {} image(s) failed to acquire",
-        report.pairs.iter().filter(|p| p.same).count(),
-        report.pairs.iter().filter(|p| !p.same).count(),
+        report.summary.genuine,
+        report.summary.impostor,
         report.acquisition.pairs_skipped,
         failures.len()
     );
