@@ -422,7 +422,7 @@ fn main() -> Result<()> {
             .into_inner();
         checks.check(
             "offline, carol deleted on till-b",
-            r.templates_deleted == 1,
+            r.templates_deleted > 0,
             r,
         )?;
         deletions += 1;
@@ -462,7 +462,7 @@ fn main() -> Result<()> {
     )?;
     checks.check(
         "bob (enrolled offline on till-a) is on till-b",
-        b.replica()?.templates("bob", None)?.len() == 1,
+        !b.replica()?.templates("bob", None)?.is_empty(),
         (),
     )?;
     checks.check(

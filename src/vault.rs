@@ -169,42 +169,63 @@ impl TemplateVault {
         template: &Template,
         protection: Protection,
     ) -> Result<i64> {
-        let header = template.header();
-        let mut same_model = Vec::new();
-        for stored in self.store.templates(subject, Some(header.modality))? {
-            if template::peek(&stored.blob)?.header.model_id == header.model_id {
-                same_model.push(stored);
-            }
-        }
-        let surplus = (same_model.len() + 1).saturating_sub(self.max_templates);
-        let dropped: Vec<i64> = same_model.iter().take(surplus).map(|t| t.id).collect();
-        self.seal_and_store(subject, template, protection, &dropped)
+        Ok(self.enroll_all(subject, &[(template, protection)])?[0])
     }
 
-    /// Seals `template` (its values in the protected space for [`Protection::Renewable`]) and
-    /// stores it, deleting the templates `dropped` names in the same atomic write; returns its
-    /// id.
+    /// [`TemplateVault::enroll`] for several templates (of different models: a face enrolled
+    /// by every configured embedder) in one atomic write: all of them are stored, or none.
+    /// Returns their ids, in order.
+    pub fn enroll_all(
+        &self,
+        subject: &str,
+        templates: &[(&Template, Protection)],
+    ) -> Result<Vec<i64>> {
+        let mut dropped = Vec::new();
+        for (template, _) in templates {
+            let header = template.header();
+            let mut same_model = Vec::new();
+            for stored in self.store.templates(subject, Some(header.modality))? {
+                if template::peek(&stored.blob)?.header.model_id == header.model_id {
+                    same_model.push(stored.id);
+                }
+            }
+            let surplus = (same_model.len() + 1).saturating_sub(self.max_templates);
+            dropped.extend(same_model.into_iter().take(surplus));
+        }
+        self.seal_and_store(subject, templates, &dropped)
+    }
+
+    /// Seals `templates` (each's values in the protected space for
+    /// [`Protection::Renewable`]) and stores them, deleting the templates `dropped` names in the
+    /// same atomic write; returns their ids.
     fn seal_and_store(
         &self,
         subject: &str,
-        template: &Template,
-        protection: Protection,
+        templates: &[(&Template, Protection)],
         dropped: &[i64],
-    ) -> Result<i64> {
-        let header = template.header();
-        let values = match protection {
-            Protection::Renewable => self.protect(template.values())?,
-            Protection::SealedOnly => template.values().to_vec(),
-        };
-        let protected = Template::new(header.clone(), values)?;
-        let blob = template::seal(&protected, subject, self.keys.as_ref())?;
+    ) -> Result<Vec<i64>> {
         let key_id = self.keys.current_key_id();
-        let new = crate::store::NewTemplate {
-            modality: header.modality,
-            key_id: &key_id,
-            blob: &blob,
-        };
-        Ok(self.store.update(subject, &[new], dropped)?[0])
+        let blobs = templates
+            .iter()
+            .map(|(template, protection)| {
+                let values = match protection {
+                    Protection::Renewable => self.protect(template.values())?,
+                    Protection::SealedOnly => template.values().to_vec(),
+                };
+                let protected = Template::new(template.header().clone(), values)?;
+                template::seal(&protected, subject, self.keys.as_ref())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let new: Vec<crate::store::NewTemplate<'_>> = templates
+            .iter()
+            .zip(&blobs)
+            .map(|((template, _), blob)| crate::store::NewTemplate {
+                modality: template.header().modality,
+                key_id: &key_id,
+                blob,
+            })
+            .collect();
+        self.store.update(subject, &new, dropped)
     }
 
     /// Seals and stores `template` as the subject's only template of its modality, whatever
@@ -222,7 +243,7 @@ impl TemplateVault {
             .iter()
             .map(|t| t.id)
             .collect();
-        self.seal_and_store(subject, template, protection, &existing)
+        Ok(self.seal_and_store(subject, &[(template, protection)], &existing)?[0])
     }
 
     /// The subject's newest template of `modality`, decrypted, whatever model made it (the

@@ -205,7 +205,8 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(alice.face_templates, 1);
+    // One template per configured embedder: MobileFaceNet's and SFace's.
+    assert_eq!(alice.face_templates, 2);
     let deleted = client
         .delete_subject(pb::DeleteSubjectRequest {
             subject: "bob".into(),
@@ -213,7 +214,7 @@ async fn daemon_decides_over_the_unix_socket_with_receipts_and_an_audit_chain() 
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(deleted.templates_deleted, 1);
+    assert_eq!(deleted.templates_deleted, 2, "both embedders' templates");
     let gone = client
         .get_subject(pb::GetSubjectRequest {
             subject: "bob".into(),

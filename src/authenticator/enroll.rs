@@ -180,10 +180,8 @@ impl Authenticator {
     }
 
     /// Stores one template per configured embedder, each the mean of the accepted samples'
-    /// embeddings by that model (the embedder's first, whose id the report gives). Each
-    /// template is its own atomic write: an enrollment cut short between them leaves the
-    /// embedder's template without the fused ones, which only a tier asking for the fused
-    /// score notices (it asks for re-enrollment).
+    /// embeddings by that model (the embedder's first, whose id the report gives), in one
+    /// atomic write.
     fn store_face(
         &self,
         subject: &str,
@@ -214,10 +212,11 @@ impl Authenticator {
                 quality,
             )?);
         }
-        let ids = templates
+        let sealed: Vec<_> = templates
             .iter()
-            .map(|t| self.vault.enroll(subject, t, Protection::Renewable))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|t| (t, Protection::Renewable))
+            .collect();
+        let ids = self.vault.enroll_all(subject, &sealed)?;
         self.refresh_gallery(subject)?;
         Ok(ids)
     }

@@ -118,6 +118,22 @@ impl FacePipeline {
             .iter()
             .map(|name| Embedder::new(runtime, manifest.get(name)?, model_dir, config.flip_augment))
             .collect::<Result<Vec<_>>>()?;
+        // A model and its quantised copy share one embedding space: fusing them would count
+        // one model's evidence twice.
+        let spaces: Vec<String> = std::iter::once(&embedder)
+            .chain(&fused)
+            .map(|e| e.spec().embedding_space())
+            .collect();
+        if let Some(k) = (1..spaces.len()).find(|&k| spaces[..k].contains(&spaces[k])) {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "face.fused_embedders: {} embeds into {}, as face.embedder or another fused embedder does; fuse different models",
+                    config.fused_embedders[k - 1],
+                    spaces[k]
+                ),
+            ));
+        }
         Ok(FacePipeline {
             detector,
             embedder,
