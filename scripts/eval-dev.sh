@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every evaluation on the development data in ../shared/data and writes one report
-# folder per run (report.json, report.md, det.png, det.svg, scores.csv) under $OUT
-# (default: reports/). Release build; embeddings cached in .vouch/cache, so a second run
-# re-scores in seconds.
+# folder per run (report.json, report.md, det.png, det.svg, scores.csv; face runs also
+# pairs.csv and images.csv) under $OUT (default: reports/). Release build; embeddings cached
+# in .vouch/cache (per image and model), so a second run re-scores in seconds.
 #
-#   scripts/eval-dev.sh                 # everything (~10 min on 2 cores)
+#   scripts/eval-dev.sh                 # everything (~15 min on 2 cores)
 #   OUT=/tmp/r scripts/eval-dev.sh face # only the runs whose name starts with "face"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,16 @@ done
 run face-deepface eval face --pairs "$DATA/faces-deepface/master.csv" \
   --pairs "$DATA/faces-deepface/face-recognition-pivot.csv"
 run face-identities eval face --identities "$identities"
+# CFP: every pair of 100 identities, frontal–frontal (payment-like) and frontal–profile (hard)
+# apart; two face models at a time and their fusion, cross-validated over identities (the
+# README's table). Evaluation data: nothing is tuned on it.
+cfp="$DATA/faces-cfp-dev"
+for pairs in frontal-frontal frontal-profile; do
+  for models in mobilefacenet_int8,sface mobilefacenet,sface mobilefacenet_int8,sface_int8; do
+    run "face-cfp-$pairs-${models//,/+}" eval face --identities "$cfp" --pairs-of "$pairs" \
+      --max-impostors 1000000 --face-models "$models"
+  done
+done
 run liveness-nuaa eval liveness --whole-image \
   --bona-fide "$DATA/liveness-nuaa-train/ClientFace" \
   --attack print="$DATA/liveness-nuaa-train/ImposterFace"
