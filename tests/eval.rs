@@ -255,6 +255,26 @@ fn lfw_protocol_and_identity_folders() {
         json["lfw_accuracy"]["per_fold"].as_array().unwrap().len(),
         2
     );
+    // Every model's accuracy and the fusion's, its fusion fitted fold by fold: fold k's
+    // pairs scored by the fusion fitted without them.
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.last().unwrap()["name"], "fusion", "{printed}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["lfw_accuracy"]["mean"].is_number())
+    );
+    assert_eq!(
+        json["lfw_accuracy"],
+        results.last().unwrap()["lfw_accuracy"]
+    );
+    let held_out: Vec<&Value> = json["fusion"]["fits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["held_out"])
+        .collect();
+    assert_eq!(held_out, [&serde_json::json!([0]), &serde_json::json!([1])]);
     assert_eq!(json["acquisition"]["pairs_skipped"], 1);
     assert!(
         json["acquisition"]["failures"][0]["image"]
