@@ -384,6 +384,14 @@ fn nested_identity_folders_pairs_of_and_one_model() {
             .unwrap(),
     );
     assert!(err.contains("frontal-profile"), "{err}");
+    let err = failed(
+        vouch()
+            .args(["eval", "face", "--pairs-of", "frontal-frontal", "--pairs"])
+            .arg(faces.join("master.csv"))
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("--identities"), "{err}");
 }
 
 #[test]

@@ -40,14 +40,10 @@ pub(crate) struct EvalFaceArgs {
     identities: Option<PathBuf>,
     /// With --identities, which pairs: `all`, or two subsets joined by `-`, a subset being the
     /// first folder below the identity folders. `frontal-frontal`: both images under
-    /// ID/frontal/; `frontal-profile`: one under ID/frontal/, the other under ID/profile/.
-    #[arg(
-        long,
-        value_name = "all|A-B",
-        default_value = "all",
-        requires = "identities"
-    )]
-    pairs_of: PairsOf,
+    /// ID/frontal/; `frontal-profile`: one under ID/frontal/, the other under ID/profile/
+    /// [default: all].
+    #[arg(long, value_name = "all|A-B")]
+    pairs_of: Option<PairsOf>,
     /// At most this many impostor pairs with --identities (a seeded uniform sample beyond).
     #[arg(long, default_value_t = vouch::eval::identities::DEFAULT_MAX_IMPOSTOR)]
     max_impostors: usize,
@@ -83,6 +79,12 @@ struct Dataset {
 }
 
 fn face_dataset(args: &EvalFaceArgs) -> Result<Dataset> {
+    // Checked here: clap's `requires` is not enforced beside the required dataset group.
+    if args.pairs_of.is_some() && args.identities.is_none() {
+        anyhow::bail!(
+            "--pairs-of chooses pairs of a folder per identity: use it with --identities"
+        );
+    }
     let list_dir = |list: &Path| list.parent().map(Path::to_path_buf).unwrap_or_default();
     if let Some(pairs_txt) = &args.lfw {
         let root = args.images.clone().unwrap_or_else(|| list_dir(pairs_txt));
@@ -103,7 +105,7 @@ fn face_dataset(args: &EvalFaceArgs) -> Result<Dataset> {
     if let Some(root) = &args.identities {
         let found = vouch::eval::identities::read_identity_pairs(
             root,
-            &args.pairs_of,
+            &args.pairs_of.clone().unwrap_or_default(),
             args.max_impostors,
             args.seed,
         )?;

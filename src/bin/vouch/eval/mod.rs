@@ -25,8 +25,9 @@ mod voice;
 
 #[derive(Subcommand)]
 pub(crate) enum EvalCommand {
-    /// Face verification on labelled pairs: AUC, EER, minDCF, FNMR at FMR 1e-2 … 1e-5 with
-    /// confidence intervals; LFW 10-fold accuracy on LFW's protocol.
+    /// Face verification on labelled pairs, by each face model and their fusion: AUC, EER,
+    /// minDCF, FNMR at FMR 1e-2 … 1e-5 with confidence intervals; LFW 10-fold accuracy on
+    /// LFW's protocol. With --out, also every pair's scores (pairs.csv, images.csv).
     Face(face::EvalFaceArgs),
     /// Presentation-attack detection: APCER per attack type, BPCER, BPCER at APCER 1 % / 5 %.
     Liveness(liveness::EvalLivenessArgs),
