@@ -394,6 +394,49 @@ fn nested_identity_folders_pairs_of_and_one_model() {
     assert!(err.contains("--identities"), "{err}");
 }
 
+/// `--fusion calibrated` scores every pair with the fused calibration in force (what a tier
+/// with `face_fusion = true` uses) instead of fitting one on the pairs, and says so; a model
+/// set the calibration does not fuse is refused with a reason.
+#[test]
+fn the_calibrated_fusion_is_reported_beside_each_model() {
+    let Some(faces) = faces() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ids");
+    lfw_layout(&faces, &root);
+    let out = dir.path().join("calibrated");
+    ok(vouch()
+        .args(["eval", "face", "--no-cache", "--fusion", "calibrated"])
+        .arg("--identities")
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap());
+    let json = report(&out);
+    assert_eq!(
+        json["results"].as_array().unwrap().len(),
+        3,
+        "two models and the fusion"
+    );
+    let protocol = json["fusion"]["protocol"].as_str().unwrap();
+    assert!(protocol.contains("calibration in force"), "{protocol}");
+    assert!(json["fusion"]["fits"].as_array().unwrap().is_empty());
+    // The fused calibration fuses MobileFaceNet and SFace, not SFace and MobileFaceNet.
+    let err = failed(
+        vouch()
+            .args(["eval", "face", "--no-cache", "--fusion", "calibrated"])
+            .args([
+                "--face-models",
+                "sface_int8,mobilefacenet_int8",
+                "--identities",
+            ])
+            .arg(&root)
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("calibration"), "{err}");
+}
+
 #[test]
 fn liveness_list_report_per_attack_type() {
     if util::engine().is_none() {

@@ -97,6 +97,56 @@ pub fn fuse_across_identities(table: &PairTable, scores: &FaceScores) -> Result<
     cross_fit(table, scores, &key, protocol)
 }
 
+/// Scores every pair with a fusion fitted elsewhere (the fused calibration in force, which
+/// a deployment's fusing tiers use): no fit on these pairs, so nothing of them was seen. The
+/// fusion's models must be the scores' models in order (their embedding spaces: `spaces`).
+pub fn fuse_as_calibrated(
+    table: &PairTable,
+    scores: &FaceScores,
+    spaces: &[String],
+    calibration: &crate::score::Calibration,
+) -> Result<FaceFusion> {
+    let Some(fusion) = &calibration.fusion else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("the calibration of {} holds no fusion", calibration.model),
+        ));
+    };
+    if fusion.models != spaces {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the calibration fuses {:?}; these scores are of {spaces:?}",
+                fusion.models
+            ),
+        ));
+    }
+    let models = scores.models.len();
+    let mut row = vec![0.0; models];
+    let fused = (0..table.pairs.len())
+        .map(|p| {
+            if !scores.scored(p) {
+                return f64::NAN;
+            }
+            for (m, v) in row.iter_mut().enumerate() {
+                *v = scores.score(m, p).unwrap_or(f64::NAN);
+            }
+            fusion.score(&row)
+        })
+        .collect();
+    Ok(FaceFusion {
+        models: scores.models.clone(),
+        protocol: format!(
+            "the fusion of the calibration in force ({}; {}), fitted on other data: {}",
+            calibration.model,
+            fusion.describe(),
+            calibration.source
+        ),
+        fits: Vec::new(),
+        fused,
+    })
+}
+
 /// Fuses the models of `scores` over LFW's folds: fold `k`'s pairs scored by the fusion
 /// fitted on every other fold (`fold_of_pair[p]` is pair `p`'s fold).
 pub fn fuse_across_lfw_folds(

@@ -12,7 +12,8 @@ use vouch::eval::face::{
     FaceScores, IdentityRule, PairScores, PairTable, embed_images, score_pairs, score_table,
 };
 use vouch::eval::face_fusion::{
-    FaceFusion, fuse_across_identities, fuse_across_lfw_folds, lfw_accuracy, lfw_fused_accuracy,
+    FaceFusion, fuse_across_identities, fuse_across_lfw_folds, fuse_as_calibrated, lfw_accuracy,
+    lfw_fused_accuracy,
 };
 use vouch::eval::identities::PairsOf;
 use vouch::eval::report::{
@@ -56,6 +57,12 @@ pub(crate) struct EvalFaceArgs {
     /// configuration's face.embedder, then face.fused_embedders].
     #[arg(long = "face-models", value_name = "NAMES", value_delimiter = ',')]
     face_models: Vec<String>,
+    /// The fusion to report: `cross-fitted` on these pairs (never scoring a pair with a fusion
+    /// that saw its people), or `calibrated`, the fused calibration in force (built in, or
+    /// under [decisions] calibration) that a tier with face_fusion = true uses, fitted on
+    /// other data.
+    #[arg(long, value_enum, default_value_t = FusionSource::CrossFitted)]
+    fusion: FusionSource,
     /// Folder the image paths are relative to [default: the list's folder].
     #[arg(long, value_name = "DIR")]
     images: Option<PathBuf>,
@@ -146,6 +153,15 @@ fn with_face_models(config: ValidConfig, names: &[String]) -> Result<ValidConfig
     Ok(config.validate()?)
 }
 
+/// Where the fused score of a face evaluation comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum FusionSource {
+    /// Fitted on the evaluated pairs, cross-fitted over identities (or LFW's folds).
+    CrossFitted,
+    /// The fused calibration in force, fitted elsewhere.
+    Calibrated,
+}
+
 pub(crate) fn run(args: EvalFaceArgs, config: ValidConfig) -> Result<()> {
     let config = with_face_models(config, &args.face_models)?;
     let Dataset {
@@ -184,13 +200,30 @@ pub(crate) fn run(args: EvalFaceArgs, config: ValidConfig) -> Result<()> {
 
     let mut notes = Vec::new();
     let fusion = if models.len() > 1 {
-        let fitted = match &lfw_folds {
-            Some((fold_of_pair, _)) => fuse_across_lfw_folds(&table, &scores, fold_of_pair),
-            None => fuse_across_identities(&table, &scores),
+        let fitted = match (&lfw_folds, args.fusion) {
+            (_, FusionSource::Calibrated) => {
+                let spaces: Vec<String> = embedders
+                    .iter()
+                    .map(|e| e.spec().embedding_space())
+                    .collect();
+                let calibrations =
+                    vouch::score::Calibrations::with_files(&engine.config().decisions.calibration)?;
+                calibrations
+                    .get(&vouch::score::fused_model_id(&spaces))
+                    .and_then(|c| fuse_as_calibrated(&table, &scores, &spaces, c))
+            }
+            (Some((fold_of_pair, _)), _) => fuse_across_lfw_folds(&table, &scores, fold_of_pair),
+            (None, _) => fuse_across_identities(&table, &scores),
         };
-        fitted
-            .map_err(|e| notes.push(format!("no fusion: {}", e.message())))
-            .ok()
+        match fitted {
+            Ok(fusion) => Some(fusion),
+            // Asked for by name, the calibrated fusion is no optional extra.
+            Err(e) if args.fusion == FusionSource::Calibrated => return Err(e.into()),
+            Err(e) => {
+                notes.push(format!("no fusion: {}", e.message()));
+                None
+            }
+        }
     } else {
         None
     };
