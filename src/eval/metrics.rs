@@ -383,13 +383,33 @@ impl VerificationSummary {
                 row
             });
         let column = |k: usize| -> Vec<f64> { replicates.iter().map(|r| r[k]).collect() };
+        VerificationSummary::with_intervals(
+            set,
+            &column(0),
+            |k| column(k + 1),
+            format!(
+                "95 % percentile bootstrap, {} resamples of genuine and impostor scores (seed {:#x}); assumes independent comparisons, so pairs sharing images make the true interval wider",
+                BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
+            ),
+        )
+    }
+
+    /// The figures of `set`, with the 95 % percentile intervals of bootstrap replicates:
+    /// `eers` the EER's, `fnmrs(k)` the FNMR's at [`STANDARD_FMR_TARGETS`]`[k]` (asked only
+    /// where measurable).
+    fn with_intervals(
+        set: &ScoreSet,
+        eers: &[f64],
+        fnmrs: impl Fn(usize) -> Vec<f64>,
+        interval_method: String,
+    ) -> VerificationSummary {
         let operating_points = STANDARD_FMR_TARGETS
             .iter()
             .enumerate()
             .map(|(k, &t)| {
                 let mut op = fnmr_at_fmr(set, t);
                 if op.measurable {
-                    op.fnmr_interval = interval::percentile_interval(&column(k + 1));
+                    op.fnmr_interval = interval::percentile_interval(&fnmrs(k));
                 }
                 op
             })
@@ -399,13 +419,10 @@ impl VerificationSummary {
             impostor: set.impostor().len(),
             auc: auc(set),
             eer: eer(set),
-            eer_interval: interval::percentile_interval(&column(0)),
+            eer_interval: interval::percentile_interval(eers),
             operating_points,
             min_dcf: min_dcf(set, 0.01, 1.0, 1.0),
-            interval_method: format!(
-                "95 % percentile bootstrap, {} resamples of genuine and impostor scores (seed {:#x}); assumes independent comparisons, so pairs sharing images make the true interval wider",
-                BOOTSTRAP_REPLICATES, BOOTSTRAP_SEED
-            ),
+            interval_method,
         }
     }
 
@@ -428,28 +445,12 @@ impl VerificationSummary {
         .flatten()
         .collect();
         let eers: Vec<f64> = replicates.iter().map(|r| r.eer).collect();
-        let operating_points = STANDARD_FMR_TARGETS
-            .iter()
-            .enumerate()
-            .map(|(k, &t)| {
-                let mut op = fnmr_at_fmr(set, t);
-                if op.measurable {
-                    let column: Vec<f64> = replicates.iter().map(|r| r.fnmr[k]).collect();
-                    op.fnmr_interval = interval::percentile_interval(&column);
-                }
-                op
-            })
-            .collect();
         let degenerate = BOOTSTRAP_REPLICATES - replicates.len();
-        VerificationSummary {
-            genuine: set.genuine().len(),
-            impostor: set.impostor().len(),
-            auc: auc(set),
-            eer: eer(set),
-            eer_interval: interval::percentile_interval(&eers),
-            operating_points,
-            min_dcf: min_dcf(set, 0.01, 1.0, 1.0),
-            interval_method: format!(
+        VerificationSummary::with_intervals(
+            set,
+            &eers,
+            |k| replicates.iter().map(|r| r.fnmr[k]).collect(),
+            format!(
                 "95 % percentile bootstrap over subjects, {} resamples of the {} identities with replacement (seed {:#x}){}: a drawn identity brings all its genuine comparisons and its impostor comparisons with the other drawn identities, so comparisons sharing a person stay together",
                 BOOTSTRAP_REPLICATES,
                 scores.subjects(),
@@ -462,6 +463,6 @@ impl VerificationSummary {
                     String::new()
                 }
             ),
-        }
+        )
     }
 }

@@ -241,7 +241,15 @@ async fn kill_9_during_enrollments_loses_nothing_acknowledged() {
     assert_eq!(integrity_check(&d.join("templates.db")), "ok");
     let stored = open_every_template(&d.join("templates.db"));
     for subject in acked.keys() {
-        assert_eq!(stored.get(subject), Some(&1), "{subject}");
+        // One template per embedder, written together.
+        assert_eq!(stored.get(subject), Some(&2), "{subject}");
+    }
+    // Acknowledged or not, no kill left an enrollment with one embedder's template only.
+    for (subject, templates) in &stored {
+        assert_eq!(
+            *templates, 2,
+            "{subject}: a face enrollment is written whole"
+        );
     }
     for subject in &refused {
         assert!(!stored.contains_key(subject), "{subject} was refused");
