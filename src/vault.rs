@@ -180,8 +180,21 @@ impl TemplateVault {
         subject: &str,
         templates: &[(&Template, Protection)],
     ) -> Result<Vec<i64>> {
+        self.enroll_and_replace(subject, templates, &[])
+    }
+
+    /// Stores `enrolled` as [`TemplateVault::enroll_all`] does and each of `replacing` as its
+    /// modality's only template, as [`TemplateVault::replace`] does, in one atomic write (a
+    /// voice enrollment: the voiceprints added, the digits template replaced). Returns the
+    /// ids of `enrolled` then `replacing`, in order.
+    pub fn enroll_and_replace(
+        &self,
+        subject: &str,
+        enrolled: &[(&Template, Protection)],
+        replacing: &[(&Template, Protection)],
+    ) -> Result<Vec<i64>> {
         let mut dropped = Vec::new();
-        for (template, _) in templates {
+        for (template, _) in enrolled {
             let header = template.header();
             let mut same_model = Vec::new();
             for stored in self.store.templates(subject, Some(header.modality))? {
@@ -192,7 +205,26 @@ impl TemplateVault {
             let surplus = (same_model.len() + 1).saturating_sub(self.max_templates);
             dropped.extend(same_model.into_iter().take(surplus));
         }
-        self.seal_and_store(subject, templates, &dropped)
+        for (template, _) in replacing {
+            let modality = template.header().modality;
+            if enrolled
+                .iter()
+                .any(|(t, _)| t.header().modality == modality)
+            {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    "a template cannot both join and replace the templates of one modality",
+                ));
+            }
+            dropped.extend(
+                self.store
+                    .templates(subject, Some(modality))?
+                    .iter()
+                    .map(|t| t.id),
+            );
+        }
+        let all: Vec<(&Template, Protection)> = enrolled.iter().chain(replacing).copied().collect();
+        self.seal_and_store(subject, &all, &dropped)
     }
 
     /// Seals `templates` (each's values in the protected space for
@@ -237,13 +269,7 @@ impl TemplateVault {
         template: &Template,
         protection: Protection,
     ) -> Result<i64> {
-        let existing: Vec<i64> = self
-            .store
-            .templates(subject, Some(template.header().modality))?
-            .iter()
-            .map(|t| t.id)
-            .collect();
-        Ok(self.seal_and_store(subject, &[(template, protection)], &existing)?[0])
+        Ok(self.enroll_and_replace(subject, &[], &[(template, protection)])?[0])
     }
 
     /// The subject's newest template of `modality`, decrypted, whatever model made it (the
@@ -427,6 +453,75 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::TemplateModelMismatch);
         assert!(err.to_string().contains("re-enrollment required"), "{err}");
         assert!(err.to_string().contains("m@1, m@2"), "{err}");
+    }
+
+    #[test]
+    fn several_templates_join_and_replace_in_one_write() {
+        let (vault, store) = vault();
+        let vault = vault.with_max_templates(1);
+        let face = |model: &str, v: f32| template(model, vec![v, 1.0]);
+        let digits = |v: f32| {
+            Template::new(
+                TemplateHeader {
+                    modality: Modality::Passphrase,
+                    model_id: "digits@1".into(),
+                    ..header(2)
+                },
+                vec![v, 1.0],
+            )
+            .unwrap()
+        };
+        let ids = vault
+            .enroll_all(
+                "alice",
+                &[
+                    (&face("m@1", 1.0), Renewable),
+                    (&face("m@2", 2.0), Renewable),
+                ],
+            )
+            .unwrap();
+        assert_eq!(ids.len(), 2);
+        // Again: each model's bound applies to its own set; the replaced modality keeps one.
+        vault
+            .enroll_and_replace(
+                "alice",
+                &[
+                    (&face("m@1", 3.0), Renewable),
+                    (&face("m@2", 4.0), Renewable),
+                ],
+                &[(&digits(5.0), SealedOnly)],
+            )
+            .unwrap();
+        vault
+            .enroll_and_replace("alice", &[], &[(&digits(6.0), SealedOnly)])
+            .unwrap();
+        assert_eq!(
+            store
+                .templates("alice", Some(Modality::Face))
+                .unwrap()
+                .len(),
+            2
+        );
+        let newest = vault.newest("alice", Modality::Passphrase).unwrap();
+        assert_eq!(newest.values(), [6.0, 1.0]);
+        assert_eq!(
+            store
+                .templates("alice", Some(Modality::Passphrase))
+                .unwrap()
+                .len(),
+            1
+        );
+        // One template may not both join and replace its modality's set: nothing is written.
+        let before = store.templates("alice", None).unwrap().len();
+        let err = vault
+            .enroll_and_replace(
+                "alice",
+                &[(&face("m@1", 7.0), Renewable)],
+                &[(&face("m@2", 8.0), Renewable)],
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert_eq!(store.templates("alice", None).unwrap().len(), before);
     }
 
     #[test]

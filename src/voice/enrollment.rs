@@ -217,14 +217,24 @@ impl<'a> VoiceService<'a> {
 
     /// Stores prepared voice templates for `subject` (the digits replacing earlier ones).
     pub fn store(&self, subject: &str, prepared: &PreparedVoice) -> Result<VoiceEnrollment> {
-        let voiceprint_ids = prepared
+        // One atomic write: a voice enrollment is stored whole or not at all.
+        let voiceprints: Vec<(&Template, Protection)> = prepared
             .voiceprints
             .iter()
-            .map(|(template, protection)| self.vault.enroll(subject, template, *protection))
-            .collect::<Result<Vec<_>>>()?;
-        let digits_id = self
-            .vault
-            .replace(subject, &prepared.digits, Protection::SealedOnly)?;
+            .map(|(template, protection)| (template, *protection))
+            .collect();
+        let mut ids = self.vault.enroll_and_replace(
+            subject,
+            &voiceprints,
+            &[(&prepared.digits, Protection::SealedOnly)],
+        )?;
+        let digits_id = ids.pop().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Store,
+                "the store returned no id for the digits template",
+            )
+        })?;
+        let voiceprint_ids = ids;
         Ok(VoiceEnrollment {
             voiceprint_ids,
             digits_id,
