@@ -665,6 +665,14 @@ mod tests {
                 "[[tier]]\nname = \"b\"\nrefuse = true\noffline_max_amount_minor = 100",
                 "offline ceiling",
             ),
+            (
+                "[[tier]]\nname = \"b\"\nrefuse = true\nface_fusion = true",
+                "face_fusion",
+            ),
+            (
+                "[[tier]]\nname = \"b\"\nface_fusion = \"yes\"",
+                "face_fusion",
+            ),
         ] {
             let e = Policy::parse(&format!("{tier}{extra}")).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Config);
@@ -685,5 +693,13 @@ mod tests {
         };
         assert_eq!(offline_max_amount_minor, Some(100));
         assert!(!Policy::builtin().velocity().is_empty());
+        // The built-in large tier holds the face to the fused score, the small one does not.
+        let fused = |amount: u64| match Policy::builtin()
+            .requirement(&Transaction::new(amount, "EUR", None).unwrap())
+        {
+            Requirement::Verify { face_fusion, .. } => face_fusion,
+            Requirement::Refuse { .. } => panic!("a verifying tier"),
+        };
+        assert!(!fused(1_000) && fused(100_000));
     }
 }

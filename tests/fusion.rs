@@ -233,3 +233,39 @@ fn a_bit_flipped_in_either_models_template_fails_authentication() {
         }
     }
 }
+
+#[test]
+fn a_fusing_tier_without_a_model_to_fuse_and_a_model_fused_with_its_own_copy_are_refused() {
+    let mut config = match util::real_config() {
+        Ok(config) => config,
+        Err(reason) => return util::skip(reason),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    config.store.sqlite = dir.path().join("templates.db");
+    config.keys.file = dir.path().join("keys.toml");
+    config.keys.env = None;
+    config.decisions.receipt_key = dir.path().join("receipt.key");
+    config.decisions.audit_log = dir.path().join("audit.log");
+    config.decisions.policy = Some(policy);
+    vouch::template::Keyring::generate("k1")
+        .unwrap()
+        .save(&config.keys.file)
+        .unwrap();
+    vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
+
+    let mut alone = config.clone();
+    alone.face.fused_embedders.clear();
+    let e = Authenticator::open(alone.validate().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains("face_fusion"), "{e}");
+
+    // SFace fused with its own int8 copy: one embedding space, counted twice.
+    let mut twice = config;
+    twice.face.embedder = "sface".into();
+    twice.face.fused_embedders = vec!["sface_int8".into()];
+    let e = vouch::Engine::new(twice.validate().unwrap()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+    assert!(e.message().contains("face.fused_embedders"), "{e}");
+}

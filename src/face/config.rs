@@ -167,3 +167,42 @@ impl MotionConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_fused_embedders_and_probe_frames_are_refused_naming_the_key() {
+        assert!(FaceConfig::default().validate().is_ok());
+        let with = |edit: &dyn Fn(&mut FaceConfig)| {
+            let mut config = FaceConfig::default();
+            edit(&mut config);
+            config.validate()
+        };
+        for (what, edit) in [
+            (
+                "face.fused_embedders",
+                &(|c: &mut FaceConfig| c.fused_embedders = vec![c.embedder.clone()])
+                    as &dyn Fn(&mut FaceConfig),
+            ),
+            ("face.fused_embedders", &|c: &mut FaceConfig| {
+                c.fused_embedders = vec!["sface".into(), "sface".into()]
+            }),
+            ("face.fused_embedders", &|c: &mut FaceConfig| {
+                c.fused_embedders = vec!["a".into(), "b".into(), "c".into(), "d".into()]
+            }),
+            ("face.probe_frames", &|c: &mut FaceConfig| {
+                c.probe_frames = 0
+            }),
+            ("face.probe_frames", &|c: &mut FaceConfig| {
+                c.probe_frames = 9
+            }),
+        ] {
+            let e = with(edit).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains(what), "{what}: {e}");
+        }
+        assert!(with(&|c| c.fused_embedders.clear()).is_ok());
+    }
+}
