@@ -236,24 +236,14 @@ fn a_bit_flipped_in_either_models_template_fails_authentication() {
 
 #[test]
 fn a_fusing_tier_without_a_model_to_fuse_and_a_model_fused_with_its_own_copy_are_refused() {
-    let mut config = match util::real_config() {
-        Ok(config) => config,
-        Err(reason) => return util::skip(reason),
-    };
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();
-    config.store.sqlite = dir.path().join("templates.db");
-    config.keys.file = dir.path().join("keys.toml");
-    config.keys.env = None;
-    config.decisions.receipt_key = dir.path().join("receipt.key");
-    config.decisions.audit_log = dir.path().join("audit.log");
-    config.decisions.policy = Some(policy);
-    vouch::template::Keyring::generate("k1")
-        .unwrap()
-        .save(&config.keys.file)
-        .unwrap();
-    vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
+    let Some(config) = util::deployment(dir.path(), |config| {
+        config.decisions.policy = Some(policy.clone());
+    }) else {
+        return;
+    };
 
     let mut alone = config.clone();
     alone.face.fused_embedders.clear();

@@ -260,6 +260,14 @@ pub fn authenticator(
     dir: &std::path::Path,
     edit: impl FnOnce(&mut Config),
 ) -> Option<vouch::authenticator::Authenticator> {
+    let config = deployment(dir, edit)?;
+    Some(vouch::authenticator::Authenticator::open(config.validate().unwrap()).unwrap())
+}
+
+/// The configuration of a deployment over the real models with its store, keys, receipt key
+/// and audit log in `dir` (the key files made), `edit` applied; not opened, so a test can
+/// see it refused. `None` (reason printed) without the models.
+pub fn deployment(dir: &std::path::Path, edit: impl FnOnce(&mut Config)) -> Option<Config> {
     let mut config = match real_config() {
         Ok(config) => config,
         Err(reason) => {
@@ -281,7 +289,7 @@ pub fn authenticator(
             .unwrap();
     }
     vouch::receipt::ReceiptSigner::generate(&config.decisions.receipt_key).unwrap();
-    Some(vouch::authenticator::Authenticator::open(config.validate().unwrap()).unwrap())
+    Some(config)
 }
 
 /// A faces-deepface photo's bytes, or `None` (reason printed) when absent.
