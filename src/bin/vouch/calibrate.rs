@@ -231,40 +231,39 @@ impl FaceScores {
     }
 }
 
-/// Scores the pairs once per face embedder (each alone in an engine of its own, the rest of
-/// `config` unchanged), keeping the pairs every model scored.
+/// Scores the pairs by each face embedder as `vouch eval face` does (each image detected
+/// and aligned once, then embedded by every model), keeping the pairs every model scored.
 fn face_scores(
     config: &ValidConfig,
     models: &[String],
     pairs: &[vouch::eval::LabelledPair],
 ) -> Result<FaceScores> {
-    let mut ids = Vec::new();
-    let mut by_model: Vec<std::collections::BTreeMap<usize, (f64, bool)>> = Vec::new();
-    for name in models {
-        let mut one = config.clone().into_inner();
-        one.face.embedder = name.clone();
-        one.face.fused_embedders.clear();
-        let engine = Engine::new(one.validate()?)?;
-        ids.push(engine.face().embedder().spec().embedding_space());
-        let scores = crate::eval::face::embed_pairs(&engine, pairs, None);
-        by_model.push(
-            scores
-                .pairs
-                .iter()
-                .map(|p| (p.index, (p.score, p.same)))
-                .collect(),
-        );
-    }
-    let mut rows = Vec::new();
-    for (index, &(_, same)) in &by_model[0] {
-        let scores: Option<Vec<f64>> = by_model
-            .iter()
-            .map(|m| m.get(index).map(|(s, _)| *s))
-            .collect();
-        if let Some(scores) = scores {
-            rows.push((scores, same));
-        }
-    }
+    use vouch::eval::face::{IdentityRule, PairTable, embed_images, score_table};
+    let config = crate::eval::face::with_face_models(config.clone(), models)?;
+    let engine = Engine::new(config)?;
+    let face = engine.face();
+    let embedders: Vec<&vouch::face::Embedder> = std::iter::once(face.embedder())
+        .chain(face.fused_embedders())
+        .collect();
+    let ids: Vec<String> = embedders
+        .iter()
+        .map(|e| e.spec().embedding_space())
+        .collect();
+    let table = PairTable::from_labelled(pairs, IdentityRule::GenuineComponents)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let bar = crate::progress(table.images.len(), "embedding");
+    let acquired = embed_images(&engine, &embedders, &table.images, None, threads, &|| {
+        bar.inc(1)
+    });
+    bar.finish_and_clear();
+    let scores = score_table(&table, acquired, ids.clone(), threads, &|_| {});
+    let rows: Vec<(Vec<f64>, bool)> = (0..table.pairs.len())
+        .filter(|&p| scores.scored(p))
+        .map(|p| {
+            let row = (0..ids.len()).filter_map(|m| scores.score(m, p)).collect();
+            (row, table.pairs[p].same)
+        })
+        .collect();
     Ok(FaceScores {
         models: ids,
         skipped: pairs.len() - rows.len(),

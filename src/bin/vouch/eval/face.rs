@@ -6,11 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
-use vouch::eval::LabelledPair;
 use vouch::eval::cache::EmbeddingCache;
-use vouch::eval::face::{
-    FaceScores, IdentityRule, PairScores, PairTable, embed_images, score_pairs, score_table,
-};
+use vouch::eval::face::{FaceScores, IdentityRule, PairTable, embed_images, score_table};
 use vouch::eval::face_fusion::{
     FaceFusion, fuse_across_identities, fuse_across_lfw_folds, fuse_as_calibrated, lfw_accuracy,
     lfw_fused_accuracy,
@@ -143,7 +140,7 @@ fn face_dataset(args: &EvalFaceArgs) -> Result<Dataset> {
 }
 
 /// The configuration with `face.embedder` and `face.fused_embedders` set from `--face-models`.
-fn with_face_models(config: ValidConfig, names: &[String]) -> Result<ValidConfig> {
+pub(crate) fn with_face_models(config: ValidConfig, names: &[String]) -> Result<ValidConfig> {
     let Some((first, rest)) = names.split_first() else {
         return Ok(config);
     };
@@ -330,21 +327,6 @@ fn print_results(report: &FaceReport) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Embeds every distinct image of `pairs` with the engine's embedder, with a progress bar, on
-/// every core.
-pub(crate) fn embed_pairs(
-    engine: &Engine,
-    pairs: &[LabelledPair],
-    cache: Option<&EmbeddingCache>,
-) -> PairScores {
-    let distinct: std::collections::BTreeSet<_> = pairs.iter().flat_map(|p| [&p.a, &p.b]).collect();
-    let bar = progress(distinct.len(), "embedding");
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let scores = score_pairs(engine, pairs, cache, threads, &|| bar.inc(1));
-    bar.finish_and_clear();
-    scores
 }
 
 fn print_acquisition(report: &FaceReport) -> Result<()> {
